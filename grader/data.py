@@ -1,0 +1,111 @@
+"""MNIST as uint8 tensors: find the files, verify them, decode IDX (gz or raw) without a per-sample Dataset."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from grader.errors import DataError
+from grader.paths import bundled_data_dir
+
+# Normalisation every submission is written against (the contract in DESIGN.md).
+MEAN = 0.1307
+STD = 0.3081
+
+# sha256 of the *decompressed* IDX files, so a gz copy and a raw copy verify the same way.
+CHECKSUMS = {
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+
+ENV_VAR = "COURSE_DATA_DIR"
+
+
+@dataclass
+class Split:
+    """One split: images (N, 28, 28) uint8 and labels (N,) int64, on whatever device they were moved to."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def to(self, device) -> "Split":
+        return Split(self.images.to(device), self.labels.to(device))
+
+    def subset(self, n: int) -> "Split":
+        return Split(self.images[:n], self.labels[:n])
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """The raw/ folder to read: --data-dir, then $COURSE_DATA_DIR, then the bundled copy.
+
+    A given folder may be the raw/ folder itself, or a root holding MNIST/raw/ (torchvision's layout).
+    """
+    for candidate, source in ((data_dir, "--data-dir"), (os.environ.get(ENV_VAR), ENV_VAR)):
+        if candidate:
+            root = Path(candidate).expanduser()
+            if not root.is_dir():
+                raise DataError(f"{source} points to {root}, which is not a folder")
+            nested = root / "MNIST" / "raw"
+            return nested if nested.is_dir() else root
+    return bundled_data_dir()
+
+
+def _find(raw_dir: Path, name: str) -> Path:
+    for path in (raw_dir / name, raw_dir / f"{name}.gz"):
+        if path.is_file():
+            return path
+    raise DataError(
+        f"MNIST file {name} (or {name}.gz) is missing from {raw_dir}; "
+        f"expected sha256 of its content: {CHECKSUMS[name]}"
+    )
+
+
+def read_idx(raw_dir: Path, name: str, verify: bool = True) -> torch.Tensor:
+    """Decode one IDX file (gz or raw) into a uint8 tensor, checking its content against CHECKSUMS."""
+    path = _find(raw_dir, name)
+    try:
+        blob = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise DataError(f"{path} cannot be read ({exc}); expected sha256 of its content: {CHECKSUMS[name]}") from exc
+    if verify:
+        digest = hashlib.sha256(blob).hexdigest()
+        if digest != CHECKSUMS[name]:
+            raise DataError(
+                f"{path} is corrupt: sha256 of its content is {digest}, expected {CHECKSUMS[name]}"
+            )
+    ndim = blob[3]
+    dims = [int.from_bytes(blob[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    # bytearray: torch.frombuffer wants a writable buffer to avoid a warning; one copy is cheap.
+    return torch.frombuffer(bytearray(blob[4 + 4 * ndim :]), dtype=torch.uint8).reshape(dims)
+
+
+def load_split(train: bool, data_dir=None) -> Split:
+    """The train (60k) or test (10k) split as uint8 images and int64 labels on the CPU."""
+    raw = resolve_data_dir(data_dir)
+    prefix = "train" if train else "t10k"
+    images = read_idx(raw, f"{prefix}-images-idx3-ubyte")
+    labels = read_idx(raw, f"{prefix}-labels-idx1-ubyte").long()
+    return Split(images, labels)
+
+
+def normalize(images_uint8_or_unit: torch.Tensor) -> torch.Tensor:
+    """(N, 28, 28) uint8 or (N, 1, 28, 28) float in [0, 1] -> normalised float (N, 1, 28, 28)."""
+    x = images_uint8_or_unit
+    if x.dtype == torch.uint8:
+        x = to_unit(x)
+    return (x - MEAN) / STD
+
+
+def to_unit(images_uint8: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, 28, 28) -> float (N, 1, 28, 28) in [0, 1], as ToTensor does."""
+    return images_uint8.unsqueeze(1).float().div_(255.0)

@@ -1,0 +1,38 @@
+"""Domain errors. The CLI maps each to a message and an exit code; the library never exits."""
+
+
+class CourseError(Exception):
+    """Base for every error the CLI reports as a message instead of a traceback."""
+
+    exit_code = 2
+    kind = "error"
+
+
+class UsageError(CourseError):
+    """The command was asked for something that cannot be done (unknown lesson, bad option)."""
+
+    kind = "usage"
+
+
+class DataError(CourseError):
+    """MNIST files are missing or do not match their checksum."""
+
+    kind = "data"
+
+
+class SubmissionError(CourseError):
+    """The submission breaks the contract (no Net, wrong output shape, bad recipe ...)."""
+
+    kind = "submission"
+
+
+class ManifestError(CourseError):
+    """A lesson.toml is malformed; the message names the field."""
+
+    kind = "manifest"
+
+
+class TrainingError(CourseError):
+    """Training could not go on: divergence, a scheduler that raises, a timeout."""
+
+    kind = "training"

@@ -1,0 +1,102 @@
+"""One grading, inside the worker: measure, train with the grader's loop, return the run record."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import time
+from dataclasses import asdict
+from typing import Callable
+
+import torch
+
+import grader
+from grader.check import measure
+from grader.data import load_split
+from grader.device import device_name, pick_device
+from grader.recipe import resolve
+from grader.submission import load
+from grader.train import train
+
+QUICK_TRAIN = 5_000  # images for a --quick smoke run: about a tenth of an epoch, seconds on a CPU
+QUICK_TEST = 2_000
+
+
+def versions(device: torch.device) -> dict:
+    """Everything that could change a number: for the record of every run."""
+    try:
+        tv = importlib.metadata.version("torchvision")
+    except importlib.metadata.PackageNotFoundError:
+        tv = None
+    return {
+        "grader": grader.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": tv,
+        "cuda": torch.version.cuda if device.type == "cuda" else None,
+        "cudnn": torch.backends.cudnn.version() if device.type == "cuda" else None,
+    }
+
+
+def run_check(request: dict) -> dict:
+    """Load and measure the submission; the report that `course check` renders."""
+    sub = load(request["file"])
+    _, report = measure(sub, request.get("data_dir"), request.get("seed", 0))
+    return report
+
+
+def run_grade(request: dict, emit: Callable[[dict], None]) -> dict:
+    """Load, measure, train and evaluate; stream events through `emit` and return the run record."""
+    started = time.perf_counter()
+    seed = int(request.get("seed", 0))
+    quick = bool(request.get("quick"))
+    device = pick_device(request.get("device", "auto"))
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = False  # same seed, same kernels: repeatable numbers
+
+    sub = load(request["file"])
+    model, report = measure(sub, request.get("data_dir"), seed)
+    emit({"event": "check", "report": report})
+
+    max_epochs = int(request.get("max_epochs", 20))
+    recipe = resolve(sub.recipe_overrides(), request.get("lesson_recipe"), max_epochs, request.get("epochs"))
+    if quick:
+        recipe.epochs, recipe.sources["epochs"] = 1, "--quick"
+
+    train_split = load_split(train=True, data_dir=request.get("data_dir"))
+    test_split = load_split(train=False, data_dir=request.get("data_dir"))
+    if quick:
+        train_split, test_split = train_split.subset(QUICK_TRAIN), test_split.subset(QUICK_TEST)
+    steps = -(-len(train_split) // recipe.batch_size)
+    emit({"event": "start", "epochs": recipe.epochs, "steps_per_epoch": steps, "device": device_name(device),
+          "train_images": len(train_split), "test_images": len(test_split), "quick": quick})
+
+    progress_every = max(1, steps // 20)
+
+    def on_step(step, total, loss_sum, correct, seen):
+        if step % progress_every == 0 or step == total:
+            emit({"event": "progress", "step": step, "steps": total,
+                  "loss": loss_sum.item() / seen, "acc": 100.0 * correct.item() / seen})
+
+    torch.manual_seed(seed)  # dropout masks and any randomness inside the model
+    result = train(model, recipe, train_split, test_split, device, seed,
+                   on_epoch=lambda m: emit({"event": "epoch", **asdict(m)}), on_step=on_step)
+    return {
+        "file": str(sub.path),
+        "sha256": sub.sha256,
+        "seed": seed,
+        "quick": quick,
+        "device": str(device),
+        "device_name": device_name(device),
+        "versions": versions(device),
+        "recipe": {**recipe.to_dict(), **result.optimizer},
+        "params": report["params"],
+        "rf": report["rf"]["rf_before_global_pool"],
+        "rf_final": report["rf"]["rf_final"],
+        "report": report,
+        "baseline_test_acc": result.baseline_test_acc,
+        "epochs": [asdict(m) for m in result.epochs],
+        "train_images": len(train_split),
+        "test_images": len(test_split),
+        "duration": time.perf_counter() - started,
+    }

@@ -1,0 +1,195 @@
+"""Lesson manifests (lesson.toml): criteria, default recipe and hints, validated field by field."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.errors import ManifestError, UsageError
+from grader.paths import lessons_dir
+
+_RULE = re.compile(r"^(best|last-(\d+))$")
+
+
+@dataclass(frozen=True)
+class AccuracyRule:
+    target: float  # percent, e.g. 99.4
+    rule: str = "best"  # "best": best epoch reaches target; "last-K": each of the last K epochs does
+
+    @property
+    def last_k(self) -> int | None:
+        m = _RULE.match(self.rule)
+        return int(m.group(2)) if m and m.group(2) else None
+
+
+@dataclass(frozen=True)
+class Criteria:
+    max_params: int | None = None  # strict: params < max_params ("fewer than 20,000")
+    min_receptive_field: int | None = None  # RF before global pooling: what the convs themselves see
+    required_layers: tuple[str, ...] = ()  # names from analysis.Structure.layer_types
+    forbidden_layers: tuple[str, ...] = ()
+    bn_after_every_3x3: bool = False  # lesson 3 onward: BatchNorm after each 3x3 conv
+    max_dropout: float | None = None  # a rate above this hurts a tiny net more than it helps
+    accuracy: AccuracyRule | None = None
+    max_epochs: int = 20  # caps the submission's EPOCHS
+
+
+@dataclass(frozen=True)
+class Hint:
+    text: str
+    criterion: str | None = None  # shown first when this criterion was the one that failed
+
+
+@dataclass(frozen=True)
+class Lesson:
+    id: str
+    title: str
+    path: Path
+    objectives: tuple[str, ...] = ()
+    criteria: Criteria = field(default_factory=Criteria)
+    recipe: dict = field(default_factory=dict)  # defaults for what the submission leaves out
+    hints: tuple[Hint, ...] = ()
+    may_change: tuple[str, ...] = ()
+    timeout: int = 3600  # seconds of wall clock for one grading, on the slowest machine we support
+
+    @property
+    def stub(self) -> Path:
+        return self.path / "model.py"
+
+    @property
+    def readme(self) -> Path:
+        return self.path / "README.md"
+
+
+CRITERION_NAMES = (
+    "max_params",
+    "min_receptive_field",
+    "required_layers",
+    "forbidden_layers",
+    "bn_after_every_3x3",
+    "max_dropout",
+    "accuracy",
+)
+
+# The course's target, used when `course grade` is given no lesson.
+DEFAULT_CRITERIA = Criteria(max_params=20_000, accuracy=AccuracyRule(99.4, "best"), max_epochs=20)
+
+_RECIPE_KEYS = {"epochs", "batch_size", "optimizer", "scheduler", "augment"}
+
+
+def _expect(value, types, where: str):
+    if not isinstance(value, types) or isinstance(value, bool) and bool not in _as_tuple(types):
+        names = " or ".join(t.__name__ for t in _as_tuple(types))
+        raise ManifestError(f"{where} must be {names}, got {value!r}")
+    return value
+
+
+def _as_tuple(types):
+    return types if isinstance(types, tuple) else (types,)
+
+
+def parse_criteria(raw: dict, where: str) -> Criteria:
+    """Validate a [criteria] table; every error names the offending field."""
+    unknown = set(raw) - set(CRITERION_NAMES) - {"max_epochs"}
+    if unknown:
+        raise ManifestError(f"{where}: unknown field(s) {sorted(unknown)}; known: {list(CRITERION_NAMES) + ['max_epochs']}")
+    kw: dict = {}
+    for key in ("max_params", "min_receptive_field", "max_epochs"):
+        if key in raw:
+            kw[key] = _expect(raw[key], int, f"{where}.{key}")
+            if kw[key] <= 0:
+                raise ManifestError(f"{where}.{key} must be positive, got {kw[key]}")
+    for key in ("required_layers", "forbidden_layers"):
+        if key in raw:
+            items = _expect(raw[key], list, f"{where}.{key}")
+            kw[key] = tuple(_expect(v, str, f"{where}.{key}[{i}]") for i, v in enumerate(items))
+    if "bn_after_every_3x3" in raw:
+        kw["bn_after_every_3x3"] = _expect(raw["bn_after_every_3x3"], bool, f"{where}.bn_after_every_3x3")
+    if "max_dropout" in raw:
+        kw["max_dropout"] = float(_expect(raw["max_dropout"], (int, float), f"{where}.max_dropout"))
+    if "accuracy" in raw:
+        acc = _expect(raw["accuracy"], dict, f"{where}.accuracy")
+        target = _expect(acc.get("target"), (int, float), f"{where}.accuracy.target")
+        if not 0 < target <= 100:
+            raise ManifestError(f"{where}.accuracy.target is a percentage in (0, 100], got {target}")
+        rule = _expect(acc.get("rule", "best"), str, f"{where}.accuracy.rule")
+        m = _RULE.match(rule)
+        if not m or (m.group(2) and int(m.group(2)) < 1):
+            raise ManifestError(f"{where}.accuracy.rule must be 'best' or 'last-K' (K >= 1), got {rule!r}")
+        kw["accuracy"] = AccuracyRule(float(target), rule)
+    return Criteria(**kw)
+
+
+def parse_lesson(raw: dict, path: Path) -> Lesson:
+    """Build a Lesson from a parsed lesson.toml; raises ManifestError naming the field."""
+    where = f"{path / 'lesson.toml'}"
+    title = _expect(raw.get("title"), str, f"{where}: title")
+    criteria = parse_criteria(_expect(raw.get("criteria", {}), dict, f"{where}: criteria"), f"{where}: criteria")
+    recipe = _expect(raw.get("recipe", {}), dict, f"{where}: recipe")
+    unknown = set(recipe) - _RECIPE_KEYS
+    if unknown:
+        raise ManifestError(f"{where}: recipe has unknown field(s) {sorted(unknown)}; known: {sorted(_RECIPE_KEYS)}")
+    hints = []
+    for i, h in enumerate(_expect(raw.get("hints", []), list, f"{where}: hints")):
+        h = _expect(h, dict, f"{where}: hints[{i}]")
+        text = _expect(h.get("text"), str, f"{where}: hints[{i}].text")
+        crit = h.get("criterion")
+        if crit is not None and crit not in CRITERION_NAMES:
+            raise ManifestError(f"{where}: hints[{i}].criterion must be one of {list(CRITERION_NAMES)}, got {crit!r}")
+        hints.append(Hint(text, crit))
+    objectives = tuple(
+        _expect(o, str, f"{where}: objectives[{i}]")
+        for i, o in enumerate(_expect(raw.get("objectives", []), list, f"{where}: objectives"))
+    )
+    may_change = tuple(_expect(raw.get("may_change", []), list, f"{where}: may_change"))
+    timeout = _expect(raw.get("timeout", 3600), int, f"{where}: timeout")
+    return Lesson(
+        id=path.name,
+        title=title,
+        path=path,
+        objectives=objectives,
+        criteria=criteria,
+        recipe=recipe,
+        hints=tuple(hints),
+        may_change=may_change,
+        timeout=timeout,
+    )
+
+
+def load_lesson(path: Path) -> Lesson:
+    """Read and validate one lesson folder's lesson.toml."""
+    manifest = path / "lesson.toml"
+    try:
+        raw = tomllib.loads(manifest.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ManifestError(f"{manifest} is missing") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ManifestError(f"{manifest} is not valid TOML: {exc}") from exc
+    return parse_lesson(raw, path)
+
+
+def _lesson_key(p: Path):
+    m = re.search(r"(\d+)$", p.name)
+    return (int(m.group(1)) if m else 1_000_000, p.name)
+
+
+def lesson_ids(root: Path | None = None) -> list[str]:
+    """Lesson folder names in course order (lesson1, lesson2, ... lesson10)."""
+    root = root or lessons_dir()
+    if not root.is_dir():
+        return []
+    return [p.name for p in sorted(root.iterdir(), key=_lesson_key) if (p / "lesson.toml").is_file()]
+
+
+def get_lesson(lesson_id: str, root: Path | None = None) -> Lesson:
+    """The lesson named `lesson_id`; "6" is accepted for "lesson6"."""
+    root = root or lessons_dir()
+    if lesson_id.isdigit():
+        lesson_id = f"lesson{lesson_id}"
+    path = root / lesson_id
+    if not (path / "lesson.toml").is_file():
+        known = ", ".join(lesson_ids(root)) or "none"
+        raise UsageError(f"no lesson called {lesson_id!r}; lessons: {known}")
+    return load_lesson(path)

@@ -1,0 +1,150 @@
+"""The training recipe: what the submission set, filled in from the lesson's defaults, then built-in ones."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+
+import torch
+
+from grader.augment import AugmentConfig
+from grader.errors import SubmissionError, TrainingError
+
+# Schedulers whose schedule is written in optimizer steps, not epochs: stepped after every batch.
+PER_BATCH_SCHEDULERS = (torch.optim.lr_scheduler.OneCycleLR, torch.optim.lr_scheduler.CyclicLR)
+
+
+@dataclass
+class Recipe:
+    epochs: int = 20  # the course target's budget
+    batch_size: int = 128  # what the seed write-ups used; small enough for BN noise to help
+    optimizer: dict = field(default_factory=lambda: {"name": "SGD", "lr": 0.01, "momentum": 0.9})  # the seeds' plain baseline
+    scheduler: dict | None = None  # none unless the lesson or submission asks: lesson 6 teaches OneCycle
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # off: augmentation is lesson 6's topic
+    make_optimizer: object = None  # the submission's own function, if any; replaces optimizer/scheduler
+    sources: dict = field(default_factory=dict)  # field -> "submission" | "lesson" | "default", for the record
+
+    def to_dict(self) -> dict:
+        """JSON-friendly: the recipe actually used, for the run record."""
+        return {
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "optimizer": self.optimizer,
+            "scheduler": self.scheduler,
+            "augment": self.augment.to_dict(),
+            "make_optimizer": "submission" if self.make_optimizer else None,
+            "sources": self.sources,
+        }
+
+
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SubmissionError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def resolve(overrides: dict, lesson_recipe: dict | None, max_epochs: int, epochs_flag: int | None = None) -> Recipe:
+    """Merge submission overrides (EPOCHS, BATCH_SIZE, AUGMENT, make_optimizer) over lesson defaults.
+
+    EPOCHS is capped by the lesson's max_epochs; --epochs (epochs_flag) caps it further for a shorter run.
+    """
+    lesson_recipe = lesson_recipe or {}
+    base = Recipe()
+    sources = {}
+
+    def pick(sub_name, lesson_key, default):
+        if sub_name and sub_name in overrides:
+            sources[lesson_key] = "submission"
+            return overrides[sub_name]
+        if lesson_key in lesson_recipe:
+            sources[lesson_key] = "lesson"
+            return lesson_recipe[lesson_key]
+        sources[lesson_key] = "default"
+        return default
+
+    epochs = _positive_int(pick("EPOCHS", "epochs", max_epochs), "EPOCHS")
+    if epochs > max_epochs:
+        epochs, sources["epochs"] = max_epochs, f"{sources['epochs']} (capped at max_epochs {max_epochs})"
+    if epochs_flag is not None:
+        epochs, sources["epochs"] = min(epochs, _positive_int(epochs_flag, "--epochs")), "--epochs"
+    batch_size = _positive_int(pick("BATCH_SIZE", "batch_size", base.batch_size), "BATCH_SIZE")
+    if batch_size > 8192:
+        raise SubmissionError(f"BATCH_SIZE {batch_size} is too large; use at most 8192 (128 is typical)")
+    augment_raw = pick("AUGMENT", "augment", None)
+    if augment_raw is not None and not isinstance(augment_raw, dict):
+        raise SubmissionError(f"AUGMENT must be a dict like {{'degrees': 10}}, got {type(augment_raw).__name__}")
+    augment = AugmentConfig.from_dict(augment_raw)
+    make_opt = overrides.get("make_optimizer")
+    if make_opt is not None:
+        if not callable(make_opt):
+            raise SubmissionError("make_optimizer must be a function make_optimizer(model, steps_per_epoch, epochs)")
+        sources["optimizer"] = sources["scheduler"] = "submission"
+        optimizer, scheduler = None, None
+    else:
+        optimizer = pick(None, "optimizer", base.optimizer)
+        scheduler = pick(None, "scheduler", None)
+    return Recipe(epochs, batch_size, optimizer, scheduler, augment, make_opt, sources)
+
+
+def _build_from_spec(namespace, spec: dict, what: str, *args, **extra):
+    spec = dict(spec)
+    name = spec.pop("name", None)
+    cls = getattr(namespace, str(name), None)
+    if not inspect.isclass(cls):
+        raise SubmissionError(f"unknown {what} {name!r} in the recipe")
+    try:
+        return cls(*args, **{**extra, **spec})
+    except (TypeError, ValueError) as exc:
+        raise SubmissionError(f"cannot build {what} {name} with {spec}: {exc}") from exc
+
+
+def build_optimizer(recipe: Recipe, model: torch.nn.Module, steps_per_epoch: int):
+    """(optimizer, scheduler or None) from the submission's make_optimizer or the recipe's specs."""
+    if recipe.make_optimizer is not None:
+        try:
+            made = recipe.make_optimizer(model, steps_per_epoch, recipe.epochs)
+        except Exception as exc:
+            raise SubmissionError(f"make_optimizer raised {type(exc).__name__}: {exc}") from exc
+        optimizer, scheduler = made if isinstance(made, tuple) and len(made) == 2 else (made, None)
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise SubmissionError(
+                "make_optimizer must return an optimizer or (optimizer, scheduler); "
+                f"got {type(made).__name__}"
+            )
+        if scheduler is not None and not hasattr(scheduler, "step"):
+            raise SubmissionError(f"the scheduler returned by make_optimizer has no step(): {type(scheduler).__name__}")
+        return optimizer, scheduler
+    optimizer = _build_from_spec(torch.optim, recipe.optimizer, "optimizer", model.parameters())
+    scheduler = None
+    if recipe.scheduler:
+        extra = {}
+        if recipe.scheduler.get("name") == "OneCycleLR" and "total_steps" not in recipe.scheduler:
+            extra = {"epochs": recipe.epochs, "steps_per_epoch": steps_per_epoch}
+        scheduler = _build_from_spec(torch.optim.lr_scheduler, recipe.scheduler, "scheduler", optimizer, **extra)
+    return optimizer, scheduler
+
+
+def describe_optimizer(optimizer, scheduler) -> dict:
+    """What was actually built, for the record: class names and the first group's hyperparameters."""
+    group = {k: v for k, v in optimizer.param_groups[0].items() if k != "params" and isinstance(v, (int, float, bool, str, tuple, type(None)))}
+    return {
+        "optimizer": type(optimizer).__name__,
+        "optimizer_args": group,
+        "scheduler": type(scheduler).__name__ if scheduler is not None else None,
+        "scheduler_per_batch": isinstance(scheduler, PER_BATCH_SCHEDULERS),
+    }
+
+
+def step_scheduler(scheduler, epoch: int, step: int, lr: float, metric: float | None = None) -> None:
+    """Step a scheduler; an exception (e.g. OneCycleLR past total_steps) becomes a clear TrainingError."""
+    try:
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(metric)
+        else:
+            scheduler.step()
+    except Exception as exc:
+        raise TrainingError(
+            f"the scheduler {type(scheduler).__name__} raised at epoch {epoch}, step {step} (lr {lr:.3g}): {exc}. "
+            "For OneCycleLR, total_steps must be at least epochs * steps_per_epoch: use the arguments "
+            "make_optimizer receives"
+        ) from exc

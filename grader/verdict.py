@@ -1,0 +1,123 @@
+"""Judge a measured submission against a lesson's criteria, one criterion at a time."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from grader.lesson import Criteria
+
+PASSED, FAILED, ERROR, SMOKE = "passed", "failed", "error", "smoke"
+EXIT_CODES = {PASSED: 0, FAILED: 1, ERROR: 2, SMOKE: 0}
+
+
+@dataclass
+class CriterionResult:
+    name: str  # the manifest's field name, so hints can answer the criterion that failed
+    label: str
+    measured: str
+    threshold: str
+    passed: bool | None  # None: not judged (e.g. accuracy on a --quick smoke run)
+
+
+@dataclass
+class Verdict:
+    status: str  # passed | failed | error | smoke
+    criteria: list[CriterionResult] = field(default_factory=list)
+    epochs_to_target: int | None = None
+    message: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.status]
+
+    @property
+    def failed(self) -> list[str]:
+        return [c.name for c in self.criteria if c.passed is False]
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "exit_code": self.exit_code, "failed": self.failed}
+
+
+def _fmt(n: int) -> str:
+    return f"{n:,}"
+
+
+def judge_static(criteria: Criteria, report: dict) -> list[CriterionResult]:
+    """Everything that needs no training: parameters, receptive field, layers. `report` is a check report."""
+    out = []
+    structure = report["structure"]
+    if criteria.max_params is not None:
+        p = report["params"]
+        out.append(CriterionResult("max_params", "Parameters", _fmt(p), f"< {_fmt(criteria.max_params)}", p < criteria.max_params))
+    if criteria.min_receptive_field is not None:
+        rf = report["rf"]["rf_before_global_pool"]
+        out.append(
+            CriterionResult(
+                "min_receptive_field", "Receptive field (before global pooling)", str(rf),
+                f">= {criteria.min_receptive_field}", rf >= criteria.min_receptive_field,
+            )
+        )
+    present = set(structure["layer_types"])
+    for name in criteria.required_layers:
+        out.append(CriterionResult("required_layers", f"Uses {name}", "yes" if name in present else "no", "required", name in present))
+    for name in criteria.forbidden_layers:
+        out.append(CriterionResult("forbidden_layers", f"No {name}", "present" if name in present else "absent", "forbidden", name not in present))
+    if criteria.bn_after_every_3x3:
+        flags = structure["batchnorm_after_conv"]
+        ok = structure["bn_after_every_3x3"]
+        out.append(
+            CriterionResult(
+                "bn_after_every_3x3", "BatchNorm after every 3x3 conv",
+                f"{sum(flags)} of {len(flags)} convs", "every 3x3 conv", ok,
+            )
+        )
+    if criteria.max_dropout is not None:
+        top = structure["max_dropout"]
+        out.append(
+            CriterionResult(
+                "max_dropout", "Largest dropout rate", "none" if top is None else f"{top:g}",
+                f"<= {criteria.max_dropout:g}", top is None or top <= criteria.max_dropout,
+            )
+        )
+    return out
+
+
+def epochs_to_target(test_accs: list[float], target: float) -> int | None:
+    """The first epoch (1-based) whose test accuracy reaches the target."""
+    return next((i for i, acc in enumerate(test_accs, start=1) if acc >= target), None)
+
+
+def judge_accuracy(criteria: Criteria, test_accs: list[float]) -> CriterionResult:
+    """Apply the `best` or `last-K` rule to the per-epoch test accuracies (percent)."""
+    rule = criteria.accuracy
+    if rule.last_k:
+        tail = test_accs[-rule.last_k :]
+        ok = len(tail) == rule.last_k and min(tail) >= rule.target
+        shown = ", ".join(f"{a:.2f}" for a in tail) or "no epochs"
+        return CriterionResult("accuracy", f"Test accuracy, each of the last {rule.last_k} epochs", f"{shown} %", f">= {rule.target:g} %", ok)
+    best = max(test_accs, default=0.0)
+    return CriterionResult(
+        "accuracy", f"Best test accuracy within {criteria.max_epochs} epochs", f"{best:.2f} %", f">= {rule.target:g} %", best >= rule.target
+    )
+
+
+def judge(criteria: Criteria, report: dict, test_accs: list[float] | None = None, quick: bool = False) -> Verdict:
+    """The whole verdict: static criteria, then accuracy if the model was trained (never a pass when quick)."""
+    results = judge_static(criteria, report)
+    to_target = None
+    if criteria.accuracy is not None and test_accs is not None:
+        acc = judge_accuracy(criteria, test_accs)
+        if quick:
+            acc.passed, acc.threshold = None, f"{acc.threshold} (not judged: --quick)"
+        else:
+            to_target = epochs_to_target(test_accs, criteria.accuracy.target)
+        results.append(acc)
+    failed = [c for c in results if c.passed is False]
+    if failed:
+        status = FAILED
+        message = "failed: " + "; ".join(f"{c.label} {c.measured} (needs {c.threshold})" for c in failed)
+    elif quick:
+        status, message = SMOKE, "smoke run (--quick): the model trains; grade without --quick for a verdict"
+    else:
+        status, message = PASSED, "passed every criterion"
+    return Verdict(status, results, to_target, message)

@@ -1,0 +1,20 @@
+"""Package discovery only: installs grader/ and course.py, and maps lessons/, solutions/ and data/ into
+grader/_assets/ so that a non-editable `pip install .` still finds them (grader/paths.py looks there)."""
+
+from setuptools import find_namespace_packages, setup
+
+ASSETS = ("lessons", "solutions", "data")
+
+packages, package_dir = ["grader"], {"grader": "grader"}
+for top in ASSETS:
+    for sub in [""] + find_namespace_packages(where=top, exclude=["*__pycache__*"]):
+        name = f"grader._assets.{top}" + (f".{sub}" if sub else "")
+        packages.append(name)
+        package_dir[name] = top + ("/" + sub.replace(".", "/") if sub else "")
+
+setup(
+    py_modules=["course"],
+    packages=packages,
+    package_dir=package_dir,
+    package_data={name: ["*"] for name in packages if name.startswith("grader._assets")},
+)

@@ -1,0 +1,57 @@
+"""The worker process: events on their own channel, capped output, every way of dying is an error."""
+
+import pytest
+
+from grader.errors import SubmissionError, TrainingError
+from grader.runner import LOG_LIMIT, WorkerError, run_worker
+
+
+def _check(path, **kw):
+    return run_worker({"mode": "check", "file": str(path)}, **kw)
+
+
+def test_check_through_the_worker(submission):
+    out = _check(submission("tiny"))
+    assert out.result["report"]["params"] == 3818
+
+
+def test_printed_fake_event_lands_in_the_log(submission):
+    out = _check(submission("prints_fake_result"))
+    assert '"event": "result"' in out.log  # the print went to the log ...
+    assert "report" in out.result  # ... and the real result came on the channel
+
+
+def test_exit_at_import_is_an_error_not_a_pass(submission):
+    with pytest.raises(WorkerError, match="exited with code 0 before reporting a result"):
+        _check(submission("exits"))
+
+
+def test_timeout_kills_the_worker(submission):
+    with pytest.raises(WorkerError, match="timed out after 3 s"):
+        _check(submission("sleeps"), timeout=3)
+
+
+def test_submission_errors_keep_their_kind(submission):
+    with pytest.raises(SubmissionError, match="defines no Net"):
+        _check(submission("no_net"))
+
+
+def test_grade_errors_keep_their_kind(submission):
+    request = {"mode": "grade", "file": str(submission("diverges")), "device": "cpu", "quick": True}
+    with pytest.raises(TrainingError, match="diverged at epoch 1"):
+        run_worker(request)
+
+
+def test_output_is_capped(tmp_path):
+    noisy = tmp_path / "model.py"
+    noisy.write_text("print('x' * 3_000_000)\nimport torch.nn as nn\nclass Net(nn.Module):\n    pass\n")
+    with pytest.raises(SubmissionError):  # Net has no parameters
+        _check(noisy)
+    out = None
+    noisy.write_text(
+        "print('x' * 3_000_000)\nimport torch.nn as nn\nclass Net(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(784, 10)\n"
+        "    def forward(self, x):\n        return self.fc(x.view(x.size(0), -1))\n"
+    )
+    out = _check(noisy)
+    assert len(out.log) == LOG_LIMIT and out.log_truncated > 2_000_000

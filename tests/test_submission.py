@@ -1,0 +1,62 @@
+import pytest
+import torch
+
+from grader.check import contract_images
+from grader.errors import SubmissionError
+from grader.submission import build, check_contract, load
+
+
+def _contract(path):
+    sub = load(path)
+    model = build(sub)
+    check_contract(model, contract_images(), sub.path)
+    return model
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("no_net", "defines no Net"),
+        ("net_not_module", "Net must be a class derived from torch.nn.Module"),
+        ("net_needs_args", "Net() must build with no arguments"),
+        ("wrong_shape", "returned shape (2, 10, 26, 26) in train mode; expected (2, 10)"),
+        ("returns_tuple", "returned a tuple in train mode"),
+        ("nan_output", "returned NaN or inf"),
+        ("syntax_error", "syntax_error.py:4:21: syntax error"),
+        ("import_error", "raised ImportError while being imported (line 2"),
+        ("empty", "is empty"),
+        ("forward_raises", "forward() raised RuntimeError in train mode"),
+        ("no_params", "no trainable parameters"),
+    ],
+)
+def test_contract_errors_say_what_is_wrong(submission, name, message):
+    with pytest.raises(SubmissionError) as err:
+        _contract(submission(name))
+    assert message in str(err.value)
+
+
+def test_non_utf8_file(tmp_path):
+    path = tmp_path / "model.py"
+    path.write_bytes(b"# \xff\xfe latin-1 junk\nclass Net: pass\n")
+    with pytest.raises(SubmissionError, match="not UTF-8"):
+        load(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(SubmissionError, match="does not exist"):
+        load(tmp_path / "model.py")
+
+
+def test_good_submission_passes_and_keeps_batchnorm_fresh(submission):
+    sub = load(submission("tiny"))
+    model = build(sub)
+    check_contract(model, contract_images(), sub.path)
+    # the contract's train-mode pass ran on a copy: the real model's statistics are untouched
+    assert torch.equal(model.bn1.running_mean, torch.zeros(8))
+    assert model.training
+
+
+def test_sha256_and_recipe_overrides(submission):
+    sub = load(submission("tiny"))
+    assert len(sub.sha256) == 64
+    assert set(sub.recipe_overrides()) == {"BATCH_SIZE", "make_optimizer"}
