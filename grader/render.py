@@ -120,7 +120,7 @@ class GradeProgress:
             )
             self.task = self.progress.add_task("train", total=event["steps_per_epoch"], epoch=1, epochs=self.epochs, loss="-", acc="-")
         elif kind == "progress" and self.task is not None:
-            self.progress.update(self.task, completed=event["step"], loss=f"{event['loss']:.4f}", acc=f"{event['acc']:.2f}%")
+            self.progress.update(self.task, completed=event["step"], loss=_num(event["loss"], ".4f"), acc=_num(event["acc"], ".2f") + "%")
         elif kind == "epoch":
             self.out.print(
                 f"epoch {event['epoch']:>2}  train loss {event['train_loss']:.4f} acc {event['train_acc']:6.2f}%   "
@@ -159,6 +159,11 @@ def show_grade(result, out: Console) -> None:
                     title=f"[{STYLE[verdict.status]}]{title}[/]", expand=False))
     if result.plot:
         out.print(f"Curves saved to {result.plot}")
+
+
+def _num(value, spec: str) -> str:
+    # a diverging run sends "nan"/"inf" as strings (JSON has no NaN)
+    return format(value, spec) if isinstance(value, (int, float)) else str(value)
 
 
 def show_error(message: str, out: Console) -> None:

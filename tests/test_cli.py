@@ -1,0 +1,104 @@
+"""The check and grade commands through click's CliRunner, and once as the installed `course` script."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+from click.testing import CliRunner
+
+from course import cli
+from tests.conftest import ROOT
+
+SOLUTION6 = ROOT / "solutions" / "lesson6" / "model.py"
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_check_prints_the_summary_rf_and_verdict():
+    result = invoke("check", SOLUTION6, "--lesson", "lesson6")
+    assert result.exit_code == 0, result.output
+    assert "Total params: 13,960" in result.output  # torchsummary's table
+    assert "22 before global pooling, 32 at the output" in result.output
+    assert "Static checks pass for lesson lesson6" in result.output
+
+
+def test_check_json_is_the_full_report():
+    result = invoke("check", SOLUTION6, "--json")
+    data = json.loads(result.output)
+    assert data["status"] == "passed" and data["report"]["params"] == 13960
+    assert data["report"]["rf"]["rf_before_global_pool"] == 22 and data["report"]["rf"]["rf_final"] == 32
+    assert data["verdict"]["criteria"][0]["name"] == "max_params"
+
+
+def test_check_contract_error_is_a_message_with_exit_2(submission):
+    result = invoke("check", submission("wrong_shape"))
+    assert result.exit_code == 2
+    assert "expected (2, 10)" in result.output and "Traceback" not in result.output
+    result = invoke("check", submission("wrong_shape"), "--json")
+    assert json.loads(result.output)["kind"] == "submission"
+
+
+def test_check_fails_a_static_criterion_with_exit_1(tmp_path):
+    big = tmp_path / "model.py"
+    big.write_text(
+        "import torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.fc = nn.Linear(784, 30)\n        self.out = nn.Linear(30, 10)\n"
+        "    def forward(self, x):\n        return self.out(self.fc(x.view(x.size(0), -1)))\n"
+    )
+    result = invoke("check", big)
+    assert result.exit_code == 1
+    assert "23,860" in result.output and "< 20,000" in result.output
+
+
+def test_unknown_lesson_and_missing_file_are_usage_errors(tmp_path):
+    result = invoke("check", SOLUTION6, "--lesson", "lesson99")
+    assert result.exit_code == 2 and "no lesson called 'lesson99'" in result.output
+    result = invoke("grade", tmp_path / "nope.py")
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_quick_grade_is_labelled_and_never_a_pass(submission, tmp_path):
+    target = tmp_path / "model.py"
+    shutil.copy(submission("tiny"), target)
+    result = invoke("grade", target, "--quick", "--device", "cpu", "--json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.output)
+    assert record["quick"] is True and record["verdict"]["status"] == "smoke"
+    assert record["train_images"] == 5000 and len(record["epochs"]) == 1
+    assert record["epochs"][0]["test_acc"] > 50  # it really trained
+    assert record["baseline_test_acc"] < 30
+    for key in ("seed", "device_name", "versions", "sha256", "recipe"):
+        assert record[key] is not None
+    assert record["versions"]["torch"] and record["recipe"]["batch_size"] == 64
+    assert (tmp_path / "model_curves.png").stat().st_size > 1000
+
+
+def test_grade_renders_tables_and_verdict_panel(submission, tmp_path):
+    target = tmp_path / "model.py"
+    shutil.copy(submission("tiny"), target)
+    result = invoke("grade", target, "--quick", "--device", "cpu", "--no-plot")
+    assert result.exit_code == 0, result.output
+    for text in ("Per-epoch metrics", "Criteria", "SMOKE RUN", "untrained model:"):
+        assert text in result.output
+    assert not (tmp_path / "model_curves.png").exists()
+
+
+def test_training_error_exit_2(submission):
+    result = invoke("grade", submission("diverges"), "--quick", "--device", "cpu", "--no-plot")
+    assert result.exit_code == 2 and "diverged at epoch 1" in result.output
+
+
+def test_every_command_has_an_example_in_help():
+    for name, command in cli.commands.items():
+        result = invoke(name, "--help")
+        assert "Example" in result.output, name
+
+
+@pytest.mark.skipif(shutil.which("course") is None, reason="the console script is installed by pip install -e .")
+def test_installed_script():
+    proc = subprocess.run(["course", "check", str(SOLUTION6), "--json"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["report"]["params"] == 13960
