@@ -5,7 +5,6 @@ from __future__ import annotations
 from rich import box
 from rich.console import Console, Group
 from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -29,14 +28,19 @@ def criteria_table(verdict) -> Table:
 
 
 def rf_table(rf: dict) -> Table:
-    table = Table(box=box.SIMPLE, title=f"Receptive field (from the {rf['method']} graph)", title_justify="left")
-    for col in ("#", "layer", "kernel", "stride", "pad", "dil", "in", "out", "RF in", "RF out", "jump in", "jump out"):
-        table.add_column(col, justify="left" if col == "layer" else "right")
+    # in -> out pairs keep the seed write-ups' eleven columns readable in an 80-column terminal
+    table = Table(box=box.SIMPLE, padding=(0, 1), title_justify="left",
+                  title=f"Receptive field (from the {rf['method']} graph): kernel, stride, padding, dilation; size, RF, jump in→out")
+    table.add_column("#", justify="right", min_width=2)
+    table.add_column("layer", no_wrap=True, overflow="ellipsis", max_width=24)
+    for col in ("k", "s", "p", "d"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for col in ("size", "RF", "jump"):
+        table.add_column(col, justify="right", no_wrap=True, min_width=5)
     for i, r in enumerate(rf["rows"], start=1):
         table.add_row(
             str(i), r["layer"], str(r["kernel"]), str(r["stride"]), str(r["padding"]), str(r["dilation"]),
-            f"{r['size_in']}x{r['size_in']}", f"{r['size_out']}x{r['size_out']}",
-            str(r["rf_in"]), str(r["rf_out"]), str(r["jump_in"]), str(r["jump_out"]),
+            f"{r['size_in']}→{r['size_out']}", f"{r['rf_in']}→{r['rf_out']}", f"{r['jump_in']}→{r['jump_out']}",
         )
     return table
 
@@ -84,6 +88,9 @@ class GradeProgress:
     """Live view of a grading: a bar per epoch with running loss/accuracy, a line per finished epoch."""
 
     def __init__(self, out: Console):
+        # rich.progress is a slow import; `course list` and bare `course` never need it
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
         self.out = out
         self.progress = Progress(
             TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
@@ -168,3 +175,379 @@ def _num(value, spec: str) -> str:
 
 def show_error(message: str, out: Console) -> None:
     out.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+
+
+# ------------------------------------------------------------------------------------ the student's workflow
+
+STATUS_STYLE = {"passed": "green", "in progress": "yellow", "not started": "dim"}
+
+
+def _next(out: Console, command: str, why: str = "Next") -> None:
+    out.print(f"{why}: [bold cyan]{command}[/]")
+
+
+def markdown(text: str):
+    from rich.markdown import Markdown  # markdown-it is slow to import: only for commands that show prose
+
+    return Markdown(text)
+
+
+def show_started(started, out: Console) -> None:
+    lesson = started.lesson
+    if started.readme:
+        out.print(markdown(started.readme))
+    else:
+        out.print(f"[bold]{lesson.title}[/]")
+    out.rule()
+    if started.created:
+        out.print(f"Copied the {lesson.id} stub to [bold]{started.file}[/].")
+    else:
+        out.print(f"[yellow]{started.file} already exists; your work was left as it is.[/] "
+                  f"(`course reset {lesson.id}` puts the stub back, keeping a backup.)")
+    if started.earlier_unpassed:
+        out.print(f"[dim]Not passed yet: {', '.join(started.earlier_unpassed)}. Lessons build on each other.[/]")
+    _next(out, started.next_command, "Edit it (follow the TODOs), then")
+
+
+def show_lesson(shown, out: Console) -> None:
+    out.print(markdown(shown.text))
+    out.rule()
+    if shown.file:
+        out.print(f"Your file: [bold]{shown.file}[/]")
+    _next(out, shown.next_command)
+
+
+def show_hint(answer, out: Console) -> None:
+    lesson = answer.lesson
+    if answer.exhausted:
+        if not answer.total:
+            out.print(f"{lesson.id} has no hints. Read the lesson again: [bold cyan]course show {lesson.id}[/]")
+            return
+        out.print(f"[yellow]You have seen all {answer.total} hints for {lesson.id}.[/] Here they are again:")
+        for i, text in enumerate(answer.seen, start=1):
+            out.print(Panel(markdown(text), title=f"hint {i}", title_align="left", expand=False))
+        out.print(f"Still stuck? The reference solution: [bold cyan]course solution {lesson.id} --force[/] "
+                  "(it opens without --force once you pass).")
+        return
+    title = f"hint {answer.number} of {answer.total}"
+    if answer.criterion:
+        title += f" · about {answer.criterion}, which your last run failed"
+    out.print(Panel(markdown(answer.text), title=title, title_align="left", expand=False, border_style="cyan"))
+    left = answer.total - len(answer.seen) - 1
+    out.print(f"[dim]{left} more hint(s) for {lesson.id}.[/]" if left else f"[dim]That was the last hint for {lesson.id}.[/]")
+
+
+def show_reset(reset, out: Console) -> None:
+    if reset.backup:
+        out.print(f"Saved your previous file as [bold]{reset.backup}[/].")
+    out.print(f"Put the {reset.lesson.id} stub back at [bold]{reset.file}[/].")
+    _next(out, reset.next_command)
+
+
+def show_solution(sol, out: Console) -> None:
+    from rich.syntax import Syntax
+
+    if sol.forced:
+        out.print(f"[bold yellow]warning:[/] {sol.lesson.id} is not passed yet. Reading the solution now teaches less "
+                  "than a hint does; this is recorded in your progress.")
+    out.print(f"[dim]{sol.path}[/]")
+    out.print(Syntax(sol.text, "python", line_numbers=True, word_wrap=True))
+
+
+def _best(row) -> str:
+    if row.best_acc is None:
+        return "-"
+    return f"{row.best_acc:.2f} %" + (f" / {row.target_acc:g}" if row.target_acc is not None else "")
+
+
+def _last(row) -> str:
+    last = row.last
+    if last is None:
+        return "-"
+    what = f"{last.mode}{' --quick' if last.quick else ''}: {last.status}"
+    return what + (f" ({', '.join(last.failed)})" if last.failed else "")
+
+
+def progress_bar(progress, width: int = 30) -> Text:
+    # plain block characters: readable when piped or in a terminal without colour, unlike a styled bar
+    filled = round(width * progress.passed / progress.total) if progress.total else 0
+    text = Text("█" * filled, style="green")
+    text.append("░" * (width - filled), style="dim")
+    text.append(f" {progress.passed}/{progress.total} lessons passed", style="bold")
+    return text
+
+
+def show_list(progress, out: Console) -> None:
+    table = Table(box=box.SIMPLE_HEAVY)
+    for col in ("", "lesson", "title", "status", "best accuracy", "last run"):
+        table.add_column(col, justify="right" if col == "best accuracy" else "left")
+    for row in progress.rows:
+        table.add_row("→" if row.current else "", row.id, row.title,
+                      f"[{STATUS_STYLE[row.status]}]{row.status}[/]", _best(row), _last(row))
+    out.print(table)
+    out.print(progress_bar(progress))
+
+
+def show_progress(progress, out: Console) -> None:
+    out.print(progress_bar(progress))
+    table = Table(box=box.SIMPLE_HEAVY, title=f"workspace: {progress.workspace}", title_justify="left")
+    for col in ("lesson", "status", "started", "passed", "best accuracy", "last run", "params", "hints", "solution"):
+        table.add_column(col)
+    for row in progress.rows:
+        last = row.last
+        params = f"{last.params:,}" if last and last.params is not None else "-"
+        if row.max_params is not None and params != "-":
+            params += f" / < {row.max_params:,}"
+        table.add_row(
+            ("→ " if row.current else "") + row.id, f"[{STATUS_STYLE[row.status]}]{row.status}[/]",
+            (row.started or "-")[:16].replace("T", " "), (row.passed_at or "-")[:16].replace("T", " "),
+            _best(row), _last(row), params, f"{row.hints_shown}/{row.hints_total}",
+            "seen" if row.solution_seen else "-",
+        )
+    out.print(table)
+
+
+def show_status(status, out: Console) -> None:
+    p = status.progress
+    out.print(progress_bar(p))
+    out.print(status.message, soft_wrap=True)
+    _next(out, status.next_command)
+    if status.tip:
+        out.print(f"[dim]{status.tip}[/]")
+
+
+def show_recorded(judged, out: Console) -> None:
+    """One line after a check or grade of a workspace file: the verdict went into the student's progress."""
+    if judged.recorded:
+        out.print(f"[dim]Recorded in your progress for {judged.target.record_as} "
+                  f"(`course` shows the next step; `course hint` answers what failed).[/]")
+
+
+class VerifyProgress(GradeProgress):
+    """`course verify --train`: which lesson and seed is training, a bar per epoch, a line per finished run."""
+
+    def __call__(self, event: dict) -> None:
+        kind = event["event"]
+        if kind == "verify-static":
+            return
+        if kind == "verify-run":
+            self.out.rule(f"[{event['index']}/{event['total']}] {event['lesson']} seed {event['seed']}")
+        elif kind == "verify-done":
+            run = event["run"]
+            style = "green" if run.ok else "red"
+            best = _num(run.best, ".2f") if run.best is not None else "-"
+            last = _num(run.last, ".2f") if run.last is not None else "-"
+            self.out.print(f"[{style}]{run.lesson} seed {run.seed}: {run.status}[/]  best {best} %  last {last} %  "
+                           f"epochs to target {run.epochs_to_target or '-'}  {run.seconds:.0f}s")
+            if self.task is not None:
+                self.progress.remove_task(self.task)
+                self.task = None
+        elif kind == "epoch":
+            # one line per epoch of every seed of every lesson would bury the summary lines: keep the bar only
+            if event["epoch"] < self.epochs and self.task is not None:
+                self.progress.reset(self.task, epoch=event["epoch"] + 1, loss="-", acc="-")
+        elif kind == "check":
+            return
+        else:
+            super().__call__(event)
+
+
+def show_verify(report, out: Console) -> None:
+    table = Table(box=box.SIMPLE_HEAVY, title="Static checks (no training)", title_justify="left")
+    for col in ("lesson", "file", "must", "got", "as it must be", "why"):
+        table.add_column(col, overflow="ellipsis", no_wrap=col == "why")
+    for r in report.static:
+        must = "fail" if r.kind == "stub" else "pass"
+        table.add_row(r.lesson, r.kind, must, r.status, "[green]yes[/]" if r.ok else "[red]NO[/]",
+                      Text(r.message.splitlines()[0] if r.message else "", style="dim"))
+    out.print(table)
+    for r in report.static:
+        if not r.ok:
+            out.print(f"[red]{r.lesson} {r.kind}[/] ({r.file}): {r.status}: {r.message}", soft_wrap=True)
+    if report.runs:
+        runs = Table(box=box.SIMPLE_HEAVY, title="Trained solutions", title_justify="left")
+        for col in ("lesson", "seed", "params", "RF", "best", "last", "to target", "device", "time", ""):
+            runs.add_column(col, justify="left" if col in ("lesson", "device") else "right")
+        for r in report.runs:
+            runs.add_row(
+                r.lesson, str(r.seed) if r.seed >= 0 else "-", f"{r.params:,}" if r.params else "-", str(r.rf or "-"),
+                _num(r.best, ".2f") if r.best is not None else "-", _num(r.last, ".2f") if r.last is not None else "-",
+                str(r.epochs_to_target or "-"), r.device or "-", f"{r.seconds:.0f}s", MARK[r.ok],
+            )
+        out.print(runs)
+        for r in report.runs:
+            if not r.ok:
+                out.print(f"[red]{r.lesson} seed {r.seed}[/]: {r.status}: {r.message}", soft_wrap=True)
+    if report.written:
+        out.print(f"Wrote {', '.join(r.lesson for r in report.written)} to [bold]{report.results_path}[/].")
+    if report.ok:
+        out.print("[green]Verified:[/] every stub fails its lesson and every solution passes.")
+    else:
+        out.print("[red]Verification failed[/] (see above).")
+
+
+def show_docs(report, check: bool, out: Console) -> None:
+    for c in report.changes:
+        old, new = c.old, c.new
+        if "\n" in old or "\n" in new:  # tables: say that they differ, not both whole tables
+            old, new = f"table ({len(old.splitlines())} lines)", f"table ({len(new.splitlines())} lines)"
+        out.print(f"{c.file}:{c.line}: {c.key} {c.source}: {old or '(empty)'} -> {new}", soft_wrap=True, markup=False)
+    n, docs = report.markers, len(report.documents)
+    if check:
+        if report.stale:
+            out.print(f"[red]{len(report.changes)} of {n} marker(s) are stale[/]; `course docs` rewrites them.")
+        else:
+            out.print(f"[green]All {n} marker(s) in {docs} document(s) are up to date.[/]")
+    elif report.written:
+        out.print(f"Updated {len(report.changes)} marker(s) in {len(report.written)} file(s).")
+    else:
+        out.print(f"All {n} marker(s) in {docs} document(s) were already up to date.")
+
+
+# ------------------------------------------------------------------------- gradebook: batch, leaderboard, history
+
+from rich.markup import escape  # noqa: E402  (names and messages may hold [brackets])
+
+BATCH_MARK = {"passed": "[green]pass[/]", "failed": "[red]FAIL[/]", "smoke": "[yellow]smoke[/]",
+              "error": "[red]ERROR[/]", "skipped": "[dim]skip[/]"}
+
+
+def _acc_text(value) -> str:
+    return "-" if value is None else f"{value:.2f}%"
+
+
+def _int_text(value) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+class BatchProgress:
+    """`course grade-all`: a bar over the batch, a line per running grading, a line per finished one."""
+
+    def __init__(self, out: Console):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.out = out
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=out, transient=True,
+        )
+        self.total = None
+        self.running: dict[tuple, int] = {}
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.__exit__(*exc)
+
+    def __call__(self, event: dict) -> None:
+        kind = event["event"]
+        who = (event.get("student"), event.get("seed"))
+        if kind == "batch":
+            self.out.print(f"{event['students']} submission(s); {event['total']} grading(s) to run, "
+                           f"{event['skipped']} already in the gradebook; {event['jobs']} at a time on "
+                           f"{', '.join(event['devices'])}")
+            self.total = self.progress.add_task("[bold]batch", total=event["total"], note="")
+        elif kind == "job":
+            self.running[who] = self.progress.add_task(f"  {who[0]} seed {who[1]}", total=None,
+                                                       note=f"starting on {event['device']}")
+        elif kind == "job-start" and who in self.running:
+            self.progress.update(self.running[who], total=event["steps_per_epoch"], completed=0,
+                                 note=f"epoch 1/{event['epochs']}")
+        elif kind == "job-progress" and who in self.running:
+            self.progress.update(self.running[who], completed=event["step"])
+        elif kind == "job-epoch" and who in self.running:
+            self.progress.update(self.running[who], note=f"epoch {event['epoch']} test {event['test_acc']:.2f}%")
+        elif kind == "done":
+            o = event["outcome"]
+            task = self.running.pop((o["student"], o["seed"]), None)
+            if task is not None:
+                self.progress.remove_task(task)
+            if self.total is not None:
+                self.progress.advance(self.total)
+            detail = o["message"].splitlines()[0] if o["status"] == "error" and o["message"] else (
+                f"{_int_text(o['params'])} params, best {_acc_text(o['best_acc'])}")
+            took = f"  {o['duration']:.0f}s" if o.get("duration") else ""
+            self.out.print(f"{BATCH_MARK[o['status']]} {escape(o['student'])} (seed {o['seed']}): {escape(detail)}{took}",
+                           soft_wrap=True)
+
+
+def show_batch(result, out: Console) -> None:
+    """The summary after `course grade-all`: counts, the slowest runs, the errors, where the runs went."""
+    counts = result.counts()
+    table = Table(box=box.SIMPLE_HEAVY, title="Batch summary", title_justify="left")
+    for col in ("passed", "failed", "smoke", "errors", "skipped", "not run", "wall time", "gradings/min"):
+        table.add_column(col, justify="right")
+    rate = result.gradings_per_minute
+    table.add_row(f"[green]{counts['passed']}[/]", f"[red]{counts['failed']}[/]", str(counts["smoke"]),
+                  f"[red]{counts['error']}[/]", str(counts["skipped"]), str(counts["not run"]),
+                  f"{result.seconds:.0f}s", "-" if rate is None else f"{rate:.1f}")
+    out.print(table)
+    slow = result.slowest()
+    if slow:
+        table = Table(box=box.SIMPLE, title="Slowest", title_justify="left")
+        for col in ("student", "seed", "status", "device", "time"):
+            table.add_column(col, justify="right" if col in ("seed", "time") else "left")
+        for o in slow:
+            table.add_row(o.student, str(o.seed), o.status, o.device or "-", f"{o.duration:.1f}s")
+        out.print(table)
+    for o in result.outcomes:
+        if o.status == "error":
+            out.print(f"[red]error[/] {escape(o.student)} (seed {o.seed}, {escape(o.source)}): {escape(o.message)}",
+                      soft_wrap=True)
+    for names in result.identical:
+        out.print(f"[yellow]identical files:[/] {', '.join(names)}")
+    if result.interrupted:
+        out.print("[yellow]Interrupted:[/] finished runs are kept; run the same command again to grade the rest.")
+    out.print(f"Gradebook: [bold]{result.db}[/]  (next: course leaderboard --db {result.db})")
+
+
+def leaderboard_table(rows) -> Table:
+    table = Table(box=box.SIMPLE_HEAVY, title="Leaderboard", title_justify="left")
+    for col in ("#", "student", "lesson", "status", "params", "RF", "best acc", "last acc", "to target", "epochs",
+                "seed", "runs"):
+        table.add_column(col, justify="left" if col in ("student", "lesson", "status") else "right")
+    for r in rows:
+        status = f"[{STYLE.get(r.status, '')}]{r.status}[/]" + (" (quick)" if r.quick else "")
+        table.add_row(str(r.rank), escape(r.student), escape(r.lesson or "course target"), status, _int_text(r.params),
+                      str(r.rf) if r.rf is not None else "-", _acc_text(r.best_acc), _acc_text(r.last_acc),
+                      str(r.epochs_to_target or "-"), str(r.epochs_run), str(r.seed), str(r.attempts))
+    return table
+
+
+def show_leaderboard(result, out: Console) -> None:
+    if result.written:
+        out.print(f"Wrote {len(result.written)} file(s): " + ", ".join(str(p) for p in result.written[:3])
+                  + (" ..." if len(result.written) > 3 else ""), soft_wrap=True)
+    elif not result.rows:
+        out.print("No runs in the gradebook yet.")
+    else:
+        out.print(leaderboard_table(result.rows))
+
+
+def _change_text(change) -> str:
+    before, after = change.before, change.after
+    if change.what in ("params", "best accuracy", "epochs to target") and None not in (before, after):
+        delta = after - before
+        if change.what == "best accuracy":
+            return f"best acc {before:.2f} → {after:.2f}% ({delta:+.2f})"
+        return f"{change.what} {before:,} → {after:,} ({delta:+,})"
+    return f"{change.what} {'-' if before is None else before} → {'-' if after is None else after}"
+
+
+def show_history(attempts, out: Console) -> None:
+    if not attempts:
+        out.print("No gradings recorded yet: `course grade` records each one here.")
+        return
+    table = Table(box=box.SIMPLE_HEAVY, title="Your attempts, newest first", title_justify="left")
+    for col in ("when", "lesson", "status", "params", "best acc", "to target", "what changed since the previous"):
+        table.add_column(col, justify="right" if col in ("params", "best acc", "to target") else "left")
+    for a in attempts:
+        status = f"[{STYLE.get(a.status, '')}]{a.status}[/]" + (" (quick)" if a.quick else "")
+        changed = "first attempt" if a.first else ("; ".join(_change_text(c) for c in a.changes) or "nothing")
+        if a.status == "error" and a.message:
+            changed += f"\n[dim]{escape(a.message.splitlines()[0])}[/]"
+        table.add_row(a.when[:19].replace("T", " "), a.lesson or "course target", status, _int_text(a.params),
+                      _acc_text(a.best_acc), str(a.epochs_to_target or "-"), changed)
+    out.print(table)
