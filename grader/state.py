@@ -52,6 +52,7 @@ class LessonState:
     passed: str | None = None  # when a full grade first passed
     hints_shown: list[int] = field(default_factory=list)  # indices into the lesson's hints, in the order shown
     best_acc: float | None = None  # best over full (not --quick) gradings
+    solution_seen: str | None = None  # when the reference solution was shown (with --force before passing)
     last: VerdictRecord | None = None
 
 
@@ -111,7 +112,11 @@ class State:
 
     def save(self) -> Path:
         """Write the state atomically (temp file + rename): a crash leaves the old state, never half a file."""
-        return atomic.write_text(self.path, json.dumps(self.to_dict(), indent=2) + "\n")
+        try:
+            return atomic.write_text(self.path, json.dumps(self.to_dict(), indent=2) + "\n")
+        except OSError as exc:
+            raise StateError(f"cannot write {self.path} ({exc.strerror or exc}); choose a writable workspace with "
+                             "--workspace DIR or COURSE_WORKSPACE") from exc
 
     # -------------------------------------------------------------------------------------------- reads
 
@@ -149,6 +154,10 @@ class State:
         if index not in entry.hints_shown:
             entry.hints_shown.append(index)
 
+    def record_solution_seen(self, lesson_id: str) -> None:
+        entry = self._entry(lesson_id)
+        entry.solution_seen = entry.solution_seen or now()
+
     def forget_last(self, lesson_id: str) -> None:
         """After a reset the last verdict was about a file that is gone; hints must not answer it."""
         if lesson_id in self.lessons:
@@ -156,6 +165,6 @@ class State:
 
 
 def _known(cls, raw: dict) -> dict:
-    # Fields a newer course added are dropped rather than crashing an older one.
+    # A field this version does not know (added without bumping VERSION) is dropped rather than fatal.
     names = {f.name for f in fields(cls)}
     return {k: v for k, v in dict(raw).items() if k in names}

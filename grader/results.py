@@ -1,0 +1,141 @@
+"""solutions/RESULTS.md: the reference solutions' trained results, one row per (lesson, device).
+
+The table is for people; the same rows ride along as JSON in an HTML comment at the end of the file, so
+that `course verify --train` can merge a re-run into them and `course docs` can quote them without
+parsing a table.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from statistics import mean
+
+from grader import atomic
+from grader.errors import CourseError
+
+DATA_OPEN = "<!-- course-verify-data"
+_DATA = re.compile(re.escape(DATA_OPEN) + r"\n(.*?)\n-->", re.S)
+
+
+class ResultsError(CourseError):
+    """RESULTS.md exists but its data block cannot be read."""
+
+    kind = "results"
+
+
+@dataclass
+class ResultRow:
+    """One solution trained on K seeds on one device."""
+
+    lesson: str
+    file: str  # repo-relative path of the solution, as lesson markers name it
+    sha256: str  # of the solution when it was trained: a later edit makes these numbers stale
+    device: str  # device name (GPU model or CPU): with lesson, the key a re-run replaces
+    params: int
+    rf: int
+    seeds: list[int]
+    best: list[float]  # best test accuracy per seed, percent
+    last: list[float]  # last epoch's test accuracy per seed
+    epochs_to_target: list[int | None]
+    epochs: list[int]  # epochs actually trained per seed
+    passed: list[bool]
+    seconds: list[float]
+    when: str
+    command: str
+    torch: str | None = None
+    quick: bool = False  # smoke rows (tests only) never calibrate anything
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def mean_best(self) -> float:
+        return mean(self.best)
+
+    @property
+    def mean_last(self) -> float:
+        return mean(self.last)
+
+    @property
+    def max_epochs_to_target(self) -> int | None:
+        """The slowest seed's epochs to target; None if any seed never reached it."""
+        if not self.epochs_to_target or any(e is None for e in self.epochs_to_target):
+            return None
+        return max(self.epochs_to_target)
+
+
+def read(path: Path) -> list[ResultRow]:
+    """The rows stored in RESULTS.md; [] when the file does not exist yet."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    m = _DATA.search(text)
+    if not m:
+        raise ResultsError(f"{path} has no `{DATA_OPEN}` block; regenerate it with `course verify --train`")
+    try:
+        names = {f.name for f in fields(ResultRow)}
+        return [ResultRow(**{k: v for k, v in raw.items() if k in names}) for raw in json.loads(m.group(1))]
+    except (json.JSONDecodeError, TypeError, AttributeError) as exc:
+        raise ResultsError(f"{path}: the data block is damaged ({exc}); regenerate it with `course verify --train`") from exc
+
+
+def merge(old: list[ResultRow], new: list[ResultRow]) -> list[ResultRow]:
+    """Old rows with every (lesson, device) that `new` has replaced; sorted by lesson number, then device."""
+    keys = {(r.lesson, r.device) for r in new}
+    rows = [r for r in old if (r.lesson, r.device) not in keys] + list(new)
+    return sorted(rows, key=lambda r: (_lesson_number(r.lesson), r.lesson, r.device))
+
+
+def pick(rows: list[ResultRow], file: str) -> ResultRow | None:
+    """The row that speaks for a solution file: most seeds, then the latest run."""
+    mine = [r for r in rows if r.file == file and not r.quick]
+    return max(mine, key=lambda r: (len(r.seeds), r.when), default=None)
+
+
+def write(path: Path, rows: list[ResultRow], command: str, when: str) -> Path:
+    """Render the rows as RESULTS.md and write it atomically."""
+    return atomic.write_text(path, render(rows, command, when))
+
+
+def render(rows: list[ResultRow], command: str, when: str) -> str:
+    lines = [
+        "# Reference solutions: trained results",
+        "",
+        f"Written by `course verify --train`: do not edit by hand. Last written by `{command}` on {when}.",
+        "",
+        "Each row is one solution trained from scratch on seeds 0..K-1 through the normal grading path",
+        "(`course grade`'s loop and verdict), on one device. Re-running one lesson replaces only its row for",
+        "that device. Accuracies are test accuracies in percent; \"epochs to target\" is the first epoch that",
+        "reached the lesson's target, per seed.",
+        "",
+        "| lesson | params | RF | device | seeds | best acc per seed | mean best | last acc per seed | mean last "
+        "| epochs to target | passed | time per run | when |",
+        "|---|---:|---:|---|---|---|---:|---|---:|---|---|---:|---|",
+    ]
+    for r in rows:
+        to_target = ", ".join("-" if e is None else str(e) for e in r.epochs_to_target)
+        lines.append(
+            f"| {r.lesson}{' (quick)' if r.quick else ''} | {r.params:,} | {r.rf} | {r.device} | "
+            f"{', '.join(map(str, r.seeds))} | {', '.join(f'{a:.2f}' for a in r.best)} | {r.mean_best:.2f} | "
+            f"{', '.join(f'{a:.2f}' for a in r.last)} | {r.mean_last:.2f} | {to_target} | "
+            f"{sum(r.passed)}/{len(r.passed)} | {_duration(mean(r.seconds))} | {r.when} |"
+        )
+    lines += ["", "Produced by:", ""]
+    lines += [f"- {r.lesson} on {r.device}: `{r.command}` ({r.when}, torch {r.torch or '?'})" for r in rows]
+    data = "[\n" + ",\n".join(json.dumps(asdict(r)) for r in rows) + "\n]"  # a row per line: readable diffs
+    # "--" may not appear inside an HTML comment; \u002d is the same "-" to a JSON parser.
+    data = data.replace("--", "-\\u002d")
+    lines += ["", DATA_OPEN, data, "-->", ""]
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def _lesson_number(lesson_id: str) -> int:
+    m = re.search(r"(\d+)$", lesson_id)
+    return int(m.group(1)) if m else 1_000_000

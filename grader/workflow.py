@@ -1,0 +1,452 @@
+"""The student's workflow: start, show, hint, reset, solution, progress, status, and checks of workspace files.
+
+No torch here: `course list` and bare `course` must answer in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+from grader import atomic, paths
+from grader.errors import CourseError, DataError, ManifestError, UsageError
+from grader.lesson import Lesson, get_lesson, lesson_ids
+from grader.state import LessonState, State, VerdictRecord
+from grader.workspace import workspace_root
+
+NOT_STARTED, IN_PROGRESS, PASSED = "not started", "in progress", "passed"
+MODEL_FILE = "model.py"
+
+
+@dataclass
+class Target:
+    """What `course check` / `course grade` judge: the file, the lesson's criteria, and whose state to update."""
+
+    file: Path
+    lesson: str | None  # criteria to judge by; None = the course target
+    record_as: str | None  # the lesson whose state records the verdict (only for workspace files)
+
+
+@dataclass
+class Started:
+    lesson: Lesson
+    file: Path
+    created: bool  # False: the student's file was already there and was left alone
+    readme: str | None
+    earlier_unpassed: list[str]
+    next_command: str
+
+
+@dataclass
+class Reset:
+    lesson: Lesson
+    file: Path
+    backup: Path | None  # None when there was no file to back up
+    next_command: str
+
+
+@dataclass
+class Shown:
+    lesson: Lesson
+    text: str
+    file: Path | None  # the student's file, if the lesson was started
+    next_command: str
+
+
+@dataclass
+class HintAnswer:
+    lesson: Lesson
+    text: str | None  # None when every hint was already shown
+    number: int | None  # 1-based position among the lesson's hints
+    total: int
+    criterion: str | None  # set when this hint answers the criterion the last check or grade failed
+    failed: list[str] = field(default_factory=list)
+    seen: list[str] = field(default_factory=list)  # hints shown before, in order (repeated when exhausted)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.text is None
+
+
+@dataclass
+class SolutionShown:
+    lesson: Lesson
+    path: Path
+    text: str
+    forced: bool  # shown before the lesson was passed
+
+
+@dataclass
+class LessonRow:
+    """One lesson as `course list` and `course progress` show it."""
+
+    id: str
+    title: str
+    status: str  # not started | in progress | passed
+    current: bool
+    file: Path
+    best_acc: float | None
+    target_acc: float | None
+    max_params: int | None
+    last: VerdictRecord | None
+    hints_shown: int
+    hints_total: int
+    started: str | None
+    passed_at: str | None
+    solution_seen: str | None
+
+
+@dataclass
+class Progress:
+    rows: list[LessonRow]
+    current: str | None
+    workspace: Path
+
+    @property
+    def passed(self) -> int:
+        return sum(r.status == PASSED for r in self.rows)
+
+    @property
+    def total(self) -> int:
+        return len(self.rows)
+
+    def to_dict(self) -> dict:
+        return {"workspace": str(self.workspace), "current": self.current, "passed": self.passed,
+                "total": self.total, "lessons": [_row_dict(r) for r in self.rows]}
+
+
+@dataclass
+class Status:
+    """Where the student is and the one command to type next."""
+
+    progress: Progress
+    lesson: LessonRow | None  # the current lesson
+    message: str
+    next_command: str
+    tip: str | None = None
+    changed_since_last: bool = False  # the file was edited after its last check or grade
+
+    def to_dict(self) -> dict:
+        return {"message": self.message, "next_command": self.next_command, "tip": self.tip,
+                "changed_since_last": self.changed_since_last,
+                "lesson": _row_dict(self.lesson) if self.lesson else None, "progress": self.progress.to_dict()}
+
+
+@dataclass
+class Judged:
+    """A check or grade result (grader.api's) and the target it was run on."""
+
+    result: object  # api.CheckResult or api.GradeResult
+    target: Target
+    recorded: bool
+
+
+def _row_dict(row: LessonRow) -> dict:
+    from dataclasses import asdict
+
+    d = asdict(row)
+    d["file"] = str(row.file)
+    return d
+
+
+def file_sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+class Workflow:
+    """The student's commands over one workspace and one course (lessons and solutions folders)."""
+
+    def __init__(self, workspace=None, lessons_root: Path | None = None, solutions_root: Path | None = None):
+        self.workspace_flag = workspace  # echoed in suggested commands so they work when pasted
+        self.root = workspace_root(workspace)
+        self.lessons_root = Path(lessons_root) if lessons_root else paths.lessons_dir()
+        self.solutions_root = Path(solutions_root) if solutions_root else paths.solutions_dir()
+
+    # ------------------------------------------------------------------------------------------ lookups
+
+    def state(self) -> State:
+        return State.load(self.root)
+
+    def lesson(self, lesson_id: str) -> Lesson:
+        return get_lesson(lesson_id, self.lessons_root)
+
+    def lessons(self) -> list[Lesson]:
+        return [self.lesson(i) for i in lesson_ids(self.lessons_root)]
+
+    def work_file(self, lesson_id: str) -> Path:
+        return self.root / lesson_id / MODEL_FILE
+
+    def solution_file(self, lesson_id: str) -> Path:
+        return self.solutions_root / lesson_id / MODEL_FILE
+
+    def command(self, *words: str) -> str:
+        """A command line the student can paste, carrying --workspace when they gave one."""
+        line = "course " + " ".join(words)
+        if self.workspace_flag:
+            line += f" --workspace {shlex.quote(str(self.workspace_flag))}"
+        return line
+
+    def _current_or(self, lesson_id: str | None, state: State | None = None) -> Lesson:
+        if lesson_id:
+            return self.lesson(lesson_id)
+        current = (state or self.state()).current
+        if not current:
+            first = (lesson_ids(self.lessons_root) or ["lesson1"])[0]
+            raise UsageError(f"no lesson started yet; run `{self.command('start', first)}` or name a lesson")
+        return self.lesson(current)
+
+    # ------------------------------------------------------------------------------------------ commands
+
+    def start(self, lesson_id: str) -> Started:
+        """Copy the lesson's stub into the workspace (never over the student's work) and make it current."""
+        lesson = self.lesson(lesson_id)
+        if not lesson.stub.is_file():
+            raise ManifestError(f"{lesson.id} has no stub: {lesson.stub} is missing")
+        file = self.work_file(lesson.id)
+        created = not file.exists()
+        if created:
+            _copy_stub(lesson, file)
+        state = self.state()
+        state.record_start(lesson.id)
+        state.save()
+        earlier = []
+        for other in lesson_ids(self.lessons_root):
+            if other == lesson.id:
+                break
+            if not state.passed(other):
+                earlier.append(other)
+        readme = lesson.readme.read_text(encoding="utf-8") if lesson.readme.is_file() else None
+        return Started(lesson, file, created, readme, earlier, self.command("check"))
+
+    def reset(self, lesson_id: str) -> Reset:
+        """Put the stub back in place of the student's file, keeping the old file as model.py.bak-<time>."""
+        lesson = self.lesson(lesson_id)
+        if not lesson.stub.is_file():
+            raise ManifestError(f"{lesson.id} has no stub: {lesson.stub} is missing")
+        file = self.work_file(lesson.id)
+        backup = None
+        if file.exists():
+            backup = _free_name(file.with_name(f"{MODEL_FILE}.bak-{datetime.now():%Y%m%d-%H%M%S}"))
+            try:
+                shutil.copy2(file, backup)
+            except OSError as exc:
+                raise UsageError(f"cannot back up {file} to {backup} ({exc.strerror or exc}); nothing was reset") from exc
+        _copy_stub(lesson, file)
+        state = self.state()
+        state.record_start(lesson.id)
+        state.forget_last(lesson.id)
+        state.save()
+        return Reset(lesson, file, backup, self.command("check"))
+
+    def show(self, lesson_id: str | None = None) -> Shown:
+        """The lesson text: the named lesson, else the current one, else the first."""
+        state = self.state()
+        if lesson_id is None and state.current is None:
+            ids = lesson_ids(self.lessons_root)
+            if not ids:
+                raise UsageError(f"no lessons found in {self.lessons_root}")
+            lesson_id = ids[0]
+        lesson = self._current_or(lesson_id, state)
+        if lesson.readme.is_file():
+            text = lesson.readme.read_text(encoding="utf-8")
+        else:  # a lesson without prose still has a title and objectives worth showing
+            text = f"# {lesson.title}\n\n" + "\n".join(f"- {o}" for o in lesson.objectives)
+        file = self.work_file(lesson.id)
+        started = file.is_file()
+        nxt = self.command("check") if started and state.current == lesson.id else self.command("start", lesson.id)
+        return Shown(lesson, text, file if started else None, nxt)
+
+    def hint(self, lesson_id: str | None = None) -> HintAnswer:
+        """The next unseen hint; one that answers the criterion the last check or grade failed comes first."""
+        state = self.state()
+        lesson = self._current_or(lesson_id, state)
+        entry = state.lesson(lesson.id)
+        failed = list(entry.last.failed) if entry.last else []
+        seen = [lesson.hints[i].text for i in entry.hints_shown if i < len(lesson.hints)]
+        unseen = [i for i in range(len(lesson.hints)) if i not in entry.hints_shown]
+        answering = [i for i in unseen if lesson.hints[i].criterion in failed]
+        if not unseen:
+            return HintAnswer(lesson, None, None, len(lesson.hints), None, failed, seen)
+        index = answering[0] if answering else unseen[0]
+        state.record_hint(lesson.id, index)
+        state.save()
+        hint = lesson.hints[index]
+        return HintAnswer(lesson, hint.text, index + 1, len(lesson.hints),
+                          hint.criterion if answering else None, failed, seen)
+
+    def solution(self, lesson_id: str, force: bool = False) -> SolutionShown:
+        """The reference solution: once the lesson is passed, or earlier with force (and a warning)."""
+        lesson = self.lesson(lesson_id)
+        state = self.state()
+        passed = state.passed(lesson.id)
+        if not passed and not force:
+            raise UsageError(
+                f"{lesson.id} is not passed yet; its solution opens once `{self.command('grade')}` passes it. "
+                f"Try `{self.command('hint', lesson.id)}` first, or look anyway: "
+                f"`{self.command('solution', lesson.id, '--force')}`"
+            )
+        path = self.solution_file(lesson.id)
+        if not path.is_file():
+            raise UsageError(f"{lesson.id} has no reference solution ({path} is missing)")
+        state.record_solution_seen(lesson.id)
+        state.save()
+        return SolutionShown(lesson, path, path.read_text(encoding="utf-8"), forced=not passed)
+
+    def progress(self) -> Progress:
+        """Every lesson with its status, best result and hints used."""
+        state = self.state()
+        return Progress([self._row(lesson, state) for lesson in self.lessons()], state.current, self.root)
+
+    def _row(self, lesson: Lesson, state: State) -> LessonRow:
+        entry: LessonState = state.lesson(lesson.id)
+        file = self.work_file(lesson.id)
+        if entry.passed:
+            status = PASSED
+        elif entry.started or file.exists():
+            status = IN_PROGRESS
+        else:
+            status = NOT_STARTED
+        acc = lesson.criteria.accuracy
+        return LessonRow(
+            id=lesson.id, title=lesson.title, status=status, current=state.current == lesson.id, file=file,
+            best_acc=entry.best_acc, target_acc=acc.target if acc else None, max_params=lesson.criteria.max_params,
+            last=entry.last, hints_shown=len(entry.hints_shown), hints_total=len(lesson.hints),
+            started=entry.started, passed_at=entry.passed, solution_seen=entry.solution_seen,
+        )
+
+    def status(self) -> Status:
+        """Where the student is, and the exact next command to type."""
+        progress = self.progress()
+        rows = progress.rows
+        if not rows:
+            raise UsageError(f"no lessons found in {self.lessons_root}")
+        current = next((r for r in rows if r.current), None)
+        if current is None:
+            first = next((r for r in rows if r.status != PASSED), rows[0])
+            return Status(progress, None, f"Welcome: {len(rows)} lessons, from a first working CNN to a very small, very accurate one.",
+                          self.command("start", first.id))
+        if current.status == PASSED:
+            later = rows[rows.index(current) + 1:] + rows[: rows.index(current)]
+            nxt = next((r for r in later if r.status != PASSED), None)
+            if nxt is None:
+                return Status(progress, current, f"Every lesson passed ({progress.total}/{progress.total}). Well done!",
+                              self.command("progress"))
+            return Status(progress, current, f"{current.id} ({current.title}) is passed.", self.command("start", nxt.id))
+        return self._status_in_lesson(progress, current)
+
+    def _status_in_lesson(self, progress: Progress, row: LessonRow) -> Status:
+        here = f"You are on {row.id}: {row.title}."
+        if not row.file.is_file():
+            return Status(progress, row, f"{here} Your file {row.file} is missing.", self.command("start", row.id))
+        last = row.last
+        changed = last is not None and last.sha256 is not None and file_sha256(row.file) != last.sha256
+        hint_tip = f"Stuck? {self.command('hint')}"
+        if last is None:
+            return Status(progress, row, f"{here} Edit {row.file} (follow the TODOs), then check it.",
+                          self.command("check"), hint_tip)
+        if changed:
+            return Status(progress, row, f"{here} {row.file} changed since its last {last.mode}; check it again.",
+                          self.command("check"), hint_tip, changed_since_last=True)
+        if last.status == "error":
+            return Status(progress, row, f"{here} The last {last.mode} could not judge your file: {last.message}",
+                          self.command("check"), hint_tip)
+        if last.status == "failed":
+            static = [c for c in last.failed if c != "accuracy"]
+            return Status(progress, row, f"{here} The last {last.mode} {last.message}. Edit {row.file}, then:",
+                          self.command("check" if static else "grade"), hint_tip)
+        if last.mode == "check" or last.status == "smoke":
+            return Status(progress, row, f"{here} The static checks pass; train it for real.", self.command("grade"))
+        return Status(progress, row, here, self.command("grade"), hint_tip)
+
+    # ------------------------------------------------------------------------------ checking workspace files
+
+    def target(self, file=None, lesson_id: str | None = None) -> Target:
+        """Resolve `course check [FILE] [--lesson L]`: no FILE means the (current) lesson's workspace file."""
+        if file is None:
+            lesson = self._current_or(lesson_id)
+            path = self.work_file(lesson.id)
+            if not path.is_file():
+                raise UsageError(f"{path} does not exist; run `{self.command('start', lesson.id)}` to copy the stub there")
+            return Target(path, lesson.id, lesson.id)
+        path = Path(file).resolve()
+        own = self._workspace_lesson(path)
+        lesson = self.lesson(lesson_id).id if lesson_id else own  # a workspace file is judged by its own lesson
+        return Target(path, lesson, own if own is not None and own == lesson else None)
+
+    def _workspace_lesson(self, path: Path) -> str | None:
+        if path.name != MODEL_FILE or path.parent.parent != self.root:
+            return None
+        return path.parent.name if path.parent.name in lesson_ids(self.lessons_root) else None
+
+    def check(self, file=None, lesson_id: str | None = None, data_dir=None) -> Judged:
+        """`course check`: grader.api.check on the resolved target, recorded in the state for workspace files."""
+        from grader import api
+
+        target = self.target(file, lesson_id)
+        try:
+            result = api.check(target.file, target.lesson, data_dir)
+        except CourseError as exc:
+            self._record_error(target, "check", exc)
+            raise
+        v = result.verdict
+        recorded = self._record(target, VerdictRecord("check", v.status, v.failed, params=result.report["params"],
+                                                      message=v.message, sha256=result.report["sha256"]))
+        return Judged(result, target, recorded)
+
+    def grade(self, file=None, lesson_id: str | None = None, device: str = "auto", seed: int = 0,
+              epochs: int | None = None, quick: bool = False, data_dir=None, timeout: float | None = None,
+              on_event: Callable[[dict], None] | None = None, plot: bool = True) -> Judged:
+        """`course grade`: grader.api.grade on the resolved target, recorded in the state for workspace files."""
+        from grader import api
+
+        target = self.target(file, lesson_id)
+        try:
+            result = api.grade(target.file, target.lesson, device, seed, epochs, quick, data_dir, timeout,
+                               on_event=on_event, plot=plot)
+        except CourseError as exc:
+            self._record_error(target, "grade", exc, quick)
+            raise
+        rec, v = result.record, result.verdict
+        accs = [e["test_acc"] for e in rec["epochs"] if isinstance(e["test_acc"], (int, float))]
+        recorded = self._record(target, VerdictRecord("grade", v.status, v.failed, max(accs) if accs else None,
+                                                      rec["params"], v.message, quick, rec["sha256"]))
+        return Judged(result, target, recorded)
+
+    def _record(self, target: Target, verdict: VerdictRecord) -> bool:
+        if target.record_as is None:
+            return False
+        state = self.state()  # loaded afresh: a grading is long and the student may have asked for hints meanwhile
+        state.record_verdict(target.record_as, verdict)
+        state.save()
+        return True
+
+    def _record_error(self, target: Target, mode: str, exc: CourseError, quick: bool = False) -> None:
+        if isinstance(exc, (UsageError, DataError, ManifestError)):
+            return  # not about the student's file
+        self._record(target, VerdictRecord(mode, "error", message=str(exc).splitlines()[0] if str(exc) else exc.kind,
+                                           quick=quick, sha256=file_sha256(target.file)))
+
+
+def _copy_stub(lesson: Lesson, file: Path) -> None:
+    try:
+        atomic.write_text(file, lesson.stub.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot write {file} ({exc.strerror or exc}); choose a writable workspace with "
+                         "--workspace DIR or COURSE_WORKSPACE") from exc
+
+
+def _free_name(path: Path) -> Path:
+    """`path`, or path-1, path-2 ... if a backup of the same second already exists."""
+    candidate, n = path, 0
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+    return candidate

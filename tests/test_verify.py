@@ -1,0 +1,154 @@
+"""`course verify`: stubs fail and solutions pass statically; training writes and merges solutions/RESULTS.md."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from course import cli
+from grader import results, trusted
+from grader.verify import verify
+from tests.minicourse import TINY, make_course, use_course
+
+
+def test_every_stub_fails_and_every_solution_passes_in_the_repository():
+    report = verify()
+    problems = [f"{r.lesson} {r.kind}: {r.status}: {r.message}" for r in report.static if not r.ok]
+    assert not problems, "\n".join(problems)
+    kinds = {(r.lesson, r.kind) for r in report.static}
+    assert len(kinds) == len(report.static) >= 2 * 7  # seven lessons, a stub and a solution each
+    assert not report.runs and report.exit_code == 0
+
+
+@pytest.fixture
+def course(tmp_path):
+    return make_course(tmp_path / "course")
+
+
+def test_a_stub_that_already_passes_fails_verify_with_exit_1(course, monkeypatch):
+    lessons, solutions = course
+    (lessons / "lesson1" / "model.py").write_text(TINY)
+    use_course(monkeypatch, lessons, solutions)
+    result = CliRunner().invoke(cli, ["verify", "--json"])
+    assert result.exit_code == 1
+    data = json.loads(result.output)
+    bad = [r for r in data["static"] if not r["ok"]]
+    assert [(r["lesson"], r["kind"], r["status"]) for r in bad] == [("lesson1", "stub", "passed")]
+
+
+def test_missing_files_and_failing_solutions_are_reported(course):
+    lessons, solutions = course
+    (lessons / "lesson2" / "model.py").unlink()
+    (solutions / "lesson1" / "model.py").write_text((lessons / "lesson1" / "model.py").read_text())  # too big
+    report = verify(lessons_root=lessons, solutions_root=solutions)
+    bad = {(r.lesson, r.kind): r for r in report.static if not r.ok}
+    assert set(bad) == {("lesson1", "solution"), ("lesson2", "stub")}
+    assert bad[("lesson1", "solution")].status == "failed" and "Parameters" in bad[("lesson1", "solution")].message
+    assert bad[("lesson2", "stub")].status == "missing"
+    assert report.exit_code == 1
+
+
+def fake_grade(monkeypatch, accs_by_seed, device_name="CPU (test)"):
+    """grader.api.grade answering with records shaped like the worker's (the real path is tested in test_cli.py)."""
+    import grader.api
+    from grader.api import GradeResult
+    from grader.verdict import judge
+
+    calls = []
+
+    def grade(path, lesson_id=None, device="auto", seed=0, epochs=None, quick=False, data_dir=None, timeout=None,
+              on_event=None, plot=True):
+        from grader.lesson import get_lesson
+
+        calls.append((lesson_id, seed, device, plot))
+        accs = accs_by_seed[seed]
+        lesson = get_lesson(lesson_id)
+        report = trusted.measure_file(path)
+        for epoch, acc in enumerate(accs, start=1):
+            on_event({"event": "epoch", "epoch": epoch, "test_acc": acc})
+        record = {"params": report["params"], "rf": report["rf"]["rf_before_global_pool"], "sha256": report["sha256"],
+                  "device_name": device_name, "duration": 12.0, "versions": {"torch": "2.x"},
+                  "epochs": [{"epoch": i, "test_acc": a} for i, a in enumerate(accs, start=1)]}
+        return GradeResult(record, judge(lesson.criteria, report, accs), lesson_id)
+
+    monkeypatch.setattr(grader.api, "grade", grade)
+    return calls
+
+
+def test_training_writes_results_and_a_rerun_of_one_lesson_keeps_the_others(course, tmp_path, monkeypatch):
+    lessons, solutions = course
+    use_course(monkeypatch, lessons, solutions)
+    calls = fake_grade(monkeypatch, {0: [85.0, 96.0], 1: [95.5, 97.0]})
+    path = tmp_path / "RESULTS.md"
+    events = []
+    report = verify(None, train=True, seeds=2, device="cpu", results_path=path, on_event=events.append)
+    assert report.ok, report.to_dict()
+    assert calls == [("lesson1", 0, "cpu", False), ("lesson1", 1, "cpu", False),
+                     ("lesson2", 0, "cpu", False), ("lesson2", 1, "cpu", False)]
+    runs = [e for e in events if e["event"] == "verify-run"]
+    assert [(e["lesson"], e["seed"], e["index"], e["total"]) for e in runs][:2] == [("lesson1", 0, 1, 4), ("lesson1", 1, 2, 4)]
+    rows = results.read(path)
+    assert [r.lesson for r in rows] == ["lesson1", "lesson2"]
+    one = rows[0]
+    assert one.file == "solutions/lesson1/model.py" and one.params == 3818 and one.seeds == [0, 1]
+    assert one.best == [96.0, 97.0] and one.last == [96.0, 97.0] and one.epochs_to_target == [2, 1]
+    assert one.max_epochs_to_target == 2 and one.passed == [True, True] and one.device == "CPU (test)"
+    assert "`course verify --train --seeds 2 --device cpu`" in path.read_text()
+
+    # lesson2 again, on two seeds where one misses its target: only lesson2's row changes, and verify fails
+    fake_grade(monkeypatch, {0: [96.0], 1: [94.0]})
+    report = verify("lesson2", train=True, seeds=2, device="cpu", results_path=path)
+    assert report.exit_code == 1 and [r.ok for r in report.runs] == [True, False]
+    rows = results.read(path)
+    assert rows[0] == one and rows[1].best == [96.0, 94.0] and rows[1].passed == [True, False]
+    assert "--lesson lesson2" in rows[1].command
+
+    # another device adds a row instead of replacing one
+    fake_grade(monkeypatch, {0: [96.0]}, device_name="NVIDIA H100")
+    verify("lesson2", train=True, seeds=1, device="cuda", results_path=path)
+    assert [(r.lesson, r.device) for r in results.read(path)] == [
+        ("lesson1", "CPU (test)"), ("lesson2", "CPU (test)"), ("lesson2", "NVIDIA H100")]
+
+
+def test_a_seed_that_cannot_be_graded_fails_verify_and_writes_no_partial_row(course, tmp_path, monkeypatch):
+    import grader.api
+    from grader.errors import TrainingError
+
+    lessons, solutions = course
+    use_course(monkeypatch, lessons, solutions)
+
+    def diverges(*args, **kwargs):
+        raise TrainingError("loss became NaN in epoch 1")
+
+    monkeypatch.setattr(grader.api, "grade", diverges)
+    path = tmp_path / "RESULTS.md"
+    report = verify("lesson1", train=True, seeds=1, results_path=path)
+    assert report.exit_code == 1 and report.runs[0].status == "error" and "NaN" in report.runs[0].message
+    assert not path.exists()
+
+
+def test_results_round_trip_through_the_markdown_file(tmp_path):
+    row = results.ResultRow(
+        lesson="lesson10", file="solutions/lesson10/model.py", sha256="ab", device="NVIDIA H100 80GB HBM3",
+        params=7_584, rf=18, seeds=[0, 1], best=[99.5, 99.48], last=[99.45, 99.41], epochs_to_target=[9, None],
+        epochs=[15, 15], passed=[True, False], seconds=[61.2, 60.1], when="2026-01-01T00:00:00+00:00",
+        command="course verify --train --seeds 2 --device cuda --lesson lesson10",  # "--" inside an HTML comment
+    )
+    lesson2 = results.ResultRow(**{**row.__dict__, "lesson": "lesson2", "file": "solutions/lesson2/model.py"})
+    path = tmp_path / "RESULTS.md"
+    results.write(path, results.merge([], [row, lesson2]), row.command, row.when)
+    text = path.read_text()
+    assert "| lesson2 |" in text and "99.49" in text and "9, -" in text and "1/2" in text
+    data = text[text.index(results.DATA_OPEN):]
+    assert "--train" not in data  # escaped, so the comment holding the data stays a valid comment
+    back = results.read(path)
+    assert [r.lesson for r in back] == ["lesson2", "lesson10"]  # lesson order, not string order
+    assert back[1] == row and back[1].max_epochs_to_target is None
+    assert results.pick(back, "solutions/lesson10/model.py") == row
+
+
+def test_a_damaged_results_file_is_an_error(tmp_path):
+    path = tmp_path / "RESULTS.md"
+    path.write_text("# hand-written table\n")
+    with pytest.raises(results.ResultsError, match="course verify --train"):
+        results.read(path)
