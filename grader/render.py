@@ -160,6 +160,7 @@ def show_grade(result, out: Console) -> None:
         f"untrained model: {rec['baseline_test_acc']:.2f}% test accuracy (chance is about 10%)",
         f"epochs to target: {verdict.epochs_to_target if verdict.epochs_to_target else '-'}",
         f"seed {rec['seed']} on {rec['device_name']}, torch {rec['versions']['torch']}, {rec['duration']:.1f}s",
+        verification_line(rec),
     ]
     title = {"passed": "PASSED", "failed": "FAILED", "smoke": "SMOKE RUN (not graded)"}[verdict.status]
     out.print(Panel(Group(Text(verdict.message, style=STYLE[verdict.status]), Text("\n".join(lines))),
@@ -173,6 +174,15 @@ def _num(value, spec: str) -> str:
     return format(value, spec) if isinstance(value, (int, float)) else str(value)
 
 
+def verification_line(rec: dict) -> str:
+    """Whether a clean process re-measured the final model (grader.evaluate), in one line."""
+    if rec.get("verified"):
+        return f"verified: a clean process measured the exported model at {rec['evaluator_test_acc']:.2f}%"
+    if "verified" not in rec:
+        return "verification: not recorded"
+    return f"UNVERIFIED: {rec.get('unverified_reason', 'the final model was not re-measured')}"
+
+
 def show_error(message: str, out: Console) -> None:
     out.print(f"[bold red]error:[/] {message}", soft_wrap=True)
 
@@ -183,7 +193,7 @@ STATUS_STYLE = {"passed": "green", "in progress": "yellow", "not started": "dim"
 
 
 def _next(out: Console, command: str, why: str = "Next") -> None:
-    out.print(f"{why}: [bold cyan]{command}[/]")
+    out.print(f"{why}: [bold cyan]{command}[/]", soft_wrap=True)  # a command broken over two lines cannot be pasted
 
 
 def markdown(text: str):
@@ -225,14 +235,15 @@ def show_hint(answer, out: Console) -> None:
             return
         out.print(f"[yellow]You have seen all {answer.total} hints for {lesson.id}.[/] Here they are again:")
         for i, text in enumerate(answer.seen, start=1):
-            out.print(Panel(markdown(text), title=f"hint {i}", title_align="left", expand=False))
+            out.print(Panel(Text(text), title=f"hint {i}", title_align="left"))
         out.print(f"Still stuck? The reference solution: [bold cyan]course solution {lesson.id} --force[/] "
                   "(it opens without --force once you pass).")
         return
     title = f"hint {answer.number} of {answer.total}"
     if answer.criterion:
         title += f" · about {answer.criterion}, which your last run failed"
-    out.print(Panel(markdown(answer.text), title=title, title_align="left", expand=False, border_style="cyan"))
+    # plain text: hints write arithmetic such as 3*3*16*16, which Markdown would turn into emphasis
+    out.print(Panel(Text(answer.text), title=title, title_align="left", border_style="cyan"))
     left = answer.total - len(answer.seen) - 1
     out.print(f"[dim]{left} more hint(s) for {lesson.id}.[/]" if left else f"[dim]That was the last hint for {lesson.id}.[/]")
 
@@ -353,13 +364,17 @@ class VerifyProgress(GradeProgress):
 
 
 def show_verify(report, out: Console) -> None:
+    rows = [(r.lesson, r.kind, "fail" if r.kind == "stub" else "pass", r.status, "[green]yes[/]" if r.ok else "[red]NO[/]")
+            for r in report.static]
     table = Table(box=box.SIMPLE_HEAVY, title="Static checks (no training)", title_justify="left")
-    for col in ("lesson", "file", "must", "got", "as it must be", "why"):
-        table.add_column(col, overflow="ellipsis", no_wrap=col == "why")
-    for r in report.static:
-        must = "fail" if r.kind == "stub" else "pass"
-        table.add_row(r.lesson, r.kind, must, r.status, "[green]yes[/]" if r.ok else "[red]NO[/]",
-                      Text(r.message.splitlines()[0] if r.message else "", style="dim"))
+    widths = [max([len(col)] + [len(Text.from_markup(r[i])) for r in rows])
+              for i, col in enumerate(("lesson", "file", "must", "got", "ok"))]
+    for col, width in zip(("lesson", "file", "must", "got", "ok"), widths):
+        table.add_column(col, no_wrap=True, min_width=width)
+    # the message takes what is left of the line, cut with an ellipsis (the full text of a failure follows)
+    table.add_column("why", no_wrap=True, overflow="ellipsis", max_width=max(20, out.width - sum(widths) - 3 * len(widths) - 6))
+    for row, r in zip(rows, report.static):
+        table.add_row(*row, Text(r.message.splitlines()[0] if r.message else "", style="dim"))
     out.print(table)
     for r in report.static:
         if not r.ok:
@@ -367,7 +382,8 @@ def show_verify(report, out: Console) -> None:
     if report.runs:
         runs = Table(box=box.SIMPLE_HEAVY, title="Trained solutions", title_justify="left")
         for col in ("lesson", "seed", "params", "RF", "best", "last", "to target", "device", "time", ""):
-            runs.add_column(col, justify="left" if col in ("lesson", "device") else "right")
+            runs.add_column(col, justify="left" if col in ("lesson", "device") else "right", no_wrap=col != "device",
+                            min_width=len(col) if col != "lesson" else 7)
         for r in report.runs:
             runs.add_row(
                 r.lesson, str(r.seed) if r.seed >= 0 else "-", f"{r.params:,}" if r.params else "-", str(r.rf or "-"),
@@ -391,16 +407,21 @@ def show_docs(report, check: bool, out: Console) -> None:
         old, new = c.old, c.new
         if "\n" in old or "\n" in new:  # tables: say that they differ, not both whole tables
             old, new = f"table ({len(old.splitlines())} lines)", f"table ({len(new.splitlines())} lines)"
-        out.print(f"{c.file}:{c.line}: {c.key} {c.source}: {old or '(empty)'} -> {new}", soft_wrap=True, markup=False)
+        out.print(f"{c.where}:{c.line}: {c.key} {c.source}: {old or '(empty)'} -> {new}", soft_wrap=True, markup=False)
+    for line in report.missing:
+        out.print(f"{line}", soft_wrap=True, markup=False)
     n, docs = report.markers, len(report.documents)
+    if report.missing:
+        out.print(f"[red]{len(report.missing)} result marker(s) have no current trained results[/] (left as they are); "
+                  "run the commands above, then `course docs`.")
     if check:
-        if report.stale:
+        if report.changes:
             out.print(f"[red]{len(report.changes)} of {n} marker(s) are stale[/]; `course docs` rewrites them.")
-        else:
+        elif not report.missing:
             out.print(f"[green]All {n} marker(s) in {docs} document(s) are up to date.[/]")
     elif report.written:
         out.print(f"Updated {len(report.changes)} marker(s) in {len(report.written)} file(s).")
-    else:
+    elif not report.missing:
         out.print(f"All {n} marker(s) in {docs} document(s) were already up to date.")
 
 
@@ -477,8 +498,8 @@ def show_batch(result, out: Console) -> None:
     """The summary after `course grade-all`: counts, the slowest runs, the errors, where the runs went."""
     counts = result.counts()
     table = Table(box=box.SIMPLE_HEAVY, title="Batch summary", title_justify="left")
-    for col in ("passed", "failed", "smoke", "errors", "skipped", "not run", "wall time", "gradings/min"):
-        table.add_column(col, justify="right")
+    for col in ("passed", "failed", "smoke", "errors", "skipped", "not run", "wall time", "/min"):
+        table.add_column(col, justify="right", no_wrap=True)
     rate = result.gradings_per_minute
     table.add_row(f"[green]{counts['passed']}[/]", f"[red]{counts['failed']}[/]", str(counts["smoke"]),
                   f"[red]{counts['error']}[/]", str(counts["skipped"]), str(counts["not run"]),
@@ -503,16 +524,16 @@ def show_batch(result, out: Console) -> None:
     out.print(f"Gradebook: [bold]{result.db}[/]  (next: course leaderboard --db {result.db})")
 
 
-def leaderboard_table(rows) -> Table:
-    table = Table(box=box.SIMPLE_HEAVY, title="Leaderboard", title_justify="left")
-    for col in ("#", "student", "lesson", "status", "params", "RF", "best acc", "last acc", "to target", "epochs",
-                "seed", "runs"):
-        table.add_column(col, justify="left" if col in ("student", "lesson", "status") else "right")
+def leaderboard_table(rows, lesson: str | None) -> Table:
+    """One lesson's ranking; narrow enough for an 80-column terminal."""
+    table = Table(box=box.SIMPLE_HEAVY, title=f"Leaderboard: {escape(lesson or 'course target')}", title_justify="left")
+    for col in ("#", "student", "status", "params", "RF", "best acc", "to target", "epochs", "runs"):
+        table.add_column(col, justify="left" if col in ("student", "status") else "right",
+                         no_wrap=col != "student", min_width=12 if col == "student" else None)
     for r in rows:
-        status = f"[{STYLE.get(r.status, '')}]{r.status}[/]" + (" (quick)" if r.quick else "")
-        table.add_row(str(r.rank), escape(r.student), escape(r.lesson or "course target"), status, _int_text(r.params),
-                      str(r.rf) if r.rf is not None else "-", _acc_text(r.best_acc), _acc_text(r.last_acc),
-                      str(r.epochs_to_target or "-"), str(r.epochs_run), str(r.seed), str(r.attempts))
+        table.add_row(str(r.rank), escape(r.student), f"[{STYLE.get(r.status, '')}]{r.status}[/]", _int_text(r.params),
+                      str(r.rf) if r.rf is not None else "-", _acc_text(r.best_acc), str(r.epochs_to_target or "-"),
+                      str(r.epochs_run), str(r.attempts))
     return table
 
 
@@ -521,13 +542,17 @@ def show_leaderboard(result, out: Console) -> None:
         out.print(f"Wrote {len(result.written)} file(s): " + ", ".join(str(p) for p in result.written[:3])
                   + (" ..." if len(result.written) > 3 else ""), soft_wrap=True)
     elif not result.rows:
-        out.print("No runs in the gradebook yet.")
+        out.print("No runs to rank (grade-all records them; --lesson narrows to one lesson).")
     else:
-        out.print(leaderboard_table(result.rows))
+        lessons = list(dict.fromkeys(r.lesson for r in result.rows))  # in the leaderboard's lesson order
+        for lesson in lessons:
+            out.print(leaderboard_table([r for r in result.rows if r.lesson == lesson], lesson))
 
 
 def _change_text(change) -> str:
     before, after = change.before, change.after
+    if change.what == "file":
+        return "file edited"
     if change.what in ("params", "best accuracy", "epochs to target") and None not in (before, after):
         delta = after - before
         if change.what == "best accuracy":
@@ -536,18 +561,28 @@ def _change_text(change) -> str:
     return f"{change.what} {'-' if before is None else before} → {'-' if after is None else after}"
 
 
+def _local_time(stamp: str) -> str:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(stamp).astimezone().strftime("%m-%d %H:%M")
+    except ValueError:
+        return stamp[:16]
+
+
 def show_history(attempts, out: Console) -> None:
     if not attempts:
         out.print("No gradings recorded yet: `course grade` records each one here.")
         return
     table = Table(box=box.SIMPLE_HEAVY, title="Your attempts, newest first", title_justify="left")
-    for col in ("when", "lesson", "status", "params", "best acc", "to target", "what changed since the previous"):
-        table.add_column(col, justify="right" if col in ("params", "best acc", "to target") else "left")
+    for col in ("when", "lesson", "status", "params", "best acc", "changed since the previous attempt"):
+        table.add_column(col, justify="right" if col in ("params", "best acc") else "left",
+                         no_wrap=not col.startswith("changed"), min_width=24 if col.startswith("changed") else None)
     for a in attempts:
-        status = f"[{STYLE.get(a.status, '')}]{a.status}[/]" + (" (quick)" if a.quick else "")
-        changed = "first attempt" if a.first else ("; ".join(_change_text(c) for c in a.changes) or "nothing")
+        status = f"[{STYLE.get(a.status, '')}]{a.status}[/]"
+        changed = "first attempt" if a.first else ("\n".join(_change_text(c) for c in a.changes) or "nothing")
         if a.status == "error" and a.message:
             changed += f"\n[dim]{escape(a.message.splitlines()[0])}[/]"
-        table.add_row(a.when[:19].replace("T", " "), a.lesson or "course target", status, _int_text(a.params),
-                      _acc_text(a.best_acc), str(a.epochs_to_target or "-"), changed)
+        table.add_row(_local_time(a.when), escape(a.lesson or "-"), status, _int_text(a.params),
+                      _acc_text(a.best_acc), changed)
     out.print(table)
