@@ -409,8 +409,12 @@ class Workflow:
 
         target = self.target(file, lesson_id)
         try:
+            from grader.store import workspace_gradebook
+
+            # workspace files are the student's attempts: the gradebook keeps each run for `course history`
+            db = workspace_gradebook(self.root) if target.record_as else None
             result = api.grade(target.file, target.lesson, device, seed, epochs, quick, data_dir, timeout,
-                               on_event=on_event, plot=plot)
+                               on_event=on_event, plot=plot, db=db)
         except CourseError as exc:
             self._record_error(target, "grade", exc, quick)
             raise

@@ -116,3 +116,19 @@ def test_every_command_has_an_example_in_its_help(command):
     result = invoke(command, "--help")
     assert result.exit_code == 0 and "Example" in result.output
     assert EXAMPLES[command].split("\n")[-1].strip() in result.output
+
+
+def test_a_workspace_grade_lands_in_the_gradebook_history(ws, submission):
+    """`course grade` with no FILE records the run in the workspace gradebook, which `course history` reads."""
+    from grader import store
+
+    w = ("--workspace", ws)
+    assert invoke("start", "lesson1", *w).exit_code == 0
+    (ws / "lesson1" / "model.py").write_text(submission("tiny").read_text())
+    result = invoke("grade", "--quick", "--device", "cpu", "--no-plot", *w)
+    assert result.exit_code == 0, result.output
+    assert store.workspace_gradebook(ws).is_file()
+    result = invoke("history", "lesson1", "--json", *w)
+    assert result.exit_code == 0, result.output
+    attempts = json.loads(result.output)
+    assert len(attempts) == 1 and attempts[0]["params"] == 3818
