@@ -110,6 +110,10 @@ class GradeProgress:
         self.progress.__enter__()
         return self
 
+    def _next_epoch(self, epoch: int) -> None:
+        # rich's reset() replaces the task's fields wholesale, so every field the columns read is passed again
+        self.progress.reset(self.task, epoch=epoch, epochs=self.epochs, loss="-", acc="-")
+
     def __exit__(self, *exc):
         self.progress.__exit__(*exc)
 
@@ -135,7 +139,7 @@ class GradeProgress:
                 f"lr {event['lr']:.4g}  {event['seconds']:.1f}s"
             )
             if event["epoch"] < self.epochs and self.task is not None:
-                self.progress.reset(self.task, epoch=event["epoch"] + 1, loss="-", acc="-")
+                self._next_epoch(event["epoch"] + 1)
 
 
 def metrics_table(record: dict) -> Table:
@@ -165,6 +169,8 @@ def show_grade(result, out: Console) -> None:
     title = {"passed": "PASSED", "failed": "FAILED", "smoke": "SMOKE RUN (not graded)"}[verdict.status]
     out.print(Panel(Group(Text(verdict.message, style=STYLE[verdict.status]), Text("\n".join(lines))),
                     title=f"[{STYLE[verdict.status]}]{title}[/]", expand=False))
+    for warning in rec.get("warnings", []):
+        out.print(f"[yellow]warning: {warning}[/]")
     if result.plot:
         out.print(f"Curves saved to {result.plot}")
 
@@ -356,7 +362,7 @@ class VerifyProgress(GradeProgress):
         elif kind == "epoch":
             # one line per epoch of every seed of every lesson would bury the summary lines: keep the bar only
             if event["epoch"] < self.epochs and self.task is not None:
-                self.progress.reset(self.task, epoch=event["epoch"] + 1, loss="-", acc="-")
+                self._next_epoch(event["epoch"] + 1)
         elif kind == "check":
             return
         else:
