@@ -3,7 +3,7 @@
 import torch.nn as nn
 import torch.nn.functional as F
 
-EPOCHS = 3
+EPOCHS = 2
 
 
 def conv_bn(c_in, c_out):

@@ -7,7 +7,7 @@ receptive field it provided, for fewer parameters.
 import torch.nn as nn
 import torch.nn.functional as F
 
-EPOCHS = 6
+EPOCHS = 3
 DROPOUT = 0.05
 
 

@@ -1,8 +1,10 @@
 """Lesson 7 reference solution: fewer than 8,000 parameters, >= 99.4 % in each of the last 3 of 15 epochs.
 
 Where the parameters go: bias-free convs (each is followed by BatchNorm, whose shift does a bias's job),
-the widest layers where the map is small, a 1x1 + max-pool transition, GAP and a 1x1 head. Mild
-augmentation and OneCycleLR stepped per batch; the schedule's low-LR tail keeps the last epochs steady.
+narrow layers on the full-size image and the width on the 12x12 map, a 1x1 + max-pool transition, GAP
+and a 1x1 head. No dropout: at this size the network underfits long before it overfits, and mild
+augmentation regularises enough. OneCycleLR, stepped per batch, ends in a long low-LR tail that keeps
+the last epochs steady.
 """
 
 import torch
@@ -12,27 +14,25 @@ import torch.nn.functional as F
 EPOCHS = 15
 BATCH_SIZE = 128
 AUGMENT = {"degrees": 8, "translate": (0.05, 0.05)}
-DROPOUT = 0.03
 
 
 def conv_bn(c_in, c_out, padding=0):
-    """Bias-free 3x3 conv, ReLU, BatchNorm, light Dropout."""
+    """Bias-free 3x3 conv, ReLU, BatchNorm."""
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, 3, padding=padding, bias=False),
         nn.ReLU(),
         nn.BatchNorm2d(c_out),
-        nn.Dropout(DROPOUT),
     )
 
 
 class Net(nn.Module):
     def __init__(self):
         super().__init__()
-        self.block1 = conv_bn(1, 10)    # 28 -> 26, RF 3
-        self.block2 = conv_bn(10, 16)   # 26 -> 24, RF 5
+        self.block1 = conv_bn(1, 8)     # 28 -> 26, RF 3
+        self.block2 = conv_bn(8, 16)    # 26 -> 24, RF 5
         self.trans = nn.Conv2d(16, 10, 1, bias=False)  # 1x1, then max-pool 24 -> 12, RF 6
-        self.block3 = conv_bn(10, 14)   # 12 -> 10, RF 10
-        self.block4 = conv_bn(14, 16)   # 10 -> 8, RF 14
+        self.block3 = conv_bn(10, 16)   # 12 -> 10, RF 10
+        self.block4 = conv_bn(16, 16)   # 10 -> 8, RF 14
         self.block5 = conv_bn(16, 16)   # 8 -> 6, RF 18
         self.head = nn.Conv2d(16, 10, 1)
 
@@ -45,7 +45,7 @@ class Net(nn.Module):
 
 
 def make_optimizer(model, steps_per_epoch, epochs):
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9, nesterov=True)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=0.1, epochs=epochs, steps_per_epoch=steps_per_epoch,
         pct_start=0.25, div_factor=10, final_div_factor=100,
