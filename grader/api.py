@@ -73,6 +73,8 @@ def grade(
     db: Path | None = None,
     student: str | None = None,
     source: str | None = None,
+    compile: bool = False,
+    channels_last: bool = False,
 ) -> GradeResult:
     """Train one submission in a worker and judge it; the record holds everything needed to reproduce it.
 
@@ -83,7 +85,8 @@ def grade(
         from grader import store
 
         kw = dict(path=path, lesson_id=lesson_id, device=device, seed=seed, epochs=epochs, quick=quick,
-                  data_dir=data_dir, timeout=timeout, on_event=on_event, plot=plot)
+                  data_dir=data_dir, timeout=timeout, on_event=on_event, plot=plot, compile=compile,
+                  channels_last=channels_last)
         return store.graded(db, lambda: grade(**kw), file=path, lesson=lesson_id, seed=seed, quick=quick,
                             epochs_limit=epochs, device=device, student=student, source=source)
     lesson = _lesson(lesson_id)
@@ -101,14 +104,17 @@ def grade(
         "quick": quick,
         "max_epochs": criteria.max_epochs,
         "lesson_recipe": lesson.recipe if lesson else None,
+        "loop": {"compile": compile, "channels_last": channels_last},
     }
     from grader.evaluate import Evaluator  # re-measures the exported model in a process of its own
 
     with Evaluator(data_dir) as evaluator:
 
         def events(event: dict) -> None:
-            if event.get("event") == "start":
-                evaluator.start()  # warms up while the worker trains
+            # On a GPU the CPU idles while the worker trains: the evaluator warms up meanwhile. On the CPU it
+            # would take cores from training (OpenMP stalls at every barrier), so it starts afterwards.
+            if event.get("event") == "start" and event.get("device_type") not in (None, "cpu"):
+                evaluator.start(beside_training=True)
             if on_event is not None:
                 on_event(event)
 

@@ -36,3 +36,15 @@ class TrainingError(CourseError):
     """Training could not go on: divergence, a scheduler that raises, a timeout."""
 
     kind = "training"
+
+
+class PolicyError(SubmissionError):
+    """The submission uses something the static policy refuses; nothing of it was run."""
+
+    kind = "policy"
+
+
+class IntegrityError(CourseError):
+    """The run's numbers cannot be trusted: evaluation mismatch, hidden parameters, weights not trained here."""
+
+    kind = "integrity"

@@ -6,17 +6,22 @@ import importlib.metadata
 import platform
 import time
 from dataclasses import asdict
+from pathlib import Path
 from typing import Callable
 
 import torch
 
 import grader
+from grader import sandbox
 from grader.check import measure
-from grader.data import load_split
+from grader.data import load_split, normalize
 from grader.device import device_name, pick_device
+from grader.errors import SubmissionError
+from grader.evaluate import EXPORT_BATCH, export_model
+from grader.integrity import refuse_oversized
 from grader.recipe import resolve
 from grader.submission import load
-from grader.train import train
+from grader.train import LoopOptions, train
 
 QUICK_TRAIN = 5_000  # images for a --quick smoke run: about a tenth of an epoch, seconds on a CPU
 QUICK_TEST = 2_000
@@ -38,9 +43,22 @@ def versions(device: torch.device) -> dict:
     }
 
 
+def _limits(request: dict) -> sandbox.Limits:
+    return sandbox.Limits(**(request.get("sandbox") or {}).get("limits", {}))
+
+
+def _load(request: dict):
+    """Import the submission, making sure it is the very file the parent's static policy passed."""
+    sub = load(request["file"])
+    if request.get("sha256") and sub.sha256 != request["sha256"]:
+        raise SubmissionError(f"{sub.path.name} changed after it was checked; grade it again")
+    return sub
+
+
 def run_check(request: dict) -> dict:
     """Load and measure the submission; the report that `course check` renders."""
-    sub = load(request["file"])
+    sandbox.limit_memory(_limits(request))
+    sub = _load(request)
     _, report = measure(sub, request.get("data_dir"), request.get("seed", 0))
     return report
 
@@ -53,10 +71,13 @@ def run_grade(request: dict, emit: Callable[[dict], None]) -> dict:
     device = pick_device(request.get("device", "auto"))
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = False  # same seed, same kernels: repeatable numbers
+    else:  # CUDA reserves far more address space than it uses, so only other devices get the cap
+        sandbox.limit_memory(_limits(request))
 
-    sub = load(request["file"])
+    sub = _load(request)
     model, report = measure(sub, request.get("data_dir"), seed)
     emit({"event": "check", "report": report})
+    refuse_oversized(report["params"], request.get("max_params"))
 
     max_epochs = int(request.get("max_epochs", 20))
     recipe = resolve(sub.recipe_overrides(), request.get("lesson_recipe"), max_epochs, request.get("epochs"))
@@ -69,6 +90,7 @@ def run_grade(request: dict, emit: Callable[[dict], None]) -> dict:
         train_split, test_split = train_split.subset(QUICK_TRAIN), test_split.subset(QUICK_TEST)
     steps = -(-len(train_split) // recipe.batch_size)
     emit({"event": "start", "epochs": recipe.epochs, "steps_per_epoch": steps, "device": device_name(device),
+          "device_type": device.type,
           "train_images": len(train_split), "test_images": len(test_split), "quick": quick})
 
     progress_every = max(1, steps // 20)
@@ -79,8 +101,13 @@ def run_grade(request: dict, emit: Callable[[dict], None]) -> dict:
                   "loss": loss_sum.item() / seen, "acc": 100.0 * correct.item() / seen})
 
     torch.manual_seed(seed)  # dropout masks and any randomness inside the model
+    options = LoopOptions(**(request.get("loop") or {}))
     result = train(model, recipe, train_split, test_split, device, seed,
-                   on_epoch=lambda m: emit({"event": "epoch", **asdict(m)}), on_step=on_step)
+                   on_epoch=lambda m: emit({"event": "epoch", **asdict(m)}), on_step=on_step, options=options)
+    # For the clean evaluator (grader.evaluate), which re-measures the final model in a fresh process.
+    example = normalize(test_split.images[:EXPORT_BATCH]).to(device)
+    workdir = Path((request.get("sandbox") or {}).get("workdir") or Path.cwd())
+    export = export_model(model, example, workdir)
     return {
         "file": str(sub.path),
         "sha256": sub.sha256,
@@ -98,5 +125,9 @@ def run_grade(request: dict, emit: Callable[[dict], None]) -> dict:
         "epochs": [asdict(m) for m in result.epochs],
         "train_images": len(train_split),
         "test_images": len(test_split),
+        "export": export,
+        "loop": asdict(options),
+        "warnings": result.warnings,
+        "sandbox": dict(sandbox.APPLIED),
         "duration": time.perf_counter() - started,
     }

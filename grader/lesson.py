@@ -11,6 +11,13 @@ from grader.errors import ManifestError, UsageError
 from grader.paths import lessons_dir
 
 _RULE = re.compile(r"^(best|last-(\d+))$")
+_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+# Modules no lesson may allow: each one undoes the static policy (files, processes, code, the interpreter).
+NEVER_IMPORTABLE = frozenset({
+    "os", "sys", "subprocess", "builtins", "importlib", "ctypes", "inspect", "gc", "socket", "pickle", "marshal",
+    "io", "shutil", "pathlib", "tempfile", "multiprocessing", "threading", "signal", "runpy", "code", "codeop",
+    "posix", "nt", "pty", "mmap", "types", "operator", "asyncio", "urllib", "http", "requests",
+})
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,7 @@ class Lesson:
     hints: tuple[Hint, ...] = ()
     may_change: tuple[str, ...] = ()
     timeout: int = 3600  # seconds of wall clock for one grading, on the slowest machine we support
+    allowed_imports: tuple[str, ...] = ()  # modules (with their submodules) added to the policy's allowlist
 
     @property
     def stub(self) -> Path:
@@ -145,6 +153,7 @@ def parse_lesson(raw: dict, path: Path) -> Lesson:
     )
     may_change = tuple(_expect(raw.get("may_change", []), list, f"{where}: may_change"))
     timeout = _expect(raw.get("timeout", 3600), int, f"{where}: timeout")
+    allowed_imports = parse_allowed_imports(raw.get("allowed_imports", []), f"{where}: allowed_imports")
     return Lesson(
         id=path.name,
         title=title,
@@ -155,7 +164,23 @@ def parse_lesson(raw: dict, path: Path) -> Lesson:
         hints=tuple(hints),
         may_change=may_change,
         timeout=timeout,
+        allowed_imports=allowed_imports,
     )
+
+
+def parse_allowed_imports(raw, where: str) -> tuple[str, ...]:
+    """Validate `allowed_imports`: dotted module names, none of which would undo the static policy."""
+    names = []
+    for i, name in enumerate(_expect(raw, list, where)):
+        name = _expect(name, str, f"{where}[{i}]")
+        if not _MODULE.match(name) or any(part.startswith("_") for part in name.split(".")):
+            raise ManifestError(f"{where}[{i}] must be a dotted module name without private parts, got {name!r}")
+        top = name.split(".")[0]
+        if top in NEVER_IMPORTABLE or name.startswith(("torch.utils", "torch.hub", "torch.jit", "torch.multiprocessing",
+                                                        "torch.distributed", "torch.library", "torch.ops")):
+            raise ManifestError(f"{where}[{i}]: {name!r} reaches files, processes or native code; no lesson may allow it")
+        names.append(name)
+    return tuple(names)
 
 
 def load_lesson(path: Path) -> Lesson:

@@ -14,10 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from grader.errors import CourseError, DataError, ManifestError, SubmissionError, TrainingError, UsageError
+from grader.errors import (
+    CourseError, DataError, IntegrityError, ManifestError, PolicyError, SubmissionError, TrainingError, UsageError,
+)
+from grader.sandbox import Limits, worker_env
 
 LOG_LIMIT = 1_000_000  # bytes of submission output kept, as Exercism caps it: enough to debug, not to fill a disk
-_ERRORS = {e.kind: e for e in (UsageError, DataError, SubmissionError, ManifestError, TrainingError)}
+EVENT_LIMIT = 4_000_000  # bytes of one event line; a run record is tens of KB, so more is not the grader talking
+_ERRORS = {e.kind: e for e in (UsageError, DataError, SubmissionError, ManifestError, TrainingError, PolicyError,
+                               IntegrityError)}
 
 
 class WorkerError(CourseError):
@@ -41,24 +46,39 @@ def _signal_name(code: int) -> str:
         return f"signal {-code}"
 
 
+_SIGNAL_HINTS = {
+    "SIGKILL": " (likely out of memory)",
+    "SIGSEGV": " (a crash in native code)",
+    "SIGXCPU": " (it used more CPU time than the grading allows)",
+    "SIGXFSZ": " (it wrote a file larger than the grading allows)",
+}
+
+
 def _exit_reason(code: int) -> str:
     if code < 0:
         name = _signal_name(code)
-        extra = " (likely out of memory)" if name == "SIGKILL" else ""
-        return f"was killed by {name}{extra}"
+        return f"was killed by {name}{_SIGNAL_HINTS.get(name, '')}"
     return f"exited with code {code} before reporting a result (sys.exit or os._exit in the submission?)"
 
 
-def run_worker(request: dict, on_event: Callable[[dict], None] | None = None, timeout: float = 3600) -> WorkerOutput:
-    """Run one check or grading in a fresh process; return its result event or raise the error it reported."""
+def run_worker(
+    request: dict,
+    on_event: Callable[[dict], None] | None = None,
+    timeout: float = 3600,
+    after: Callable[[Path, WorkerOutput], None] | None = None,
+    limits: Limits = Limits(),
+) -> WorkerOutput:
+    """Run one check or grading in a fresh, walled-in process; return its result event or raise its error.
+
+    `after(workdir, output)` runs while the worker's directory still exists (the clean evaluator reads the
+    exported model from it). The static policy is the caller's job (api.check / api.grade): this runs anything.
+    """
     read_fd, write_fd = os.pipe()
     with tempfile.TemporaryDirectory(prefix="course-worker-") as workdir:
         request_path = Path(workdir) / "request.json"
-        request_path.write_text(json.dumps(request), encoding="utf-8")
-        env = dict(os.environ)
-        # The worker must import this very grader, installed or not.
-        env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH", "")])
-        env["PYTHONUNBUFFERED"] = "1"
+        sandbox = {"workdir": str(Path(workdir).resolve()), "timeout": timeout, "limits": limits.to_dict()}
+        request_path.write_text(json.dumps({**request, "sandbox": sandbox}), encoding="utf-8")
+        env = worker_env(Path(workdir))
         proc = subprocess.Popen(
             [sys.executable, "-m", "grader.worker", "--events-fd", str(write_fd), str(request_path)],
             stdin=subprocess.DEVNULL,
@@ -71,11 +91,14 @@ def run_worker(request: dict, on_event: Callable[[dict], None] | None = None, ti
         )
         os.close(write_fd)
         try:
-            return _pump(proc, read_fd, on_event, timeout)
+            out = _pump(proc, read_fd, on_event, timeout)
         finally:
             if proc.poll() is None:
                 _kill(proc)
             os.close(read_fd)
+        if after is not None:
+            after(Path(workdir), out)
+        return out
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -112,8 +135,16 @@ def _pump(proc, read_fd: int, on_event, timeout: float) -> WorkerOutput:
                 continue
             pending += chunk
             *lines, pending = pending.split(b"\n")
+            if len(pending) > EVENT_LIMIT:
+                lines, pending = [pending], b""
             for line in lines:
-                event = json.loads(line)
+                event = _parse_event(line)
+                if event is None:
+                    _kill(proc)
+                    raise WorkerError(
+                        "the grading process's event channel carried something that is not a grader event "
+                        f"({line[:60]!r}); the submission wrote to the grader's channel, so this run cannot be trusted"
+                        + _tail(log))
                 events.append(event)
                 if event["event"] == "result":
                     result = event
@@ -132,6 +163,23 @@ def _pump(proc, read_fd: int, on_event, timeout: float) -> WorkerOutput:
     if result is None:
         raise WorkerError(f"the grading process {_exit_reason(code)}{_tail(log)}")
     return WorkerOutput(result=result, log=text, log_truncated=dropped, events=events)
+
+
+def _parse_event(line: bytes) -> dict | None:
+    """The event on one channel line, or None when it is not one (garbage, or not shaped like an event)."""
+    if len(line) > EVENT_LIMIT:
+        return None
+    try:
+        event = json.loads(line)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(event, dict) or not isinstance(event.get("event"), str):
+        return None
+    if event["event"] == "error" and not isinstance(event.get("message"), str):
+        return None
+    if event["event"] == "result" and not isinstance(event.get("record", event.get("report")), dict):
+        return None
+    return event
 
 
 def _tail(log: bytes, lines: int = 15) -> str:

@@ -2,7 +2,7 @@
 
 Started by grader.runner as `python -m grader.worker --events-fd N REQUEST.json`. Its stdout and stderr
 belong to the submission (the parent caps and keeps them as a log); protocol events go only to fd N, so
-nothing the submission prints can pass for an event.
+nothing the submission prints can pass for an event. Before anything else it walls itself in (grader.sandbox).
 """
 
 from __future__ import annotations
@@ -39,6 +39,14 @@ def main(argv=None) -> int:
 
     with open(args.request, encoding="utf-8") as fh:
         request = json.load(fh)
+    # First, while single-threaded and before torch or the submission is imported: the OS walls.
+    from pathlib import Path
+
+    from grader.sandbox import Limits, isolate
+
+    walls = request.get("sandbox") or {}
+    isolate(Path(walls.get("workdir") or os.getcwd()), float(walls.get("timeout", 3600)),
+            Limits(**walls.get("limits", {})))
     # Imported after the channel is open so that an import failure is still reported as an event.
     try:
         from grader.errors import CourseError

