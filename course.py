@@ -127,11 +127,15 @@ def check(file, lesson, data_dir, workspace, as_json):
 @click.option("--quick", is_flag=True, help="Smoke run: one epoch on a small subset. Never a pass.")
 @click.option("--timeout", type=click.IntRange(min=1), help="Wall-clock limit in seconds (default: the lesson's).")
 @click.option("--no-plot", is_flag=True, help="Do not save the curves PNG next to FILE.")
+@click.option("--compile", "compile_", is_flag=True,
+              help="Train through torch.compile: compiling costs time up front; falls back to eager if it fails.")
+@click.option("--channels-last", is_flag=True, help="Train in NHWC memory format (can help cuDNN on GPUs).")
 @data_option
 @workspace_option
 @json_option
 @reports_errors
-def grade(file, lesson, device, seed, epochs, quick, timeout, no_plot, data_dir, workspace, as_json):
+def grade(file, lesson, device, seed, epochs, quick, timeout, no_plot, compile_, channels_last, data_dir, workspace,
+          as_json):
     """Train FILE with the grader's own loop and judge it.
 
     With no FILE: the current lesson's workspace file (or --lesson's), judged by that lesson's criteria; the
@@ -139,7 +143,8 @@ def grade(file, lesson, device, seed, epochs, quick, timeout, no_plot, data_dir,
     """
     flow = _workflow(workspace)
     if as_json:
-        judged = flow.grade(file, lesson, device, seed, epochs, quick, data_dir, timeout, plot=not no_plot)
+        judged = flow.grade(file, lesson, device, seed, epochs, quick, data_dir, timeout, plot=not no_plot,
+                            compile=compile_, channels_last=channels_last)
         result = judged.result
         _json_out({**result.record, "plot": str(result.plot) if result.plot else None, "recorded": judged.recorded})
     else:
@@ -147,7 +152,8 @@ def grade(file, lesson, device, seed, epochs, quick, timeout, no_plot, data_dir,
 
         out = console()
         with GradeProgress(out) as progress:
-            judged = flow.grade(file, lesson, device, seed, epochs, quick, data_dir, timeout, on_event=progress, plot=not no_plot)
+            judged = flow.grade(file, lesson, device, seed, epochs, quick, data_dir, timeout, on_event=progress,
+                                plot=not no_plot, compile=compile_, channels_last=channels_last)
         result = judged.result
         show_grade(result, out)
         show_recorded(judged, out)

@@ -10,13 +10,22 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from grader import integrity
 from grader.augment import Augmenter
 from grader.data import Split, normalize, to_unit
-from grader.errors import TrainingError
+from grader.errors import SubmissionError, TrainingError
 from grader.recipe import PER_BATCH_SCHEDULERS, Recipe, build_optimizer, describe_optimizer, step_scheduler
 
 EVAL_BATCH = 1000  # large enough to keep a GPU busy, small enough for a laptop's memory
 DIVERGENCE_CHECK_EVERY = 50  # steps between host reads of the NaN flag: cheap, and stops a dead run early
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    """Opt-in speed-ups that leave what is computed unchanged, up to float rounding."""
+
+    compile: bool = False  # torch.compile: costs tens of seconds up front, pays off only on long GPU runs
+    channels_last: bool = False  # NHWC memory: can speed up cuDNN on GPUs; slower for small nets on a few CPU threads
 
 
 @dataclass
@@ -35,6 +44,36 @@ class TrainResult:
     baseline_test_acc: float  # the untrained model's accuracy: a fresh model scores about 10 %
     epochs: list[EpochMetrics] = field(default_factory=list)
     optimizer: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+class _Forward:
+    """The training forward: compiled when asked, falling back to eager once, with a warning, if compiling fails."""
+
+    def __init__(self, model: torch.nn.Module, compile: bool, warnings: list[str]):
+        self.model, self.fn, self.warnings = model, model, warnings
+        if compile:
+            try:
+                self.fn = torch.compile(model)
+            except Exception as exc:  # torch.compile raises many kinds; any of them means "run eagerly"
+                self.fall_back(exc)
+
+    @property
+    def compiled(self) -> bool:
+        return self.fn is not self.model
+
+    def fall_back(self, exc: Exception) -> None:
+        self.fn = self.model
+        reason = (str(exc).strip().splitlines() or [""])[0][:200]
+        self.warnings.append(f"torch.compile could not handle this model ({type(exc).__name__}: {reason}); "
+                             "trained without it")
+
+
+def _loss(fn, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    out = fn(x)
+    loss = F.cross_entropy(out.float(), y)  # right for logits and log-probabilities alike
+    loss.backward()
+    return out, loss
 
 
 def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
@@ -45,7 +84,12 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor)
     with torch.no_grad():
         for start in range(0, len(labels), EVAL_BATCH):
             x, y = images[start : start + EVAL_BATCH], labels[start : start + EVAL_BATCH]
-            out = model(x).float()
+            try:
+                out = model(x).float()
+            except Exception as exc:
+                raise SubmissionError(
+                    f"evaluation failed on a batch of {len(y)} test images: {type(exc).__name__}: {exc}"
+                ) from exc
             loss_sum += F.cross_entropy(out, y, reduction="sum")
             correct += (out.argmax(dim=1) == y).sum()
     n = len(labels)
@@ -74,24 +118,30 @@ def train(
     seed: int,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
     on_step: Callable[[int, int, torch.Tensor, torch.Tensor, int], None] | None = None,
+    options: LoopOptions = LoopOptions(),
 ) -> TrainResult:
     """Train `model` with the recipe and evaluate on the full test split after every epoch."""
     # The generator lives on the data's device so shuffling and augmentation never leave it.
     generator = torch.Generator(device=device if device.type == "cuda" else "cpu").manual_seed(seed)
-    model.to(device)
+    memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
+    model.to(device, memory_format=memory_format)
     train_images = train_split.images.to(device)  # uint8: a quarter of the memory of floats
     train_labels = train_split.labels.to(device)
-    test_images = normalize(test_split.images.to(device))
+    test_images = normalize(test_split.images.to(device)).contiguous(memory_format=memory_format)
     test_labels = test_split.labels.to(device)
     augment = Augmenter(recipe.augment)
 
     n = len(train_labels)
     steps_per_epoch = len(_batches(n, recipe.batch_size, torch.Generator().manual_seed(0), "cpu"))
     optimizer, scheduler = build_optimizer(recipe, model, steps_per_epoch)
+    integrity.check_optimizer(optimizer, model)
     per_batch = isinstance(scheduler, PER_BATCH_SCHEDULERS)
 
     _, baseline = evaluate(model, test_images, test_labels)
+    integrity.check_baseline(baseline)
+    hidden = integrity.snapshot(model, optimizer)  # compared once, after the last epoch
     result = TrainResult(baseline_test_acc=baseline, optimizer=describe_optimizer(optimizer, scheduler))
+    forward = _Forward(model, options.compile, result.warnings)
 
     for epoch in range(1, recipe.epochs + 1):
         started = time.perf_counter()
@@ -102,13 +152,21 @@ def train(
         lrs = []  # host-side: the lr each step used, to name it if the run diverges
         seen = 0
         for step, idx in enumerate(_batches(n, recipe.batch_size, generator, device), start=1):
-            x = normalize(augment(to_unit(train_images[idx]), generator))
+            x = normalize(augment(to_unit(train_images[idx]), generator)).contiguous(memory_format=memory_format)
             y = train_labels[idx]
             lrs.append(current_lr(optimizer))
             optimizer.zero_grad(set_to_none=True)
-            out = model(x)
-            loss = F.cross_entropy(out.float(), y)
-            loss.backward()
+            try:
+                out, loss = _loss(forward.fn, x, y)
+            except Exception as exc:
+                if not forward.compiled:
+                    raise SubmissionError(
+                        f"training failed at epoch {epoch}, step {step} (batch of {len(idx)}): "
+                        f"{type(exc).__name__}: {exc}"
+                    ) from exc
+                forward.fall_back(exc)
+                optimizer.zero_grad(set_to_none=True)
+                out, loss = _loss(forward.fn, x, y)
             optimizer.step()
             if per_batch:
                 step_scheduler(scheduler, epoch, step, lrs[-1])
@@ -139,6 +197,7 @@ def train(
         result.epochs.append(metrics)
         if on_epoch is not None:
             on_epoch(metrics)
+    integrity.check_hidden_state(model, optimizer, hidden)
     return result
 
 

@@ -403,7 +403,8 @@ class Workflow:
 
     def grade(self, file=None, lesson_id: str | None = None, device: str = "auto", seed: int = 0,
               epochs: int | None = None, quick: bool = False, data_dir=None, timeout: float | None = None,
-              on_event: Callable[[dict], None] | None = None, plot: bool = True) -> Judged:
+              on_event: Callable[[dict], None] | None = None, plot: bool = True, compile: bool = False,
+              channels_last: bool = False) -> Judged:
         """`course grade`: grader.api.grade on the resolved target, recorded in the state for workspace files."""
         from grader import api
 
@@ -414,7 +415,7 @@ class Workflow:
             # workspace files are the student's attempts: the gradebook keeps each run for `course history`
             db = workspace_gradebook(self.root) if target.record_as else None
             result = api.grade(target.file, target.lesson, device, seed, epochs, quick, data_dir, timeout,
-                               on_event=on_event, plot=plot, db=db)
+                               on_event=on_event, plot=plot, db=db, compile=compile, channels_last=channels_last)
         except CourseError as exc:
             self._record_error(target, "grade", exc, quick)
             raise

@@ -1,5 +1,7 @@
 """Real training on small data: the grader's loop must learn, be repeatable, and stop cleanly when it cannot."""
 
+import copy
+
 import pytest
 import torch
 
@@ -61,3 +63,50 @@ def test_evaluate_is_eval_mode_and_no_grad(submission, test_split):
     loss, acc = evaluate(model, normalize(test_split.images[:500]), test_split.labels[:500])
     assert torch.equal(model.bn1.running_mean, before)  # eval mode: statistics untouched
     assert not model.training and 0 <= acc <= 100 and loss > 0
+
+
+def test_forward_failing_on_other_batch_sizes_is_a_submission_error(submission, train_split, test_split, monkeypatch):
+    from grader.errors import SubmissionError
+
+    with pytest.raises(SubmissionError, match=r"evaluation failed on a batch of 500 test images: RuntimeError"):
+        _run(submission("batch_of_two"), train_split, test_split, n_train=1000, n_test=500)
+    # past the untrained evaluation, the training step itself names where it failed
+    monkeypatch.setattr("grader.train.evaluate", lambda *a: (2.3, 10.0))
+    with pytest.raises(SubmissionError, match=r"training failed at epoch 1, step 1 \(batch of 128\): RuntimeError"):
+        _run(submission("batch_of_two"), train_split, test_split, n_train=1000, n_test=500)
+
+
+def _train_tiny(submission, train_split, test_split, options):
+    from grader.train import LoopOptions
+
+    sub = load(submission("tiny"))
+    torch.manual_seed(0)
+    model = build(sub)
+    recipe = resolve(sub.recipe_overrides(), None, max_epochs=1)
+    return train(model, recipe, train_split.subset(2000), test_split.subset(500), CPU, 0, options=LoopOptions(**options))
+
+
+def test_compile_failure_falls_back_to_eager_with_a_warning(submission, train_split, test_split, monkeypatch):
+    def broken_compile(model, **kwargs):
+        def compiled(x):
+            raise RuntimeError("backend exploded\nlong details")
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    fell_back = _train_tiny(submission, train_split, test_split, {"compile": True})
+    eager = _train_tiny(submission, train_split, test_split, {})
+    assert fell_back.warnings == ["torch.compile could not handle this model (RuntimeError: backend exploded); trained without it"]
+    # the failed compiled step left no trace: the run is exactly the eager one
+    assert [e.test_acc for e in fell_back.epochs] == [e.test_acc for e in eager.epochs]
+
+
+def test_channels_last_computes_the_same_thing(submission, train_split, test_split):
+    sub = load(submission("tiny"))
+    torch.manual_seed(0)
+    model = build(sub).eval()
+    x = normalize(test_split.images[:64])
+    nhwc = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    assert torch.allclose(nhwc(x.contiguous(memory_format=torch.channels_last)), model(x), atol=1e-5)
+    # and the loop runs with it: training still learns (float summation order differs, so not bit-equal)
+    result = _train_tiny(submission, train_split, test_split, {"channels_last": True})
+    assert result.epochs[0].test_acc > 70

@@ -57,7 +57,7 @@ def fake_grade(monkeypatch, accs_by_seed, device_name="CPU (test)"):
     calls = []
 
     def grade(path, lesson_id=None, device="auto", seed=0, epochs=None, quick=False, data_dir=None, timeout=None,
-              on_event=None, plot=True):
+              on_event=None, plot=True, db=None, compile=False, channels_last=False):
         from grader.lesson import get_lesson
 
         calls.append((lesson_id, seed, device, plot))

@@ -37,7 +37,7 @@ def fake_check(monkeypatch, status, failed=(), params=50_890):
 
 def fake_grade(monkeypatch, status, accs, failed=()):
     def grade(path, lesson_id=None, device="auto", seed=0, epochs=None, quick=False, data_dir=None, timeout=None,
-              on_event=None, plot=True):
+              on_event=None, plot=True, db=None, compile=False, channels_last=False):
         record = {"params": 3818, "sha256": file_sha256(path), "epochs": [{"test_acc": a} for a in accs]}
         return GradeResult(record, _verdict(status, failed), lesson_id)
 
