@@ -24,6 +24,15 @@ BLOCK_KEYS = ("param_table", "rf_table")
 CRITERION_PREFIX = "criterion:"
 
 
+def strip_markers(text: str) -> str:
+    """The text a reader should see: markers removed, their filled-in values kept.
+
+    rich's Markdown drops an inline HTML comment together with the words around it, so prose shown in the
+    terminal must lose the markers first.
+    """
+    return MARKER.sub(lambda m: m.group("text"), text)
+
+
 class DocsError(CourseError):
     """Markers that cannot be filled: unknown key, missing source, a model that does not build."""
 

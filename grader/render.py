@@ -205,7 +205,9 @@ def _next(out: Console, command: str, why: str = "Next") -> None:
 def markdown(text: str):
     from rich.markdown import Markdown  # markdown-it is slow to import: only for commands that show prose
 
-    return Markdown(text)
+    from grader.docs import strip_markers
+
+    return Markdown(strip_markers(text))
 
 
 def show_started(started, out: Console) -> None:

@@ -118,6 +118,9 @@ def check_contract(model: torch.nn.Module, images: torch.Tensor, path: Path | No
         try:
             with torch.no_grad():
                 out = model(images)
+        except NotImplementedError as exc:
+            where = _submission_frames(exc, path) if path else ""
+            raise SubmissionError(f"forward() is not finished yet{where}: {exc}") from exc
         except Exception as exc:
             where = _submission_frames(exc, path) if path else ""
             raise SubmissionError(

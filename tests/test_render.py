@@ -38,3 +38,13 @@ def test_verify_progress_renders_every_epoch():
         for event in _events(3):
             view(event)
             view.progress.refresh()
+
+
+def test_lesson_text_keeps_marker_values_when_rendered():
+    from grader.render import markdown
+
+    out = Console(file=io.StringIO(), width=200)
+    out.print(markdown("At least <!-- value: criterion:accuracy.target lessons/lesson6 -->99.4<!-- /value --> % "
+                       "with fewer than <!-- value: criterion:max_params lessons/lesson6 -->20,000<!-- /value --> "
+                       "parameters."))
+    assert "At least 99.4 % with fewer than 20,000 parameters." in out.file.getvalue()
