@@ -102,3 +102,15 @@ def test_installed_script():
     proc = subprocess.run(["course", "check", str(SOLUTION6), "--json"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["report"]["params"] == 13960
+
+
+def test_readme_example_output_is_what_check_prints():
+    """The README's sample of `course check` output is kept true by this test, not typed once and forgotten."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("the lesson's static criteria:\n\n```\n", 1)[1].split("```", 1)[0]
+    squash = lambda text: " ".join(text.split())
+    output = squash(invoke("check", SOLUTION6, "--lesson", "lesson6").output)
+    lines = [squash(line) for line in block.splitlines() if line.strip()]
+    assert len(lines) >= 4
+    for line in lines:
+        assert line in output, line
