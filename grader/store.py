@@ -156,7 +156,7 @@ def connect(path: str | os.PathLike) -> sqlite3.Connection:
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         conn.execute("PRAGMA foreign_keys = ON")
         if where != ":memory:":
-            conn.execute("PRAGMA journal_mode = WAL")  # readers never block the writer, nor the reverse
+            _use_wal(conn)
         migrate(conn, where)
     except sqlite3.OperationalError as exc:  # locked past the busy timeout, unwritable folder ...
         raise GradebookError(f"cannot open the gradebook {where}: {exc}") from exc
@@ -165,6 +165,22 @@ def connect(path: str | os.PathLike) -> sqlite3.Connection:
     except OSError as exc:
         raise GradebookError(f"cannot create the gradebook {where}: {exc.strerror}") from exc
     return conn
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL (readers never block the writer, nor the reverse) once, for every later opener.
+
+    SQLite answers "database is locked" at once, without its busy handler, when two processes race to switch a new
+    file's journal mode; so wait for the other one here, as long as the busy timeout allows.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 @contextmanager
