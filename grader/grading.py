@@ -21,7 +21,7 @@ from grader.evaluate import EXPORT_BATCH, export_model
 from grader.integrity import refuse_oversized
 from grader.recipe import resolve
 from grader.submission import load
-from grader.train import LoopOptions, train
+from grader.train import LoopOptions, steps_per_epoch, train
 
 QUICK_TRAIN = 5_000  # images for a --quick smoke run: about a tenth of an epoch, seconds on a CPU
 QUICK_TEST = 2_000
@@ -88,7 +88,7 @@ def run_grade(request: dict, emit: Callable[[dict], None]) -> dict:
     test_split = load_split(train=False, data_dir=request.get("data_dir"))
     if quick:
         train_split, test_split = train_split.subset(QUICK_TRAIN), test_split.subset(QUICK_TEST)
-    steps = -(-len(train_split) // recipe.batch_size)
+    steps = steps_per_epoch(len(train_split), recipe.batch_size)
     emit({"event": "start", "epochs": recipe.epochs, "steps_per_epoch": steps, "device": device_name(device),
           "device_type": device.type,
           "train_images": len(train_split), "test_images": len(test_split), "quick": quick})

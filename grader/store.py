@@ -8,7 +8,6 @@ WAL plus a busy timeout let several processes grade into the same file at once.
 from __future__ import annotations
 
 import getpass
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import grader
+from grader.digest import file_sha256
 from grader.errors import CourseError, UsageError
 from grader.workspace import workspace_root
 
@@ -334,7 +334,7 @@ def record_error(conn: sqlite3.Connection, *, file: str | os.PathLike, lesson: s
     """
     if sha256 is None:
         try:
-            sha256 = hashlib.sha256(Path(file).read_bytes()).hexdigest()
+            sha256 = file_sha256(file)
         except OSError:
             return None
     versions = _versions()

@@ -11,7 +11,6 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Callable
 
 import torch
 
@@ -33,10 +32,6 @@ class Submission:
     def recipe_overrides(self) -> dict:
         """The optional recipe names the submission defines (EPOCHS, BATCH_SIZE, AUGMENT, make_optimizer)."""
         return {name: getattr(self.module, name) for name in RECIPE_NAMES if hasattr(self.module, name)}
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _submission_frames(exc: BaseException, path: Path) -> str:
@@ -127,10 +122,3 @@ def check_contract(model: torch.nn.Module, images: torch.Tensor, path: Path | No
                 f"forward() raised {type(exc).__name__} in {mode} mode on a ({batch}, 1, 28, 28) batch{where}: {exc}"
             ) from exc
         _check_output(out, batch, mode)
-
-
-def recipe_callable(sub: Submission) -> Callable | None:
-    fn = sub.recipe_overrides().get("make_optimizer")
-    if fn is not None and not callable(fn):
-        raise SubmissionError("make_optimizer must be a function make_optimizer(model, steps_per_epoch, epochs)")
-    return fn

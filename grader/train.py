@@ -96,13 +96,16 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor)
     return loss_sum.item() / n, 100.0 * correct.item() / n
 
 
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Optimizer steps in one epoch of n images: a trailing batch of one image is dropped (see _batches)."""
+    steps = -(-n // batch_size)
+    return steps - 1 if steps > 1 and n % batch_size == 1 else steps
+
+
 def _batches(n: int, batch_size: int, generator: torch.Generator, device) -> list[torch.Tensor]:
     # A trailing batch of one sample breaks BatchNorm in train mode, so it is dropped (at most 1 image).
     order = torch.randperm(n, generator=generator, device=generator.device).to(device)
-    batches = list(order.split(batch_size))
-    if len(batches) > 1 and len(batches[-1]) == 1:
-        batches.pop()
-    return batches
+    return list(order.split(batch_size))[: steps_per_epoch(n, batch_size)]
 
 
 def current_lr(optimizer) -> float:
@@ -132,8 +135,8 @@ def train(
     augment = Augmenter(recipe.augment)
 
     n = len(train_labels)
-    steps_per_epoch = len(_batches(n, recipe.batch_size, torch.Generator().manual_seed(0), "cpu"))
-    optimizer, scheduler = build_optimizer(recipe, model, steps_per_epoch)
+    steps = steps_per_epoch(n, recipe.batch_size)
+    optimizer, scheduler = build_optimizer(recipe, model, steps)
     integrity.check_optimizer(optimizer, model)
     per_batch = isinstance(scheduler, PER_BATCH_SCHEDULERS)
 
@@ -178,11 +181,11 @@ def train(
             if step % DIVERGENCE_CHECK_EVERY == 0:
                 _raise_if_diverged(first_bad, epoch, lrs)
             if on_step is not None:
-                on_step(step, steps_per_epoch, loss_sum, correct, seen)  # tensors: the caller decides when to sync
+                on_step(step, steps, loss_sum, correct, seen)  # tensors: the caller decides when to sync
         _raise_if_diverged(first_bad, epoch, lrs)
         test_loss, test_acc = evaluate(model, test_images, test_labels)
         if scheduler is not None and not per_batch:
-            step_scheduler(scheduler, epoch, steps_per_epoch, current_lr(optimizer), metric=test_loss)
+            step_scheduler(scheduler, epoch, steps, current_lr(optimizer), metric=test_loss)
         metrics = EpochMetrics(
             epoch=epoch,
             train_loss=loss_sum.item() / seen,

@@ -6,8 +6,9 @@ and `course docs` measure them here and skip a process start per file.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
+
+from grader.digest import file_sha256
 
 _REPORTS: dict[tuple[str, str | None], dict] = {}  # (sha256, data_dir): the same content measures the same
 
@@ -17,7 +18,7 @@ def measure_file(path: Path, data_dir=None) -> dict:
     from grader.check import measure  # torch: only when a model is measured
     from grader.submission import load
 
-    key = (hashlib.sha256(Path(path).read_bytes()).hexdigest(), str(data_dir) if data_dir else None)
+    key = (file_sha256(path), str(data_dir) if data_dir else None)
     if key not in _REPORTS:
         _, _REPORTS[key] = measure(load(path), data_dir)
     return _REPORTS[key]

@@ -5,7 +5,6 @@ No torch here: `course list` and bare `course` must answer in a fraction of a se
 
 from __future__ import annotations
 
-import hashlib
 import shlex
 import shutil
 from dataclasses import dataclass, field
@@ -13,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from grader import atomic, paths
+from grader import atomic, digest, paths
 from grader.errors import CourseError, DataError, ManifestError, UsageError
 from grader.lesson import Lesson, get_lesson, lesson_ids
 from grader.state import LessonState, State, VerdictRecord
@@ -155,8 +154,9 @@ def _row_dict(row: LessonRow) -> dict:
 
 
 def file_sha256(path: Path) -> str | None:
+    """The file's sha256, or None when it is gone or unreadable (the state then just shows it as changed)."""
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        return digest.file_sha256(path)
     except OSError:
         return None
 

@@ -110,3 +110,13 @@ def test_channels_last_computes_the_same_thing(submission, train_split, test_spl
     # and the loop runs with it: training still learns (float summation order differs, so not bit-equal)
     result = _train_tiny(submission, train_split, test_split, {"channels_last": True})
     assert result.epochs[0].test_acc > 70
+
+
+def test_steps_per_epoch_matches_the_batches_the_loop_draws():
+    from grader.train import _batches, steps_per_epoch
+
+    for n, bs in ((60000, 128), (257, 128), (129, 128), (128, 128), (1, 128), (5000, 64)):
+        batches = _batches(n, bs, torch.Generator().manual_seed(0), "cpu")
+        assert len(batches) == steps_per_epoch(n, bs), (n, bs)
+        assert sum(len(b) for b in batches) >= n - 1 and all(len(b) > 1 for b in batches if n > 1)
+    assert steps_per_epoch(257, 128) == 2  # the lone 257th image would break BatchNorm: dropped
