@@ -42,6 +42,9 @@ def test_lesson_folder_is_complete(lesson_id):
     # The README opens with the lesson's number and its manifest title, so the two cannot drift apart.
     number = int(lesson_id.removeprefix("lesson"))
     assert _readme(lesson_id).splitlines()[0] == f"# Lesson {number} — {lesson.title}"
+    # A parameter budget named in a title (lesson 7's "under 8,000 parameters") is the manifest's own.
+    for budget in re.findall(r"(\d{1,3}(?:,\d{3})+) parameters", lesson.title):
+        assert int(budget.replace(",", "")) == lesson.criteria.max_params, lesson.title
 
 
 @pytest.mark.parametrize("lesson_id", LESSONS)
