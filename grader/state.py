@@ -1,7 +1,9 @@
 """The student's progress in one workspace: current lesson, lessons started and passed, hints shown, last verdicts.
 
-Every read and write of that state goes through this module (stored as <workspace>/.course/state.json for
-now), so that the gradebook can move it elsewhere behind the same interface.
+Every read and write of that progress goes through this module. It lives in the workspace's gradebook
+(<workspace>/.course/gradebook.sqlite, beside the runs it summarises). A workspace from an earlier version kept it
+in .course/state.json: load() reads that file until the gradebook holds progress, and the first save() moves it in
+and keeps the old file as state.json.migrated.
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 
-from grader import atomic
+from grader import store
 from grader.errors import CourseError
 
-STATE_FILE = Path(".course") / "state.json"
-VERSION = 1  # bump when the layout changes; load() refuses a newer one instead of misreading it
+LEGACY_FILE = Path(".course") / "state.json"  # where progress was kept before the gradebook held it
+LEGACY_VERSION = 1  # the last layout of that file; a newer one is refused instead of misread
 
 
 class StateError(CourseError):
@@ -58,65 +60,93 @@ class LessonState:
 
 @dataclass
 class State:
-    """The whole state of one workspace; load() it, call the record_* methods, then save()."""
+    """The whole progress of one workspace; load() it, call the record_* methods, then save()."""
 
     root: Path
     current: str | None = None
     lessons: dict[str, LessonState] = field(default_factory=dict)
+    student: str = field(default_factory=lambda: store.default_student())  # whose progress, in the gradebook
+    _changed: set[str] = field(default_factory=set, repr=False)  # lessons save() must write
+    _legacy: bool = field(default=False, repr=False)  # read from state.json: save() moves it all in
 
     @property
     def path(self) -> Path:
-        return self.root / STATE_FILE
+        """The gradebook that holds the progress."""
+        return self.root / store.GRADEBOOK
+
+    @property
+    def legacy_path(self) -> Path:
+        return self.root / LEGACY_FILE
 
     @classmethod
-    def load(cls, root: str | Path) -> "State":
-        """The state of the workspace at `root`; empty if none was saved yet."""
-        state = cls(Path(root))
+    def load(cls, root: str | Path, student: str | None = None) -> "State":
+        """The progress kept in the workspace at `root`; empty if none was saved yet. Creates no file."""
+        state = cls(Path(root), student=student or store.default_student())
+        if state.path.is_file():
+            try:
+                with store.opened(state.path) as conn:
+                    current, rows = store.load_progress(conn, state.student)
+            except store.GradebookError as exc:
+                raise StateError(f"{exc}. It holds your progress and run history: move it aside to start afresh "
+                                 "(your model files are not touched)") from exc
+            if current is not None or rows:
+                try:
+                    return cls._from_rows(state, current, rows)
+                except (TypeError, ValueError, KeyError, AttributeError) as exc:
+                    raise StateError(f"the progress in {state.path} cannot be read ({exc}); move the file aside to "
+                                     "start afresh (your model files are not touched)") from exc
+        return cls._from_legacy(state)
+
+    @classmethod
+    def _from_rows(cls, state: "State", current: str | None, rows: dict[str, dict]) -> "State":
+        state.current = current
+        for lesson_id, row in rows.items():
+            last = json.loads(row["last_verdict"] or "null")
+            state.lessons[lesson_id] = _lesson_state({**row, "hints_shown": json.loads(row["hints_shown"]), "last": last})
+        return state
+
+    @classmethod
+    def _from_legacy(cls, state: "State") -> "State":
         try:
-            raw = json.loads(state.path.read_text(encoding="utf-8"))
+            raw = json.loads(state.legacy_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return state
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise StateError(
-                f"{state.path} cannot be read ({exc}); delete it to start the progress record afresh "
+                f"{state.legacy_path} cannot be read ({exc}); delete it to start the progress record afresh "
                 "(your model files are not touched)"
             ) from exc
         try:
-            return cls._from_dict(state.root, raw)
+            version = raw.get("version", LEGACY_VERSION)
+            if version > LEGACY_VERSION:
+                raise ValueError(f"it was written by a newer course (state version {version})")
+            state.current = raw.get("current")
+            state.lessons = {lesson_id: _lesson_state(entry) for lesson_id, entry in raw.get("lessons", {}).items()}
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             raise StateError(
-                f"{state.path} is not a state file this course understands ({exc}); delete it to start "
+                f"{state.legacy_path} is not a state file this course understands ({exc}); delete it to start "
                 "the progress record afresh (your model files are not touched)"
             ) from exc
-
-    @classmethod
-    def _from_dict(cls, root: Path, raw: dict) -> "State":
-        version = raw.get("version", VERSION)
-        if version > VERSION:
-            raise ValueError(f"it was written by a newer course (state version {version})")
-        lessons = {}
-        for lesson_id, entry in raw.get("lessons", {}).items():
-            entry = _known(LessonState, entry)
-            last = entry.get("last")
-            entry["last"] = VerdictRecord(**_known(VerdictRecord, last)) if last else None
-            entry["hints_shown"] = [int(i) for i in entry.get("hints_shown", [])]
-            lessons[lesson_id] = LessonState(**entry)
-        return cls(root, raw.get("current"), lessons)
-
-    def to_dict(self) -> dict:
-        return {
-            "version": VERSION,
-            "current": self.current,
-            "lessons": {k: asdict(v) for k, v in self.lessons.items()},
-        }
+        state._legacy = True
+        return state
 
     def save(self) -> Path:
-        """Write the state atomically (temp file + rename): a crash leaves the old state, never half a file."""
+        """Write the changed lessons and the current lesson in one transaction: all of it lands, or none."""
+        changed = set(self.lessons) if self._legacy else self._changed & set(self.lessons)
+        rows = {lesson_id: _row(self.lessons[lesson_id]) for lesson_id in sorted(changed)}
         try:
-            return atomic.write_text(self.path, json.dumps(self.to_dict(), indent=2) + "\n")
-        except OSError as exc:
-            raise StateError(f"cannot write {self.path} ({exc.strerror or exc}); choose a writable workspace with "
-                             "--workspace DIR or COURSE_WORKSPACE") from exc
+            with store.opened(self.path) as conn:
+                store.save_progress(conn, self.student, self.current, rows)
+        except store.GradebookError as exc:
+            raise StateError(f"{exc}; choose a writable workspace with --workspace DIR or COURSE_WORKSPACE") from exc
+        self._changed.clear()
+        if self._legacy:
+            self._legacy = False
+            try:  # kept, not deleted: nothing is lost if the move ever needs checking
+                self.legacy_path.replace(self.legacy_path.with_name(self.legacy_path.name + ".migrated"))
+            except OSError:
+                pass  # the gradebook now holds progress, so the old file is no longer read either way
+        return self.path
 
     # -------------------------------------------------------------------------------------------- reads
 
@@ -130,6 +160,7 @@ class State:
     # ------------------------------------------------------------------------------------------- writes
 
     def _entry(self, lesson_id: str) -> LessonState:
+        self._changed.add(lesson_id)
         return self.lessons.setdefault(lesson_id, LessonState())
 
     def record_start(self, lesson_id: str) -> None:
@@ -161,10 +192,27 @@ class State:
     def forget_last(self, lesson_id: str) -> None:
         """After a reset the last verdict was about a file that is gone; hints must not answer it."""
         if lesson_id in self.lessons:
-            self.lessons[lesson_id].last = None
+            self._entry(lesson_id).last = None
+
+
+def _lesson_state(entry: dict) -> LessonState:
+    entry = _known(LessonState, entry)
+    last = entry.get("last")
+    entry["last"] = VerdictRecord(**_known(VerdictRecord, last)) if last else None
+    entry["hints_shown"] = [int(i) for i in entry.get("hints_shown") or []]
+    return LessonState(**entry)
 
 
 def _known(cls, raw: dict) -> dict:
     # A field this version does not know (added without bumping VERSION) is dropped rather than fatal.
     names = {f.name for f in fields(cls)}
     return {k: v for k, v in dict(raw).items() if k in names}
+
+
+def _row(entry: LessonState) -> dict:
+    """A lesson's record as a gradebook progress row."""
+    row = asdict(entry)
+    row["hints_shown"] = json.dumps(row["hints_shown"])
+    last = row.pop("last")
+    row["last_verdict"] = json.dumps(last) if last else None
+    return row

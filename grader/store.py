@@ -96,6 +96,20 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX runs_by_submission ON runs(submission_id)",
         "CREATE INDEX submissions_by_sha ON submissions(sha256, lesson)",
     ),
+    (  # v3: the student's lesson progress moves in from <workspace>/.course/state.json
+        "ALTER TABLE students ADD COLUMN current_lesson TEXT",  # the lesson `course check` works on by default
+        """CREATE TABLE progress (
+            student_id INTEGER NOT NULL REFERENCES students(id),
+            lesson TEXT NOT NULL,
+            started TEXT,
+            passed TEXT,                      -- when a full grade first passed
+            hints_shown TEXT NOT NULL DEFAULT '[]',  -- JSON list of hint indices, in the order shown
+            best_acc REAL,                    -- best over full (not --quick) gradings
+            solution_seen TEXT,
+            last_verdict TEXT,                -- JSON: the last check or grade of the workspace file
+            PRIMARY KEY (student_id, lesson)
+        )""",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -451,3 +465,35 @@ def salt(conn: sqlite3.Connection) -> str:
     with transaction(conn):
         conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('pseudonym_salt', ?)", (secrets.token_hex(16),))
     return conn.execute("SELECT value FROM meta WHERE key = 'pseudonym_salt'").fetchone()[0]
+
+
+# ------------------------------------------------------------------------------------- student progress
+# Rows as plain dicts: grader.state turns them into its dataclasses, so this module stays the schema's only home.
+
+PROGRESS_COLUMNS = ("started", "passed", "hints_shown", "best_acc", "solution_seen", "last_verdict")
+
+
+def load_progress(conn: sqlite3.Connection, student: str) -> tuple[str | None, dict[str, dict]]:
+    """The student's current lesson and one row per lesson touched (hints_shown and last_verdict still JSON)."""
+    row = conn.execute("SELECT id, current_lesson FROM students WHERE name = ?", (student,)).fetchone()
+    if row is None:
+        return None, {}
+    lessons = {
+        r["lesson"]: {k: r[k] for k in PROGRESS_COLUMNS}
+        for r in conn.execute(f"SELECT lesson, {', '.join(PROGRESS_COLUMNS)} FROM progress WHERE student_id = ?",
+                              (row["id"],))
+    }
+    return row["current_lesson"], lessons
+
+
+def save_progress(conn: sqlite3.Connection, student: str, current: str | None, lessons: dict[str, dict]) -> None:
+    """Set the student's current lesson and replace the given lessons' rows, all in one transaction."""
+    with transaction(conn):
+        student_id = _id(conn, "students", {"name": student}, {})
+        conn.execute("UPDATE students SET current_lesson = ? WHERE id = ?", (current, student_id))
+        marks = ", ".join("?" for _ in PROGRESS_COLUMNS)
+        conn.executemany(
+            f"INSERT OR REPLACE INTO progress (student_id, lesson, {', '.join(PROGRESS_COLUMNS)}) "
+            f"VALUES (?, ?, {marks})",
+            [(student_id, lesson, *(row[k] for k in PROGRESS_COLUMNS)) for lesson, row in lessons.items()],
+        )
