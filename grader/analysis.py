@@ -93,6 +93,7 @@ class Structure:
     convs_3x3: int
     convs_1x1: int
     batchnorm_after_conv: list[bool]
+    bn_after_3x3: list[bool]  # the 3x3 convs only: what the BatchNorm criterion counts (1x1 heads are exempt)
     bn_after_every_3x3: bool
     dropout_rates: list[float]
     max_dropout: float | None
@@ -164,6 +165,7 @@ def structure(model: nn.Module, input_size=(1, 28, 28)) -> Structure:
         convs_3x3=sum(is_3x3),
         convs_1x1=sum(op.detail["kernel"] == 1 for op in convs),
         batchnorm_after_conv=bn_after,
+        bn_after_3x3=[bn for bn, three in zip(bn_after, is_3x3) if three],
         bn_after_every_3x3=all(bn for bn, three in zip(bn_after, is_3x3) if three),
         dropout_rates=dropout_rates,
         max_dropout=max(dropout_rates) if dropout_rates else None,

@@ -63,12 +63,12 @@ def judge_static(criteria: Criteria, report: dict) -> list[CriterionResult]:
     for name in criteria.forbidden_layers:
         out.append(CriterionResult("forbidden_layers", f"No {name}", "present" if name in present else "absent", "forbidden", name not in present))
     if criteria.bn_after_every_3x3:
-        flags = structure["batchnorm_after_conv"]
+        flags = structure["bn_after_3x3"]
         ok = structure["bn_after_every_3x3"]
         out.append(
             CriterionResult(
                 "bn_after_every_3x3", "BatchNorm after every 3x3 conv",
-                f"{sum(flags)} of {len(flags)} convs", "every 3x3 conv", ok,
+                f"{sum(flags)} of {len(flags)} 3x3 convs", "every 3x3 conv", ok,
             )
         )
     if criteria.max_dropout is not None:

@@ -89,7 +89,7 @@ def test_seed003_parameters_rf_and_structure():
 
     s = structure(net)
     assert s.batchnorm_after_conv == [True] * 7 + [False]  # every conv but the 1x1 head
-    assert s.bn_after_every_3x3 is True
+    assert s.bn_after_3x3 == [True] * 6 and s.bn_after_every_3x3 is True  # the six 3x3 convs, not the 1x1s
     assert s.dropout_rates == [0.07, 0.07, 0.07, 0.05, 0.05, 0.05]
     assert s.max_dropout == 0.07
 

@@ -7,6 +7,7 @@ REPORT = {
     "structure": {
         "layer_types": ["BatchNorm2d", "Conv2d", "Dropout", "GlobalPool", "MaxPool2d"],
         "batchnorm_after_conv": [True, True, False],
+        "bn_after_3x3": [True, True],  # the third conv is a 1x1 head: exempt, and not counted
         "bn_after_every_3x3": True,
         "max_dropout": 0.07,
     },
@@ -21,6 +22,7 @@ def test_static_criteria_measured_beside_threshold():
     assert by["Parameters"].measured == "13,960" and by["Parameters"].threshold == "< 20,000" and by["Parameters"].passed
     assert by["Receptive field (before global pooling)"].passed is False
     assert by["No Linear"].passed and by["Uses GlobalPool"].passed
+    assert by["BatchNorm after every 3x3 conv"].measured == "2 of 2 3x3 convs"
     assert by["Largest dropout rate"].passed is False and by["Largest dropout rate"].measured == "0.07"
     assert v.status == "failed" and v.exit_code == 1
     assert v.failed == ["min_receptive_field", "max_dropout"]
