@@ -126,13 +126,14 @@ def run_reference(device, epochs: int, seed: int, workers: int, limit: int | Non
     return _summary("reference", history, wall, len(train_ds), device)
 
 
-def run_grader(device, epochs: int, seed: int, limit: int | None = None) -> dict:
-    """The grader's own loop, exactly as `course grade` runs it inside the worker."""
+def run_grader(device, epochs: int, seed: int, limit: int | None = None, compile: bool = False,
+               channels_last: bool = False) -> dict:
+    """The grader's own loop, exactly as `course grade` runs it inside the worker (with its opt-in loop flags)."""
     import torch
 
     from grader.data import load_split
     from grader.recipe import resolve
-    from grader.train import train
+    from grader.train import LoopOptions, train
 
     sol = _solution()
     overrides = {k: getattr(sol, k) for k in ("BATCH_SIZE", "AUGMENT", "make_optimizer")}
@@ -143,12 +144,20 @@ def run_grader(device, epochs: int, seed: int, limit: int | None = None) -> dict
         train_split = train_split.subset(limit)
     torch.manual_seed(seed)
     model = sol.Net()
-    result = train(model, recipe, train_split, test_split, device, seed)
+    options = LoopOptions(compile=compile, channels_last=channels_last)
+    result = train(model, recipe, train_split, test_split, device, seed, options=options)
     _sync(device)
     wall = time.perf_counter() - started
     history = [{"epoch": e.epoch, "seconds": e.seconds, "train_acc": e.train_acc, "test_acc": e.test_acc}
                for e in result.epochs]
-    return _summary("grader", history, wall, len(train_split), device)
+    out = _summary("grader", history, wall, len(train_split), device)
+    out["warnings"] = result.warnings  # e.g. torch.compile fell back to eager: the figures are then eager ones
+    return out
+
+
+def loop_label(compile: bool, channels_last: bool) -> str:
+    """How the grader's loop ran: "eager", or the opt-in flags joined by "+"."""
+    return "+".join(name for name, on in (("compile", compile), ("channels_last", channels_last)) if on) or "eager"
 
 
 def _summary(pipeline: str, history: list[dict], wall: float, n_train: int, device) -> dict:
@@ -176,7 +185,7 @@ def _child(args) -> None:
     if args.child == "reference":
         out = run_reference(device, args.epochs, args.seed, args.workers, args.limit)
     else:
-        out = run_grader(device, args.epochs, args.seed, args.limit)
+        out = run_grader(device, args.epochs, args.seed, args.limit, args.compile, args.channels_last)
     print("RESULT " + json.dumps({**out, "seed": args.seed}))
 
 
@@ -226,6 +235,9 @@ def main(argv=None) -> int:
     parser.add_argument("--pipelines", default="reference,grader")
     parser.add_argument("--child", choices=["reference", "grader"], help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--compile", action="store_true", help="grader loop with torch.compile (course grade --compile)")
+    parser.add_argument("--channels-last", action="store_true",
+                        help="grader loop in channels_last memory (course grade --channels-last)")
     parser.add_argument("--no-save", action="store_true", help="print only; write no results file")
     parser.add_argument("--limit", type=int, help="train on the first N images only (smoke runs; implies --no-save)")
     args = parser.parse_args(argv)
@@ -234,8 +246,9 @@ def main(argv=None) -> int:
         return 0
 
     env = _environment(args.device)
+    loop = loop_label(args.compile, args.channels_last)
     print(f"benchmark on {env['device_name']}: {args.epochs} epoch(s), seeds 0..{args.seeds - 1}, "
-          f"{args.workers} DataLoader workers for the reference", flush=True)
+          f"{args.workers} DataLoader workers for the reference, grader loop {loop}", flush=True)
     runs = []
     for seed in range(args.seeds):
         for pipeline in args.pipelines.split(","):
@@ -243,6 +256,7 @@ def main(argv=None) -> int:
                    "--device", args.device, "--workers", str(args.workers)]
             if args.limit:
                 cmd += ["--limit", str(args.limit)]
+            cmd += ["--compile"] * args.compile + ["--channels-last"] * args.channels_last
             proc = subprocess.run(cmd, capture_output=True, text=True)
             line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
             if proc.returncode or line is None:
@@ -250,6 +264,8 @@ def main(argv=None) -> int:
                 return 1
             run = json.loads(line[len("RESULT "):])
             runs.append(run)
+            for warning in run.get("warnings", []):
+                print(f"  warning: {warning}", flush=True)
             print(f"  seed {seed} {pipeline:9s} {run['images_per_second']:9.0f} img/s  "
                   f"{run['seconds_per_epoch']:7.2f} s/epoch  wall {run['wall_seconds']:7.1f} s  "
                   f"peak {run['peak_memory_mb']:7.0f} MB  final {run['final_acc']:.2f}%  best {run['best_acc']:.2f}%",
@@ -262,8 +278,10 @@ def main(argv=None) -> int:
     if not (args.no_save or args.limit):
         RESULTS.mkdir(parents=True, exist_ok=True)
         slug = re.sub(r"[^a-z0-9]+", "-", env["device_name"].lower()).strip("-")
-        path = RESULTS / f"{slug}-{env['date'][:10]}-e{args.epochs}.json"
-        payload = {"environment": env, "args": {"epochs": args.epochs, "seeds": args.seeds, "workers": args.workers},
+        suffix = "" if loop == "eager" else "-" + loop.replace("+", "-").replace("_", "-")
+        path = RESULTS / f"{slug}-{env['date'][:10]}-e{args.epochs}{suffix}.json"
+        payload = {"environment": env, "args": {"epochs": args.epochs, "seeds": args.seeds, "workers": args.workers,
+                                                "loop": loop},
                    "runs": runs, "summary": summary}
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(payload, indent=2))
