@@ -310,19 +310,22 @@ def show_list(progress, out: Console) -> None:
 def show_progress(progress, out: Console) -> None:
     out.print(progress_bar(progress))
     table = Table(box=box.SIMPLE_HEAVY, title=f"workspace: {progress.workspace}", title_justify="left")
-    for col in ("lesson", "status", "started", "passed", "best accuracy", "last run", "params", "hints", "solution"):
-        table.add_column(col)
+    # Six columns fit 80 characters: each status carries its date, and the hints cell says if the solution was read.
+    for col, fixed in (("lesson", True), ("status", True), ("best", False), ("last run", False), ("params", False),
+                       ("hints", False)):
+        table.add_column(col, no_wrap=fixed, overflow="ellipsis" if fixed else "fold")
     for row in progress.rows:
         last = row.last
         params = f"{last.params:,}" if last and last.params is not None else "-"
         if row.max_params is not None and params != "-":
-            params += f" / < {row.max_params:,}"
-        table.add_row(
-            ("→ " if row.current else "") + row.id, f"[{STATUS_STYLE[row.status]}]{row.status}[/]",
-            (row.started or "-")[:16].replace("T", " "), (row.passed_at or "-")[:16].replace("T", " "),
-            _best(row), _last(row), params, f"{row.hints_shown}/{row.hints_total}",
-            "seen" if row.solution_seen else "-",
-        )
+            params += f" (< {row.max_params:,})"
+        status = f"[{STATUS_STYLE[row.status]}]{row.status}[/]"
+        if row.passed_at:
+            status += f"\n[dim]{_local_time(row.passed_at)}[/]"
+        elif row.started:
+            status += f"\n[dim]since {_local_time(row.started)}[/]"
+        hints = f"{row.hints_shown}/{row.hints_total}" + ("\n[yellow]solution seen[/]" if row.solution_seen else "")
+        table.add_row(("→ " if row.current else "") + row.id, status, _best(row), _last(row), params, hints)
     out.print(table)
 
 

@@ -48,3 +48,27 @@ def test_lesson_text_keeps_marker_values_when_rendered():
                        "with fewer than <!-- value: criterion:max_params lessons/lesson6 -->20,000<!-- /value --> "
                        "parameters."))
     assert "At least 99.4 % with fewer than 20,000 parameters." in out.file.getvalue()
+
+
+def test_progress_table_reads_whole_in_80_columns(tmp_path):
+    from grader.render import show_progress
+    from grader.state import VerdictRecord
+    from grader.workflow import LessonRow, Progress
+
+    def row(i, **kw):
+        base = dict(id=f"lesson{i}", title="t", status="not started", current=False, file=tmp_path / "m.py",
+                    best_acc=None, target_acc=99.4, max_params=20_000, last=None, hints_shown=0, hints_total=8,
+                    started=None, passed_at=None, solution_seen=None)
+        return LessonRow(**{**base, **kw})
+
+    last = VerdictRecord("grade", "failed", ["accuracy"], best_acc=99.31, params=13_960, quick=False)
+    rows = [row(1, status="passed", best_acc=99.47, passed_at="2026-11-23T10:00:00+00:00", hints_shown=2,
+                started="2026-11-23T09:00:00+00:00"),
+            row(2, status="in progress", current=True, last=last, best_acc=99.31, started="2026-11-23T11:00:00+00:00",
+                solution_seen="2026-11-23T12:00:00+00:00")]
+    buffer = io.StringIO()
+    show_progress(Progress(rows, "lesson2", tmp_path), Console(file=buffer, width=80))
+    text = buffer.getvalue()
+    assert "…" not in text  # nothing cut off: every cell wraps or fits
+    assert "→ lesson2" in text and "solution" in text and "since" in text and "13,960" in text
+    assert max(len(line) for line in text.splitlines()) <= 80
