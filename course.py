@@ -10,6 +10,7 @@ import click
 
 from grader.errors import CourseError
 
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile's; named here to keep torch unimported
 EXAMPLES = {
     "check": "Example:\n\n    course check solutions/lesson6/model.py --lesson lesson6",
     "grade": "Example:\n\n    course grade solutions/lesson6/model.py --lesson lesson6 --quick",
@@ -129,19 +130,23 @@ def check(file, lesson, data_dir, workspace, as_json):
 @click.option("--no-plot", is_flag=True, help="Do not save the curves PNG next to FILE.")
 @click.option("--compile", "compile_", is_flag=True,
               help="Train through torch.compile: compiling costs time up front; falls back to eager if it fails.")
+@click.option("--compile-mode", type=click.Choice(COMPILE_MODES),
+              help="torch.compile mode; implies --compile. reduce-overhead adds CUDA graphs on a GPU.")
 @click.option("--channels-last", is_flag=True, help="Train in NHWC memory format (can help cuDNN on GPUs).")
 @data_option
 @workspace_option
 @json_option
 @reports_errors
-def grade(file, lesson, device, seed, epochs, quick, timeout, no_plot, compile_, channels_last, data_dir, workspace,
-          as_json):
+def grade(file, lesson, device, seed, epochs, quick, timeout, no_plot, compile_, compile_mode, channels_last, data_dir,
+          workspace, as_json):
     """Train FILE with the grader's own loop and judge it.
 
     With no FILE: the current lesson's workspace file (or --lesson's), judged by that lesson's criteria; the
     verdict goes into your progress. Exit code 0 = passed, 1 = failed a criterion, 2 = could not grade.
     """
     flow = _workflow(workspace)
+    if compile_mode:  # the loop takes True for torch.compile's default mode, else the mode's name
+        compile_ = True if compile_mode == "default" else compile_mode
     if as_json:
         judged = flow.grade(file, lesson, device, seed, epochs, quick, data_dir, timeout, plot=not no_plot,
                             compile=compile_, channels_last=channels_last)

@@ -126,7 +126,7 @@ def run_reference(device, epochs: int, seed: int, workers: int, limit: int | Non
     return _summary("reference", history, wall, len(train_ds), device)
 
 
-def run_grader(device, epochs: int, seed: int, limit: int | None = None, compile: bool = False,
+def run_grader(device, epochs: int, seed: int, limit: int | None = None, compile: str | None = None,
                channels_last: bool = False) -> dict:
     """The grader's own loop, exactly as `course grade` runs it inside the worker (with its opt-in loop flags)."""
     import torch
@@ -144,7 +144,7 @@ def run_grader(device, epochs: int, seed: int, limit: int | None = None, compile
         train_split = train_split.subset(limit)
     torch.manual_seed(seed)
     model = sol.Net()
-    options = LoopOptions(compile=compile, channels_last=channels_last)
+    options = LoopOptions(compile=True if compile == "default" else compile or False, channels_last=channels_last)
     result = train(model, recipe, train_split, test_split, device, seed, options=options)
     _sync(device)
     wall = time.perf_counter() - started
@@ -155,9 +155,14 @@ def run_grader(device, epochs: int, seed: int, limit: int | None = None, compile
     return out
 
 
-def loop_label(compile: bool, channels_last: bool) -> str:
-    """How the grader's loop ran: "eager", or the opt-in flags joined by "+"."""
-    return "+".join(name for name, on in (("compile", compile), ("channels_last", channels_last)) if on) or "eager"
+def loop_label(compile: str | None, channels_last: bool) -> str:
+    """How the grader's loop ran: "eager", or its opt-in flags joined by "+" ("compile", "compile:reduce-overhead")."""
+    flags = []
+    if compile:
+        flags.append("compile" if compile == "default" else f"compile:{compile}")
+    if channels_last:
+        flags.append("channels_last")
+    return "+".join(flags) or "eager"
 
 
 def _summary(pipeline: str, history: list[dict], wall: float, n_train: int, device) -> dict:
@@ -235,7 +240,8 @@ def main(argv=None) -> int:
     parser.add_argument("--pipelines", default="reference,grader")
     parser.add_argument("--child", choices=["reference", "grader"], help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--compile", action="store_true", help="grader loop with torch.compile (course grade --compile)")
+    parser.add_argument("--compile", nargs="?", const="default", choices=("default", "reduce-overhead", "max-autotune"),
+                        help="grader loop through torch.compile, in this mode (course grade --compile-mode)")
     parser.add_argument("--channels-last", action="store_true",
                         help="grader loop in channels_last memory (course grade --channels-last)")
     parser.add_argument("--no-save", action="store_true", help="print only; write no results file")
@@ -256,7 +262,7 @@ def main(argv=None) -> int:
                    "--device", args.device, "--workers", str(args.workers)]
             if args.limit:
                 cmd += ["--limit", str(args.limit)]
-            cmd += ["--compile"] * args.compile + ["--channels-last"] * args.channels_last
+            cmd += (["--compile", args.compile] if args.compile else []) + ["--channels-last"] * args.channels_last
             proc = subprocess.run(cmd, capture_output=True, text=True)
             line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
             if proc.returncode or line is None:
@@ -278,7 +284,7 @@ def main(argv=None) -> int:
     if not (args.no_save or args.limit):
         RESULTS.mkdir(parents=True, exist_ok=True)
         slug = re.sub(r"[^a-z0-9]+", "-", env["device_name"].lower()).strip("-")
-        suffix = "" if loop == "eager" else "-" + loop.replace("+", "-").replace("_", "-")
+        suffix = "" if loop == "eager" else "-" + re.sub(r"[^a-z0-9]+", "-", loop)
         path = RESULTS / f"{slug}-{env['date'][:10]}-e{args.epochs}{suffix}.json"
         payload = {"environment": env, "args": {"epochs": args.epochs, "seeds": args.seeds, "workers": args.workers,
                                                 "loop": loop},

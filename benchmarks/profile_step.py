@@ -4,7 +4,7 @@ The step is the one grader.train runs (augment a resident uint8 batch, forward, 
 scheduler step) on solutions/lesson6/model.py with its recipe. Use it to say what limits a speed target.
 
     python benchmarks/profile_step.py --device cpu --steps 20
-    python benchmarks/profile_step.py --device cuda --steps 50 --compile
+    python benchmarks/profile_step.py --device cuda --steps 50 --compile reduce-overhead
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 PHASES = ("augment", "forward", "backward", "optimizer")
 
 
-def profile(device_arg: str, steps: int, warmup: int, compile: bool, rows: int) -> str:
+def profile(device_arg: str, steps: int, warmup: int, compile: str | None, rows: int) -> str:
     """Profile `steps` training steps after `warmup` ones; the phase shares and the top `rows` ops, as text."""
     import torch
     import torch.nn.functional as F
@@ -41,7 +41,7 @@ def profile(device_arg: str, steps: int, warmup: int, compile: bool, rows: int) 
     images, labels = split.images.to(device), split.labels.to(device)
     torch.manual_seed(0)
     model = sol.Net().to(device).train()
-    fn = torch.compile(model) if compile else model
+    fn = torch.compile(model, mode=None if compile == "default" else compile) if compile else model
     optimizer, scheduler = build_optimizer(recipe, model, steps_per_epoch(len(labels), recipe.batch_size))
     augment = Augmenter(recipe.augment)
     generator = torch.Generator(device=device if device.type == "cuda" else "cpu").manual_seed(0)
@@ -72,7 +72,7 @@ def profile(device_arg: str, steps: int, warmup: int, compile: bool, rows: int) 
     sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
     total = {e.key: e.cpu_time_total for e in averages if e.key in PHASES}
     whole = sum(total.values()) or 1.0
-    lines = [f"{steps} training steps on {device_name(device)} ({'compiled' if compile else 'eager'}), "
+    lines = [f"{steps} training steps on {device_name(device)} ({f'compiled, mode {compile}' if compile else 'eager'}), "
              f"{whole / steps / 1000:.1f} ms of host time a step",
              "phase shares: " + ", ".join(f"{p} {100 * total.get(p, 0) / whole:.1f} %" for p in PHASES), ""]
     lines.append(averages.table(sort_by=sort, row_limit=rows))
@@ -84,7 +84,8 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--steps", type=int, default=20, help="steps profiled")
     parser.add_argument("--warmup", type=int, default=5, help="steps run first, unprofiled (and compiling)")
-    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--compile", nargs="?", const="default", choices=("default", "reduce-overhead", "max-autotune"),
+                        help="profile the step through torch.compile, in this mode")
     parser.add_argument("--rows", type=int, default=15, help="ops listed")
     args = parser.parse_args(argv)
     print(profile(args.device, args.steps, args.warmup, args.compile, args.rows))

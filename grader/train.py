@@ -24,7 +24,9 @@ DIVERGENCE_CHECK_EVERY = 50  # steps between host reads of the NaN flag: cheap, 
 class LoopOptions:
     """Opt-in speed-ups that leave what is computed unchanged, up to float rounding."""
 
-    compile: bool = False  # torch.compile: costs tens of seconds up front, pays off only on long GPU runs
+    # torch.compile: costs tens of seconds up front, pays off only on long GPU runs. True, or a torch.compile mode:
+    # "reduce-overhead" also replays the step as CUDA graphs, which is what a small model on a fast GPU waits on.
+    compile: bool | str = False
     channels_last: bool = False  # NHWC memory: can speed up cuDNN on GPUs; slower for small nets on a few CPU threads
 
 
@@ -54,7 +56,7 @@ class _Forward:
         self.model, self.fn, self.warnings = model, model, warnings
         if compile:
             try:
-                self.fn = torch.compile(model)
+                self.fn = torch.compile(model, mode=None if compile is True else compile)
             except Exception as exc:  # torch.compile raises many kinds; any of them means "run eagerly"
                 self.fall_back(exc)
 

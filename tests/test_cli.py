@@ -114,3 +114,25 @@ def test_readme_example_output_is_what_check_prints():
     assert len(lines) >= 4
     for line in lines:
         assert line in output, line
+
+
+@pytest.mark.parametrize("flags, expected", [(["--compile"], True), (["--compile-mode", "default"], True),
+                                             (["--compile-mode", "reduce-overhead"], "reduce-overhead"), ([], False)])
+def test_compile_flags_reach_the_training_loop(monkeypatch, flags, expected):
+    from grader.errors import UsageError
+    from grader.workflow import Workflow
+
+    seen = {}
+
+    def grade(self, *args, **kwargs):
+        seen.update(kwargs)
+        raise UsageError("stop here: only the flags are under test")
+
+    monkeypatch.setattr(Workflow, "grade", grade)
+    result = invoke("grade", SOLUTION6, "--json", *flags)
+    assert result.exit_code == 2 and seen["compile"] == expected
+
+
+def test_an_unknown_compile_mode_is_refused_with_the_choices():
+    result = invoke("grade", SOLUTION6, "--compile-mode", "fastest")
+    assert result.exit_code == 2 and "reduce-overhead" in result.output

@@ -100,6 +100,19 @@ def test_compile_failure_falls_back_to_eager_with_a_warning(submission, train_sp
     assert [e.test_acc for e in fell_back.epochs] == [e.test_acc for e in eager.epochs]
 
 
+def test_a_compile_mode_reaches_torch_compile(submission, train_split, test_split, monkeypatch):
+    modes = []
+
+    def recording_compile(model, mode=None, **kwargs):
+        modes.append(mode)
+        return model  # stands in for the compiled module: same maths
+
+    monkeypatch.setattr(torch, "compile", recording_compile)
+    _train_tiny(submission, train_split, test_split, {"compile": True})
+    _train_tiny(submission, train_split, test_split, {"compile": "reduce-overhead"})
+    assert modes == [None, "reduce-overhead"]  # True means torch.compile's default mode
+
+
 def test_channels_last_computes_the_same_thing(submission, train_split, test_split):
     sub = load(submission("tiny"))
     torch.manual_seed(0)
