@@ -87,8 +87,9 @@ class State:
                 with store.opened(state.path) as conn:
                     current, rows = store.load_progress(conn, state.student)
             except store.GradebookError as exc:
-                raise StateError(f"{exc}. It holds your progress and run history: move it aside to start afresh "
-                                 "(your model files are not touched)") from exc
+                reason = exc.__cause__ or exc  # the sqlite error, without advice meant for an instructor's --db
+                raise StateError(f"{state.path} cannot be opened ({reason}). It holds your progress and run history: "
+                                 "move it aside to start afresh (your model files are not touched)") from exc
             if current is not None or rows:
                 try:
                     return cls._from_rows(state, current, rows)
