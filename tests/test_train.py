@@ -133,3 +133,26 @@ def test_steps_per_epoch_matches_the_batches_the_loop_draws():
         assert len(batches) == steps_per_epoch(n, bs), (n, bs)
         assert sum(len(b) for b in batches) >= n - 1 and all(len(b) > 1 for b in batches if n > 1)
     assert steps_per_epoch(257, 128) == 2  # the lone 257th image would break BatchNorm: dropped
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_an_epoch_on_cuda_syncs_with_the_host_a_few_times_not_every_step(submission, train_split, test_split):
+    import warnings
+
+    sub = load(submission("tiny"))
+    torch.manual_seed(0)
+    model = build(sub)
+    recipe = resolve(sub.recipe_overrides(), None, max_epochs=2)
+    marks = []  # warnings recorded when each epoch ended
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")  # a warning for every host synchronisation
+        try:
+            train(model, recipe, train_split.subset(4096), test_split.subset(1000), torch.device("cuda"), 0,
+                  on_epoch=lambda m: marks.append(sum("synchroniz" in str(w.message) for w in caught)))
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    steps = 4096 // recipe.batch_size
+    # The whole second epoch (its steps, the end-of-epoch reads and the test evaluation) syncs a handful of times;
+    # one sync per step would be at least `steps`.
+    assert len(marks) == 2 and marks[1] - marks[0] <= 8 < steps
