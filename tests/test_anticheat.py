@@ -174,16 +174,20 @@ def test_a_printed_pass_is_only_log_text(sealed):
     assert result.verdict.status == "failed" and result.verdict.exit_code == 1  # lesson 6 wants BatchNorm, GAP
 
 
-def test_an_honest_model_is_verified_and_a_forged_figure_is_not(tmp_path, test_split):
-    """The control: a real exported model re-measured in a fresh process agrees with the in-process figure."""
+def _evaluate_and_export(model, tmp_path, test_split) -> tuple[float, dict]:
+    """The in-process accuracy on 2,000 test images, and the model exported as the worker exports it."""
     from grader.data import normalize
     from grader.train import evaluate
 
-    torch.manual_seed(0)
-    model = _Base()
     images, labels = normalize(test_split.images[:2000]), test_split.labels[:2000]
     _, acc = evaluate(model, images, labels)
-    export = export_model(model, images[:1000], tmp_path)
+    return acc, export_model(model, images[:1000], tmp_path)
+
+
+def test_an_honest_model_is_verified_and_a_forged_figure_is_not(tmp_path, test_split):
+    """The control: a real exported model re-measured in a fresh process agrees with the in-process figure."""
+    torch.manual_seed(0)
+    acc, export = _evaluate_and_export(_Base(), tmp_path, test_split)
     assert export["format"] == "export", export["error"]
     honest = {"epochs": [{"test_acc": acc}], "export": export, "device": "cpu", "test_images": 2000}
     with Evaluator() as evaluator:
@@ -311,15 +315,10 @@ class _DataDependent(_Base):
 
 
 def test_tracing_is_the_fallback_and_measures_the_same(tmp_path, test_split):
-    from grader.data import normalize
     from grader.evaluate import measure
-    from grader.train import evaluate
 
     torch.manual_seed(0)
-    model = _DataDependent()
-    images, labels = normalize(test_split.images[:2000]), test_split.labels[:2000]
-    _, acc = evaluate(model, images, labels)
-    export = export_model(model, images[:1000], tmp_path)
+    acc, export = _evaluate_and_export(_DataDependent(), tmp_path, test_split)
     assert export["format"] == "trace" and export["error"].startswith("torch.export: ")
     assert abs(measure(tmp_path / export["file"], "trace", "cpu", 2000)["test_acc"] - acc) <= TOLERANCE
 
