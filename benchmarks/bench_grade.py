@@ -144,7 +144,7 @@ def run_grader(device, epochs: int, seed: int, limit: int | None = None, compile
         train_split = train_split.subset(limit)
     torch.manual_seed(seed)
     model = sol.Net()
-    options = LoopOptions(compile=True if compile == "default" else compile or False, channels_last=channels_last)
+    options = LoopOptions(compile=compile or False, channels_last=channels_last)  # a mode name, "default" included
     result = train(model, recipe, train_split, test_split, device, seed, options=options)
     _sync(device)
     wall = time.perf_counter() - started

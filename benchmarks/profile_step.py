@@ -41,7 +41,7 @@ def profile(device_arg: str, steps: int, warmup: int, compile: str | None, rows:
     images, labels = split.images.to(device), split.labels.to(device)
     torch.manual_seed(0)
     model = sol.Net().to(device).train()
-    fn = torch.compile(model, mode=None if compile == "default" else compile) if compile else model
+    fn = torch.compile(model, mode=compile) if compile else model
     optimizer, scheduler = build_optimizer(recipe, model, steps_per_epoch(len(labels), recipe.batch_size))
     augment = Augmenter(recipe.augment)
     generator = torch.Generator(device=device if device.type == "cuda" else "cpu").manual_seed(0)

@@ -133,7 +133,7 @@ class State:
 
     def save(self) -> Path:
         """Write the changed lessons and the current lesson in one transaction: all of it lands, or none."""
-        changed = set(self.lessons) if self._legacy else self._changed & set(self.lessons)
+        changed = set(self.lessons) if self._legacy else self._changed
         rows = {lesson_id: _row(self.lessons[lesson_id]) for lesson_id in sorted(changed)}
         try:
             with store.opened(self.path) as conn:
