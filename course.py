@@ -43,7 +43,7 @@ def reports_errors(fn):
             if ctx.params.get("as_json"):
                 _json_out({"status": "error", "kind": exc.kind, "message": str(exc), "exit_code": exc.exit_code})
             else:
-                from grader.render import console, show_error
+                from grader.views.render import console, show_error
 
                 show_error(str(exc), console(stderr=True))
             sys.exit(exc.exit_code)
@@ -111,7 +111,7 @@ def check(file, lesson, data_dir, workspace, as_json):
         _json_out({"status": result.verdict.status, "lesson": result.lesson, "report": result.report,
                    "verdict": result.verdict.to_dict(), "recorded": judged.recorded})
     else:
-        from grader.render import console, show_check, show_recorded
+        from grader.views.render import console, show_check, show_recorded
 
         out = console()
         show_check(result, out)
@@ -153,7 +153,7 @@ def grade(file, lesson, device, seed, epochs, quick, timeout, no_plot, compile_,
         result = judged.result
         _json_out({**result.record, "plot": str(result.plot) if result.plot else None, "recorded": judged.recorded})
     else:
-        from grader.render import GradeProgress, console, show_grade, show_recorded
+        from grader.views.render import GradeProgress, console, show_grade, show_recorded
 
         out = console()
         with GradeProgress(out) as progress:
@@ -175,7 +175,7 @@ def status(workspace, as_json):
     if as_json:
         _json_out(result.to_dict())
     else:
-        from grader.render import console, show_status
+        from grader.views.render import console, show_status
 
         show_status(result, console())
 
@@ -190,7 +190,7 @@ def list_(workspace, as_json):
     if as_json:
         _json_out(progress.to_dict())
     else:
-        from grader.render import console, show_list
+        from grader.views.render import console, show_list
 
         show_list(progress, console())
 
@@ -205,7 +205,7 @@ def progress(workspace, as_json):
     if as_json:
         _json_out(result.to_dict())
     else:
-        from grader.render import console, show_progress
+        from grader.views.render import console, show_progress
 
         show_progress(result, console())
 
@@ -217,7 +217,7 @@ def progress(workspace, as_json):
 def start(lesson, workspace):
     """Start LESSON: copy its stub to WORKSPACE/LESSON/model.py (never over your work) and show the lesson."""
     started = _workflow(workspace).start(lesson)
-    from grader.render import console, show_started
+    from grader.views.render import console, show_started
 
     show_started(started, console())
 
@@ -229,7 +229,7 @@ def start(lesson, workspace):
 def show(lesson, workspace):
     """Show the text of LESSON (default: the current lesson)."""
     shown = _workflow(workspace).show(lesson)
-    from grader.render import console, show_lesson
+    from grader.views.render import console, show_lesson
 
     show_lesson(shown, console())
 
@@ -241,7 +241,7 @@ def show(lesson, workspace):
 def hint(lesson, workspace):
     """The next hint for LESSON (default: the current lesson); one about what your last run failed comes first."""
     answer = _workflow(workspace).hint(lesson)
-    from grader.render import console, show_hint
+    from grader.views.render import console, show_hint
 
     show_hint(answer, console())
 
@@ -253,7 +253,7 @@ def hint(lesson, workspace):
 def reset(lesson, workspace):
     """Put LESSON's stub back in your workspace; your file is kept as model.py.bak-<time> beside it."""
     done = _workflow(workspace).reset(lesson)
-    from grader.render import console, show_reset
+    from grader.views.render import console, show_reset
 
     show_reset(done, console())
 
@@ -266,7 +266,7 @@ def reset(lesson, workspace):
 def solution(lesson, force, workspace):
     """Show LESSON's reference solution: once you have passed the lesson, or earlier with --force."""
     shown = _workflow(workspace).solution(lesson, force)
-    from grader.render import console, show_solution
+    from grader.views.render import console, show_solution
 
     show_solution(shown, console())
 
@@ -285,13 +285,13 @@ def verify(train, seeds, device, lesson, data_dir, as_json):
     With --train, every solution is trained on K seeds through the normal grading path and the results go to
     solutions/RESULTS.md (merged by lesson and device). Exit code 1 if a stub passes or a solution fails.
     """
-    from grader.verify import verify as run_verify
+    from grader.authoring.verify import verify as run_verify
 
     if as_json:
         report = run_verify(lesson, train, seeds, device, data_dir)
         _json_out(report.to_dict())
     else:
-        from grader.render import VerifyProgress, console, show_verify
+        from grader.views.render import VerifyProgress, console, show_verify
 
         out = console()
         with VerifyProgress(out) as progress:
@@ -308,10 +308,10 @@ def docs(check_only):
 
     Exit code 1 when a marker is stale (--check) or has no trained results yet, 2 when a marker is broken.
     """
-    from grader.docs import run
+    from grader.authoring.docs import run
 
     report = run(check=check_only)
-    from grader.render import console, show_docs
+    from grader.views.render import console, show_docs
 
     show_docs(report, check_only, console())
     sys.exit(1 if report.missing or (check_only and report.changes) else 0)
@@ -365,7 +365,7 @@ def grade_all(folder, lesson, jobs, devices, seeds, db, regrade, quick, epochs, 
                    "counts": result.counts(), "identical": result.identical,
                    "outcomes": [asdict(o) for o in result.outcomes]})
     else:
-        from grader.render import BatchProgress, console, show_batch
+        from grader.views.render import BatchProgress, console, show_batch
 
         out = console()
         with BatchProgress(out) as progress:
@@ -393,7 +393,7 @@ def leaderboard(lesson, fmt, output, anonymize, db):
     if result.text is not None:
         click.echo(result.text, nl=False)
     else:
-        from grader.render import console, show_leaderboard
+        from grader.views.render import console, show_leaderboard
 
         show_leaderboard(result, console())
 
@@ -415,7 +415,7 @@ def history(lesson, student, db, workspace, as_json):
 
         _json_out([asdict(a) for a in attempts])
     else:
-        from grader.render import console, show_history
+        from grader.views.render import console, show_history
 
         show_history(attempts, console())
 

@@ -1,11 +1,12 @@
 """Package discovery only: installs grader/ and course.py, and maps lessons/, solutions/ and data/ into
 grader/_assets/ so that a non-editable `pip install .` still finds them (grader/paths.py looks there)."""
 
-from setuptools import find_namespace_packages, setup
+from setuptools import find_namespace_packages, find_packages, setup
 
 ASSETS = ("lessons", "solutions", "data")
 
-packages, package_dir = ["grader"], {"grader": "grader"}
+packages = find_packages(include=["grader", "grader.*"])
+package_dir = {name: name.replace(".", "/") for name in packages}
 for top in ASSETS:
     for sub in [""] + find_namespace_packages(where=top, exclude=["*__pycache__*"]):
         name = f"grader._assets.{top}" + (f".{sub}" if sub else "")

@@ -2,7 +2,7 @@
 
 (a) reference: torchvision datasets.MNIST with per-sample PIL transforms (RandomAffine, ColorJitter, ToTensor,
     Normalize) through a DataLoader with workers and pinned memory, and the classic train/test loop.
-(b) grader: grader.train.train — data resident on the device as uint8, batched augmentation, metrics read
+(b) grader: grader.worker.train.train — data resident on the device as uint8, batched augmentation, metrics read
     once an epoch.
 Both train solutions/lesson6/model.py (the seed-003 architecture, 13,960 parameters) with its recipe: batch 128,
 SGD momentum 0.9 with OneCycleLR max_lr 0.1, RandomAffine ±20°/0.1/0.9–1.1/shear 5, ColorJitter 0.2/0.2, and
@@ -67,7 +67,7 @@ def run_reference(device, epochs: int, seed: int, workers: int, limit: int | Non
     import torch.nn.functional as F
     from torchvision import datasets, transforms
 
-    from grader.data import read_idx
+    from grader.mnist import read_idx
     from grader.paths import bundled_data_dir
 
     sol = _solution()
@@ -131,9 +131,9 @@ def run_grader(device, epochs: int, seed: int, limit: int | None = None, compile
     """The grader's own loop, exactly as `course grade` runs it inside the worker (with its opt-in loop flags)."""
     import torch
 
-    from grader.data import load_split
-    from grader.recipe import resolve
-    from grader.train import LoopOptions, train
+    from grader.mnist import load_split
+    from grader.worker.recipe import resolve
+    from grader.worker.train import LoopOptions, train
 
     sol = _solution()
     overrides = {k: getattr(sol, k) for k in ("BATCH_SIZE", "AUGMENT", "make_optimizer")}

@@ -1,6 +1,6 @@
 """Where one training step of the grader's loop spends its time: a torch.profiler table, by phase and by op.
 
-The step is the one grader.train runs (augment a resident uint8 batch, forward, loss, backward, optimizer and
+The step is the one grader.worker.train runs (augment a resident uint8 batch, forward, loss, backward, optimizer and
 scheduler step) on solutions/lesson6/model.py with its recipe. Use it to say what limits a speed target.
 
     python benchmarks/profile_step.py --device cpu --steps 20
@@ -27,11 +27,11 @@ def profile(device_arg: str, steps: int, warmup: int, compile: str | None, rows:
     from torch.profiler import ProfilerActivity, record_function
 
     from bench_grade import _solution
-    from grader.augment import Augmenter
-    from grader.data import load_split, normalize, to_unit
+    from grader.worker.augment import Augmenter
+    from grader.mnist import load_split, normalize, to_unit
     from grader.device import device_name, pick_device
-    from grader.recipe import build_optimizer, resolve
-    from grader.train import steps_per_epoch
+    from grader.worker.recipe import build_optimizer, resolve
+    from grader.worker.train import steps_per_epoch
 
     device = pick_device(device_arg)
     sol = _solution()

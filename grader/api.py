@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Callable
 
 from grader.errors import UsageError
-from grader.lesson import DEFAULT_CRITERIA, Lesson, get_lesson
-from grader.runner import run_worker
-from grader.verdict import Verdict, judge
+from grader.course.lesson import DEFAULT_CRITERIA, Lesson, get_lesson
+from grader.host.runner import run_worker
+from grader.course.verdict import Verdict, judge
 
 
 @dataclass
@@ -43,7 +43,7 @@ def _file(path) -> Path:
 
 def _screen(path: Path, lesson: Lesson | None) -> str:
     """The static policy, in this process, before any worker starts: a refused file never runs. Its sha256."""
-    from grader.policy import check_file
+    from grader.walls.policy import check_file
 
     return check_file(path, lesson.allowed_imports if lesson else ())
 
@@ -82,7 +82,7 @@ def grade(
     `student`'s attempt (default: the login name) at `source` (default: the file itself).
     """
     if db is not None:
-        from grader import store
+        from grader.gradebook import store
 
         kw = dict(path=path, lesson_id=lesson_id, device=device, seed=seed, epochs=epochs, quick=quick,
                   data_dir=data_dir, timeout=timeout, on_event=on_event, plot=plot, compile=compile,
@@ -106,7 +106,7 @@ def grade(
         "lesson_recipe": lesson.recipe if lesson else None,
         "loop": {"compile": compile, "channels_last": channels_last},
     }
-    from grader.evaluate import Evaluator  # re-measures the exported model in a process of its own
+    from grader.evaluator.evaluate import Evaluator  # re-measures the exported model in a process of its own
 
     with Evaluator(data_dir) as evaluator:
 
@@ -126,7 +126,7 @@ def grade(
     record["verdict"] = verdict.to_dict()
     plot_path = None
     if plot:
-        from grader.plot import save_curves  # matplotlib is slow to import: only when a plot is wanted
+        from grader.views.plot import save_curves  # matplotlib is slow to import: only when a plot is wanted
 
         target = criteria.accuracy.target if criteria.accuracy else None
         plot_path = save_curves(record, Path(record["file"]).with_name(Path(record["file"]).stem + "_curves.png"), target)
@@ -141,7 +141,7 @@ def _str(value) -> str | None:
 
 
 def _gradebook(db, must_exist: bool = False, workspace=None) -> Path:
-    from grader import store
+    from grader.gradebook import store
 
     path = Path(db) if db else store.workspace_gradebook(workspace)
     if must_exist and not path.is_file():
@@ -154,7 +154,7 @@ def grade_all(folder, lesson_id: str | None = None, jobs: int | None = None, dev
               data_dir=None, timeout: float | None = None, on_event: Callable[[dict], None] | None = None,
               workspace=None):
     """Grade every submission in `folder` into the gradebook `db` (default: the workspace's); a BatchResult."""
-    from grader.batch import BatchConfig, grade_all as run_batch
+    from grader.gradebook.batch import BatchConfig, grade_all as run_batch
 
     config = BatchConfig(lesson=lesson_id, jobs=jobs, devices=devices, seeds=seeds, quick=quick, epochs=epochs,
                          regrade=regrade, data_dir=_str(data_dir), timeout=timeout)
@@ -171,8 +171,9 @@ class LeaderboardResult:
 def leaderboard(lesson_id: str | None = None, db=None, fmt: str = "table", out=None,
                 anonymize: bool = False, workspace=None) -> LeaderboardResult:
     """Rank the gradebook's students per lesson; export as csv/json/md/html/gradescope to `out` or as text."""
-    from grader import export, store
-    from grader import leaderboard as board
+    from grader.gradebook import export
+    from grader.gradebook import store
+    from grader.gradebook import leaderboard as board
 
     if fmt == "gradescope" and not out:
         raise UsageError("--format gradescope writes a folder of results.json files; pass -o FOLDER")
@@ -190,7 +191,8 @@ def leaderboard(lesson_id: str | None = None, db=None, fmt: str = "table", out=N
 
 def history(lesson_id: str | None = None, db=None, student: str | None = None, workspace=None) -> list:
     """A student's attempts (default: the workspace's), newest first, with what changed since the previous one."""
-    from grader import history as attempts, store
+    from grader.gradebook import history as attempts
+    from grader.gradebook import store
 
     path = _gradebook(db, workspace=workspace)
     if not path.is_file():

@@ -12,10 +12,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from grader import atomic, digest, paths
+from grader import atomic
+from grader import digest
+from grader import paths
 from grader.errors import CourseError, DataError, ManifestError, UsageError
-from grader.lesson import Lesson, get_lesson, lesson_ids
-from grader.state import LessonState, State, VerdictRecord
+from grader.course.lesson import Lesson, get_lesson, lesson_ids
+from grader.gradebook.progress import LessonState, State, VerdictRecord
 from grader.workspace import workspace_root
 
 NOT_STARTED, IN_PROGRESS, PASSED = "not started", "in progress", "passed"
@@ -410,7 +412,7 @@ class Workflow:
 
         target = self.target(file, lesson_id)
         try:
-            from grader.store import workspace_gradebook
+            from grader.gradebook.store import workspace_gradebook
 
             # workspace files are the student's attempts: the gradebook keeps each run for `course history`
             db = workspace_gradebook(self.root) if target.record_as else None

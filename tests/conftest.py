@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.data import load_split
+from grader.mnist import load_split
 
 HERE = Path(__file__).resolve().parent
 SUBMISSIONS = HERE / "submissions"

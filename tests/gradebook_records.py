@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-from grader.lesson import AccuracyRule, Criteria
-from grader.verdict import judge
+from grader.course.lesson import AccuracyRule, Criteria
+from grader.course.verdict import judge
 
 CRITERIA = Criteria(max_params=20_000, accuracy=AccuracyRule(99.4, "best"), max_epochs=20)
 

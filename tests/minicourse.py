@@ -97,9 +97,9 @@ def make_course(root: Path, stub1: str = BIG_STUB, readme: bool = True) -> tuple
 
 def use_course(monkeypatch, lessons: Path, solutions: Path) -> None:
     """Make the CLI and grader.api see the tmp course instead of the repository's."""
-    import grader.lesson
+    import grader.course.lesson
     import grader.paths
 
     monkeypatch.setattr(grader.paths, "lessons_dir", lambda: lessons)
     monkeypatch.setattr(grader.paths, "solutions_dir", lambda: solutions)
-    monkeypatch.setattr(grader.lesson, "lessons_dir", lambda: lessons)
+    monkeypatch.setattr(grader.course.lesson, "lessons_dir", lambda: lessons)

@@ -1,4 +1,4 @@
-"""grader.analysis: exact measurements of a model, checked against hand-computed answers."""
+"""grader.worker.analysis: exact measurements of a model, checked against hand-computed answers."""
 
 import dataclasses
 import importlib.util
@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from grader.analysis import count_parameters, receptive_field, structure, torchsummary_table
+from grader.worker.analysis import count_parameters, receptive_field, structure, torchsummary_table
 from grader.errors import SubmissionError
 
 MODELS = Path(__file__).parent / "models"

@@ -15,13 +15,16 @@ import torch.nn as nn
 from click.testing import CliRunner
 
 from course import cli
-from grader import api, integrity, policy, store
-from grader.data import Split
+from grader import api
+from grader.worker import integrity
+from grader.walls import policy
+from grader.gradebook import store
+from grader.mnist import Split
 from grader.errors import CourseError, IntegrityError, PolicyError, SubmissionError
-from grader.evaluate import TOLERANCE, Evaluator, export_model, require_agreement
-from grader.recipe import Recipe
-from grader.runner import WorkerError
-from grader.train import train
+from grader.evaluator.evaluate import TOLERANCE, Evaluator, export_model, require_agreement
+from grader.worker.recipe import Recipe
+from grader.host.runner import WorkerError
+from grader.worker.train import train
 from tests.conftest import ROOT, SUBMISSIONS
 
 ATTACKS = ROOT / "tests" / "attacks"
@@ -126,7 +129,7 @@ def _assert_recorded_error(db: Path, kind: str) -> None:
 @pytest.mark.parametrize("name", sorted(STATIC))
 def test_static_attacks_are_refused_before_anything_runs(name, sealed, monkeypatch):
     line, col, fragment = STATIC[name]
-    monkeypatch.setattr("grader.runner.subprocess.Popen", _no_process)  # a refused file never runs
+    monkeypatch.setattr("grader.host.runner.subprocess.Popen", _no_process)  # a refused file never runs
     started = time.perf_counter()
     with pytest.raises(PolicyError) as info:
         _grade(name, sealed)
@@ -176,8 +179,8 @@ def test_a_printed_pass_is_only_log_text(sealed):
 
 def _evaluate_and_export(model, tmp_path, test_split) -> tuple[float, dict]:
     """The in-process accuracy on 2,000 test images, and the model exported as the worker exports it."""
-    from grader.data import normalize
-    from grader.train import evaluate
+    from grader.mnist import normalize
+    from grader.worker.train import evaluate
 
     images, labels = normalize(test_split.images[:2000]), test_split.labels[:2000]
     _, acc = evaluate(model, images, labels)
@@ -315,7 +318,7 @@ class _DataDependent(_Base):
 
 
 def test_tracing_is_the_fallback_and_measures_the_same(tmp_path, test_split):
-    from grader.evaluate import measure
+    from grader.evaluator.evaluate import measure
 
     torch.manual_seed(0)
     acc, export = _evaluate_and_export(_DataDependent(), tmp_path, test_split)

@@ -1,4 +1,4 @@
-"""grader.augment against torchvision itself: same pixels for fixed parameters, same distributions when sampled."""
+"""grader.worker.augment against torchvision itself: same pixels for fixed parameters, same distributions when sampled."""
 
 from pathlib import Path
 
@@ -7,7 +7,7 @@ import torch
 import torchvision.transforms.v2.functional as TF
 from torchvision.transforms import InterpolationMode
 
-from grader.augment import (
+from grader.worker.augment import (
     AugmentConfig,
     Augmenter,
     adjust_brightness_contrast,

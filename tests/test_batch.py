@@ -14,8 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 import course
-from grader import batch, store
-from grader.batch import BatchConfig, discover
+from grader.gradebook import batch
+from grader.gradebook import store
+from grader.gradebook.batch import BatchConfig, discover
 from tests.conftest import ROOT, SUBMISSIONS
 
 

@@ -16,7 +16,9 @@ import time
 
 import pytest
 
-from grader import export, leaderboard, store
+from grader.gradebook import export
+from grader.gradebook import leaderboard
+from grader.gradebook import store
 from tests.gradebook_records import make_record
 
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)

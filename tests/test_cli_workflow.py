@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from course import EXAMPLES, cli
-from grader.state import State
+from grader.gradebook.progress import State
 from tests.minicourse import BIG_STUB, make_course, use_course
 
 
@@ -120,7 +120,7 @@ def test_every_command_has_an_example_in_its_help(command):
 
 def test_a_workspace_grade_lands_in_the_gradebook_history(ws, submission):
     """`course grade` with no FILE records the run in the workspace gradebook, which `course history` reads."""
-    from grader import store
+    from grader.gradebook import store
 
     w = ("--workspace", ws)
     assert invoke("start", "lesson1", *w).exit_code == 0

@@ -5,7 +5,7 @@ import shutil
 import pytest
 import torch
 
-from grader import data
+from grader import mnist as data
 from grader.errors import DataError
 from grader.paths import bundled_data_dir
 

@@ -6,9 +6,10 @@ import pytest
 from click.testing import CliRunner
 
 from course import cli
-from grader import docs, results
-from grader.check import measure
-from grader.submission import load
+from grader.authoring import docs
+from grader.authoring import results
+from grader.worker.report import measure
+from grader.worker.submission import load
 from tests.conftest import ROOT
 from tests.minicourse import make_course, use_course
 

@@ -9,7 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 import course
-from grader import export, leaderboard, store
+from grader.gradebook import export
+from grader.gradebook import leaderboard
+from grader.gradebook import store
 from tests.gradebook_records import make_record
 
 

@@ -6,7 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 import course
-from grader import history, store
+from grader.gradebook import history
+from grader.gradebook import store
 from grader.errors import UsageError
 from tests.gradebook_records import make_record
 

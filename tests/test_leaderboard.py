@@ -2,7 +2,8 @@
 
 import pytest
 
-from grader import leaderboard, store
+from grader.gradebook import leaderboard
+from grader.gradebook import store
 from tests.gradebook_records import make_record
 
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from grader.check import measure
+from grader.worker.report import measure
 from grader.errors import SubmissionError
-from grader.lesson import CRITERION_NAMES, get_lesson, lesson_ids
-from grader.policy import check_source
-from grader.submission import load
-from grader.verdict import judge
+from grader.course.lesson import CRITERION_NAMES, get_lesson, lesson_ids
+from grader.walls.policy import check_source
+from grader.worker.submission import load
+from grader.course.verdict import judge
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = [f"lesson{n}" for n in range(1, 8)]

@@ -24,7 +24,7 @@ def wheel(tmp_path_factory):
 
 def test_wheel_carries_every_lesson_solution_and_data_file(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "course.py" in names and "grader/train.py" in names
+    assert "course.py" in names and "grader/worker/train.py" in names
     for lesson in sorted((ROOT / "lessons").glob("lesson*/lesson.toml")):
         folder = lesson.parent.name
         for file in ("lesson.toml", "README.md", "model.py"):
@@ -42,8 +42,8 @@ def test_installed_copy_resolves_its_own_assets(wheel, tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     code = (
-        "from grader.paths import lessons_dir, bundled_data_dir; from grader.lesson import lesson_ids; "
-        "from grader.data import load_split; "
+        "from grader.paths import lessons_dir, bundled_data_dir; from grader.course.lesson import lesson_ids; "
+        "from grader.mnist import load_split; "
         "print(lessons_dir()); print(len(lesson_ids())); print(len(load_split(train=False)))"
     )
     env = {**os.environ, "PYTHONPATH": str(site)}

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from grader.errors import ManifestError, PolicyError
-from grader.lesson import parse_allowed_imports
-from grader.policy import Limits, check_file, check_source
+from grader.course.lesson import parse_allowed_imports
+from grader.walls.policy import Limits, check_file, check_source
 from tests.conftest import ROOT, SUBMISSIONS
 
 # Every file a student or author is meant to be able to run: solutions, stubs, lesson examples, seed models.

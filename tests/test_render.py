@@ -5,7 +5,7 @@ import re
 
 from rich.console import Console
 
-from grader.render import GradeProgress, VerifyProgress
+from grader.views.render import GradeProgress, VerifyProgress
 
 
 def _events(epochs: int):
@@ -41,7 +41,7 @@ def test_verify_progress_renders_every_epoch():
 
 
 def test_lesson_text_keeps_marker_values_when_rendered():
-    from grader.render import markdown
+    from grader.views.render import markdown
 
     out = Console(file=io.StringIO(), width=200)
     out.print(markdown("At least <!-- value: criterion:accuracy.target lessons/lesson6 -->99.4<!-- /value --> % "
@@ -51,8 +51,8 @@ def test_lesson_text_keeps_marker_values_when_rendered():
 
 
 def test_progress_table_reads_whole_in_80_columns(tmp_path):
-    from grader.render import show_progress
-    from grader.state import VerdictRecord
+    from grader.views.render import show_progress
+    from grader.gradebook.progress import VerdictRecord
     from grader.workflow import LessonRow, Progress
 
     def row(i, **kw):

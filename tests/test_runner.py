@@ -3,7 +3,7 @@
 import pytest
 
 from grader.errors import SubmissionError, TrainingError
-from grader.runner import LOG_LIMIT, WorkerError, run_worker
+from grader.host.runner import LOG_LIMIT, WorkerError, run_worker
 
 
 def _check(path, **kw):

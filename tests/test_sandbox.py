@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import sandbox
+from grader.walls import sandbox
 from grader.errors import SubmissionError
-from grader.runner import WorkerError, _exit_reason, _parse_event, run_worker
+from grader.host.runner import WorkerError, _exit_reason, _parse_event, run_worker
 from tests.conftest import ROOT
 
 LINUX = sys.platform == "linux"
@@ -35,7 +35,7 @@ class Net(nn.Module):
 
 PROBE = """
 import json, os, socket, sys
-from grader import sandbox
+from grader.walls import sandbox
 
 report = {{"applied": sandbox.APPLIED, "cwd": os.getcwd(), "home": os.environ.get("HOME"),
           "secret": os.environ.get("COURSE_TEST_SECRET"), "stdin": sys.stdin.read()}}
@@ -184,7 +184,7 @@ def _running(pid: int) -> bool:
 def test_a_worker_dies_with_its_grader(tmp_path):
     model = tmp_path / "model.py"
     model.write_text("while True:\n    pass\n")
-    code = f"from grader.runner import run_worker; run_worker({{'mode': 'check', 'file': {str(model)!r}}}, timeout=600)"
+    code = f"from grader.host.runner import run_worker; run_worker({{'mode': 'check', 'file': {str(model)!r}}}, timeout=600)"
     # The killed grader cannot remove its worker's directory: keep it among this test's files.
     grader = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "TMPDIR": str(tmp_path)})
     try:
@@ -244,7 +244,7 @@ def test_garbage_on_the_event_channel_is_a_clear_error(tmp_path):
 
 
 def test_a_file_changed_after_the_policy_read_it_is_not_graded(tmp_path):
-    from grader.grading import _load
+    from grader.worker.session import _load
 
     model = tmp_path / "model.py"
     model.write_text(NET)

@@ -5,8 +5,8 @@ import sqlite3
 
 import pytest
 
-from grader import store
-from grader.state import LEGACY_FILE, State, StateError, VerdictRecord
+from grader.gradebook import store
+from grader.gradebook.progress import LEGACY_FILE, State, StateError, VerdictRecord
 from tests.gradebook_records import make_record
 
 

@@ -7,7 +7,8 @@ import sqlite3
 
 import pytest
 
-from grader import api, store
+from grader import api
+from grader.gradebook import store
 from grader.errors import SubmissionError, UsageError
 from tests.gradebook_records import make_record
 

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from grader.check import contract_images
+from grader.worker.report import contract_images
 from grader.errors import SubmissionError
-from grader.submission import build, check_contract, load
+from grader.worker.submission import build, check_contract, load
 
 
 def _contract(path):

@@ -5,12 +5,12 @@ import copy
 import pytest
 import torch
 
-from grader.augment import AugmentConfig
+from grader.worker.augment import AugmentConfig
 from grader.errors import TrainingError
-from grader.recipe import resolve
-from grader.submission import build, load
-from grader.train import evaluate, train
-from grader.data import normalize
+from grader.worker.recipe import resolve
+from grader.worker.submission import build, load
+from grader.worker.train import evaluate, train
+from grader.mnist import normalize
 
 CPU = torch.device("cpu")
 
@@ -71,13 +71,13 @@ def test_forward_failing_on_other_batch_sizes_is_a_submission_error(submission, 
     with pytest.raises(SubmissionError, match=r"evaluation failed on a batch of 500 test images: RuntimeError"):
         _run(submission("batch_of_two"), train_split, test_split, n_train=1000, n_test=500)
     # past the untrained evaluation, the training step itself names where it failed
-    monkeypatch.setattr("grader.train.evaluate", lambda *a: (2.3, 10.0))
+    monkeypatch.setattr("grader.worker.train.evaluate", lambda *a: (2.3, 10.0))
     with pytest.raises(SubmissionError, match=r"training failed at epoch 1, step 1 \(batch of 128\): RuntimeError"):
         _run(submission("batch_of_two"), train_split, test_split, n_train=1000, n_test=500)
 
 
 def _train_tiny(submission, train_split, test_split, options):
-    from grader.train import LoopOptions
+    from grader.worker.train import LoopOptions
 
     sub = load(submission("tiny"))
     torch.manual_seed(0)
@@ -126,7 +126,7 @@ def test_channels_last_computes_the_same_thing(submission, train_split, test_spl
 
 
 def test_steps_per_epoch_matches_the_batches_the_loop_draws():
-    from grader.train import _batches, steps_per_epoch
+    from grader.worker.train import _batches, steps_per_epoch
 
     for n, bs in ((60000, 128), (257, 128), (129, 128), (128, 128), (1, 128), (5000, 64)):
         batches = _batches(n, bs, torch.Generator().manual_seed(0), "cpu")

@@ -1,5 +1,5 @@
-from grader.lesson import AccuracyRule, Criteria
-from grader.verdict import epochs_to_target, judge, judge_accuracy
+from grader.course.lesson import AccuracyRule, Criteria
+from grader.course.verdict import epochs_to_target, judge, judge_accuracy
 
 REPORT = {
     "params": 13960,

@@ -6,8 +6,9 @@ import pytest
 from click.testing import CliRunner
 
 from course import cli
-from grader import results, trusted
-from grader.verify import verify
+from grader.authoring import results
+from grader.authoring import trusted
+from grader.authoring.verify import verify
 from tests.minicourse import TINY, make_course, use_course
 
 
@@ -52,13 +53,13 @@ def fake_grade(monkeypatch, accs_by_seed, device_name="CPU (test)"):
     """grader.api.grade answering with records shaped like the worker's (the real path is tested in test_cli.py)."""
     import grader.api
     from grader.api import GradeResult
-    from grader.verdict import judge
+    from grader.course.verdict import judge
 
     calls = []
 
     def grade(path, lesson_id=None, device="auto", seed=0, epochs=None, quick=False, data_dir=None, timeout=None,
               on_event=None, plot=True, db=None, compile=False, channels_last=False):
-        from grader.lesson import get_lesson
+        from grader.course.lesson import get_lesson
 
         calls.append((lesson_id, seed, device, plot))
         accs = accs_by_seed[seed]

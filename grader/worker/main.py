@@ -1,8 +1,8 @@
 """The grading worker process: runs the untrusted submission and streams JSON events on a channel of its own.
 
-Started by grader.runner as `python -m grader.worker --events-fd N REQUEST.json`. Its stdout and stderr
+Started by grader.host.runner as `python -m grader.worker --events-fd N REQUEST.json`. Its stdout and stderr
 belong to the submission (the parent caps and keeps them as a log); protocol events go only to fd N, so
-nothing the submission prints can pass for an event. Before anything else it walls itself in (grader.sandbox).
+nothing the submission prints can pass for an event. Before anything else it walls itself in (grader.walls.sandbox).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     # First, while single-threaded and before torch or the submission is imported: the OS walls.
     from pathlib import Path
 
-    from grader.sandbox import Limits, isolate
+    from grader.walls.sandbox import Limits, isolate
 
     walls = request.get("sandbox") or {}
     isolate(Path(walls.get("workdir") or os.getcwd()), float(walls.get("timeout", 3600)),
@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     # Imported after the channel is open so that an import failure is still reported as an event.
     try:
         from grader.errors import CourseError
-        from grader.grading import run_check, run_grade
+        from grader.worker.session import run_check, run_grade
 
         if request["mode"] == "check":
             emit({"event": "result", "report": run_check(request)})

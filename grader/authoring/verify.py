@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from grader import paths, results, trusted
+from grader import paths
+from grader.authoring import results
+from grader.authoring import trusted
 from grader.errors import CourseError, SubmissionError, TrainingError
-from grader.lesson import Lesson, get_lesson, lesson_ids
-from grader.state import now
+from grader.course.lesson import Lesson, get_lesson, lesson_ids
+from grader.gradebook.progress import now
 
 RESULTS_NAME = "RESULTS.md"
 
@@ -87,7 +89,7 @@ def command_line(lesson: str | None, train: bool, seeds: int, device: str) -> st
 
 def static_check(path: Path, lesson: Lesson, data_dir=None) -> tuple[str, str]:
     """(status, message) of `course check` on a course file, in this process: the course's own files are trusted."""
-    from grader.verdict import judge
+    from grader.course.verdict import judge
 
     if not path.is_file():
         return "missing", f"{path} does not exist"

@@ -10,11 +10,11 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from grader import integrity
-from grader.augment import Augmenter
-from grader.data import Split, normalize, to_unit
+from grader.worker import integrity
+from grader.worker.augment import Augmenter
+from grader.mnist import Split, normalize, to_unit
 from grader.errors import SubmissionError, TrainingError
-from grader.recipe import PER_BATCH_SCHEDULERS, Recipe, build_optimizer, describe_optimizer, step_scheduler
+from grader.worker.recipe import PER_BATCH_SCHEDULERS, Recipe, build_optimizer, describe_optimizer, step_scheduler
 
 EVAL_BATCH = 1000  # large enough to keep a GPU busy, small enough for a laptop's memory
 DIVERGENCE_CHECK_EVERY = 50  # steps between host reads of the NaN flag: cheap, and stops a dead run early

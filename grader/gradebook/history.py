@@ -6,7 +6,7 @@ import json
 import sqlite3
 from dataclasses import dataclass, field
 
-from grader import store
+from grader.gradebook import store
 from grader.errors import UsageError
 
 

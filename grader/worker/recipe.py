@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from grader.augment import AugmentConfig
+from grader.worker.augment import AugmentConfig
 from grader.errors import SubmissionError, TrainingError
 
 # Schedulers whose schedule is written in optimizer steps, not epochs: stepped after every batch.

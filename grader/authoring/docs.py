@@ -11,7 +11,10 @@ import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from grader import atomic, paths, results, trusted
+from grader import atomic
+from grader import paths
+from grader.authoring import results
+from grader.authoring import trusted
 from grader.errors import CourseError
 
 MARKER = re.compile(r"<!--\s*value:\s*(?P<key>\S+)\s+(?P<source>\S+)\s*-->(?P<text>.*?)<!--\s*/value\s*-->", re.S)
@@ -115,7 +118,7 @@ class Values:
             raise DocsError(f"{source} cannot be measured: {exc}") from exc
 
     def _criterion(self, name: str, path: Path, source: str) -> str:
-        from grader.lesson import load_lesson
+        from grader.course.lesson import load_lesson
 
         if not (path / "lesson.toml").is_file():
             raise DocsError(f"{source} is not a lesson folder (criterion keys take e.g. lessons/lesson6)")

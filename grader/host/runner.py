@@ -17,7 +17,7 @@ from typing import Callable
 from grader.errors import (
     CourseError, DataError, IntegrityError, ManifestError, PolicyError, SubmissionError, TrainingError, UsageError,
 )
-from grader.sandbox import Limits, worker_env
+from grader.walls.sandbox import Limits, worker_env
 
 LOG_LIMIT = 1_000_000  # bytes of submission output kept, as Exercism caps it: enough to debug, not to fill a disk
 EVENT_LIMIT = 4_000_000  # bytes of one event line; a run record is tens of KB, so more is not the grader talking

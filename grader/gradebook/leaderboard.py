@@ -9,7 +9,7 @@ import re
 import sqlite3
 from dataclasses import dataclass, field, replace
 
-from grader import store
+from grader.gradebook import store
 from grader.errors import CourseError
 
 # Passed first; a failed run and a smoke run both fall short of a pass; an error measured nothing.
@@ -74,7 +74,7 @@ def lesson_order(lesson: str | None) -> tuple:
 
 
 def _target(lesson: str | None) -> float | None:
-    from grader.lesson import DEFAULT_CRITERIA, get_lesson
+    from grader.course.lesson import DEFAULT_CRITERIA, get_lesson
 
     try:
         criteria = get_lesson(lesson).criteria if lesson else DEFAULT_CRITERIA

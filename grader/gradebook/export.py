@@ -13,7 +13,7 @@ from pathlib import Path
 
 from grader import atomic
 from grader.errors import UsageError
-from grader.leaderboard import Row
+from grader.gradebook.leaderboard import Row
 
 FORMATS = ("csv", "json", "md", "html", "gradescope")
 # Flat columns for CSV: every Row field; lists are joined (curve by spaces, failed criteria by commas).

@@ -3,7 +3,7 @@
 Three steps, three processes:
 - the worker exports the trained model in eval mode (`export_model`: torch.export, else TorchScript tracing)
   into its own directory;
-- a fresh `python -m grader.evaluate` (started during training on a GPU, so its imports overlap it) loads
+- a fresh `python -m grader.evaluator.evaluate` (started during training on a GPU, so its imports overlap it) loads
   that program and measures it on the test set (`measure`);
 - the parent compares that figure with the worker's own for the last epoch (`Evaluator.verify`): more than
   TOLERANCE apart is an "evaluation mismatch", because then the worker's numbers were not the model's.
@@ -89,7 +89,7 @@ def measure(program: Path, fmt: str, device: str, test_images: int, data_dir=Non
     """Accuracy (percent) of an exported program on the first `test_images` test images, in eval mode."""
     import torch
 
-    from grader.data import load_split, normalize
+    from grader.mnist import load_split, normalize
 
     dev = torch.device(device)
     with warnings.catch_warnings():
@@ -116,7 +116,7 @@ def _warm_up(data_dir=None):
     """Import what loading an exported program needs and read the test set, while the worker trains."""
     import torch.export  # noqa: F401
 
-    from grader.data import load_split
+    from grader.mnist import load_split
 
     try:  # the deserializer is the slow part of torch.export.load; its module moved between releases
         import torch._export.serde.serialize  # noqa: F401
@@ -126,7 +126,7 @@ def _warm_up(data_dir=None):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grader.evaluate", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m grader.evaluator.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("program", type=Path, nargs="?", help="an exported model (omit with --serve)")
     parser.add_argument("--serve", action="store_true",
                         help="warm up, then read one JSON request {program, format, device, test_images} on stdin")
@@ -138,7 +138,7 @@ def main(argv=None) -> int:
     parser.add_argument("--nice", action="store_true", help="warm up on idle CPU only (the worker still trains)")
     args = parser.parse_args(argv)
     # The program was written by a process that ran untrusted code: load it behind the same walls.
-    from grader.sandbox import isolate, limit_memory
+    from grader.walls.sandbox import isolate, limit_memory
 
     isolate(Path.cwd(), args.timeout)
     test_split = None
@@ -184,11 +184,11 @@ class Evaluator:
         """Launch the evaluator process (once); it warms up, then waits for the program on its stdin."""
         if self.proc is not None:
             return
-        from grader.sandbox import worker_env
+        from grader.walls.sandbox import worker_env
 
         self._dir = tempfile.TemporaryDirectory(prefix="course-eval-")
         workdir = Path(self._dir.name)
-        command = [sys.executable, "-m", "grader.evaluate", "--serve", "--timeout", str(self.timeout)]
+        command = [sys.executable, "-m", "grader.evaluator.evaluate", "--serve", "--timeout", str(self.timeout)]
         command += ["--nice"] if beside_training else []
         if self.data_dir:
             command += ["--data-dir", str(self.data_dir)]

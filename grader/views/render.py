@@ -181,7 +181,7 @@ def _num(value, spec: str) -> str:
 
 
 def verification_line(rec: dict) -> str:
-    """Whether a clean process re-measured the final model (grader.evaluate), in one line."""
+    """Whether a clean process re-measured the final model (grader.evaluator.evaluate), in one line."""
     if rec.get("verified"):
         return f"verified: a clean process measured the exported model at {rec['evaluator_test_acc']:.2f}%"
     if "verified" not in rec:
@@ -205,7 +205,7 @@ def _next(out: Console, command: str, why: str = "Next") -> None:
 def markdown(text: str):
     from rich.markdown import Markdown  # markdown-it is slow to import: only for commands that show prose
 
-    from grader.docs import strip_markers
+    from grader.authoring.docs import strip_markers
 
     return Markdown(strip_markers(text))
 

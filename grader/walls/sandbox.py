@@ -52,7 +52,7 @@ APPLIED: dict = {}  # what isolate() and limit_memory() put in place in this pro
 def worker_env(workdir: Path) -> dict:
     """The environment a worker starts with: an allowlist of the parent's, HOME and TMP inside `workdir`."""
     env = {k: os.environ[k] for k in ENV_KEEP if k in os.environ}
-    grader_root = str(Path(__file__).resolve().parent.parent)
+    grader_root = str(Path(__file__).resolve().parents[2])
     env.update({
         # The worker imports this very grader, installed or not, and torch from wherever the parent found it.
         "PYTHONPATH": os.pathsep.join(p for p in (grader_root, os.environ.get("PYTHONPATH")) if p),

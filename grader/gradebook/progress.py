@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 
-from grader import store
+from grader.gradebook import store
 from grader.errors import CourseError
 
 LEGACY_FILE = Path(".course") / "state.json"  # where progress was kept before the gradebook held it

@@ -6,9 +6,9 @@ from dataclasses import asdict
 
 import torch
 
-from grader import analysis
-from grader.data import load_split, normalize
-from grader.submission import Submission, build, check_contract
+from grader.worker import analysis
+from grader.mnist import load_split, normalize
+from grader.worker.submission import Submission, build, check_contract
 
 
 def contract_images(data_dir=None, n: int = 2) -> torch.Tensor:

@@ -15,8 +15,8 @@ _REPORTS: dict[tuple[str, str | None], dict] = {}  # (sha256, data_dir): the sam
 
 def measure_file(path: Path, data_dir=None) -> dict:
     """The `course check` report of one course file; raises SubmissionError when it breaks the contract."""
-    from grader.check import measure  # torch: only when a model is measured
-    from grader.submission import load
+    from grader.worker.report import measure  # torch: only when a model is measured
+    from grader.worker.submission import load
 
     key = (file_sha256(path), str(data_dir) if data_dir else None)
     if key not in _REPORTS:

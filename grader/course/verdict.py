@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from grader.lesson import Criteria
+from grader.course.lesson import Criteria
 
 PASSED, FAILED, ERROR, SMOKE = "passed", "failed", "error", "smoke"
 EXIT_CODES = {PASSED: 0, FAILED: 1, ERROR: 2, SMOKE: 0}

@@ -1,6 +1,6 @@
 """Grade a folder of submissions: find them, skip what is already graded, run N at a time over the devices.
 
-Each grading runs in a job process of its own (`python -m grader.batch`, which grades through grader.api
+Each grading runs in a job process of its own (`python -m grader.gradebook.batch`, which grades through grader.api
 and so starts the usual worker), so one bad submission cannot stop the batch, and Ctrl-C can stop every
 running grading cleanly: jobs run in sessions of their own, out of the terminal's reach, and are told to
 stop with SIGTERM, which unwinds through the runner's cleanup (the worker is killed) and records nothing.
@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from grader import store
+from grader.gradebook import store
 from grader.errors import CourseError, UsageError
 
 MODEL_FILE = "model.py"
@@ -239,7 +239,7 @@ def grade_all(root: str | os.PathLike, db: str | os.PathLike, config: BatchConfi
     if not root.is_dir():
         raise UsageError(f"{root} is not a folder; pass the folder that holds the students' submissions")
     if config.lesson:
-        from grader.lesson import get_lesson
+        from grader.course.lesson import get_lesson
 
         get_lesson(config.lesson)  # an unknown lesson is a usage error before anything runs
     if config.seeds < 1 or (config.jobs is not None and config.jobs < 1):
@@ -387,14 +387,14 @@ def _start(entry: Entry, seed: int, device: str, threads: int | None, config: Ba
             "data_dir": config.data_dir, "timeout": config.timeout}
     env = dict(os.environ)
     # The job must import this very grader, installed or not.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent),
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
                                                       env.get("PYTHONPATH")]))
     if threads and "OMP_NUM_THREADS" not in os.environ:
         env["OMP_NUM_THREADS"] = str(threads)  # read by torch in the worker the job starts
     read_fd, write_fd = os.pipe()
     stderr = tempfile.TemporaryFile()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "grader.batch", "--events-fd", str(write_fd), json.dumps(spec)],
+        [sys.executable, "-m", "grader.gradebook.batch", "--events-fd", str(write_fd), json.dumps(spec)],
         pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, env=env,
         start_new_session=True,  # the terminal's Ctrl-C is the batch's to handle; it stops jobs with SIGTERM
     )
@@ -479,8 +479,8 @@ def _job(spec: dict, emit: Callable[[dict], None]) -> None:
 
 
 def main(argv=None) -> int:
-    """`python -m grader.batch --events-fd N SPEC`: one job of a batch, started by _start()."""
-    parser = argparse.ArgumentParser(prog="python -m grader.batch")
+    """`python -m grader.gradebook.batch --events-fd N SPEC`: one job of a batch, started by _start()."""
+    parser = argparse.ArgumentParser(prog="python -m grader.gradebook.batch")
     parser.add_argument("--events-fd", type=int, required=True)
     parser.add_argument("spec")
     args = parser.parse_args(argv)

@@ -12,16 +12,16 @@ from typing import Callable
 import torch
 
 import grader
-from grader import sandbox
-from grader.check import measure
-from grader.data import load_split, normalize
+from grader.walls import sandbox
+from grader.worker.report import measure
+from grader.mnist import load_split, normalize
 from grader.device import device_name, pick_device
 from grader.errors import SubmissionError
-from grader.evaluate import EXPORT_BATCH, export_model
-from grader.integrity import refuse_oversized
-from grader.recipe import resolve
-from grader.submission import load
-from grader.train import LoopOptions, steps_per_epoch, train
+from grader.evaluator.evaluate import EXPORT_BATCH, export_model
+from grader.worker.integrity import refuse_oversized
+from grader.worker.recipe import resolve
+from grader.worker.submission import load
+from grader.worker.train import LoopOptions, steps_per_epoch, train
 
 QUICK_TRAIN = 5_000  # images for a --quick smoke run: about a tenth of an epoch, seconds on a CPU
 QUICK_TEST = 2_000
@@ -124,7 +124,7 @@ def run_grade(request: dict, emit: Callable[[dict], None]) -> dict:
     options = LoopOptions(**(request.get("loop") or {}))
     result = train(model, recipe, train_split, test_split, device, seed,
                    on_epoch=lambda m: emit({"event": "epoch", **asdict(m)}), on_step=on_step, options=options)
-    # For the clean evaluator (grader.evaluate), which re-measures the final model in a fresh process.
+    # For the clean evaluator (grader.evaluator.evaluate), which re-measures the final model in a fresh process.
     example = normalize(test_split.images[:EXPORT_BATCH]).to(device)
     workdir = Path((request.get("sandbox") or {}).get("workdir") or Path.cwd())
     export = export_model(model, example, workdir)

@@ -1,0 +1,1 @@
+"""Tools for course authors: verify the lessons, fill documentation markers, RESULTS.md."""

@@ -1,0 +1,1 @@
+"""Rendering for the terminal (rich) and plots (matplotlib); the only place rich is imported."""

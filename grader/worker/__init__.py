@@ -1,0 +1,1 @@
+"""The sandboxed worker process: the only code that imports a submission. Needs torch."""
