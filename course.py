@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -144,21 +145,24 @@ def grade(file, lesson, device, seed, epochs, quick, timeout, no_plot, compile_,
     With no FILE: the current lesson's workspace file (or --lesson's), judged by that lesson's criteria; the
     verdict goes into your progress. Exit code 0 = passed, 1 = failed a criterion, 2 = could not grade.
     """
+    from grader.record import GradeRequest, LoopOptions
+
     flow = _workflow(workspace)
     if compile_mode:  # the loop takes True for torch.compile's default mode, else the mode's name
         compile_ = True if compile_mode == "default" else compile_mode
+    request = GradeRequest(Path(file) if file else None, lesson, device, seed, epochs, quick, data_dir, timeout,
+                           LoopOptions(compile_, channels_last))
     if as_json:
-        judged = flow.grade(file, lesson, device, seed, epochs, quick, data_dir, timeout, plot=not no_plot,
-                            compile=compile_, channels_last=channels_last)
+        judged = flow.grade(request, plot=not no_plot)
         result = judged.result
-        _json_out({**result.record, "plot": str(result.plot) if result.plot else None, "recorded": judged.recorded})
+        _json_out({**result.record.to_dict(), "plot": str(result.plot) if result.plot else None,
+                   "recorded": judged.recorded})
     else:
         from grader.views.render import GradeProgress, console, show_grade, show_recorded
 
         out = console()
         with GradeProgress(out) as progress:
-            judged = flow.grade(file, lesson, device, seed, epochs, quick, data_dir, timeout, on_event=progress,
-                                plot=not no_plot, compile=compile_, channels_last=channels_last)
+            judged = flow.grade(request, on_event=progress, plot=not no_plot)
         result = judged.result
         show_grade(result, out)
         show_recorded(judged, out)

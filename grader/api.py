@@ -1,15 +1,18 @@
-"""The calls the CLI makes: one function per command, each returning plain results the renderer shows."""
+"""The facade the CLI, the student workflow, batch jobs and notebooks call: check, grade, grade_all, leaderboard,
+history. Each returns typed results the views render; the library raises CourseErrors, never exits.
+"""
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from grader.errors import UsageError
 from grader.course.lesson import DEFAULT_CRITERIA, Lesson, get_lesson
-from grader.host.runner import run_worker
 from grader.course.verdict import Verdict, judge
+from grader.errors import CourseError, UsageError
+from grader.record import GradeRequest, LoopOptions, RunRecord
 
 
 @dataclass
@@ -22,119 +25,79 @@ class CheckResult:
 
 @dataclass
 class GradeResult:
-    record: dict
-    verdict: Verdict
+    record: RunRecord
     lesson: str | None
     plot: Path | None = None
     log: str = ""
-    extra: dict = field(default_factory=dict)
+    run_id: int | None = None  # the gradebook row, when the run was recorded
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.record.verdict
 
 
 def _lesson(lesson_id: str | None) -> Lesson | None:
     return get_lesson(lesson_id) if lesson_id else None
 
 
-def _file(path) -> Path:
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"{path} does not exist; pass the path of a model.py")
-    return path.resolve()
+def _request(file, lesson: str | None, **options) -> GradeRequest:
+    if isinstance(file, GradeRequest):
+        return file
+    loop = LoopOptions(options.pop("compile", False) or False, options.pop("channels_last", False) or False)
+    options = {k: v for k, v in options.items() if v is not None}
+    return GradeRequest(Path(file), lesson, loop=loop, **options)
 
 
-def _screen(path: Path, lesson: Lesson | None) -> str:
-    """The static policy, in this process, before any worker starts: a refused file never runs. Its sha256."""
-    from grader.walls.policy import check_file
-
-    return check_file(path, lesson.allowed_imports if lesson else ())
-
-
-def check(path, lesson_id: str | None = None, data_dir=None) -> CheckResult:
+def check(file, lesson_id: str | None = None, data_dir=None, seed: int = 0) -> CheckResult:
     """Contract, parameters, receptive field and structure of one submission, judged statically."""
-    lesson = _lesson(lesson_id)
-    file = _file(path)
-    request = {"mode": "check", "file": str(file), "data_dir": _str(data_dir), "sha256": _screen(file, lesson)}
-    out = run_worker(request, timeout=120)
-    report = out.result["report"]
+    from grader.host import grading
+
+    request = _request(file, lesson_id, data_dir=data_dir, seed=seed)
+    lesson = _lesson(request.lesson)
+    checked = grading.check(request, lesson)
     criteria = lesson.criteria if lesson else DEFAULT_CRITERIA
-    return CheckResult(report, judge(criteria, report), lesson.id if lesson else None, out.log)
+    return CheckResult(checked.report, judge(criteria, checked.report), lesson.id if lesson else None, checked.log)
 
 
-def grade(
-    path,
-    lesson_id: str | None = None,
-    device: str = "auto",
-    seed: int = 0,
-    epochs: int | None = None,
-    quick: bool = False,
-    data_dir=None,
-    timeout: float | None = None,
-    on_event: Callable[[dict], None] | None = None,
-    plot: bool = True,
-    db: Path | None = None,
-    student: str | None = None,
-    source: str | None = None,
-    compile: bool = False,
-    channels_last: bool = False,
-) -> GradeResult:
-    """Train one submission in a worker and judge it; the record holds everything needed to reproduce it.
+def grade(file, lesson_id: str | None = None, *, device: str = "auto", seed: int = 0, epochs: int | None = None,
+          quick: bool = False, data_dir=None, timeout: float | None = None, compile: bool | str = False,
+          channels_last: bool = False, on_event: Callable[[dict], None] | None = None, plot: bool = True,
+          db: Path | None = None, student: str | None = None, source: str | None = None,
+          after: Callable[[sqlite3.Connection, RunRecord | CourseError], None] | None = None) -> GradeResult:
+    """Train one submission and judge it; `file` is a path (with the options) or a GradeRequest.
 
-    With `db`, the run (or the error that stopped it) is recorded in that gradebook when it ends, as
-    `student`'s attempt (default: the login name) at `source` (default: the file itself).
+    With `db`, the run (or the error that stopped it) is recorded in that gradebook as `student`'s attempt at
+    `source`, in one transaction that also runs `after(conn, record_or_error)` (the workflow's progress update).
     """
-    if db is not None:
-        from grader.gradebook import store
+    from grader.gradebook import store
+    from grader.host import grading
 
-        kw = dict(path=path, lesson_id=lesson_id, device=device, seed=seed, epochs=epochs, quick=quick,
-                  data_dir=data_dir, timeout=timeout, on_event=on_event, plot=plot, compile=compile,
-                  channels_last=channels_last)
-        return store.graded(db, lambda: grade(**kw), file=path, lesson=lesson_id, seed=seed, quick=quick,
-                            epochs_limit=epochs, device=device, student=student, source=source)
-    lesson = _lesson(lesson_id)
-    criteria = lesson.criteria if lesson else DEFAULT_CRITERIA
-    file = _file(path)
-    request = {
-        "mode": "grade",
-        "file": str(file),
-        "sha256": _screen(file, lesson),
-        "max_params": criteria.max_params,
-        "data_dir": _str(data_dir),
-        "device": device,
-        "seed": seed,
-        "epochs": epochs,
-        "quick": quick,
-        "max_epochs": criteria.max_epochs,
-        "lesson_recipe": lesson.recipe if lesson else None,
-        "loop": {"compile": compile, "channels_last": channels_last},
-    }
-    from grader.evaluator.evaluate import Evaluator  # re-measures the exported model in a process of its own
-
-    with Evaluator(data_dir) as evaluator:
-
-        def events(event: dict) -> None:
-            # On a GPU the CPU idles while the worker trains: the evaluator warms up meanwhile. On the CPU it
-            # would take cores from training (OpenMP stalls at every barrier), so it starts afterwards.
-            if event.get("event") == "start" and event.get("device_type") not in (None, "cpu"):
-                evaluator.start(beside_training=True)
-            if on_event is not None:
-                on_event(event)
-
-        out = run_worker(request, events, timeout=timeout or (lesson.timeout if lesson else 3600),
-                         after=lambda workdir, out: evaluator.verify(workdir, out.result["record"]))
-    record = out.result["record"]
-    record["lesson"] = lesson.id if lesson else None
-    verdict = judge(criteria, record["report"], [e["test_acc"] for e in record["epochs"]], quick=quick)
-    record["verdict"] = verdict.to_dict()
-    plot_path = None
-    if plot:
-        from grader.views.plot import save_curves  # matplotlib is slow to import: only when a plot is wanted
-
-        target = criteria.accuracy.target if criteria.accuracy else None
-        plot_path = save_curves(record, Path(record["file"]).with_name(Path(record["file"]).stem + "_curves.png"), target)
-    return GradeResult(record, verdict, record["lesson"], plot_path, out.log)
+    request = _request(file, lesson_id, device=device, seed=seed, epochs=epochs, quick=quick, data_dir=data_dir,
+                       timeout=timeout, compile=compile, channels_last=channels_last)
+    lesson = _lesson(request.lesson)
+    recording = store.Recording(Path(db), student, source, after) if db is not None else None
+    if recording is not None:
+        store.check_writable(recording.db)  # a gradebook that cannot be opened says so before a long training
+    started = store.utc_stamp()
+    try:
+        graded = grading.grade(request, lesson, on_event)
+    except UsageError:
+        raise  # a typo in the command is not an attempt
+    except CourseError as exc:
+        if recording is not None:
+            store.record_failure(recording, request, exc, started)
+        raise
+    record = graded.record
+    plot_path = _plot(record) if plot else None
+    run_id = store.record_success(recording, record, request, started) if recording is not None else None
+    return GradeResult(record, record.lesson, plot_path, graded.log, run_id)
 
 
-def _str(value) -> str | None:
-    return str(value) if value else None
+def _plot(record: RunRecord) -> Path | None:
+    from grader.views.plot import save_curves  # matplotlib is slow to import: only when a plot is wanted
+
+    file = Path(record.file)
+    return save_curves(record, file.with_name(file.stem + "_curves.png"), record.target)
 
 
 # ------------------------------------------------------------------------ gradebook: batch, leaderboard, history
@@ -157,7 +120,7 @@ def grade_all(folder, lesson_id: str | None = None, jobs: int | None = None, dev
     from grader.gradebook.batch import BatchConfig, grade_all as run_batch
 
     config = BatchConfig(lesson=lesson_id, jobs=jobs, devices=devices, seeds=seeds, quick=quick, epochs=epochs,
-                         regrade=regrade, data_dir=_str(data_dir), timeout=timeout)
+                         regrade=regrade, data_dir=str(data_dir) if data_dir else None, timeout=timeout)
     return run_batch(folder, _gradebook(db, workspace=workspace), config, on_event)
 
 
@@ -171,8 +134,7 @@ class LeaderboardResult:
 def leaderboard(lesson_id: str | None = None, db=None, fmt: str = "table", out=None,
                 anonymize: bool = False, workspace=None) -> LeaderboardResult:
     """Rank the gradebook's students per lesson; export as csv/json/md/html/gradescope to `out` or as text."""
-    from grader.gradebook import export
-    from grader.gradebook import store
+    from grader.gradebook import export, store
     from grader.gradebook import leaderboard as board
 
     if fmt == "gradescope" and not out:
@@ -191,8 +153,7 @@ def leaderboard(lesson_id: str | None = None, db=None, fmt: str = "table", out=N
 
 def history(lesson_id: str | None = None, db=None, student: str | None = None, workspace=None) -> list:
     """A student's attempts (default: the workspace's), newest first, with what changed since the previous one."""
-    from grader.gradebook import history as attempts
-    from grader.gradebook import store
+    from grader.gradebook import history as attempts, store
 
     path = _gradebook(db, workspace=workspace)
     if not path.is_file():

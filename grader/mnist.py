@@ -1,4 +1,8 @@
-"""MNIST as uint8 tensors: find the files, verify them, decode IDX (gz or raw) without a per-sample Dataset."""
+"""MNIST: find the files, verify them, decode IDX (gz or raw) without a per-sample Dataset, and hand a split over.
+
+The file handling needs no torch (the parent writes the training split into the worker's directory and the test
+split into the evaluator's, so neither child reads the package's data folder); the tensor helpers import it.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from grader.errors import DataError
 from grader.paths import bundled_data_dir
@@ -26,14 +29,19 @@ CHECKSUMS = {
 }
 
 ENV_VAR = "COURSE_DATA_DIR"
+FILES = {True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+         False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
 class Split:
     """One split: images (N, 28, 28) uint8 and labels (N,) int64, on whatever device they were moved to."""
 
-    images: torch.Tensor
-    labels: torch.Tensor
+    images: "torch.Tensor"
+    labels: "torch.Tensor"
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -70,9 +78,15 @@ def _find(raw_dir: Path, name: str) -> Path:
     )
 
 
-def read_idx(raw_dir: Path, name: str, verify: bool = True) -> torch.Tensor:
-    """Decode one IDX file (gz or raw) into a uint8 tensor, checking its content against CHECKSUMS."""
+_VERIFIED: dict[tuple[str, str], bytes] = {}  # (file, name) -> content: a batch job verifies each file once
+
+
+def read_verified(raw_dir: Path, name: str, verify: bool = True) -> bytes:
+    """The decompressed content of one IDX file, checked against CHECKSUMS."""
     path = _find(raw_dir, name)
+    key = (str(path.resolve()), name)
+    if verify and key in _VERIFIED:
+        return _VERIFIED[key]
     try:
         blob = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
@@ -83,29 +97,89 @@ def read_idx(raw_dir: Path, name: str, verify: bool = True) -> torch.Tensor:
             raise DataError(
                 f"{path} is corrupt: sha256 of its content is {digest}, expected {CHECKSUMS[name]}"
             )
+        _VERIFIED[key] = blob
+    return blob
+
+
+def idx_shape(blob: bytes) -> list[int]:
+    """The dimensions an IDX header declares."""
     ndim = blob[3]
-    dims = [int.from_bytes(blob[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    return [int.from_bytes(blob[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+
+
+def idx_head(blob: bytes, n: int) -> bytes:
+    """The first n items of an IDX file, as an IDX file."""
+    dims = idx_shape(blob)
+    n = min(n, dims[0])
+    item = 1
+    for d in dims[1:]:
+        item *= d
+    header = blob[:4] + n.to_bytes(4, "big") + blob[8 : 4 + 4 * len(dims)]
+    start = 4 + 4 * len(dims)
+    return header + blob[start : start + n * item]
+
+
+def write_split(directory: Path, train: bool, data_dir=None, limit: int | None = None) -> tuple[Path, Path]:
+    """Write one split (its first `limit` items) as raw IDX files into `directory`: how a child gets its data."""
+    raw = resolve_data_dir(data_dir)
+    paths = []
+    for name in FILES[train]:
+        blob = read_verified(raw, name)
+        target = Path(directory) / name
+        target.write_bytes(idx_head(blob, limit) if limit is not None else blob)
+        paths.append(target)
+    return paths[0], paths[1]
+
+
+def read_idx(raw_dir: Path, name: str, verify: bool = True) -> "torch.Tensor":
+    """Decode one IDX file (gz or raw) into a uint8 tensor, checking its content against CHECKSUMS."""
+    return _tensor(read_verified(raw_dir, name, verify))
+
+
+def read_idx_file(path: Path) -> "torch.Tensor":
+    """A raw IDX file a parent wrote (no checksum: it may be a subset) as a uint8 tensor."""
+    try:
+        blob = Path(path).read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path} cannot be read ({exc.strerror})") from exc
+    return _tensor(blob)
+
+
+def _tensor(blob: bytes) -> "torch.Tensor":
+    import torch
+
+    dims = idx_shape(blob)
+    if len(blob) < 4 + 4 * len(dims) or blob[2] != 0x08:
+        raise DataError("not an IDX file of unsigned bytes")
     # bytearray: torch.frombuffer wants a writable buffer to avoid a warning; one copy is cheap.
-    return torch.frombuffer(bytearray(blob[4 + 4 * ndim :]), dtype=torch.uint8).reshape(dims)
+    return torch.frombuffer(bytearray(blob[4 + 4 * len(dims) :]), dtype=torch.uint8).reshape(dims)
 
 
 def load_split(train: bool, data_dir=None) -> Split:
     """The train (60k) or test (10k) split as uint8 images and int64 labels on the CPU."""
     raw = resolve_data_dir(data_dir)
-    prefix = "train" if train else "t10k"
-    images = read_idx(raw, f"{prefix}-images-idx3-ubyte")
-    labels = read_idx(raw, f"{prefix}-labels-idx1-ubyte").long()
-    return Split(images, labels)
+    images, labels = FILES[train]
+    return Split(read_idx(raw, images), read_idx(raw, labels).long())
 
 
-def normalize(images_uint8_or_unit: torch.Tensor) -> torch.Tensor:
+def split_from_files(images: Path, labels: Path) -> Split:
+    """A split a parent handed over with write_split."""
+    split = Split(read_idx_file(images), read_idx_file(labels).long())
+    if split.images.ndim != 3 or len(split.images) != len(split.labels):
+        raise DataError(f"{images} and {labels} do not hold one split")
+    return split
+
+
+def normalize(images_uint8_or_unit: "torch.Tensor") -> "torch.Tensor":
     """(N, 28, 28) uint8 or (N, 1, 28, 28) float in [0, 1] -> normalised float (N, 1, 28, 28)."""
+    import torch
+
     x = images_uint8_or_unit
     if x.dtype == torch.uint8:
         x = to_unit(x)
     return (x - MEAN) / STD
 
 
-def to_unit(images_uint8: torch.Tensor) -> torch.Tensor:
+def to_unit(images_uint8: "torch.Tensor") -> "torch.Tensor":
     """uint8 (N, 28, 28) -> float (N, 1, 28, 28) in [0, 1], as ToTensor does."""
     return images_uint8.unsqueeze(1).float().div_(255.0)

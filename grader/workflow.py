@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import shlex
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
@@ -18,6 +18,7 @@ from grader import paths
 from grader.errors import CourseError, DataError, ManifestError, UsageError
 from grader.course.lesson import Lesson, get_lesson, lesson_ids
 from grader.gradebook.progress import LessonState, State, VerdictRecord
+from grader.record import GradeRequest
 from grader.workspace import workspace_root
 
 NOT_STARTED, IN_PROGRESS, PASSED = "not started", "in progress", "passed"
@@ -389,57 +390,64 @@ class Workflow:
         return path.parent.name if path.parent.name in lesson_ids(self.lessons_root) else None
 
     def check(self, file=None, lesson_id: str | None = None, data_dir=None) -> Judged:
-        """`course check`: grader.api.check on the resolved target, recorded in the state for workspace files."""
+        """`course check`: grader.api.check on the resolved target, recorded in the progress for workspace files."""
         from grader import api
 
         target = self.target(file, lesson_id)
         try:
             result = api.check(target.file, target.lesson, data_dir)
         except CourseError as exc:
-            self._record_error(target, "check", exc)
+            verdict = self._error_verdict(target, "check", exc)
+            if verdict is not None:
+                self._save_verdict(target, verdict)
             raise
         v = result.verdict
-        recorded = self._record(target, VerdictRecord("check", v.status, v.failed, params=result.report["params"],
-                                                      message=v.message, sha256=result.report["sha256"]))
+        verdict = VerdictRecord("check", v.status, v.failed, params=result.report["params"], message=v.message,
+                                sha256=result.report["sha256"])
+        recorded = self._save_verdict(target, verdict) if target.record_as else False
         return Judged(result, target, recorded)
 
-    def grade(self, file=None, lesson_id: str | None = None, device: str = "auto", seed: int = 0,
-              epochs: int | None = None, quick: bool = False, data_dir=None, timeout: float | None = None,
-              on_event: Callable[[dict], None] | None = None, plot: bool = True, compile: bool = False,
-              channels_last: bool = False) -> Judged:
-        """`course grade`: grader.api.grade on the resolved target, recorded in the state for workspace files."""
+    def grade(self, request: GradeRequest, on_event: Callable[[dict], None] | None = None, plot: bool = True) -> Judged:
+        """`course grade`: grader.api.grade on the resolved target; for a workspace file the run and the progress
+        land in the workspace gradebook together, in one transaction."""
         from grader import api
+        from grader.gradebook.store import workspace_gradebook
 
-        target = self.target(file, lesson_id)
-        try:
-            from grader.gradebook.store import workspace_gradebook
+        target = self.target(request.file, request.lesson)
+        request = replace(request, file=target.file, lesson=target.lesson)
 
-            # workspace files are the student's attempts: the gradebook keeps each run for `course history`
-            db = workspace_gradebook(self.root) if target.record_as else None
-            result = api.grade(target.file, target.lesson, device, seed, epochs, quick, data_dir, timeout,
-                               on_event=on_event, plot=plot, db=db, compile=compile, channels_last=channels_last)
-        except CourseError as exc:
-            self._record_error(target, "grade", exc, quick)
-            raise
-        rec, v = result.record, result.verdict
-        accs = [e["test_acc"] for e in rec["epochs"] if isinstance(e["test_acc"], (int, float))]
-        recorded = self._record(target, VerdictRecord("grade", v.status, v.failed, max(accs) if accs else None,
-                                                      rec["params"], v.message, quick, rec["sha256"]))
-        return Judged(result, target, recorded)
+        def after(conn, outcome) -> None:  # inside the transaction that records the run
+            verdict = self._error_verdict(target, "grade", outcome, request.quick) \
+                if isinstance(outcome, CourseError) else self._grade_verdict(outcome)
+            if verdict is not None:
+                state = State.read(conn, self.root)  # afresh: a hint asked for during the grading is kept
+                state.record_verdict(target.record_as, verdict)
+                state.stage(conn)
 
-    def _record(self, target: Target, verdict: VerdictRecord) -> bool:
+        # a workspace file is the student's attempt: the gradebook keeps each run for `course history`
+        db = workspace_gradebook(self.root) if target.record_as else None
+        result = api.grade(request, on_event=on_event, plot=plot, db=db, after=after if db else None)
+        return Judged(result, target, db is not None)
+
+    @staticmethod
+    def _grade_verdict(record) -> VerdictRecord:
+        v = record.verdict
+        return VerdictRecord("grade", v.status, v.failed, record.best_acc, record.params, v.message, record.quick,
+                             record.sha256)
+
+    def _save_verdict(self, target: Target, verdict: VerdictRecord) -> bool:
         if target.record_as is None:
             return False
-        state = self.state()  # loaded afresh: a grading is long and the student may have asked for hints meanwhile
+        state = self.state()  # loaded afresh: the student may have asked for hints meanwhile
         state.record_verdict(target.record_as, verdict)
         state.save()
         return True
 
-    def _record_error(self, target: Target, mode: str, exc: CourseError, quick: bool = False) -> None:
-        if isinstance(exc, (UsageError, DataError, ManifestError)):
-            return  # not about the student's file
-        self._record(target, VerdictRecord(mode, "error", message=str(exc).splitlines()[0] if str(exc) else exc.kind,
-                                           quick=quick, sha256=file_sha256(target.file)))
+    def _error_verdict(self, target: Target, mode: str, exc: CourseError, quick: bool = False) -> VerdictRecord | None:
+        if target.record_as is None or isinstance(exc, (UsageError, DataError, ManifestError)):
+            return None  # not about the student's file
+        return VerdictRecord(mode, "error", message=str(exc).splitlines()[0] if str(exc) else exc.kind, quick=quick,
+                             sha256=file_sha256(target.file))
 
 
 def _copy_stub(lesson: Lesson, file: Path) -> None:

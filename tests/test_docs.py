@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from course import cli
 from grader.authoring import docs
 from grader.authoring import results
-from grader.worker.report import measure
+from grader.authoring.trusted import report_course_file
 from grader.worker.submission import load
 from tests.conftest import ROOT
 from tests.minicourse import make_course, use_course
@@ -46,7 +46,7 @@ def test_fill_rewrites_only_the_markers_then_check_is_clean(repo):
     report = docs.run(repo)
     assert report.written == [_readme(repo)]
     text = _readme(repo).read_text()
-    _, measured = measure(load(repo / "solutions" / "lesson1" / "model.py"))
+    measured = report_course_file(repo / "solutions" / "lesson1" / "model.py")
     assert f"-->{measured['params']:,}<!--" in text
     assert f"-->{measured['rf']['rf_before_global_pool']}<!--" in text
     assert text.startswith("# A first small net\n") and text.endswith("\nThe end.\n")
@@ -55,7 +55,7 @@ def test_fill_rewrites_only_the_markers_then_check_is_clean(repo):
 
 
 def test_the_param_table_rows_add_up_and_each_formula_gives_its_count(repo):
-    _, report = measure(load(repo / "solutions" / "lesson1" / "model.py"))
+    report = report_course_file(repo / "solutions" / "lesson1" / "model.py")
     table = docs.param_table(report)
     rows = [line.split("|")[1:-1] for line in table.splitlines()[2:-1]]
     counts = [int(r[3].replace(",", "")) for r in rows]

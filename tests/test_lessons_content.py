@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.worker.report import measure
+from grader.authoring.trusted import report_course_file
 from grader.errors import SubmissionError
 from grader.course.lesson import CRITERION_NAMES, get_lesson, lesson_ids
 from grader.walls.policy import check_source
@@ -22,7 +22,7 @@ MARKER = re.compile(r"<!--\s*value:\s*(?P<key>\S+)\s+(?P<source>\S+)\s*-->(?P<te
 
 @lru_cache(maxsize=None)
 def _measured(path: Path) -> dict:
-    return measure(load(path))[1]
+    return report_course_file(path)
 
 
 def _readme(lesson_id: str) -> str:

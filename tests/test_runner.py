@@ -2,12 +2,13 @@
 
 import pytest
 
+from grader.channel import LOG_LIMIT
 from grader.errors import SubmissionError, TrainingError
-from grader.host.runner import LOG_LIMIT, WorkerError, run_worker
+from tests.unscreened import WorkerError, run_unscreened
 
 
 def _check(path, **kw):
-    return run_worker({"mode": "check", "file": str(path)}, **kw)
+    return run_unscreened(path, **kw)
 
 
 def test_check_through_the_worker(submission):
@@ -37,9 +38,8 @@ def test_submission_errors_keep_their_kind(submission):
 
 
 def test_grade_errors_keep_their_kind(submission):
-    request = {"mode": "grade", "file": str(submission("diverges")), "device": "cpu", "quick": True}
     with pytest.raises(TrainingError, match="diverged at epoch 1"):
-        run_worker(request)
+        run_unscreened(submission("diverges"), mode="grade", device="cpu", quick=True)
 
 
 def test_output_is_capped(tmp_path):

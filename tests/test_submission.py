@@ -1,7 +1,11 @@
 import pytest
 import torch
 
-from grader.worker.report import contract_images
+from grader.mnist import load_split, normalize
+
+
+def contract_images():
+    return normalize(load_split(train=True).images[:2])
 from grader.errors import SubmissionError
 from grader.worker.submission import build, check_contract, load
 

@@ -113,7 +113,7 @@ class Values:
 
     def _measure(self, path: Path, source: str) -> dict:
         try:
-            return trusted.measure_file(path)
+            return trusted.report_course_file(path)
         except CourseError as exc:
             raise DocsError(f"{source} cannot be measured: {exc}") from exc
 

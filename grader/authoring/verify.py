@@ -94,7 +94,7 @@ def static_check(path: Path, lesson: Lesson, data_dir=None) -> tuple[str, str]:
     if not path.is_file():
         return "missing", f"{path} does not exist"
     try:
-        report = trusted.measure_file(path, data_dir)
+        report = trusted.report_course_file(path, data_dir)
     except SubmissionError as exc:
         return "error", str(exc)
     verdict = judge(lesson.criteria, report)
@@ -168,7 +168,8 @@ def _train_one(solution: Path, lesson: Lesson, seed: int, device: str, data_dir,
 
     started = time.perf_counter()
     try:
-        result = api.grade(solution, lesson.id, device, seed, None, quick, data_dir, None, on_event=emit, plot=False)
+        result = api.grade(solution, lesson.id, device=device, seed=seed, quick=quick, data_dir=data_dir, on_event=emit,
+                           plot=False)
     except (SubmissionError, TrainingError) as exc:
         return SeedRun(lesson.id, seed, "error", str(exc), seconds=time.perf_counter() - started), None
     except CourseError as exc:
@@ -176,16 +177,15 @@ def _train_one(solution: Path, lesson: Lesson, seed: int, device: str, data_dir,
             raise
         return SeedRun(lesson.id, seed, "error", str(exc), seconds=time.perf_counter() - started), None
     rec, verdict = result.record, result.verdict
-    accs = [e["test_acc"] for e in rec["epochs"]]
     ok = verdict.status == "passed" or (quick and verdict.status == "smoke")
     run = SeedRun(
-        lesson.id, seed, verdict.status, verdict.message, rec["params"], rec["rf"], max(accs, default=None),
-        accs[-1] if accs else None, verdict.epochs_to_target, len(accs), rec["device_name"], rec["duration"], ok,
+        lesson.id, seed, verdict.status, verdict.message, rec.params, rec.rf, rec.best_acc, rec.last_acc,
+        verdict.epochs_to_target, len(rec.epochs), rec.device_name, rec.duration, ok,
     )
     return run, rec
 
 
-def _result_row(lesson: Lesson, solution: Path, root: Path, records: list[dict], runs: list[SeedRun],
+def _result_row(lesson: Lesson, solution: Path, root: Path, records: list, runs: list[SeedRun],
                 command: str, quick: bool) -> results.ResultRow:
     first = records[0]
     try:
@@ -193,9 +193,9 @@ def _result_row(lesson: Lesson, solution: Path, root: Path, records: list[dict],
     except ValueError:
         rel = os.fspath(solution)
     return results.ResultRow(
-        lesson=lesson.id, file=rel, sha256=first["sha256"], device=first["device_name"], params=first["params"],
-        rf=first["rf"], seeds=[r.seed for r in runs], best=[r.best for r in runs], last=[r.last for r in runs],
+        lesson=lesson.id, file=rel, sha256=first.sha256, device=first.device_name, params=first.params,
+        rf=first.rf, seeds=[r.seed for r in runs], best=[r.best for r in runs], last=[r.last for r in runs],
         epochs_to_target=[r.epochs_to_target for r in runs], epochs=[r.epochs for r in runs],
         passed=[r.status == "passed" for r in runs], seconds=[round(r.seconds, 1) for r in runs], when=now(),
-        command=command, torch=first["versions"]["torch"], quick=quick,
+        command=command, torch=first.versions.get("torch"), quick=quick,
     )

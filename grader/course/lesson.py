@@ -58,7 +58,7 @@ class Lesson:
     criteria: Criteria = field(default_factory=Criteria)
     recipe: dict = field(default_factory=dict)  # defaults for what the submission leaves out
     hints: tuple[Hint, ...] = ()
-    may_change: tuple[str, ...] = ()
+    may_change: tuple[str, ...] = ()  # the submission names a student may set; empty: all of them
     timeout: int = 3600  # seconds of wall clock for one grading, on the slowest machine we support
     allowed_imports: tuple[str, ...] = ()  # modules (with their submodules) added to the policy's allowlist
 
@@ -67,10 +67,16 @@ class Lesson:
         return self.path / "model.py"
 
     @property
+    def fixed_recipe(self) -> tuple[str, ...]:
+        """Recipe names this lesson sets itself: a submission's own EPOCHS, AUGMENT ... is ignored with a warning."""
+        return tuple(n for n in RECIPE_NAMES if n not in self.may_change) if self.may_change else ()
+
+    @property
     def readme(self) -> Path:
         return self.path / "README.md"
 
 
+RECIPE_NAMES = ("EPOCHS", "BATCH_SIZE", "AUGMENT", "make_optimizer")  # what a submission may set beside Net
 CRITERION_NAMES = (
     "max_params",
     "min_receptive_field",
@@ -152,6 +158,9 @@ def parse_lesson(raw: dict, path: Path) -> Lesson:
         for i, o in enumerate(_expect(raw.get("objectives", []), list, f"{where}: objectives"))
     )
     may_change = tuple(_expect(raw.get("may_change", []), list, f"{where}: may_change"))
+    unknown = set(may_change) - set(RECIPE_NAMES) - {"Net"}
+    if unknown:
+        raise ManifestError(f"{where}: may_change has unknown name(s) {sorted(unknown)}; known: Net, {', '.join(RECIPE_NAMES)}")
     timeout = _expect(raw.get("timeout", 3600), int, f"{where}: timeout")
     allowed_imports = parse_allowed_imports(raw.get("allowed_imports", []), f"{where}: allowed_imports")
     return Lesson(

@@ -37,6 +37,13 @@ class Verdict:
     def to_dict(self) -> dict:
         return {**asdict(self), "exit_code": self.exit_code, "failed": self.failed}
 
+    @classmethod
+    def from_dict(cls, raw: dict) -> "Verdict":
+        """Read back what to_dict wrote (the derived exit_code and failed are recomputed, not read)."""
+        criteria = [CriterionResult(**{k: c.get(k) for k in ("name", "label", "measured", "threshold", "passed")})
+                    for c in raw.get("criteria") or []]
+        return cls(raw["status"], criteria, raw.get("epochs_to_target"), raw.get("message", ""))
+
 
 def _fmt(n: int) -> str:
     return f"{n:,}"

@@ -462,8 +462,9 @@ def _job(spec: dict, emit: Callable[[dict], None]) -> None:
     outcome = Outcome(spec["student"], spec["seed"], spec["source"], "error", spec["device"])
     clock = time.perf_counter()
     try:
-        result = api.grade(spec["file"], spec["lesson"], spec["device"], spec["seed"], spec["epochs"], spec["quick"],
-                           spec["data_dir"], spec["timeout"], on_event=forward, plot=False, db=Path(spec["db"]),
+        result = api.grade(spec["file"], spec["lesson"], device=spec["device"], seed=spec["seed"],
+                           epochs=spec["epochs"], quick=spec["quick"], data_dir=spec["data_dir"],
+                           timeout=spec["timeout"], on_event=forward, plot=False, db=Path(spec["db"]),
                            student=spec["student"], source=spec["source"])
     except CourseError as exc:
         outcome.message, outcome.duration = str(exc), time.perf_counter() - clock
@@ -471,10 +472,9 @@ def _job(spec: dict, emit: Callable[[dict], None]) -> None:
         outcome.message = f"grading failed unexpectedly ({type(exc).__name__}: {exc}); not recorded"
     else:
         rec = result.record
-        accs = [e["test_acc"] for e in rec["epochs"] if isinstance(e["test_acc"], (int, float))]
-        outcome.status, outcome.params, outcome.duration = result.verdict.status, rec["params"], rec["duration"]
-        outcome.best_acc, outcome.message = (max(accs) if accs else None), result.verdict.message
-        outcome.run_id, outcome.device = result.extra.get("run_id"), rec.get("device", spec["device"])
+        outcome.status, outcome.params, outcome.duration = result.verdict.status, rec.params, rec.duration
+        outcome.best_acc, outcome.message = rec.best_acc, result.verdict.message
+        outcome.run_id, outcome.device = result.run_id, rec.device or spec["device"]
     emit({"event": "done", "outcome": asdict(outcome)})
 
 

@@ -85,18 +85,25 @@ class State:
         if state.path.is_file():
             try:
                 with store.opened(state.path) as conn:
-                    current, rows = store.load_progress(conn, state.student)
+                    return cls.read(conn, state.root, state.student)
             except store.GradebookError as exc:
                 reason = exc.__cause__ or exc  # the sqlite error, without advice meant for an instructor's --db
                 raise StateError(f"{state.path} cannot be opened ({reason}). It holds your progress and run history: "
                                  "move it aside to start afresh (your model files are not touched)") from exc
-            if current is not None or rows:
-                try:
-                    return cls._from_rows(state, current, rows)
-                except (TypeError, ValueError, KeyError, AttributeError) as exc:
-                    raise StateError(f"the progress in {state.path} cannot be read ({exc}); move the file aside to "
-                                     "start afresh (your model files are not touched)") from exc
         return cls._from_legacy(state)
+
+    @classmethod
+    def read(cls, conn, root: str | Path, student: str | None = None) -> "State":
+        """The progress as an open gradebook connection holds it (inside a caller's transaction, say)."""
+        state = cls(Path(root), student=student or store.default_student())
+        current, rows = store.load_progress(conn, state.student)
+        if current is None and not rows:
+            return cls._from_legacy(state)
+        try:
+            return cls._from_rows(state, current, rows)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise StateError(f"the progress in {state.path} cannot be read ({exc}); move the file aside to "
+                             "start afresh (your model files are not touched)") from exc
 
     @classmethod
     def _from_rows(cls, state: "State", current: str | None, rows: dict[str, dict]) -> "State":
@@ -133,13 +140,18 @@ class State:
 
     def save(self) -> Path:
         """Write the changed lessons and the current lesson in one transaction: all of it lands, or none."""
-        changed = set(self.lessons) if self._legacy else self._changed
-        rows = {lesson_id: _row(self.lessons[lesson_id]) for lesson_id in sorted(changed)}
         try:
-            with store.opened(self.path) as conn:
-                store.save_progress(conn, self.student, self.current, rows)
+            with store.opened(self.path) as conn, store.transaction(conn):
+                self.stage(conn)
         except store.GradebookError as exc:
             raise StateError(f"{exc}; choose a writable workspace with --workspace DIR or COURSE_WORKSPACE") from exc
+        return self.path
+
+    def stage(self, conn) -> None:
+        """save()'s writes, inside a transaction the caller holds (a grading's run lands in the same one)."""
+        changed = set(self.lessons) if self._legacy else self._changed
+        rows = {lesson_id: _row(self.lessons[lesson_id]) for lesson_id in sorted(changed)}
+        store.write_progress(conn, self.student, self.current, rows)
         self._changed.clear()
         if self._legacy:
             self._legacy = False
@@ -147,7 +159,6 @@ class State:
                 self.legacy_path.replace(self.legacy_path.with_name(self.legacy_path.name + ".migrated"))
             except OSError:
                 pass  # the gradebook now holds progress, so the old file is no longer read either way
-        return self.path
 
     # -------------------------------------------------------------------------------------------- reads
 

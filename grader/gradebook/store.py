@@ -19,12 +19,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import grader
 from grader.digest import file_sha256
-from grader.errors import CourseError, UsageError
+from grader.errors import CourseError
+from grader.record import RunRecord
 from grader.workspace import workspace_root
+
+if TYPE_CHECKING:
+    from grader.record import GradeRequest
 
 GRADEBOOK = Path(".course") / "gradebook.sqlite"
 BUSY_TIMEOUT_S = 60  # a writer holds the lock for milliseconds; a minute covers a batch of 16 landing at once
@@ -110,6 +114,9 @@ MIGRATIONS: list[tuple[str, ...]] = [
             PRIMARY KEY (student_id, lesson)
         )""",
     ),
+    (  # v4: the whole run record (grader.record.RunRecord.to_dict), so every reader sees what the grading saw
+        "ALTER TABLE runs ADD COLUMN record TEXT",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -133,7 +140,18 @@ class RunKey:
     grader_version: str = grader.__version__
 
 
-def now() -> str:
+@dataclass(frozen=True)
+class Recording:
+    """Where and as whom one grading is recorded, in one transaction when it ends."""
+
+    db: Path
+    student: str | None = None  # None: the login name (a workspace gradebook holds one student)
+    source: str | None = None  # what the student handed in; None: the file graded
+    after: Callable[[sqlite3.Connection, object], None] | None = None  # more writes in the same transaction
+
+
+def utc_stamp() -> str:
+    """Now, in UTC, to the microsecond: the gradebook's timestamps sort as text."""
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
@@ -296,52 +314,60 @@ def _num(value):
     return value if isinstance(value, (int, float)) else None
 
 
-def record_run(conn: sqlite3.Connection, record: dict, *, student: str | None = None, source: str | None = None,
-               submitted_at: str | None = None, started_at: str | None = None, epochs_limit: int | None = None) -> int:
-    """Store one finished grading (the record api.grade returns) with its epochs, in one transaction."""
-    verdict = record["verdict"]
-    versions = record.get("versions") or {}
-    accs = [e["test_acc"] for e in record.get("epochs", []) if isinstance(e.get("test_acc"), (int, float))]
+def record_run(conn: sqlite3.Connection, record: RunRecord | dict, *, student: str | None = None,
+               source: str | None = None, submitted_at: str | None = None, started_at: str | None = None,
+               epochs_limit: int | None = None, after: Callable[[sqlite3.Connection], None] | None = None) -> int:
+    """Store one finished grading with its epochs (and `after`'s writes) in one transaction; the run's id."""
+    if isinstance(record, dict):
+        record = RunRecord.from_dict(record)
+    verdict = record.verdict
+    versions = record.versions or {}
     run = {
         "started_at": started_at,
-        "finished_at": now(),
+        "finished_at": utc_stamp(),
         "grader_version": versions.get("grader") or grader.__version__,
         "python_version": versions.get("python"),
         "torch_version": versions.get("torch"),
         "torchvision_version": versions.get("torchvision"),
         "cuda_version": versions.get("cuda"),
         "cudnn_version": _str(versions.get("cudnn")),
-        "device": record.get("device"),
-        "device_name": record.get("device_name"),
-        "seed": record["seed"],
-        "quick": int(bool(record.get("quick"))),
+        "device": record.device,
+        "device_name": record.device_name,
+        "seed": record.seed,
+        "quick": int(bool(record.quick)),
         "epochs_limit": epochs_limit,
-        "recipe": json.dumps(record.get("recipe"), default=str),
-        "status": verdict["status"],
-        "verdict": json.dumps(verdict, default=str),
-        "params": record.get("params"),
-        "rf": record.get("rf"),
-        "rf_final": record.get("rf_final"),
-        "best_acc": max(accs) if accs else None,
-        "last_acc": accs[-1] if accs else None,
-        "epochs_to_target": verdict.get("epochs_to_target"),
-        "baseline_acc": _num(record.get("baseline_test_acc")),
-        "train_images": record.get("train_images"),
-        "test_images": record.get("test_images"),
-        "duration": record.get("duration"),
-        "message": verdict.get("message"),
+        "recipe": json.dumps(record.recipe, default=str),
+        "status": verdict.status,
+        "verdict": json.dumps(verdict.to_dict(), default=str),
+        "params": record.params,
+        "rf": record.rf,
+        "rf_final": record.rf_final,
+        "best_acc": _num(record.best_acc),
+        "last_acc": _num(record.last_acc),
+        "epochs_to_target": verdict.epochs_to_target,
+        "baseline_acc": _num(record.baseline_test_acc),
+        "train_images": record.train_images,
+        "test_images": record.test_images,
+        "duration": record.duration,
+        "message": verdict.message,
+        "record": json.dumps(record.to_dict(), default=str),
     }
-    file = record["file"]
+    file = record.file
+    epochs = [{"epoch": e.epoch, "train_loss": e.train_loss, "train_acc": e.train_acc, "test_loss": e.test_loss,
+               "test_acc": e.test_acc, "lr": e.lr, "seconds": e.seconds} for e in record.epochs]
     with transaction(conn):
-        return _insert_run(conn, student or default_student(), record["sha256"], source or file,
-                           submitted_at or _mtime_or_now(source or file), record.get("lesson"), run,
-                           record.get("epochs", []))
+        run_id = _insert_run(conn, student or default_student(), record.sha256, source or file,
+                             submitted_at or _mtime_or_now(source or file), record.lesson, run, epochs)
+        if after is not None:
+            after(conn)
+        return run_id
 
 
 def record_error(conn: sqlite3.Connection, *, file: str | os.PathLike, lesson: str | None, seed: int, message: str,
                  kind: str = "error", student: str | None = None, source: str | None = None, quick: bool = False,
                  epochs_limit: int | None = None, device: str | None = None, duration: float | None = None,
-                 started_at: str | None = None, sha256: str | None = None) -> int | None:
+                 started_at: str | None = None, sha256: str | None = None,
+                 after: Callable[[sqlite3.Connection], None] | None = None) -> int | None:
     """Store a grading that could not be done (exit code 2) as a run with status "error".
 
     Returns None when there is nothing to attach it to (the file cannot be read).
@@ -353,51 +379,50 @@ def record_error(conn: sqlite3.Connection, *, file: str | os.PathLike, lesson: s
             return None
     versions = _versions()
     run = {
-        "started_at": started_at, "finished_at": now(), "grader_version": versions["grader"],
+        "started_at": started_at, "finished_at": utc_stamp(), "grader_version": versions["grader"],
         "python_version": versions["python"], "torch_version": versions["torch"],
         "torchvision_version": versions["torchvision"], "device": device, "seed": seed, "quick": int(quick),
         "epochs_limit": epochs_limit, "status": "error", "message": message, "error_kind": kind, "duration": duration,
     }
     source = str(source or file)
     with transaction(conn):
-        return _insert_run(conn, student or default_student(), sha256, source, _mtime_or_now(source), lesson, run, [])
+        run_id = _insert_run(conn, student or default_student(), sha256, source, _mtime_or_now(source), lesson, run, [])
+        if after is not None:
+            after(conn)
+        return run_id
 
 
 def _mtime_or_now(path) -> str:
     try:
         return mtime(Path(path))
     except OSError:
-        return now()
+        return utc_stamp()
 
 
 def _str(value):
     return None if value is None else str(value)
 
 
-def graded(db: str | os.PathLike, grade: Callable[[], "object"], *, file, lesson: str | None, seed: int,
-           quick: bool, epochs_limit: int | None, device: str | None, student: str | None = None,
-           source: str | None = None):
-    """Run `grade()` (an api.grade call) and record what it ended with: the run, or the error it raised.
+def check_writable(db: str | os.PathLike) -> None:
+    """Open (and create) the gradebook now: one that cannot be used should say so before a long training."""
+    connect(db).close()
 
-    Usage errors (a typo in the command) are not attempts and are not recorded. Anything else that
-    escapes (Ctrl-C, a batch job stopped by SIGTERM) records nothing: a grading that did not end leaves no trace.
-    """
-    started, clock = now(), time.perf_counter()
-    connect(db).close()  # a gradebook that cannot be opened should say so before a long training, not after
-    try:
-        result = grade()
-    except UsageError:
-        raise
-    except CourseError as exc:
-        with opened(db) as conn:
-            record_error(conn, file=file, lesson=lesson, seed=seed, message=str(exc), kind=exc.kind, student=student,
-                         source=source, quick=quick, epochs_limit=epochs_limit, device=device,
-                         duration=time.perf_counter() - clock, started_at=started)
-        raise
-    with opened(db) as conn:
-        result.extra["run_id"] = record_run(conn, result.record, student=student, source=source,
-                                            started_at=started, epochs_limit=epochs_limit)
-    return result
+
+def record_success(recording: Recording, record: RunRecord, request: "GradeRequest", started_at: str) -> int:
+    """Record a finished grading (and the recording's `after` writes) in one transaction; the run's id."""
+    after = (lambda conn: recording.after(conn, record)) if recording.after else None
+    with opened(recording.db) as conn:
+        return record_run(conn, record, student=recording.student, source=recording.source, started_at=started_at,
+                          epochs_limit=request.epochs, after=after)
+
+
+def record_failure(recording: Recording, request: "GradeRequest", exc: CourseError, started_at: str) -> int | None:
+    """Record a grading that could not be done (exit code 2) as an error run, with the `after` writes."""
+    after = (lambda conn: recording.after(conn, exc)) if recording.after else None
+    with opened(recording.db) as conn:
+        return record_error(conn, file=request.file, lesson=request.lesson, seed=request.seed, message=str(exc),
+                            kind=exc.kind, student=recording.student, source=recording.source, quick=request.quick,
+                            epochs_limit=request.epochs, device=request.device, started_at=started_at, after=after)
 
 
 # ------------------------------------------------------------------------------------------------ reads
@@ -444,6 +469,8 @@ def runs(conn: sqlite3.Connection, lesson=ANY, student: str | None = None) -> li
         run["quick"] = bool(run["quick"])
         for key in ("recipe", "verdict"):
             run[key] = json.loads(run[key]) if run.get(key) else None
+        # the whole record (v4 gradebooks); an older row has its summary columns only
+        run["record"] = RunRecord.from_dict(json.loads(run["record"])) if run.get("record") else None
         out.append(run)
     return out
 
@@ -489,11 +516,16 @@ def load_progress(conn: sqlite3.Connection, student: str) -> tuple[str | None, d
 def save_progress(conn: sqlite3.Connection, student: str, current: str | None, lessons: dict[str, dict]) -> None:
     """Set the student's current lesson and replace the given lessons' rows, all in one transaction."""
     with transaction(conn):
-        student_id = _id(conn, "students", {"name": student}, {})
-        conn.execute("UPDATE students SET current_lesson = ? WHERE id = ?", (current, student_id))
-        marks = ", ".join("?" for _ in PROGRESS_COLUMNS)
-        conn.executemany(
-            f"INSERT OR REPLACE INTO progress (student_id, lesson, {', '.join(PROGRESS_COLUMNS)}) "
-            f"VALUES (?, ?, {marks})",
-            [(student_id, lesson, *(row[k] for k in PROGRESS_COLUMNS)) for lesson, row in lessons.items()],
-        )
+        write_progress(conn, student, current, lessons)
+
+
+def write_progress(conn: sqlite3.Connection, student: str, current: str | None, lessons: dict[str, dict]) -> None:
+    """save_progress's writes inside a transaction the caller holds (a grading records its run in the same one)."""
+    student_id = _id(conn, "students", {"name": student}, {})
+    conn.execute("UPDATE students SET current_lesson = ? WHERE id = ?", (current, student_id))
+    marks = ", ".join("?" for _ in PROGRESS_COLUMNS)
+    conn.executemany(
+        f"INSERT OR REPLACE INTO progress (student_id, lesson, {', '.join(PROGRESS_COLUMNS)}) "
+        f"VALUES (?, ?, {marks})",
+        [(student_id, lesson, *(row[k] for k in PROGRESS_COLUMNS)) for lesson, row in lessons.items()],
+    )

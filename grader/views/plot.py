@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def save_curves(record: dict, path: Path, target: float | None = None) -> Path | None:
+def save_curves(record, path: Path, target: float | None = None) -> Path | None:
     """Two panels (loss, accuracy) over epochs; returns the path, or None if there is nothing to draw."""
+    if not isinstance(record, dict):  # a grader.record.RunRecord
+        record = record.to_dict()
     epochs = record["epochs"]
     if not epochs:
         return None

@@ -142,16 +142,17 @@ class GradeProgress:
                 self._next_epoch(event["epoch"] + 1)
 
 
-def metrics_table(record: dict) -> Table:
+def metrics_table(record) -> Table:
+    """The per-epoch table: training figures from the worker, test figures from the clean evaluator."""
     table = Table(box=box.SIMPLE_HEAVY, title="Per-epoch metrics", title_justify="left")
     for col in ("epoch", "train loss", "train acc", "test loss", "test acc", "lr", "time"):
         table.add_column(col, justify="right")
-    best = max((e["test_acc"] for e in record["epochs"]), default=None)
-    for e in record["epochs"]:
-        acc = f"{e['test_acc']:.2f}%"
+    best = record.best_acc
+    for e in record.epochs:
+        acc = _num(e.test_acc, ".2f") + "%"
         table.add_row(
-            str(e["epoch"]), f"{e['train_loss']:.4f}", f"{e['train_acc']:.2f}%", f"{e['test_loss']:.4f}",
-            f"[bold]{acc}[/]" if e["test_acc"] == best else acc, f"{e['lr']:.4g}", f"{e['seconds']:.1f}s",
+            str(e.epoch), _num(e.train_loss, ".4f"), _num(e.train_acc, ".2f") + "%", _num(e.test_loss, ".4f"),
+            f"[bold]{acc}[/]" if e.test_acc == best else acc, _num(e.lr, ".4g"), _num(e.seconds, ".1f") + "s",
         )
     return table
 
@@ -161,32 +162,32 @@ def show_grade(result, out: Console) -> None:
     out.print(metrics_table(rec))
     out.print(criteria_table(verdict))
     lines = [
-        f"untrained model: {rec['baseline_test_acc']:.2f}% test accuracy (chance is about 10%)",
+        f"untrained model: {_num(rec.baseline_test_acc, '.2f')}% test accuracy (chance is about 10%)",
         f"epochs to target: {verdict.epochs_to_target if verdict.epochs_to_target else '-'}",
-        f"seed {rec['seed']} on {rec['device_name']}, torch {rec['versions']['torch']}, {rec['duration']:.1f}s",
-        verification_line(rec),
+        f"seed {rec.seed} on {rec.device_name}, torch {rec.versions.get('torch')}, {_num(rec.duration, '.1f')}s",
+        measurement_line(rec),
     ]
     title = {"passed": "PASSED", "failed": "FAILED", "smoke": "SMOKE RUN (not graded)"}[verdict.status]
     out.print(Panel(Group(Text(verdict.message, style=STYLE[verdict.status]), Text("\n".join(lines))),
                     title=f"[{STYLE[verdict.status]}]{title}[/]", expand=False))
-    for warning in rec.get("warnings", []):
+    for warning in rec.warnings:
         out.print(f"[yellow]warning: {warning}[/]")
     if result.plot:
         out.print(f"Curves saved to {result.plot}")
 
 
 def _num(value, spec: str) -> str:
-    # a diverging run sends "nan"/"inf" as strings (JSON has no NaN)
+    # a diverging run sends "nan"/"inf" as strings (JSON has no NaN); a missing figure shows as "-"
+    if value is None:
+        return "-"
     return format(value, spec) if isinstance(value, (int, float)) else str(value)
 
 
-def verification_line(rec: dict) -> str:
-    """Whether a clean process re-measured the final model (grader.evaluator.evaluate), in one line."""
-    if rec.get("verified"):
-        return f"verified: a clean process measured the exported model at {rec['evaluator_test_acc']:.2f}%"
-    if "verified" not in rec:
-        return "verification: not recorded"
-    return f"UNVERIFIED: {rec.get('unverified_reason', 'the final model was not re-measured')}"
+def measurement_line(rec) -> str:
+    """Who measured the figures the verdict read, in one line."""
+    where = rec.evaluator.get("device") or rec.device
+    return (f"test accuracy of every epoch measured by the clean evaluator ({where}) on the exported program; "
+            f"{rec.params:,} parameters counted on it" if rec.params is not None else "not measured")
 
 
 def show_error(message: str, out: Console) -> None:

@@ -23,6 +23,7 @@ class Recipe:
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # off: augmentation is lesson 6's topic
     make_optimizer: object = None  # the submission's own function, if any; replaces optimizer/scheduler
     sources: dict = field(default_factory=dict)  # field -> "submission" | "lesson" | "default", for the record
+    ignored: list[str] = field(default_factory=list)  # the submission's names the lesson fixes, left unused
 
     def to_dict(self) -> dict:
         """JSON-friendly: the recipe actually used, for the run record."""
@@ -34,6 +35,7 @@ class Recipe:
             "augment": self.augment.to_dict(),
             "make_optimizer": "submission" if self.make_optimizer else None,
             "sources": self.sources,
+            "ignored": self.ignored,
         }
 
 
@@ -43,11 +45,15 @@ def _positive_int(value, name: str) -> int:
     return value
 
 
-def resolve(overrides: dict, lesson_recipe: dict | None, max_epochs: int, epochs_flag: int | None = None) -> Recipe:
+def resolve(overrides: dict, lesson_recipe: dict | None, max_epochs: int, epochs_flag: int | None = None,
+            fixed: tuple[str, ...] = ()) -> Recipe:
     """Merge submission overrides (EPOCHS, BATCH_SIZE, AUGMENT, make_optimizer) over lesson defaults.
 
-    EPOCHS is capped by the lesson's max_epochs; --epochs (epochs_flag) caps it further for a shorter run.
+    EPOCHS is capped by the lesson's max_epochs; --epochs (epochs_flag) caps it further for a shorter run. Names in
+    `fixed` are the lesson's to set (its `may_change` leaves them out): a submission's own value is ignored.
     """
+    ignored = sorted(name for name in overrides if name in fixed)
+    overrides = {k: v for k, v in overrides.items() if k not in fixed}
     lesson_recipe = lesson_recipe or {}
     base = Recipe()
     sources = {}
@@ -83,7 +89,7 @@ def resolve(overrides: dict, lesson_recipe: dict | None, max_epochs: int, epochs
     else:
         optimizer = pick(None, "optimizer", base.optimizer)
         scheduler = pick(None, "scheduler", None)
-    return Recipe(epochs, batch_size, optimizer, scheduler, augment, make_opt, sources)
+    return Recipe(epochs, batch_size, optimizer, scheduler, augment, make_opt, sources, ignored)
 
 
 def _build_from_spec(namespace, spec: dict, what: str, *args, **extra):

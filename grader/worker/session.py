@@ -1,4 +1,9 @@
-"""One grading, inside the worker: measure, train with the grader's loop, return the run record."""
+"""One check or grading inside the sandboxed worker: import the submission, measure it, export it, train it.
+
+The worker holds the training split only (the parent wrote it into the worker's directory). It reports training
+figures as progress, and after every epoch writes the model's state for the clean evaluator; every figure that
+decides the verdict is measured elsewhere (grader.host.grading).
+"""
 
 from __future__ import annotations
 
@@ -12,20 +17,22 @@ from typing import Callable
 import torch
 
 import grader
-from grader.walls import sandbox
-from grader.worker.report import measure
-from grader.mnist import load_split, normalize
 from grader.device import device_name, pick_device
-from grader.errors import SubmissionError
-from grader.evaluator.evaluate import EXPORT_BATCH, export_model
-from grader.worker.integrity import refuse_oversized
+from grader.errors import IntegrityError, SubmissionError
+from grader.mnist import split_from_files
+from grader.record import WorkerTask
+from grader.walls import sandbox
+from grader.worker.export import CONSTANTS_FILE, GRAPH_FILE, changed_constants, write_state
 from grader.worker.recipe import resolve
+from grader.worker.report import examine
 from grader.worker.submission import load
-from grader.worker.train import LoopOptions, steps_per_epoch, train
+from grader.worker.train import fit, steps_per_epoch
 
-QUICK_TRAIN = 5_000  # images for a --quick smoke run: about a tenth of an epoch, seconds on a CPU
-QUICK_TEST = 2_000
 PROGRESS_MIN_INTERVAL_S = 0.25  # a progress event reads the GPU's running sums (a host sync): a few a second is plenty
+
+
+def state_file(epoch: int) -> str:
+    return f"state-{epoch:03d}.bin"
 
 
 def versions(device: torch.device) -> dict:
@@ -42,26 +49,6 @@ def versions(device: torch.device) -> dict:
         "cuda": torch.version.cuda if device.type == "cuda" else None,
         "cudnn": torch.backends.cudnn.version() if device.type == "cuda" else None,
     }
-
-
-def _limits(request: dict) -> sandbox.Limits:
-    return sandbox.Limits(**(request.get("sandbox") or {}).get("limits", {}))
-
-
-def _load(request: dict):
-    """Import the submission, making sure it is the very file the parent's static policy passed."""
-    sub = load(request["file"])
-    if request.get("sha256") and sub.sha256 != request["sha256"]:
-        raise SubmissionError(f"{sub.path.name} changed after it was checked; grade it again")
-    return sub
-
-
-def run_check(request: dict) -> dict:
-    """Load and measure the submission; the report that `course check` renders."""
-    sandbox.limit_memory(_limits(request))
-    sub = _load(request)
-    _, report = measure(sub, request.get("data_dir"), request.get("seed", 0))
-    return report
 
 
 class ProgressPacer:
@@ -83,71 +70,90 @@ class ProgressPacer:
         return False
 
 
-def run_grade(request: dict, emit: Callable[[dict], None]) -> dict:
-    """Load, measure, train and evaluate; stream events through `emit` and return the run record."""
+def load_checked(file: str, sha256: str):
+    """Import the submission, making sure it is the very file the parent's static policy passed."""
+    sub = load(file)
+    if sub.sha256 != sha256:
+        raise SubmissionError(f"{sub.path.name} changed after it was checked; grade it again")
+    return sub
+
+
+def _prepare(task: WorkerTask, workdir: Path):
+    """Import the very file the parent checked, then build, check and export it: (sub, model, split, report, exported)."""
+    sub = load_checked(task.file, task.sha256)
+    split = split_from_files(Path(task.train_images), Path(task.train_labels))
+    model, report, exported = examine(sub, split, task.seed, workdir)
+    return sub, model, split, report, exported
+
+
+def run_check(task: WorkerTask, emit: Callable[[dict], None], workdir: Path) -> None:
+    """Measure the submission without training; the parent counts its parameters on the exported program."""
+    sandbox.limit_memory(sandbox.Limits(**task.limits))
+    _, _, _, report, exported = _prepare(task, workdir)
+    emit({"event": "result", "report": report, "graph": GRAPH_FILE, "constants": CONSTANTS_FILE,
+          "export": exported.info()})
+
+
+def run_grade(task: WorkerTask, emit: Callable[[dict], None], workdir: Path) -> None:
+    """Check, export, then train with the grader's loop, writing the state of every epoch for the evaluator."""
     started = time.perf_counter()
-    seed = int(request.get("seed", 0))
-    quick = bool(request.get("quick"))
-    device = pick_device(request.get("device", "auto"))
+    device = pick_device(task.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = False  # same seed, same kernels: repeatable numbers
     else:  # CUDA reserves far more address space than it uses, so only other devices get the cap
-        sandbox.limit_memory(_limits(request))
+        sandbox.limit_memory(sandbox.Limits(**task.limits))
+    sub, model, split, report, exported = _prepare(task, workdir)
+    emit({"event": "check", "report": report, "graph": GRAPH_FILE, "constants": CONSTANTS_FILE,
+          "export": exported.info()})
 
-    sub = _load(request)
-    model, report = measure(sub, request.get("data_dir"), seed)
-    emit({"event": "check", "report": report})
-    refuse_oversized(report["params"], request.get("max_params"))
-
-    max_epochs = int(request.get("max_epochs", 20))
-    recipe = resolve(sub.recipe_overrides(), request.get("lesson_recipe"), max_epochs, request.get("epochs"))
-    if quick:
+    recipe = resolve(sub.recipe_overrides(), task.lesson_recipe, task.max_epochs, task.epochs, task.fixed_recipe)
+    if task.quick:
         recipe.epochs, recipe.sources["epochs"] = 1, "--quick"
-
-    train_split = load_split(train=True, data_dir=request.get("data_dir"))
-    test_split = load_split(train=False, data_dir=request.get("data_dir"))
-    if quick:
-        train_split, test_split = train_split.subset(QUICK_TRAIN), test_split.subset(QUICK_TEST)
-    steps = steps_per_epoch(len(train_split), recipe.batch_size)
+    warnings = [f"this lesson sets {', '.join(recipe.ignored)} itself: your file's own value was not used "
+                "(a later lesson lets you choose it)"] if recipe.ignored else []
+    steps = steps_per_epoch(len(split), recipe.batch_size)
     emit({"event": "start", "epochs": recipe.epochs, "steps_per_epoch": steps, "device": device_name(device),
-          "device_type": device.type,
-          "train_images": len(train_split), "test_images": len(test_split), "quick": quick})
+          "device_type": device.type, "train_images": len(split), "quick": task.quick})
+    write_state(model, exported.graph, workdir / state_file(0), 0)
+    emit({"event": "state", "epoch": 0, "state": state_file(0)})
 
     pacer = ProgressPacer(steps)
+    epoch_now = [1]
 
     def on_step(step, total, loss_sum, correct, seen):
         if pacer.due(step, total):
-            emit({"event": "progress", "step": step, "steps": total,
+            emit({"event": "progress", "epoch": epoch_now[0], "step": step, "steps": total,
                   "loss": loss_sum.item() / seen, "acc": 100.0 * correct.item() / seen})
 
-    torch.manual_seed(seed)  # dropout masks and any randomness inside the model
-    options = LoopOptions(**(request.get("loop") or {}))
-    result = train(model, recipe, train_split, test_split, device, seed,
-                   on_epoch=lambda m: emit({"event": "epoch", **asdict(m)}), on_step=on_step, options=options)
-    # For the clean evaluator (grader.evaluator.evaluate), which re-measures the final model in a fresh process.
-    example = normalize(test_split.images[:EXPORT_BATCH]).to(device)
-    workdir = Path((request.get("sandbox") or {}).get("workdir") or Path.cwd())
-    export = export_model(model, example, workdir)
-    return {
-        "file": str(sub.path),
+    def on_epoch(stats):
+        write_state(model, exported.graph, workdir / state_file(stats.epoch), stats.epoch)
+        emit({"event": "epoch", **asdict(stats), "state": state_file(stats.epoch)})
+        epoch_now[0] = stats.epoch + 1
+
+    torch.manual_seed(task.seed)  # dropout masks and any randomness inside the model
+    result = fit(model, recipe, split, device, task.seed, on_epoch=on_epoch, on_step=on_step, options=task.loop)
+    changed = changed_constants(exported)
+    if changed:
+        raise IntegrityError(
+            f"hidden parameters: {', '.join(changed[:3])} changed during training, but only parameters and buffers are "
+            "counted and handed to the evaluator. Make it an nn.Parameter (or register_buffer) so it is counted")
+    emit({"event": "result", "record": {
+        "file": sub.path.name,
         "sha256": sub.sha256,
-        "seed": seed,
-        "quick": quick,
+        "seed": task.seed,
+        "quick": task.quick,
         "device": str(device),
         "device_name": device_name(device),
         "versions": versions(device),
         "recipe": {**recipe.to_dict(), **result.optimizer},
-        "params": report["params"],
-        "rf": report["rf"]["rf_before_global_pool"],
-        "rf_final": report["rf"]["rf_final"],
-        "report": report,
-        "baseline_test_acc": result.baseline_test_acc,
-        "epochs": [asdict(m) for m in result.epochs],
-        "train_images": len(train_split),
-        "test_images": len(test_split),
-        "export": export,
-        "loop": asdict(options),
-        "warnings": result.warnings,
+        "loop": asdict(task.loop),
+        "epochs_trained": len(result.epochs),
+        "train_images": len(split),
+        "warnings": warnings + result.warnings,
         "sandbox": dict(sandbox.APPLIED),
         "duration": time.perf_counter() - started,
-    }
+    }})
+
+
+def run(task: WorkerTask, emit: Callable[[dict], None], workdir: Path) -> None:
+    (run_check if task.mode == "check" else run_grade)(task, emit, workdir)

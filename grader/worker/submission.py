@@ -14,9 +14,9 @@ from types import ModuleType
 
 import torch
 
+from grader.course.lesson import RECIPE_NAMES
 from grader.errors import SubmissionError
 
-RECIPE_NAMES = ("EPOCHS", "BATCH_SIZE", "AUGMENT", "make_optimizer")
 
 
 @dataclass
@@ -85,9 +85,25 @@ def build(sub: Submission) -> torch.nn.Module:
         raise SubmissionError(
             f"Net() raised {type(exc).__name__}{_submission_frames(exc, sub.path)}: {exc}"
         ) from exc
+    return model
+
+
+def materialize(model: torch.nn.Module, images: torch.Tensor, path: Path | None = None) -> None:
+    """Give lazy modules (nn.LazyConv2d ...) their shapes with one eval-mode pass, so they can be counted and trained."""
+    if any(torch.nn.parameter.is_lazy(p) for p in model.parameters()):
+        was_training = model.training
+        model.eval()  # no BatchNorm statistics move
+        try:
+            with torch.no_grad():
+                model(images)
+        except Exception as exc:
+            where = _submission_frames(exc, path) if path else ""
+            raise SubmissionError(f"forward() raised {type(exc).__name__} while the grader gave lazy modules their "
+                                  f"shapes{where}: {exc}") from exc
+        finally:
+            model.train(was_training)
     if not any(p.requires_grad for p in model.parameters()):
         raise SubmissionError("Net has no trainable parameters; define layers in __init__ (e.g. self.conv1 = nn.Conv2d(1, 8, 3))")
-    return model
 
 
 def _check_output(out, batch: int, mode: str) -> None:

@@ -1,4 +1,10 @@
-"""The grader's training loop: data resident on the device, batched augmentation, metrics read once an epoch."""
+"""The grader's training loop, read the way pytorch/examples' mnist/main.py reads: `train_epoch` trains one epoch,
+`fit` runs a recipe's epochs. Speed the airbench way: the data stays resident on the device as uint8, augmentation
+is batched, and the running sums stay on the device (no host sync per step).
+
+The worker never sees the test set: after each epoch `fit` hands the epoch's training figures to `on_epoch`,
+and the caller writes the state the clean evaluator measures.
+"""
 
 from __future__ import annotations
 
@@ -10,49 +16,37 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from grader.worker import integrity
-from grader.worker.augment import Augmenter
-from grader.mnist import Split, normalize, to_unit
 from grader.errors import SubmissionError, TrainingError
+from grader.mnist import Split, normalize, to_unit
+from grader.record import LoopOptions
+from grader.worker.augment import Augmenter
 from grader.worker.recipe import PER_BATCH_SCHEDULERS, Recipe, build_optimizer, describe_optimizer, step_scheduler
 
-EVAL_BATCH = 1000  # large enough to keep a GPU busy, small enough for a laptop's memory
 DIVERGENCE_CHECK_EVERY = 50  # steps between host reads of the NaN flag: cheap, and stops a dead run early
 
 
-@dataclass(frozen=True)
-class LoopOptions:
-    """Opt-in speed-ups that leave what is computed unchanged, up to float rounding."""
-
-    # torch.compile: costs tens of seconds up front, pays off only on long GPU runs. True, or a torch.compile mode:
-    # "reduce-overhead" also replays the step as CUDA graphs, which is what a small model on a fast GPU waits on.
-    compile: bool | str = False
-    channels_last: bool = False  # NHWC memory: can speed up cuDNN on GPUs; slower for small nets on a few CPU threads
-
-
 @dataclass
-class EpochMetrics:
+class EpochStats:
+    """One epoch as the worker saw it: training figures on augmented batches with dropout on (progress only)."""
+
     epoch: int
     train_loss: float
     train_acc: float  # percent
-    test_loss: float
-    test_acc: float  # percent
-    lr: float  # learning rate at the end of the epoch
+    lr: float  # at the end of the epoch
     seconds: float
 
 
 @dataclass
-class TrainResult:
-    baseline_test_acc: float  # the untrained model's accuracy: a fresh model scores about 10 %
-    epochs: list[EpochMetrics] = field(default_factory=list)
-    optimizer: dict = field(default_factory=dict)
+class FitResult:
+    epochs: list[EpochStats] = field(default_factory=list)
+    optimizer: dict = field(default_factory=dict)  # what make_optimizer or the recipe built, for the record
     warnings: list[str] = field(default_factory=list)
 
 
 class _Forward:
     """The training forward: compiled when asked, falling back to eager once, with a warning, if compiling fails."""
 
-    def __init__(self, model: torch.nn.Module, compile: bool, warnings: list[str]):
+    def __init__(self, model: torch.nn.Module, compile: bool | str, warnings: list[str]):
         self.model, self.fn, self.warnings = model, model, warnings
         if compile:
             try:
@@ -71,31 +65,28 @@ class _Forward:
                              "trained without it")
 
 
-def _loss(fn, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    out = fn(x)
-    loss = F.cross_entropy(out.float(), y)  # right for logits and log-probabilities alike
-    loss.backward()
-    return out, loss
+@dataclass
+class Loop:
+    """Everything one epoch needs, built once by `fit`."""
 
+    model: torch.nn.Module
+    forward: _Forward
+    optimizer: torch.optim.Optimizer
+    scheduler: object | None
+    augment: Augmenter
+    images: torch.Tensor  # uint8 (N, 28, 28), on the device
+    labels: torch.Tensor
+    batch_size: int
+    generator: torch.Generator  # on the data's device, so shuffling and augmentation never leave it
+    memory_format: torch.memory_format
 
-def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy (percent) on normalised images, in eval mode under no_grad."""
-    model.eval()
-    loss_sum = torch.zeros((), device=images.device)
-    correct = torch.zeros((), device=images.device, dtype=torch.long)
-    with torch.no_grad():
-        for start in range(0, len(labels), EVAL_BATCH):
-            x, y = images[start : start + EVAL_BATCH], labels[start : start + EVAL_BATCH]
-            try:
-                out = model(x).float()
-            except Exception as exc:
-                raise SubmissionError(
-                    f"evaluation failed on a batch of {len(y)} test images: {type(exc).__name__}: {exc}"
-                ) from exc
-            loss_sum += F.cross_entropy(out, y, reduction="sum")
-            correct += (out.argmax(dim=1) == y).sum()
-    n = len(labels)
-    return loss_sum.item() / n, 100.0 * correct.item() / n
+    @property
+    def per_batch(self) -> bool:
+        return isinstance(self.scheduler, PER_BATCH_SCHEDULERS)
+
+    @property
+    def steps(self) -> int:
+        return steps_per_epoch(len(self.labels), self.batch_size)
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
@@ -114,96 +105,112 @@ def current_lr(optimizer) -> float:
     return float(optimizer.param_groups[0]["lr"])
 
 
-def train(
-    model: torch.nn.Module,
-    recipe: Recipe,
-    train_split: Split,
-    test_split: Split,
-    device: torch.device,
-    seed: int,
-    on_epoch: Callable[[EpochMetrics], None] | None = None,
-    on_step: Callable[[int, int, torch.Tensor, torch.Tensor, int], None] | None = None,
-    options: LoopOptions = LoopOptions(),
-) -> TrainResult:
-    """Train `model` with the recipe and evaluate on the full test split after every epoch."""
-    # The generator lives on the data's device so shuffling and augmentation never leave it.
+def _loss(fn, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    out = fn(x)
+    if type(out) is not torch.Tensor:  # a subclass could redefine argmax or ==; the grader reads plain tensors only
+        raise SubmissionError(f"forward() returned a {type(out).__name__}; return a plain torch.Tensor of shape (N, 10)")
+    loss = F.cross_entropy(out.float(), y)  # right for logits and log-probabilities alike
+    loss.backward()
+    return out, loss
+
+
+def train_epoch(loop: Loop, epoch: int, on_step: Callable | None = None) -> EpochStats:
+    """Train one epoch over a fresh shuffle; figures are read from the device once, at the end."""
+    started = time.perf_counter()
+    model, optimizer = loop.model, loop.optimizer
+    device = loop.images.device
+    model.train()
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    first_bad = torch.full((), -1, device=device, dtype=torch.long)  # first step with a non-finite loss
+    lrs = []  # host-side: the lr each step used, to name it if the run diverges
+    seen = 0
+    for step, idx in enumerate(_batches(len(loop.labels), loop.batch_size, loop.generator, device), start=1):
+        x = normalize(loop.augment(to_unit(loop.images[idx]), loop.generator)).contiguous(memory_format=loop.memory_format)
+        y = loop.labels[idx]
+        lrs.append(current_lr(optimizer))
+        optimizer.zero_grad(set_to_none=True)
+        try:
+            out, loss = _loss(loop.forward.fn, x, y)
+        except SubmissionError:
+            raise
+        except Exception as exc:
+            if not loop.forward.compiled:
+                raise SubmissionError(f"training failed at epoch {epoch}, step {step} (batch of {len(idx)}): "
+                                      f"{type(exc).__name__}: {exc}") from exc
+            loop.forward.fall_back(exc)
+            optimizer.zero_grad(set_to_none=True)
+            out, loss = _loss(loop.forward.fn, x, y)
+        optimizer.step()
+        if loop.per_batch:
+            step_scheduler(loop.scheduler, epoch, step, lrs[-1])
+        detached = loss.detach()
+        first_bad = torch.where((first_bad < 0) & ~torch.isfinite(detached), step, first_bad)
+        loss_sum += detached * len(idx)
+        correct += (out.detach().argmax(dim=1) == y).sum()
+        seen += len(idx)
+        if step % DIVERGENCE_CHECK_EVERY == 0:
+            _raise_if_diverged(first_bad, epoch, lrs)
+        if on_step is not None:
+            on_step(step, loop.steps, loss_sum, correct, seen)  # tensors: the caller decides when to sync
+    _raise_if_diverged(first_bad, epoch, lrs)
+    stats = EpochStats(epoch, loss_sum.item() / seen, 100.0 * correct.item() / seen, current_lr(optimizer),
+                       time.perf_counter() - started)
+    if not math.isfinite(stats.train_loss):
+        raise TrainingError(f"diverged at epoch {epoch}: the training loss is {stats.train_loss} (lr {stats.lr:.3g})")
+    return stats
+
+
+def build_loop(model: torch.nn.Module, recipe: Recipe, train_split: Split, device: torch.device, seed: int,
+               options: LoopOptions = LoopOptions(), warnings: list[str] | None = None) -> Loop:
+    """Move model and data to the device and build the optimizer and scheduler the recipe asks for."""
     generator = torch.Generator(device=device if device.type == "cuda" else "cpu").manual_seed(seed)
     memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
     model.to(device, memory_format=memory_format)
-    train_images = train_split.images.to(device)  # uint8: a quarter of the memory of floats
-    train_labels = train_split.labels.to(device)
-    test_images = normalize(test_split.images.to(device)).contiguous(memory_format=memory_format)
-    test_labels = test_split.labels.to(device)
-    augment = Augmenter(recipe.augment)
-
-    n = len(train_labels)
-    steps = steps_per_epoch(n, recipe.batch_size)
+    steps = steps_per_epoch(len(train_split), recipe.batch_size)
     optimizer, scheduler = build_optimizer(recipe, model, steps)
-    integrity.check_optimizer(optimizer, model)
-    per_batch = isinstance(scheduler, PER_BATCH_SCHEDULERS)
+    warnings = warnings if warnings is not None else []
+    forward = _Forward(model, options.compile, warnings)
+    return Loop(model, forward, optimizer, scheduler, Augmenter(recipe.augment), train_split.images.to(device),
+                train_split.labels.to(device), recipe.batch_size, generator, memory_format)
 
-    _, baseline = evaluate(model, test_images, test_labels)
-    integrity.check_baseline(baseline)
-    hidden = integrity.snapshot(model, optimizer)  # compared once, after the last epoch
-    result = TrainResult(baseline_test_acc=baseline, optimizer=describe_optimizer(optimizer, scheduler))
-    forward = _Forward(model, options.compile, result.warnings)
 
+def fit(model: torch.nn.Module, recipe: Recipe, train_split: Split, device: torch.device, seed: int,
+        on_epoch: Callable[[EpochStats], None] | None = None, on_step: Callable | None = None,
+        options: LoopOptions = LoopOptions()) -> FitResult:
+    """Train `model` for the recipe's epochs; `on_epoch` gets each epoch's figures as it ends."""
+    result = FitResult()
+    loop = build_loop(model, recipe, train_split, device, seed, options, result.warnings)
+    result.optimizer = describe_optimizer(loop.optimizer, loop.scheduler)
+    result.warnings.extend(schedule_warnings(loop.scheduler, recipe.epochs, loop.steps))
     for epoch in range(1, recipe.epochs + 1):
-        started = time.perf_counter()
-        model.train()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        first_bad = torch.full((), -1, device=device, dtype=torch.long)  # first step with a non-finite loss
-        lrs = []  # host-side: the lr each step used, to name it if the run diverges
-        seen = 0
-        for step, idx in enumerate(_batches(n, recipe.batch_size, generator, device), start=1):
-            x = normalize(augment(to_unit(train_images[idx]), generator)).contiguous(memory_format=memory_format)
-            y = train_labels[idx]
-            lrs.append(current_lr(optimizer))
-            optimizer.zero_grad(set_to_none=True)
-            try:
-                out, loss = _loss(forward.fn, x, y)
-            except Exception as exc:
-                if not forward.compiled:
-                    raise SubmissionError(
-                        f"training failed at epoch {epoch}, step {step} (batch of {len(idx)}): "
-                        f"{type(exc).__name__}: {exc}"
-                    ) from exc
-                forward.fall_back(exc)
-                optimizer.zero_grad(set_to_none=True)
-                out, loss = _loss(forward.fn, x, y)
-            optimizer.step()
-            if per_batch:
-                step_scheduler(scheduler, epoch, step, lrs[-1])
-            detached = loss.detach()
-            first_bad = torch.where((first_bad < 0) & ~torch.isfinite(detached), step, first_bad)
-            loss_sum += detached * len(idx)
-            correct += (out.detach().argmax(dim=1) == y).sum()
-            seen += len(idx)
-            if step % DIVERGENCE_CHECK_EVERY == 0:
-                _raise_if_diverged(first_bad, epoch, lrs)
-            if on_step is not None:
-                on_step(step, steps, loss_sum, correct, seen)  # tensors: the caller decides when to sync
-        _raise_if_diverged(first_bad, epoch, lrs)
-        test_loss, test_acc = evaluate(model, test_images, test_labels)
-        if scheduler is not None and not per_batch:
-            step_scheduler(scheduler, epoch, steps, current_lr(optimizer), metric=test_loss)
-        metrics = EpochMetrics(
-            epoch=epoch,
-            train_loss=loss_sum.item() / seen,
-            train_acc=100.0 * correct.item() / seen,
-            test_loss=test_loss,
-            test_acc=test_acc,
-            lr=current_lr(optimizer),
-            seconds=time.perf_counter() - started,
-        )
-        if not math.isfinite(metrics.test_loss):
-            raise TrainingError(f"diverged at epoch {epoch}: the test loss is {metrics.test_loss} (lr {metrics.lr:.3g})")
-        result.epochs.append(metrics)
+        stats = train_epoch(loop, epoch, on_step)
+        if loop.scheduler is not None and not loop.per_batch:
+            step_scheduler(loop.scheduler, epoch, loop.steps, stats.lr, metric=plateau_metric(loop.scheduler, stats))
+        stats.lr = current_lr(loop.optimizer)
+        result.epochs.append(stats)
         if on_epoch is not None:
-            on_epoch(metrics)
-    integrity.check_hidden_state(model, optimizer, hidden)
+            on_epoch(stats)
     return result
+
+
+def plateau_metric(scheduler, stats: EpochStats) -> float:
+    """What ReduceLROnPlateau watches: the epoch's training accuracy for mode='max', else its training loss.
+
+    Never a test figure: the worker has none, and the test set must not steer training.
+    """
+    return stats.train_acc if getattr(scheduler, "mode", "min") == "max" else stats.train_loss
+
+
+def schedule_warnings(scheduler, epochs: int, steps: int) -> list[str]:
+    """A per-step schedule built for another length than the run: it ends early (error) or never finishes (warning)."""
+    total = getattr(scheduler, "total_steps", None)
+    if isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR) and total is not None and total != epochs * steps:
+        return [f"OneCycleLR was built for {total:,} steps but this run takes {epochs} epochs x {steps} steps = "
+                f"{epochs * steps:,}: the schedule "
+                + ("does not finish (training ends at a high learning rate)" if total > epochs * steps else "runs out")
+                + "; build it from the steps_per_epoch and epochs that make_optimizer receives"]
+    return []
 
 
 def _raise_if_diverged(first_bad: torch.Tensor, epoch: int, lrs: list[float]) -> None:

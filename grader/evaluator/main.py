@@ -1,0 +1,125 @@
+"""The clean evaluator process: holds the test set, runs the exported program with each state it is handed.
+
+Started by grader.host.grading as `python -m grader.evaluator` (channel: grader.channel). It never imports the
+submission: it reads the graph and the states the parent copied out of the worker's directory, runs them with
+grader.evaluator.interpret and answers with the test loss and accuracy of each. Requests, one per line:
+
+    {"op": "setup", "test_images": PATH, "test_labels": PATH, "device": "cuda:0", "workdir": PATH, "timeout": S}
+    {"op": "load", "graph": PATH, "constants": PATH}                -> {"event": "loaded", "seconds": s}
+    {"op": "measure", "epoch": N, "state": PATH}                    -> {"event": "measured", "epoch": N, ...}
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+EVAL_BATCH = 1000  # the exported program's batch size (grader.worker.export.EXPORT_BATCH)
+
+
+def evaluate(prog, state: dict, images, labels) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy (percent) of the program on normalised images, in batches it was built for."""
+    import torch
+    import torch.nn.functional as F
+
+    loss_sum = torch.zeros((), dtype=torch.float64, device=images.device)
+    correct = torch.zeros((), dtype=torch.long, device=images.device)
+    batch = prog.graph.batch
+    with torch.no_grad():
+        for start in range(0, len(labels), batch):
+            x, y = images[start : start + batch], labels[start : start + batch]
+            n = len(y)
+            if n < batch:  # the program's batch size is fixed: pad, then drop the padding's outputs
+                x = torch.cat([x, x.new_zeros((batch - n, *x.shape[1:]))])
+            out = prog.run(state, x)
+            if type(out) is not torch.Tensor or tuple(out.shape) != (batch, 10) or not out.is_floating_point():
+                raise _error("submission", "forward() must return a plain float tensor of shape (N, 10); "
+                             f"the exported program returned {type(out).__name__} {tuple(getattr(out, 'shape', ()))}")
+            out = out[:n].float()
+            loss_sum += F.cross_entropy(out, y, reduction="sum").double()
+            correct += (out.argmax(dim=1) == y).sum()
+    n = len(labels)
+    return loss_sum.item() / n, 100.0 * correct.item() / n
+
+
+class _Failure(Exception):
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+def _error(kind: str, message: str) -> _Failure:
+    return _Failure(kind, message)
+
+
+def serve(link) -> int:
+    """Answer the parent's requests until it closes the channel."""
+    setup = link.receive()
+    if not setup or setup.get("op") != "setup":
+        return 2
+    from grader.walls.sandbox import Limits, isolate
+
+    workdir = Path(setup["workdir"])
+    isolate(workdir, float(setup.get("timeout", 3600)), Limits(**setup.get("limits", {})))
+    try:
+        import torch
+
+        from grader.errors import CourseError
+        from grader.evaluator.interpret import Program, check_tensors, tensors_from_file
+        from grader.mnist import normalize, split_from_files
+        from grader.program import read_graph
+
+        device = torch.device(setup.get("device") or "cpu")
+        if device.type == "cpu":
+            torch.set_num_threads(1)  # the worker trains beside it: take one core, not all of them
+            if hasattr(os, "nice"):
+                os.nice(5)
+        split = split_from_files(Path(setup["test_images"]), Path(setup["test_labels"]))
+        images, labels = normalize(split.images).to(device), split.labels.to(device)
+        link.emit({"event": "ready", "test_images": len(labels), "device": str(device)})
+    except Exception as exc:  # noqa: BLE001 - whatever stops the set-up is reported, not raised
+        link.emit({"event": "error", "kind": "internal", "message": f"the evaluator could not start: {exc}",
+                   "traceback": traceback.format_exc()})
+        return 0
+    prog = None
+    while (request := link.receive()) is not None:
+        started = time.perf_counter()
+        try:
+            if request.get("op") == "load":
+                constants = tensors_from_file(Path(request["constants"]), device)
+                prog = Program(read_graph(Path(request["graph"])), constants, device)
+                link.emit({"event": "loaded", "seconds": time.perf_counter() - started})
+            elif request.get("op") == "measure":
+                if prog is None:
+                    raise _error("internal", "measure before load")
+                state = tensors_from_file(Path(request["state"]), device)
+                check_tensors(prog.graph, state)
+                loss, acc = evaluate(prog, state, images, labels)
+                link.emit({"event": "measured", "epoch": int(request["epoch"]), "test_loss": loss, "test_acc": acc,
+                           "seconds": time.perf_counter() - started})
+        except _Failure as exc:
+            link.emit({"event": "error", "kind": exc.kind, "message": str(exc)})
+        except CourseError as exc:
+            link.emit({"event": "error", "kind": exc.kind, "message": str(exc)})
+        except Exception as exc:  # noqa: BLE001 - an operation failing on the program is the program's problem
+            link.emit({"event": "error", "kind": "integrity",
+                       "message": f"the clean evaluator could not run the exported program: {type(exc).__name__}: "
+                                  f"{str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"})
+    return 0
+
+
+def main() -> int:
+    from grader.channel import ParentLink
+
+    link = ParentLink.open()
+    try:
+        return serve(link)
+    finally:
+        link.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

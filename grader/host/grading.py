@@ -1,0 +1,369 @@
+"""One check or grading from the parent's side (the CLI's process, no torch): the only place a verdict is decided.
+
+A grading runs two children (grader.channel):
+- the worker (grader.worker) imports the submission, trains it on the training split it was handed, exports its
+  program once and writes its state after every epoch;
+- the evaluator (grader.evaluator) holds the test split it was handed, never imports the submission, and
+  measures the program with each state.
+The parent counts the parameters on the exported program, copies each state out of the worker's directory as it
+is announced, and builds the run record from trusted figures only: the worker's own numbers are progress display.
+One budget (`timeout`) covers both children.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from grader import mnist, program
+from grader.channel import CLOSED, ChildProcess, Garbage, drain, exit_reason
+from grader.course.lesson import DEFAULT_CRITERIA, Lesson
+from grader.course.verdict import judge
+from grader.digest import file_sha256
+from grader.errors import (
+    CourseError, DataError, IntegrityError, ManifestError, PolicyError, SubmissionError, TrainingError, UsageError,
+)
+from grader.host import rules
+from grader.record import DEFAULT_TIMEOUT_S, EpochRecord, GradeRequest, RunRecord, WorkerTask
+from grader.walls.policy import check_file
+from grader.walls.sandbox import worker_env
+
+QUICK_TRAIN = 5_000  # images for a --quick smoke run: about a tenth of an epoch, seconds on a CPU
+QUICK_TEST = 2_000
+CHECK_TRAIN = 1_000  # a check needs two digits for the contract and a batch to export with
+CHECK_TIMEOUT_S = 120.0
+MODEL_FILE = "model.py"
+_STATE_NAME = re.compile(r"state-\d{3}\.bin")
+_ERRORS = {e.kind: e for e in (UsageError, DataError, SubmissionError, ManifestError, TrainingError, PolicyError,
+                               IntegrityError)}
+
+
+class WorkerError(CourseError):
+    """A child ended without a result: crash, kill, timeout, a garbled channel, or a grader bug."""
+
+    kind = "worker"
+
+
+@dataclass
+class Checked:
+    report: dict  # what `course check` shows, with the parameter count of the exported program
+    log: str = ""  # what the submission printed, up to grader.channel.LOG_LIMIT bytes
+    log_dropped: int = 0  # bytes past the limit
+
+
+@dataclass
+class Graded:
+    record: RunRecord
+    log: str = ""
+    log_dropped: int = 0
+
+
+def _file(path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path} does not exist; pass the path of a model.py")
+    return path.resolve()
+
+
+def _screen(file: Path, lesson: Lesson | None) -> str:
+    """The static policy, in this process, before any child starts: a refused file never runs. Its sha256."""
+    return check_file(file, lesson.allowed_imports if lesson else ())
+
+
+class _Rooms:
+    """The temporary directories of one grading: the worker's, the evaluator's, and the parent's own copies."""
+
+    def __init__(self):
+        self._tmp = tempfile.TemporaryDirectory(prefix="course-grading-")
+        root = Path(self._tmp.name).resolve()
+        self.worker, self.evaluator, self.handed = root / "worker", root / "evaluator", root / "handed"
+        for d in (self.worker, self.evaluator, self.handed):
+            d.mkdir()
+
+    def close(self) -> None:
+        self._tmp.cleanup()
+
+
+def _place_submission(file: Path, sha256: str, directory: Path) -> Path:
+    """Copy the checked bytes into the worker's directory: the worker imports that copy, never the student's path."""
+    target = directory / MODEL_FILE
+    shutil.copyfile(file, target)
+    if file_sha256(target) != sha256:
+        raise SubmissionError(f"{file.name} changed while it was being checked; grade it again")
+    return target
+
+
+def _error_from(child: ChildProcess, event: dict) -> CourseError:
+    kind = event.get("kind")
+    message = str(event.get("message", ""))
+    if kind == "internal":
+        who = "the clean evaluator" if child.name == "evaluator" else "grading"
+        return WorkerError(f"{who} failed unexpectedly: {message}\n{event.get('traceback', '')}" + child.tail())
+    return _ERRORS.get(kind, WorkerError)(message + child.tail())
+
+
+def _closed(child: ChildProcess) -> WorkerError:
+    code = child.wait(10)
+    who = "the clean evaluator" if child.name == "evaluator" else "the grading process"
+    return WorkerError(f"{who} {exit_reason(code)}{child.tail()}")
+
+
+def _garbage(child: ChildProcess, item: Garbage) -> WorkerError:
+    return WorkerError(
+        f"the {child.name}'s event channel carried something that is not a grader event ({item.line[:60]!r}); "
+        "the submission wrote to the grader's channel, so this run cannot be trusted" + child.tail())
+
+
+# --------------------------------------------------------------------------------------------------- check
+
+
+def check(request: GradeRequest, lesson: Lesson | None, *, screen: bool = True, limits: dict | None = None) -> Checked:
+    """Contract, structure and receptive field (measured in the worker) and the parameter count (counted here).
+
+    `screen=False` skips the static policy: only tests do that, to prove the walls behind it hold on their own.
+    """
+    file = _file(request.file)
+    sha = _screen(file, lesson) if screen else file_sha256(file)
+    timeout = request.timeout or CHECK_TIMEOUT_S
+    rooms = _Rooms()
+    events: queue.Queue = queue.Queue()
+    try:
+        images, labels = mnist.write_split(rooms.worker, train=True, data_dir=request.data_dir, limit=CHECK_TRAIN)
+        task = WorkerTask("check", str(_place_submission(file, sha, rooms.worker)), sha, str(images), str(labels),
+                          seed=request.seed, timeout=timeout, limits=limits or {})
+        with ChildProcess.python("grader.worker", cwd=rooms.worker, env=worker_env(rooms.worker), events=events,
+                                 name="worker") as worker:
+            worker.send(task.to_dict())
+            deadline = time.monotonic() + timeout
+            for child, event in drain(events, deadline):
+                if isinstance(event, Garbage):
+                    raise _garbage(child, event)
+                if event is CLOSED:
+                    raise _closed(child)
+                if event["event"] == "error":
+                    raise _error_from(child, event)
+                if event["event"] == "result":
+                    report = {**(event.get("report") or {}), "file": str(file)}
+                    graph = program.read_graph(rooms.worker / program_file(event, "graph"))
+                    return Checked(program.with_count(report, program.count_parameters(graph)), worker.log,
+                                   worker.log_dropped)
+            raise WorkerError(f"timed out after {timeout:g} s; the check was stopped{worker.tail()}")
+    finally:
+        rooms.close()
+
+
+def program_file(event: dict, key: str) -> str:
+    name = str(event.get(key, ""))
+    if name not in ("graph.json", "constants.bin"):
+        raise IntegrityError(f"the worker named an unexpected program file {name[:40]!r}")
+    return name
+
+
+# --------------------------------------------------------------------------------------------------- grade
+
+
+@dataclass
+class _Run:
+    """What the parent has learned so far about one grading."""
+
+    request: GradeRequest
+    lesson: Lesson | None
+    sha256: str
+    file: Path
+    on_event: Callable[[dict], None] | None
+    started: float = field(default_factory=time.perf_counter)
+    report: dict | None = None
+    count: program.ParamCount | None = None
+    export: dict = field(default_factory=dict)
+    start: dict = field(default_factory=dict)
+    result: dict | None = None
+    trained: dict[int, dict] = field(default_factory=dict)  # epoch -> the worker's figures
+    measured: dict[int, dict] = field(default_factory=dict)  # epoch -> the evaluator's figures
+    sent: set[int] = field(default_factory=set)  # epochs handed to the evaluator
+    steps: list[list[float]] = field(default_factory=list)
+    evaluator: dict = field(default_factory=dict)
+    test_images: int = 0
+
+    @property
+    def criteria(self):
+        return self.lesson.criteria if self.lesson else DEFAULT_CRITERIA
+
+    def emit(self, event: dict) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None and self.sent == set(self.measured)
+
+
+def grade(request: GradeRequest, lesson: Lesson | None, on_event: Callable[[dict], None] | None = None, *,
+          screen: bool = True, limits: dict | None = None) -> Graded:
+    """Train one submission in the worker, measure every epoch in the evaluator, and judge it.
+
+    `screen=False` skips the static policy: only tests do that, to prove the walls behind it hold on their own.
+    """
+    file = _file(request.file)
+    run = _Run(request, lesson, _screen(file, lesson) if screen else file_sha256(file), file, on_event)
+    timeout = request.timeout or (lesson.timeout if lesson else DEFAULT_TIMEOUT_S)
+    deadline = time.monotonic() + timeout
+    rooms = _Rooms()
+    events: queue.Queue = queue.Queue()
+    children: list[ChildProcess] = []
+    try:
+        quick = request.quick
+        train = mnist.write_split(rooms.worker, True, request.data_dir, QUICK_TRAIN if quick else None)
+        test = mnist.write_split(rooms.evaluator, False, request.data_dir, QUICK_TEST if quick else None)
+        run.test_images = _count_items(test[1])
+        criteria = run.criteria
+        task = WorkerTask(
+            "grade", str(_place_submission(file, run.sha256, rooms.worker)), run.sha256, str(train[0]), str(train[1]),
+            seed=request.seed, device=request.device, quick=quick, epochs=request.epochs,
+            max_epochs=criteria.max_epochs, max_params=criteria.max_params,
+            lesson_recipe=lesson.recipe if lesson else None, fixed_recipe=lesson.fixed_recipe if lesson else (),
+            loop=request.loop, timeout=timeout, limits=limits or {})
+        worker = ChildProcess.python("grader.worker", cwd=rooms.worker, env=worker_env(rooms.worker), events=events,
+                                     name="worker")
+        children.append(worker)
+        worker.send(task.to_dict())
+        evaluator = ChildProcess.python("grader.evaluator", cwd=rooms.evaluator, env=worker_env(rooms.evaluator),
+                                        events=events, name="evaluator")
+        children.append(evaluator)
+        evaluator.send({"op": "setup", "test_images": str(test[0]), "test_labels": str(test[1]),
+                        "device": request.device, "workdir": str(rooms.evaluator), "timeout": timeout,
+                        "readable": [str(rooms.handed)]})
+        _pump(run, events, worker, evaluator, rooms, deadline, timeout)
+        evaluator.close_input()
+        return Graded(_record(run), worker.log, worker.log_dropped)
+    finally:
+        for child in children:
+            child.kill()
+        rooms.close()
+
+
+def _count_items(labels: Path) -> int:
+    with open(labels, "rb") as fh:
+        return mnist.idx_shape(fh.read(8))[0]
+
+
+def _pump(run: _Run, events: queue.Queue, worker: ChildProcess, evaluator: ChildProcess, rooms: _Rooms,
+          deadline: float, timeout: float) -> None:
+    for child, event in drain(events, deadline):
+        if isinstance(event, Garbage):
+            raise _garbage(child, event)
+        if event is CLOSED:
+            if child is worker and run.result is not None:
+                if run.done:
+                    return
+                continue
+            raise _closed(child)
+        if event["event"] == "error":
+            raise _error_from(child, event)
+        if child is worker:
+            _from_worker(run, event, evaluator, rooms)
+        else:
+            _from_evaluator(run, event)
+        if run.done:
+            return
+    raise WorkerError(f"timed out after {timeout:g} s; the grading (training and evaluation) was stopped"
+                      f"{worker.tail()}")
+
+
+def _from_worker(run: _Run, event: dict, evaluator: ChildProcess, rooms: _Rooms) -> None:
+    kind = event["event"]
+    if kind == "check":
+        if run.report is not None:
+            raise IntegrityError("the worker reported its model twice; this run cannot be trusted")
+        for key in ("graph", "constants"):
+            name = program_file(event, key)
+            shutil.copyfile(rooms.worker / name, rooms.handed / name)
+        graph = program.read_graph(rooms.handed / "graph.json")
+        run.count = program.count_parameters(graph)
+        run.report = program.with_count({**(event.get("report") or {}), "file": str(run.file)}, run.count)
+        run.export = dict(event.get("export") or {})
+        rules.refuse_oversized(run.count.total, run.criteria.max_params)
+        evaluator.send({"op": "load", "graph": str(rooms.handed / "graph.json"),
+                        "constants": str(rooms.handed / "constants.bin")})
+        run.emit({"event": "check", "report": run.report})
+    elif kind == "start":
+        run.start = {**event, "test_images": run.test_images}
+        run.emit(run.start)
+    elif kind == "progress":
+        steps = max(int(event.get("steps") or 1), 1)
+        if isinstance(event.get("loss"), (int, float)):
+            run.steps.append([round(int(event.get("epoch") or 1) - 1 + int(event.get("step") or 0) / steps, 4),
+                              float(event["loss"])])
+        run.emit(event)
+    elif kind in ("state", "epoch"):
+        if run.report is None:
+            raise IntegrityError("the worker handed over a state before its program; this run cannot be trusted")
+        epoch = int(event.get("epoch", -1))
+        name = str(event.get("state", ""))
+        if not _STATE_NAME.fullmatch(name) or epoch in run.sent or epoch != len(run.sent):
+            raise IntegrityError(f"the worker handed over an unexpected state ({name[:40]!r}, epoch {epoch})")
+        shutil.copyfile(rooms.worker / name, rooms.handed / name)  # ours now: the worker cannot change it later
+        run.sent.add(epoch)
+        if kind == "epoch":
+            run.trained[epoch] = event
+        evaluator.send({"op": "measure", "epoch": epoch, "state": str(rooms.handed / name)})
+    elif kind == "result":
+        if run.result is not None or not isinstance(event.get("record"), dict):
+            raise IntegrityError("the worker reported more than one result; this run cannot be trusted")
+        run.result = event["record"]
+
+
+def _from_evaluator(run: _Run, event: dict) -> None:
+    kind = event["event"]
+    if kind == "ready":
+        run.evaluator.update(device=event.get("device"), test_images=event.get("test_images"))
+    elif kind == "loaded":
+        run.evaluator["load_seconds"] = event.get("seconds")
+    elif kind == "measured":
+        epoch = int(event["epoch"])
+        if epoch not in run.sent or epoch in run.measured:
+            raise WorkerError(f"the clean evaluator answered for epoch {epoch}, which it was not asked about")
+        run.measured[epoch] = event
+        run.evaluator["seconds"] = run.evaluator.get("seconds", 0.0) + float(event.get("seconds") or 0.0)
+        if epoch == 0:
+            rules.check_baseline(float(event["test_acc"]))
+        else:
+            run.emit({"event": "epoch", **_epoch(run, epoch).__dict__})
+
+
+def _epoch(run: _Run, epoch: int) -> EpochRecord:
+    trained, measured = run.trained.get(epoch, {}), run.measured.get(epoch, {})
+    return EpochRecord.from_dict({"epoch": epoch, "train_loss": trained.get("train_loss"),
+                                  "train_acc": trained.get("train_acc"), "test_loss": measured.get("test_loss"),
+                                  "test_acc": measured.get("test_acc"), "lr": trained.get("lr"),
+                                  "seconds": trained.get("seconds")})
+
+
+def _record(run: _Run) -> RunRecord:
+    result = run.result or {}
+    recipe = result.get("recipe") or {}
+    rules.check_epochs(int(result.get("epochs_trained", -1)), int(recipe.get("epochs", -1)), set(run.measured),
+                       run.criteria.max_epochs if run.request.epochs is None
+                       else min(run.criteria.max_epochs, run.request.epochs), run.request.quick)
+    report = run.report or {}
+    rf = report.get("rf") or {}
+    criteria = run.criteria
+    record = RunRecord(
+        file=str(run.file), sha256=run.sha256, seed=run.request.seed, quick=run.request.quick,
+        lesson=run.lesson.id if run.lesson else None, device=str(result.get("device", "")),
+        device_name=str(result.get("device_name", "")), versions=dict(result.get("versions") or {}), recipe=recipe,
+        loop=dict(result.get("loop") or {}), params=run.count.total if run.count else None,
+        params_detail=run.count.to_dict() if run.count else {}, rf=rf.get("rf_before_global_pool"),
+        rf_final=rf.get("rf_final"), report=report, baseline_test_acc=run.measured[0]["test_acc"],
+        epochs=[_epoch(run, e) for e in sorted(run.trained)], train_loss_steps=run.steps,
+        train_images=int(result.get("train_images") or 0), target=criteria.accuracy.target if criteria.accuracy else None,
+        export=run.export, evaluator=run.evaluator, warnings=list(result.get("warnings") or []),
+        test_images=run.test_images, sandbox=dict(result.get("sandbox") or {}),
+        duration=time.perf_counter() - run.started)
+    record.verdict = judge(criteria, report, record.test_accs, quick=run.request.quick)
+    return record

@@ -1,0 +1,229 @@
+"""The typed data of one grading: what was asked (GradeRequest), what the worker is told (WorkerTask), and what
+came of it (RunRecord with its EpochRecords). No torch: the CLI, the gradebook and the views all read these.
+
+A RunRecord is also a file format (`course grade --json`, the gradebook's stored records): `to_dict` writes
+the current SCHEMA_VERSION, `from_dict` reads every version written so far (tests/test_record.py pins it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from grader.course.verdict import Verdict, epochs_to_target
+
+SCHEMA_VERSION = 2  # 1: the untyped record of course 0.1 (worker figures, "verified" flag); 2: evaluator figures
+DEFAULT_TIMEOUT_S = 3600.0  # a whole grading, worker and evaluator together, when the lesson sets none
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    """Opt-in speed-ups of the training loop that leave what is computed unchanged, up to float rounding."""
+
+    # torch.compile: costs tens of seconds up front, pays off only on long GPU runs. True, or a torch.compile mode:
+    # "reduce-overhead" also replays the step as CUDA graphs, which is what a small model on a fast GPU waits on.
+    compile: bool | str = False
+    channels_last: bool = False  # NHWC memory: can speed up cuDNN on GPUs; slower for small nets on a few CPU threads
+
+    @classmethod
+    def from_dict(cls, raw: dict | None) -> "LoopOptions":
+        return cls(**_known(cls, raw or {}))
+
+
+@dataclass(frozen=True)
+class GradeRequest:
+    """One `course grade` (or `course check`) as the user asked for it; the facade resolves the rest."""
+
+    file: Path | None  # None: the workspace's file for the lesson (grader.workflow resolves it)
+    lesson: str | None = None  # None: judged against the course target
+    device: str = "auto"  # auto picks cuda > mps > cpu
+    seed: int = 0  # weights, shuffling, augmentation and dropout all follow it
+    epochs: int | None = None  # --epochs: a cap below the recipe's, for a shorter try
+    quick: bool = False  # smoke run on a subset: never a pass
+    data_dir: str | None = None  # None: --data-dir's lookup order ($COURSE_DATA_DIR, then the bundled copy)
+    timeout: float | None = None  # seconds for the whole grading; None: the lesson's, else DEFAULT_TIMEOUT_S
+    loop: LoopOptions = LoopOptions()
+
+
+@dataclass(frozen=True)
+class WorkerTask:
+    """What the sandboxed worker is told: everything it needs, nothing it could use to reach the test set."""
+
+    mode: str  # "check" or "grade"
+    file: str  # the submission's copy inside the worker's directory
+    sha256: str  # of the bytes the static policy passed; the worker refuses any other
+    train_images: str  # the training split as IDX files in the worker's directory (the parent wrote them)
+    train_labels: str
+    seed: int = 0
+    device: str = "auto"
+    quick: bool = False
+    epochs: int | None = None  # --epochs cap
+    max_epochs: int = 20  # the lesson's budget; EPOCHS above it is capped
+    max_params: int | None = None  # a model far over it is refused before training
+    lesson_recipe: dict | None = None  # the lesson's default recipe (lesson.toml [recipe])
+    fixed_recipe: tuple[str, ...] = ()  # recipe names the lesson fixes: a submission's own value is ignored
+    loop: LoopOptions = LoopOptions()
+    timeout: float = DEFAULT_TIMEOUT_S  # for the CPU-time limit the worker sets on itself
+    limits: dict = field(default_factory=dict)  # grader.walls.sandbox.Limits fields; {}: its defaults
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "WorkerTask":
+        values = _known(cls, raw)
+        values["loop"] = LoopOptions.from_dict(raw.get("loop"))
+        values["fixed_recipe"] = tuple(raw.get("fixed_recipe") or ())
+        return cls(**values)
+
+
+@dataclass
+class EpochRecord:
+    """One epoch. Training figures are the worker's (progress display); test figures are the evaluator's."""
+
+    epoch: int
+    train_loss: float | None  # mean over the epoch's augmented batches, dropout on
+    train_acc: float | None  # percent, same batches
+    test_loss: float | None  # the evaluator's, on the clean test set in eval mode
+    test_acc: float | None  # percent, the evaluator's: the only accuracy a verdict reads
+    lr: float | None  # at the end of the epoch
+    seconds: float | None  # the worker's training time for the epoch
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "EpochRecord":
+        values = {f.name: raw.get(f.name) for f in fields(cls)}
+        return cls(**{k: (_number(v) if k != "epoch" else int(v)) for k, v in values.items()})
+
+
+@dataclass
+class RunRecord:
+    """Everything one grading measured and decided, enough to reproduce it and to judge it again."""
+
+    file: str
+    sha256: str
+    seed: int
+    quick: bool
+    lesson: str | None = None
+    device: str = "cpu"  # what trained: cpu, cuda:0, mps
+    device_name: str = ""  # the GPU's model, or the CPU with its thread count
+    versions: dict = field(default_factory=dict)  # grader, python, torch, torchvision, cuda, cudnn
+    recipe: dict = field(default_factory=dict)  # the recipe actually used, with where each field came from
+    loop: dict = field(default_factory=dict)  # LoopOptions, as used
+    params: int | None = None  # counted on the exported program by the trusted side
+    params_detail: dict = field(default_factory=dict)  # parameters, buffers, constants, exempt norm statistics
+    rf: int | None = None  # receptive field entering the global operation
+    rf_final: int | None = None
+    report: dict = field(default_factory=dict)  # what `course check` shows (structure, RF table, torchsummary)
+    baseline_test_acc: float | None = None  # the untrained model, measured by the evaluator: about 10 %
+    epochs: list[EpochRecord] = field(default_factory=list)
+    train_loss_steps: list[list[float]] = field(default_factory=list)  # [epoch fraction, loss] for the curves
+    train_images: int = 0
+    test_images: int = 0
+    target: float | None = None  # the accuracy target the verdict used, percent
+    export: dict = field(default_factory=dict)  # how the program was exported: seconds, ops, nodes
+    evaluator: dict = field(default_factory=dict)  # the evaluator's device, seconds, walls
+    warnings: list[str] = field(default_factory=list)
+    sandbox: dict = field(default_factory=dict)  # the worker's walls as they held on this machine
+    duration: float | None = None  # seconds, the whole grading
+    verdict: Verdict | None = None
+    schema: int = SCHEMA_VERSION
+
+    # ----------------------------------------------------------------------------------------- derived
+
+    @property
+    def test_accs(self) -> list[float]:
+        """The evaluator's accuracy of every epoch that has one, in epoch order."""
+        return [e.test_acc for e in self.epochs if e.test_acc is not None]
+
+    @property
+    def best_acc(self) -> float | None:
+        return max(self.test_accs, default=None)
+
+    @property
+    def last_acc(self) -> float | None:
+        accs = self.test_accs
+        return accs[-1] if accs else None
+
+    @property
+    def best_epoch(self) -> int | None:
+        best = self.best_acc
+        return next((e.epoch for e in self.epochs if e.test_acc == best), None) if best is not None else None
+
+    @property
+    def epochs_to_target(self) -> int | None:
+        """The first epoch whose test accuracy reaches the target (None on a --quick run, which proves nothing)."""
+        if self.target is None or self.quick:
+            return None
+        return epochs_to_target(self.test_accs, self.target)
+
+    @property
+    def status(self) -> str | None:
+        return self.verdict.status if self.verdict else None
+
+    # ----------------------------------------------------------------------------------------- file format
+
+    def to_dict(self) -> dict:
+        """JSON-ready; NaN and inf become strings (JSON has neither), derived figures are included for readers."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["epochs"] = [asdict(e) for e in self.epochs]
+        out["verdict"] = self.verdict.to_dict() if self.verdict else None
+        out.update(best_acc=self.best_acc, last_acc=self.last_acc, epochs_to_target=self.epochs_to_target)
+        return _json_safe(out)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "RunRecord":
+        """Read a record of any schema version written so far."""
+        schema = int(raw.get("schema", 1))
+        if schema > SCHEMA_VERSION:
+            raise ValueError(f"run record schema {schema} is newer than this course's {SCHEMA_VERSION}; upgrade course")
+        values = _known(cls, raw)
+        values["epochs"] = [EpochRecord.from_dict(e) for e in raw.get("epochs") or []]
+        values["verdict"] = Verdict.from_dict(raw["verdict"]) if raw.get("verdict") else None
+        values["baseline_test_acc"] = _number(raw.get("baseline_test_acc"))
+        if schema == 1:  # the worker measured, and a final-epoch check stood for every epoch
+            values["evaluator"] = {"verified_last_epoch": raw.get("verified"),
+                                   "last_epoch_acc": raw.get("evaluator_test_acc")}
+            if values.get("target") is None and values["verdict"] is not None:
+                values["target"] = _target_from_criteria(values["verdict"])
+        values["schema"] = SCHEMA_VERSION
+        return cls(**values)
+
+
+def _target_from_criteria(verdict: Verdict) -> float | None:
+    for c in verdict.criteria:
+        if c.name == "accuracy":
+            try:
+                return float(c.threshold.split()[1])
+            except (IndexError, ValueError):
+                return None
+    return None
+
+
+def _known(cls, raw: dict) -> dict:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in raw.items() if k in names}
+
+
+def _number(value) -> float | None:
+    """Numbers stay numbers; the strings a diverged run wrote for NaN/inf come back as floats."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _json_safe(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
