@@ -15,6 +15,7 @@ import builtins
 import hashlib
 import io
 import re
+import string
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
@@ -1131,12 +1132,29 @@ class _Checker:
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr == "__init__":
             self.sanctioned.add(id(func))  # super().__init__() and nn.Module.__init__(self)
+        if isinstance(func, ast.Attribute) and func.attr in ("format", "format_map"):
+            self._check_format(node, func)
         if isinstance(func, ast.Name) and not self.shadowed(func.id):
             if func.id in ("getattr", "setattr", "hasattr"):
                 self._check_dynamic_attribute(node, func.id)
             elif func.id == "type":
                 self._check_type_call(node)
         return None
+
+    def _check_format(self, node: ast.Call, func: ast.Attribute) -> None:
+        """"{0.__globals__}".format(f) walks attributes inside a string, where no rule sees them."""
+        template = func.value
+        if not (isinstance(template, ast.Constant) and isinstance(template.value, str)):
+            self.refuse(node, f".{func.attr}() is only allowed on a string literal (\"conv{{}}\".format(i)); "
+                              "use an f-string")
+            return
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(template.value) if f]
+        except ValueError:
+            return  # Python raises the same error when the line runs: a clear message of its own
+        if any("." in f or "[" in f for f in fields):
+            self.refuse(node, "a format field that reads attributes or items ({0.name}, {0[key]}) reaches what "
+                              "the policy cannot check; use an f-string")
 
     def _check_type_call(self, node: ast.Call) -> None:
         if len(node.args) + len(node.keywords) == 3:

@@ -673,6 +673,13 @@ def test_what_the_idioms_do_not_open(source, fragment):
     refused(source, fragment)
 
 
+def test_format_strings_may_not_walk_attributes():
+    refused("def f():\n    pass\nx = '{0.__globals__}'.format(f)", "a format field that reads attributes or items")
+    refused("x = '{0[key]}'.format({})", "a format field that reads attributes or items")
+    refused("fmt = '{}'\nx = fmt.format(1)", ".format() is only allowed on a string literal")
+    assert reasons("x = 'conv{}_{name}'.format(1, name=2)\ny = '{:.2f} {:>{w}}'.format(3.0, 'a', w=4)") == []
+
+
 @pytest.mark.parametrize("source, fragment", [
     ("license()", "license() opens a pager"),
     ("x = dir(3)", "dir() lists internals"),
