@@ -322,3 +322,63 @@ def test_augmenter_on_cuda_never_syncs_with_the_host():
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert out.device == images.device and out.shape == images.shape
+
+
+HUGE_INT = 10**400  # too large for a float: float(HUGE_INT) raises OverflowError
+
+
+@pytest.mark.parametrize(
+    "recipe, allowed",
+    [
+        ({"degrees": 1e308}, "a number in [0, 360]"),
+        ({"degrees": -1e308}, "a number in [0, 360]"),
+        ({"degrees": (-1e308, 1e308)}, "a pair (min, max) of degrees in [-360, 360]"),
+        ({"degrees": 3.5e38}, "a number in [0, 360]"),  # just past float32's range
+        ({"degrees": HUGE_INT}, "a number in [0, 360]"),
+        ({"degrees": float("inf")}, "a number in [0, 360]"),
+        ({"degrees": float("-inf")}, "a number in [0, 360]"),
+        ({"degrees": float("nan")}, "a number in [0, 360]"),
+        ({"translate": (1e308, 0.1)}, "two fractions in [0, 1]"),
+        ({"translate": (float("inf"), 0.1)}, "two fractions in [0, 1]"),
+        ({"scale": (1e-308, 1e308)}, "positive factors in [0.01, 100]"),
+        ({"scale": (5e-324, 1.0)}, "positive factors in [0.01, 100]"),  # rounds to 0 in float32: a division by 0
+        ({"scale": (1.0, HUGE_INT)}, "positive factors in [0.01, 100]"),
+        ({"scale": (float("nan"), 1.0)}, "positive factors in [0.01, 100]"),
+        ({"shear": 1e308}, "degrees in (-90, 90)"),
+        ({"shear": (-1e308, 1e308)}, "degrees in (-90, 90)"),
+        ({"shear": (0, 0, -1e308, 0)}, "degrees in (-90, 90)"),
+        ({"brightness": 1e308}, "a number x >= 0, at most 99"),
+        ({"brightness": (0, 1e308)}, "0 <= min <= max <= 100"),
+        ({"contrast": 1e308}, "a number x >= 0, at most 99"),
+        ({"contrast": float("inf")}, "a number x >= 0, at most 99"),
+        ({"fill": 1e308}, "a number in [0, 1]"),
+        ({"fill": float("nan")}, "a number in [0, 1]"),
+    ],
+)
+def test_values_at_the_edge_of_float_range_are_refused_with_the_range(recipe, allowed):
+    """Past these bounds the float32 parameter draws overflow (uniform_ refuses them) or divide by ~0 in the
+    worker; the submission hears which key and which range instead."""
+    with pytest.raises(SubmissionError) as err:
+        AugmentConfig.from_dict(recipe)
+    message = str(err.value)
+    key = next(iter(recipe))
+    assert message.startswith(f"AUGMENT[{key!r}] must be ") and allowed in message, message
+    assert len(message) < 400  # a 401-digit integer is shortened, not echoed
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        {"degrees": 360},
+        {"degrees": (-360, 360)},
+        {"translate": (1.0, 1.0)},
+        {"scale": (0.01, 100)},
+        {"shear": 89.999999},
+        {"shear": (-89.999999, 89.999999, -89.999999, 89.999999)},
+        {"brightness": 99, "contrast": (0, 100)},
+    ],
+)
+def test_values_at_the_bounds_are_accepted_and_stay_finite(recipe):
+    cfg = AugmentConfig.from_dict(recipe)
+    out = Augmenter(cfg)(digits(16), torch.Generator().manual_seed(0))
+    assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1

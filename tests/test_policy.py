@@ -1,12 +1,13 @@
 """The static policy: every rule refuses what it should with file:line:col, and no honest file is refused."""
 
-from pathlib import Path
-
 import pytest
 
 from grader.errors import ManifestError, PolicyError
 from grader.course.lesson import parse_allowed_imports
-from grader.walls.policy import Limits, check_file, check_source
+from grader.walls.policy import (
+    ALLOWED_DUNDER_METHODS, MEMBERS, MODEL_METHODS, MODULES, NN_BASES, NN_MODULE_METHODS, NN_MODULE_NAMES, Limits,
+    check_file, check_source,
+)
 from tests.conftest import ROOT, SUBMISSIONS
 
 # Every file a student or author is meant to be able to run: solutions, stubs, lesson examples, seed models.
@@ -23,11 +24,14 @@ REFUSED_FIXTURES = {
     "empty": "the file is empty",
     "syntax_error": "syntax error: expected ':'",
     "net_not_module": "defining __call__ is not allowed",
+    "import_error": "importing torch.nn.NotALayer is not allowed",
+    "no_net": "the file defines no Net; it defines Model (line 4). Add `Net = Model` after the class",
 }
 
 
 def reasons(source: str, **kw) -> list[str]:
-    return [f.reason for f in check_source(source.encode(), **kw)]
+    """The findings of a fragment (no Net needed) as their reasons."""
+    return [f.reason for f in check_source(source.encode(), require_net=False, **kw)]
 
 
 def refused(source: str, fragment: str, **kw) -> None:
@@ -65,7 +69,7 @@ def test_findings_are_file_line_col_reason_and_a_policy_error(tmp_path):
 
 def test_many_findings_are_capped_with_a_count(tmp_path):
     bad = tmp_path / "model.py"
-    bad.write_text("".join(f"import os{i}\n" for i in range(14)))
+    bad.write_text("".join(f"import os{i}\n" for i in range(14)) + "Net = None\n")
     with pytest.raises(PolicyError) as info:
         check_file(bad, name="model.py")
     lines = str(info.value).splitlines()
@@ -211,6 +215,20 @@ def test_torchs_doors_to_files_processes_and_native_code(name):
     "        self.patch(torch.Tensor)",
     "import torch\nimport functools\ndef patch(T):\n    T.eq = None\nfunctools.partial(patch, torch.Tensor)()",
     "import torch\ndef patch(T=torch.Tensor):\n    T.eq = None",
+    # through containers, attributes, wrappers and constructors
+    "import torch\nx = []\nx.append(torch.Tensor)\nx[0].eq = None",
+    "import torch\nx = []\nx.append(torch.Tensor)\ny = x.pop()\ny.eq = None",
+    "import torch\nL = list([torch.Tensor])\nL[0].eq = None",
+    "import torch\nclass A:\n    def __init__(self):\n        self.T = torch.Tensor\n        self.T.eq = None",
+    "import torch\nclass A:\n    def __init__(self):\n        self.acts = []\n        self.acts.append(torch.Tensor)\n"
+    "        self.acts[0].eq = None",
+    "import torch\nclass A:\n    def __init__(self):\n        setattr(self, 'T', torch.Tensor)\n        self.T.eq = None",
+    "import torch\nimport functools\np = functools.partial(torch.Tensor)\np.func.eq = None",
+    "import torch\nclass Holder:\n    def __init__(self, c):\n        self.c = c\nh = Holder(torch.Tensor)\nh.c.eq = None",
+    "import torch\nimport dataclasses\n@dataclasses.dataclass\nclass Holder:\n    c: object = None\n"
+    "h = Holder(torch.Tensor)\nh.c.eq = None",
+    "import torch\nG = []\nclass Grab:\n    def __contains__(self, item):\n        G.append(item)\n        return True\n"
+    "x = torch.Tensor in Grab()\nG[0].eq = None",
 ])
 def test_monkeypatching_is_refused(source):
     refused(source, "monkeypatching")
@@ -291,4 +309,476 @@ def test_unreadable_files_are_clear_errors(raw, where, fragment):
 
 
 def test_a_utf8_coding_declaration_is_fine():
-    assert check_source(b"# -*- coding: utf-8 -*-\nimport math\n") == []
+    assert check_source(b"# -*- coding: utf-8 -*-\nimport math\n", require_net=False) == []
+
+
+# ------------------------------------------------------------------------------------------ the allowlist tables
+
+
+def _resolve_member(module: str, name: str):
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+@pytest.mark.parametrize("module", sorted(MEMBERS))
+def test_every_allowlisted_chain_is_a_value_or_a_listed_module(module):
+    """Resolved against the installed torch and stdlib: each name is a function, class, dtype or constant,
+    and the only modules are the ones that have a table of their own (so the lists cannot drift)."""
+    import types
+
+    import torch
+
+    for name in sorted(MEMBERS[module]):
+        obj = _resolve_member(module, name)
+        path = f"{module}.{name}"
+        if isinstance(obj, types.ModuleType):
+            assert path in MODULES and obj.__name__ == path, f"{path} is a module without a table"
+            continue
+        assert path not in MODULES, f"{path} has a table but is not a module"
+        assert callable(obj) or isinstance(obj, (torch.dtype, torch.memory_format, int, float, bool)) \
+            or type(obj).__module__ == "typing", f"{path} is {type(obj).__name__}"
+        for attr in dir(obj):  # a class or function that hands out a module would reopen the door
+            if not attr.startswith("_"):
+                try:
+                    value = getattr(obj, attr)
+                except Exception:
+                    continue
+                assert not isinstance(value, types.ModuleType), f"{path}.{attr} is a module"
+
+
+def test_the_doors_the_issue_names_are_in_no_table():
+    """The re-exported modules and the string-evaluating or class-building helpers exist in the installed
+    versions (so the test means something) and are in no table."""
+    import types
+
+    modules = [("torch", "os"), ("torch", "sys"), ("torch", "builtins"), ("torch", "importlib"),
+               ("torch.cuda", "os"), ("typing", "sys"), ("dataclasses", "builtins"), ("torch.nn.functional", "torch")]
+    helpers = [("functools", "singledispatch"), ("functools", "wraps"), ("dataclasses", "make_dataclass"),
+               ("collections", "namedtuple"), ("typing", "NamedTuple"), ("typing", "get_type_hints")]
+    for module, name in modules + helpers:
+        assert name not in MEMBERS[module], f"{module}.{name}"
+        _resolve_member(module, name)  # raises if the installed version lacks it
+    assert all(isinstance(_resolve_member(m, n), types.ModuleType) for m, n in modules)
+
+
+def test_nn_bases_are_module_classes_and_tensor_classes_are_not_among_them():
+    import torch
+
+    for path in NN_BASES:
+        cls = _resolve_member(*path.rsplit(".", 1))
+        assert isinstance(cls, type) and issubclass(cls, torch.nn.Module), path
+    assert not {"torch.nn.Parameter", "torch.nn.Buffer", "torch.Tensor"} & NN_BASES
+
+
+def test_nn_module_names_cover_the_installed_nn_module():
+    """Every name nn.Module has (class and instance) is either a model's to define or in the reserved table."""
+    import torch
+
+    names = set(dir(torch.nn.Module)) | set(vars(torch.nn.Module()))
+    reserved = {n for n in names if not (n.startswith("__") and n.endswith("__")) or n in ALLOWED_DUNDER_METHODS}
+    assert reserved - set(MODEL_METHODS) == NN_MODULE_NAMES
+    methods = {n for n in names if not n.startswith("_") and callable(getattr(torch.nn.Module, n, None))}
+    assert methods - set(MODEL_METHODS) == NN_MODULE_METHODS
+
+
+def test_no_public_attribute_of_a_models_objects_is_a_module():
+    """What an honest model, its optimizer, scheduler and tensors expose (two attributes deep) holds no module:
+    the policy follows modules only as chains from imports, so a value must never hand one out."""
+    import types
+    import warnings
+
+    import torch
+
+    from grader.worker.submission import build, load
+
+    sub = load(ROOT / "solutions" / "lesson6" / "model.py")
+    model = build(sub)
+    optimizer, scheduler = sub.module.make_optimizer(model, 10, 2)
+    x = torch.randn(2, 1, 28, 28, requires_grad=True)
+    y = model(x)
+    roots = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "output": y, "input": x,
+             "parameter": next(model.parameters()), "grad_fn": y.grad_fn, "dtype": torch.float32,
+             "device": torch.device("cpu"), "size": y.shape, "finfo": torch.finfo(torch.float32)}
+    found, seen = [], set()
+    stack = [(name, obj, 0) for name, obj in roots.items()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        while stack:
+            name, obj, depth = stack.pop()
+            if depth > 2 or id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            for attr in dir(obj):
+                if attr.startswith("_"):
+                    continue
+                try:
+                    value = getattr(obj, attr)
+                except Exception:
+                    continue
+                if isinstance(value, types.ModuleType):
+                    found.append(f"{name}.{attr}")
+                else:
+                    stack.append((f"{name}.{attr}", value, depth + 1))
+    assert found == [] and len(seen) > 500
+
+
+# ------------------------------------------------------------------------------------------ chains from modules
+
+H = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\nimport typing\nimport dataclasses\n"
+
+
+@pytest.mark.parametrize("source, fragment", [
+    (H + "x = torch.os", "torch.os is not allowed: it is the os module, which torch imports for its own use"),
+    (H + "x = torch.sys.modules", "torch.sys is not allowed"),
+    (H + "x = torch.builtins.open", "torch.builtins is not allowed"),
+    (H + "x = torch.importlib", "torch.importlib is not allowed"),
+    (H + "x = torch.cuda.os", "torch.cuda.os is not allowed: it is the os module, which torch.cuda imports"),
+    (H + "x = torch.cuda.memory_allocated()", "only torch.cuda.is_available() is allowed"),
+    (H + "x = typing.sys", "typing.sys is not allowed"),
+    (H + "x = dataclasses.builtins", "dataclasses.builtins is not allowed"),
+    (H + "x = F.torch", "F.torch (torch.nn.functional.torch) is not allowed"),
+    (H + "x = nn.modules.conv.Conv2d", "nn.modules (torch.nn.modules) is not allowed"),
+    (H + "x = torch.functional", "torch.functional is not allowed: it is not on the course's list of torch names; use"),
+    ("from torch import nn\nx = nn.os", "nn.os (torch.nn.os) is not allowed"),
+    (H + "t = torch\nx = t.os", "t.os (torch.os) is not allowed"),
+    (H + "G = torch.nn.functional\nH2 = G\nx = H2.math", "H2.math (torch.nn.functional.math) is not allowed"),
+    (H + "def f():\n    o = torch.optim\n    return o.swa_utils", "o.swa_utils (torch.optim.swa_utils) is not"),
+    (H + "x = getattr(torch, 'os')", "torch.os is not allowed"),
+    ("from torch import os", "importing torch.os is not allowed: it is the os module"),
+    ("from typing import sys", "importing typing.sys is not allowed"),
+    ("from torch.nn import LazyLinear", "lazy modules have no parameters until the first batch"),
+    (H + "torch.manual_seed(0)", "torch.manual_seed is not allowed: the grader seeds every run itself"),
+    (H + "x = torch.optim.LBFGS", "needs a closure"),
+    ("import functools\n@functools.singledispatch\ndef f(x):\n    pass", "evaluates string annotations as code"),
+    ("import functools\n@functools.wraps(print)\ndef f():\n    pass", "functools.wraps is not allowed"),
+])
+def test_chains_that_leave_the_tables_are_refused(source, fragment):
+    refused(source, fragment)
+
+
+@pytest.mark.parametrize("source", [
+    H + "x = torch.zeros(2, dtype=torch.float32).view(1, 2)\ny = torch.cat([x, x]).flatten()\n"
+        "z = torch.relu(y).sum()\nisinstance(z, torch.Tensor)\nwith torch.no_grad():\n    pass",
+    H + "p = nn.Parameter(torch.zeros(3))\nm = nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.ReLU())\n"
+        "nn.init.kaiming_normal_(m[0].weight)\ny = F.log_softmax(F.max_pool2d(torch.zeros(1, 1, 4, 4), 2), 1)",
+    H + "o = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)\n"
+        "s = torch.optim.lr_scheduler.OneCycleLR(o, max_lr=1, total_steps=10)",
+    "from torch import nn\nfrom torch.nn import functional as F\nfrom torch.optim import lr_scheduler\n"
+    "x = nn.Linear(2, 2)\ny = F.relu\nz = lr_scheduler.StepLR",
+    "import torch\nF = torch.nn.functional\nt = torch\nx = F.gelu(t.ones(2))\nd = 'cuda' if t.cuda.is_available() "
+    "else 'cpu'",
+    "import math\nimport functools\nimport collections\nimport dataclasses\nfrom typing import Optional, List\n"
+    "x = math.sqrt(2) * math.pi\np = functools.partial(max, 3)\nd = collections.OrderedDict()\n"
+    "@dataclasses.dataclass\nclass C:\n    width: int = dataclasses.field(default=8)\ny: Optional[List[int]] = None",
+    "import torch.nn as nn\na = getattr(nn, 'ReLU')\nb = hasattr(nn, 'GELU')",
+])
+def test_chains_a_model_needs_are_allowed(source):
+    assert reasons(source) == []
+
+
+@pytest.mark.parametrize("source, where", [
+    (H + "mods = [torch, nn]", (6, 9)),
+    (H + "print(torch)", (6, 7)),
+    (H + "def f():\n    return torch", (7, 12)),
+    (H + "def f(m=torch):\n    return m", (6, 9)),
+    (H + "m = torch if True else nn", (6, 5)),
+    (H + "class A:\n    T = torch", (7, 9)),
+    (H + "class A(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.F = F", (9, 18)),
+    (H + "x = (t := torch)", (6, 11)),
+    (H + "tools = {'t': torch}", (6, 15)),
+    (H + "for m in (torch,):\n    pass", (6, 11)),
+    (H + "f = lambda: torch", (6, 13)),
+])
+def test_a_module_may_only_start_a_chain_or_be_aliased(source, where):
+    found = check_source(source.encode(), require_net=False)
+    assert any((f.line, f.col) == where and "a module may not be passed, stored, returned or compared" in f.reason
+               for f in found), found
+
+
+def test_an_import_inside_a_class_body_is_refused():
+    refused("class Tools:\n    import torch as lib", "an import inside a class body")
+    refused("class Tools:\n    if True:\n        from torch import nn", "an import inside a class body")
+    assert reasons("def f():\n    import torch\n    return torch.zeros(1)") == []
+
+
+# ------------------------------------------------------------------------------------------ class factories, annotations
+
+
+@pytest.mark.parametrize("source, fragment", [
+    ("C = type('C', (), {})", "type() with three arguments is not allowed: it builds a class at run time"),
+    ("import dataclasses\nC = dataclasses.make_dataclass('C', [])", "dataclasses.make_dataclass is not allowed"),
+    ("import collections\nP = collections.namedtuple('P', 'x y')", "builds a class from strings"),
+    ("from typing import NamedTuple", "importing typing.NamedTuple is not allowed: it builds a class at run time"),
+    ("import typing\nT = typing.TypedDict('T', {})", "typing.TypedDict is not allowed"),
+    ("import types", "import of 'types' is not allowed"),
+])
+def test_class_factories_are_refused(source, fragment):
+    refused(source, fragment)
+
+
+@pytest.mark.parametrize("source, where", [
+    ("x: 'int' = 3", (1, 4)),
+    ("def f(x: 'torch.Tensor'):\n    pass", (1, 10)),
+    ("def f() -> 'int':\n    pass", (1, 12)),
+    ("import typing\ndef f(x: typing.List['int']):\n    pass", (2, 22)),
+    ("class C:\n    width: 'print(1) or int' = 3", (2, 12)),
+    ("from __future__ import annotations\nclass C:\n    width: 'int' = 3", (3, 12)),
+])
+def test_string_annotations_are_refused(source, where):
+    found = check_source(source.encode(), require_net=False)
+    assert any((f.line, f.col) == where and "a string in an annotation is code" in f.reason for f in found), found
+
+
+def test_future_annotations_are_allowed_and_their_text_is_checked_as_code():
+    """Under `from __future__ import annotations` every annotation is kept as text. The policy checks that
+    text like any other code and refuses strings in it, so even a tool that evaluated annotations would run
+    only checked expressions (and typing.get_type_hints, singledispatch are refused anyway)."""
+    future = "from __future__ import annotations\nimport torch\n"
+    assert reasons(future + "def f(x: torch.Tensor) -> torch.Tensor:\n    return x") == []
+    refused(future + "def f(x: torch.os):\n    pass", "torch.os is not allowed")
+    refused(future + "def f(x: open('labels')):\n    pass", "open() reads and writes files")
+    refused(future + "def f(x: torch.load):\n    pass", "load is not allowed")
+
+
+def test_the_grader_never_evaluates_a_models_annotations(tmp_path):
+    """idioms_future_annotations.py calls seen() in every annotation: loading, building, checking, training
+    and exporting it as the grader does leaves seen() uncalled, while typing.get_type_hints (refused in
+    submissions) would call it, so the probe itself works."""
+    import typing
+
+    import torch
+
+    from grader.worker.report import measure
+    from grader.mnist import Split
+    from grader.evaluator.evaluate import export_model
+    from grader.worker.recipe import Recipe
+    from grader.worker.submission import load
+    from grader.worker.train import train
+
+    path = ROOT / "tests" / "models" / "idioms_future_annotations.py"
+    assert check_source(path.read_bytes()) == []
+    sub = load(path)
+    model, report = measure(sub)
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (320, 28, 28), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, 10, (320,), generator=g)
+    train(model, Recipe(epochs=1, batch_size=64, optimizer={"name": "SGD", "lr": 0.01}),
+          Split(images[:256], labels[:256]), Split(images[256:], labels[256:]), torch.device("cpu"), seed=0)
+    exported = export_model(model, torch.zeros(4, 1, 28, 28), tmp_path)
+    assert report["params"] > 0 and exported["format"] is not None
+    assert sub.module.EVALUATED == []
+    typing.get_type_hints(sub.module.Net.forward)
+    assert sub.module.EVALUATED == [5, 6]
+
+
+# ------------------------------------------------------------------------------------------ class bases
+
+
+@pytest.mark.parametrize("source, fragment", [
+    (H + "def b():\n    return nn.Module\nclass A(b()):\n    pass", "only derive from named classes"),
+    (H + "L = [nn.Module]\nclass A(L[0]):\n    pass", "not from a call, subscript or condition"),
+    (H + "class A(nn.Module if True else nn.Linear):\n    pass", "not from a call, subscript or condition"),
+    ("class A(Exception):\n    pass", "class A may not derive from Exception"),
+    (H + "class A(typing.Generic):\n    pass", "class A may not derive from typing.Generic"),
+    (H + "class A(torch.optim.SGD):\n    pass", "class A may not derive from torch.optim.SGD"),
+    (H + "class A(B):\n    pass\nclass B(nn.Module):\n    pass", "derives from B, which is defined later"),
+    (H + "class B(nn.Module):\n    pass\nB = torch.Tensor\nclass A(B):\n    pass", "subclassing B is not allowed"),
+    (H + "M = nn.Module\nM = torch.Tensor\nclass A(M):\n    pass", "subclassing M is not allowed"),
+    (H + "for T in [nn.Module]:\n    class A(T):\n        pass", "class A may not derive from T"),
+])
+def test_class_bases_come_from_an_allowed_set(source, fragment):
+    refused(source, fragment)
+
+
+@pytest.mark.parametrize("source", [
+    H + "class A(nn.Module):\n    pass\nclass B(A):\n    pass\nclass C(nn.Sequential):\n    pass",
+    H + "M = nn.Module\nclass A(M):\n    pass\nclass B(torch.nn.ModuleList):\n    pass",
+    "from torch.nn import Module, Conv2d\nclass A(Module):\n    pass\nclass B(Conv2d):\n    pass",
+    "class Config(object):\n    pass\nclass Plain:\n    pass",
+    H + "class MyModel(nn.Module):\n    pass\nNet = MyModel\nclass Bigger(Net):\n    pass",
+])
+def test_allowed_class_bases(source):
+    assert reasons(source) == []
+
+
+# ------------------------------------------------------------------------------------------ nn.Module's own API
+
+
+@pytest.mark.parametrize("source, fragment", [
+    (H + "class Net(nn.Module):\n    def parameters(self, recurse=True):\n        return iter([])",
+     "Net.parameters: a model class may not redefine nn.Module's own parameters"),
+    (H + "class Net(nn.Module):\n    state_dict = None", "Net.state_dict: a model class may not redefine"),
+    (H + "class Net(nn.Module):\n    if True:\n        def to(self, *a):\n            return self", "Net.to: a model"),
+    (H + "class A(nn.Module):\n    pass\nclass Net(A):\n    def train(self, mode=True):\n        return self",
+     "Net.train: a model class may not redefine"),
+    (H + "class Quiet:\n    def named_parameters(self):\n        return iter([])\nclass Net(Quiet, nn.Module):\n"
+         "    pass", "Quiet.named_parameters: a model class may not redefine"),
+    (H + "class Net(nn.Module):\n    def __repr__(self):\n        return 'x'", "Net.__repr__: a model class"),
+    (H + "class Net(nn.Module):\n    def _apply(self, fn):\n        return self", "Net._apply: a model class"),
+    (H + "class Net(nn.Module):\n    def register_buffer(self, *a):\n        pass", "Net.register_buffer"),
+    (H + "class Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+         "        self.parameters = lambda: iter([])", "assigning self.parameters replaces nn.Module's own"),
+    (H + "class Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+         "        setattr(self, 'eval', None)", "setattr(self, 'eval', ...) replaces nn.Module's own eval()"),
+])
+def test_model_classes_may_not_override_nn_modules_api(source, fragment):
+    refused(source, fragment)
+
+
+def test_a_plain_class_may_use_nn_module_names_and_a_model_its_own():
+    assert reasons("class Config:\n    def parameters(self):\n        return 3\n    train = True") == []
+    assert reasons(H + "class Net(nn.Module):\n    def extra_repr(self):\n        return 'x'\n"
+                       "    def forward(self, x):\n        return x\n    def features(self, x):\n        return x") == []
+
+
+# ------------------------------------------------------------------------------------------ what students write
+
+
+@pytest.mark.parametrize("source", [
+    H + "class Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self._stem = self._block()\n"
+        "        self._init_weights()\n    def _block(self):\n        return nn.Linear(2, 2)\n"
+        "    def _init_weights(self):\n        for m in self.modules():\n"
+        "            if m.__class__.__name__ == 'Linear':\n                nn.init.zeros_(m.bias)\n"
+        "    def _make_layer(self):\n        return self._stem",
+    H + "class Net(nn.Module):\n    @torch.no_grad()\n    def _reset(self):\n        pass\n"
+        "    def forward(self, x):\n        self._reset()\n        return x",
+    H + "def f(m):\n    return type(m) == nn.Conv2d or type(m) is nn.Linear or type(m) in (nn.ReLU,)\n"
+        "name = type(f).__name__",
+    H + "class MyModel(nn.Module):\n    pass\nNet = MyModel",
+    H + "class B(nn.Module):\n    def g(self):\n        return 1\nclass Net(B):\n    def g(self):\n"
+        "        return B.g(self) + super().g()",
+])
+def test_student_idioms_are_accepted(source):
+    assert reasons(source) == []
+
+
+@pytest.mark.parametrize("source, fragment", [
+    (H + "class Net(nn.Module):\n    def f(self):\n        return self._modules", "attribute _modules starts with"),
+    (H + "class Net(nn.Module):\n    def _h(self):\n        pass\n    def f(self, m):\n        return m._h()",
+     "m._h: attribute _h starts with an underscore"),
+    (H + "class Net(nn.Module):\n    def _h(self):\n        pass\n    @staticmethod\n    def f(self):\n"
+         "        return self._h()", "self._h: attribute _h starts with an underscore"),
+    (H + "class Net(nn.Module):\n    def _h(self):\n        pass\n    def f(self):\n        self = torch.zeros(1)\n"
+         "        return self._h()", "self._h: attribute _h starts with an underscore"),
+    (H + "def _h(self):\n    return self._h\nclass A:\n    _h = _h", "self._h: attribute _h starts with"),
+    (H + "class Net(nn.Module):\n    def g(self):\n        return 1\nx = Net.g(torch.zeros(1))",
+     "Net.g: call a method on its object"),
+    (H + "class Net(nn.Module):\n    def g(self):\n        return 1\nf = getattr(Net, 'g')", "call a method on its"),
+    ("x = type(3)", "type() reaches and can patch torch's classes"),
+    ("x = (1).__class__", "dunder attributes such as __class__"),
+    ("x = (1).__class__.__dict__", "dunder attributes such as __dict__"),
+])
+def test_what_the_idioms_do_not_open(source, fragment):
+    refused(source, fragment)
+
+
+def test_format_strings_may_not_walk_attributes():
+    refused("def f():\n    pass\nx = '{0.__globals__}'.format(f)", "a format field that reads attributes or items")
+    refused("x = '{0[key]}'.format({})", "a format field that reads attributes or items")
+    refused("fmt = '{}'\nx = fmt.format(1)", ".format() is only allowed on a string literal")
+    assert reasons("x = 'conv{}_{name}'.format(1, name=2)\ny = '{:.2f} {:>{w}}'.format(3.0, 'a', w=4)") == []
+
+
+@pytest.mark.parametrize("source, fragment", [
+    ("license()", "license() opens a pager"),
+    ("x = dir(3)", "dir() lists internals"),
+    ("x = memoryview(b'')", "memoryview() exposes raw memory"),
+])
+def test_builtins_outside_the_list_are_refused(source, fragment):
+    refused(source, fragment)
+
+
+def test_plain_builtins_and_exceptions_are_allowed():
+    assert reasons("x = sorted(zip(range(3), map(abs, [1, 2, 3])))\nraise NotImplementedError('TODO')\n"
+                   "try:\n    pass\nexcept (ValueError, RuntimeError) as e:\n    print(e, len(str(e)), id(e))") == []
+
+
+# ------------------------------------------------------------------------------------------ Net must exist
+
+
+def test_a_file_without_net_lists_its_classes_and_suggests_an_alias():
+    source = H + "class Block(nn.Module):\n    pass\nclass MyModel(nn.Module):\n    pass\nclass Config:\n    pass\n"
+    found = check_source(source.encode())
+    assert [(f.line, f.col) for f in found] == [(1, 1)]
+    assert found[0].reason == ("the file defines no Net; it defines Block (line 6), MyModel (line 8), Config (line 10). "
+                               "Add `Net = MyModel` after the class, or name your model class Net")
+    assert check_source((source + "Net = MyModel\n").encode()) == []
+    assert check_source((source + "def build():\n    Net = MyModel\n").encode())[0].reason.startswith(
+        "the file defines no Net")
+    assert "defines no Net and no class" in check_source(b"import torch\nx = 1\n")[0].reason
+
+
+# ------------------------------------------------------------------------------------------ robustness
+
+
+@pytest.mark.parametrize("body, fragment", [
+    ("(" * 10_000 + "1" + ")" * 10_000, "syntax error: too many nested parentheses"),
+    ("-(" * 10_000 + "1" + ")" * 10_000, "syntax error: too many nested parentheses"),
+    ("-" * 2_000 + "1", "code nested more than 100 levels deep"),
+    ("-" * 30_000 + "1", "this line nests expressions too deeply for Python to read"),
+    ("+".join(["a"] * 10_000), "this line nests expressions too deeply for Python to read"),
+    ("a" + ".b" * 10_000, "this line nests expressions too deeply for Python to read"),
+    ("f" + "()" * 300, "code nested more than 100 levels deep"),
+    ("not " * 500 + "1", "code nested more than 100 levels deep"),
+], ids=["parentheses", "minus-parentheses", "minus-2000", "minus-30000", "plus-chain", "attribute-chain", "calls",
+        "not-500"])
+def test_deep_nesting_is_a_clean_finding_never_a_traceback(body, fragment, tmp_path):
+    source = "import torch.nn as nn\n\nDEPTH = " + body + "\n\nNet = nn.Linear\n"
+    found = check_source(source.encode())
+    assert len(found) == 1 and found[0].line == 3 and fragment in found[0].reason, found
+    path = tmp_path / "model.py"
+    path.write_text(source)
+    with pytest.raises(PolicyError, match=r"^model\.py:3:\d+: "):
+        check_file(path, name="model.py")
+
+
+def test_a_long_chain_of_aliases_is_cut_short_with_a_finding():
+    chain = "\n".join(f"a{i + 1} = a{i}" for i in reversed(range(500)))
+    found = reasons("import torch\n" + chain + "\na0 = torch.Tensor\na500.eq = None\n")
+    assert any("pass through more than 8 names in a row" in r for r in found), found
+
+
+# ------------------------------------------------------------------------------------------ the attack corpus
+
+ATTACKS = ROOT / "tests" / "attacks"
+# Attacks the static policy refuses for the allowlist's (and the taint tracking's) reasons: file -> (line, col,
+# fragment of the first finding). tests/test_anticheat.py runs the whole corpus through `course grade`.
+ALLOWLIST_ATTACKS = {
+    "torch_os_read": (5, 6, "torch.os is not allowed: it is the os module, which torch imports for its own use"),
+    "torch_sys_modules": (5, 15, "torch.sys is not allowed: it is the sys module"),
+    "torch_builtins_open": (5, 10, "torch.builtins is not allowed: it is the builtins module"),
+    "torch_importlib": (5, 13, "torch.importlib is not allowed: it is the importlib module"),
+    "cuda_os": (5, 1, "torch.cuda.os is not allowed: it is the os module, which torch.cuda imports"),
+    "typing_sys": (6, 18, "typing.sys is not allowed: it is the sys module, which typing imports"),
+    "dataclasses_builtins": (6, 10, "dataclasses.builtins is not allowed: it is the builtins module"),
+    "module_in_container": (5, 15, "torch is the module torch: use the names in it directly"),
+    "class_body_import": (6, 5, "import at the top of the file: an import inside a class body"),
+    "wraps_module_dict": (8, 2, "functools.wraps is not allowed: it copies one object's attributes onto another"),
+    "singledispatch_annotation": (8, 2, "functools.singledispatch is not allowed: it evaluates string annotations"),
+    "make_dataclass_tensor": (8, 13, "dataclasses.make_dataclass is not allowed: it builds a class at run time"),
+    "type_three_args": (5, 13, "type() with three arguments is not allowed: it builds a class at run time"),
+    "base_expression_subclass": (10, 17, "a class may only derive from named classes"),
+    "overrides_parameters": (11, 5, "Net.parameters: a model class may not redefine nn.Module's own parameters"),
+    "mixin_overrides": (6, 5, "Quiet.named_parameters: a model class may not redefine nn.Module's own"),
+    "patches_through_container": (7, 1, "assigning to things[...].eq changes an imported module or class"),
+    "assigns_state_dict": (9, 9, "assigning self.state_dict replaces nn.Module's own state_dict()"),
+    "deep_nesting": (4, 108, "code nested more than 100 levels deep"),
+    "deep_nesting_parser": (4, 1, "this line nests expressions too deeply for Python to read"),
+    "type_hints_eval": (8, 8, "a string in an annotation is code that typing tools evaluate later"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ALLOWLIST_ATTACKS))
+def test_allowlist_attacks_are_refused_statically_with_their_own_message(name):
+    line, col, fragment = ALLOWLIST_ATTACKS[name]
+    source = (ATTACKS / f"{name}.py").read_bytes()
+    assert source.startswith(b'"""') or source.startswith(b"#"), "each attack says what it tries"
+    first = check_source(source)[0]
+    assert (first.line, first.col) == (line, col) and fragment in first.reason, first
+
+
+def test_every_attack_in_the_corpus_defines_net():
+    """Each attack is a complete submission, so the refusal is for the cheat, never for a missing Net."""
+    for path in sorted(ATTACKS.glob("*.py")):
+        assert not any("defines no Net" in f.reason for f in check_source(path.read_bytes())), path.name

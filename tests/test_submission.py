@@ -20,7 +20,7 @@ def _contract(path):
 @pytest.mark.parametrize(
     "name, message",
     [
-        ("no_net", "defines no Net"),
+        ("no_net", "no_net.py defines no Net; it defines Model. Add `Net = Model` after the class"),
         ("net_not_module", "Net must be a class derived from torch.nn.Module"),
         ("net_needs_args", "Net() must build with no arguments"),
         ("wrong_shape", "returned shape (2, 10, 26, 26) in train mode; expected (2, 10)"),
@@ -37,6 +37,20 @@ def test_contract_errors_say_what_is_wrong(submission, name, message):
     with pytest.raises(SubmissionError) as err:
         _contract(submission(name))
     assert message in str(err.value)
+
+
+def test_no_net_and_no_class_says_what_to_write(tmp_path):
+    path = tmp_path / "model.py"
+    path.write_text("import torch.nn as nn\nfrom torch.nn import Linear\nWIDTH = 8\n")
+    with pytest.raises(SubmissionError, match=r"model\.py defines no Net and no class; add `class Net\(nn\.Module\)`"):
+        load(path)
+
+
+def test_net_may_be_an_alias_of_the_model_class(tmp_path):
+    path = tmp_path / "model.py"
+    path.write_text("import torch.nn as nn\nclass MyModel(nn.Linear):\n    def __init__(self):\n"
+                    "        super().__init__(784, 10)\nNet = MyModel\n")
+    assert load(path).net_class.__name__ == "MyModel"
 
 
 def test_non_utf8_file(tmp_path):

@@ -18,6 +18,11 @@ from grader.errors import SubmissionError
 INTERPOLATIONS = ("nearest", "bilinear")
 KEYS = ("degrees", "translate", "scale", "shear", "brightness", "contrast", "interpolation", "fill")
 _DEG_TO_RAD = math.pi / 180.0  # the constant CPython's math.radians multiplies by
+# Bounds on AUGMENT values: every parameter is drawn in float32, so values past these would overflow it or
+# divide by (almost) zero, and nothing useful for MNIST lies beyond them.
+MAX_DEGREES = 360.0  # a rotation range wider than a full turn means nothing more
+SCALE_RANGE = (0.01, 100.0)  # zoom factors; 0 would divide by zero in the inverse affine matrix
+MAX_FACTOR = 100.0  # brightness/contrast factors (ColorJitter's x gives 1 + x, so x <= 99)
 
 
 @dataclass(frozen=True)
@@ -83,12 +88,20 @@ def _as_list(value: tuple | None) -> list | None:
 
 
 def _bad(key: str, allowed: str, value) -> SubmissionError:
-    return SubmissionError(f"AUGMENT[{key!r}] must be {allowed}, got {value!r}")
+    shown = repr(value)
+    if len(shown) > 80:  # 10**400 has 401 digits: the message names the key and the range, not the number
+        shown = shown[:60] + f"... ({len(shown)} characters)"
+    return SubmissionError(f"AUGMENT[{key!r}] must be {allowed}, got {shown}")
 
 
 def _is_number(v) -> bool:
     # bool is an int subclass, and NaN/inf would silently poison every image
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an int too large for a float (10**400)
+        return False
 
 
 def _numbers(key: str, value, lengths: tuple[int, ...], allowed: str) -> tuple[float, ...]:
@@ -104,12 +117,15 @@ def _ordered(key: str, pairs: tuple[float, ...], allowed: str, value) -> None:
 
 
 def _parse_degrees(key: str, value) -> tuple[float, float]:
-    allowed = "a number >= 0 (meaning -d..d) or a pair (min, max) of degrees with min <= max"
+    allowed = (f"a number in [0, {MAX_DEGREES:g}] (meaning -d..d) or a pair (min, max) of degrees in "
+               f"[-{MAX_DEGREES:g}, {MAX_DEGREES:g}] with min <= max")
     if _is_number(value):
-        if value < 0:
+        if not 0 <= value <= MAX_DEGREES:
             raise _bad(key, allowed, value)
         return (-float(value), float(value))
     pair = _numbers(key, value, (2,), allowed)
+    if not all(-MAX_DEGREES <= v <= MAX_DEGREES for v in pair):
+        raise _bad(key, allowed, value)
     _ordered(key, pair, allowed, value)
     return pair
 
@@ -123,9 +139,10 @@ def _parse_translate(key: str, value) -> tuple[float, float]:
 
 
 def _parse_scale(key: str, value) -> tuple[float, float]:
-    allowed = "a pair (min, max) of positive factors with min <= max"
+    low, high = SCALE_RANGE
+    allowed = f"a pair (min, max) of positive factors in [{low:g}, {high:g}] with min <= max"
     pair = _numbers(key, value, (2,), allowed)
-    if not all(v > 0 for v in pair):
+    if not all(low <= v <= high for v in pair):
         raise _bad(key, allowed, value)
     _ordered(key, pair, allowed, value)
     return pair
@@ -149,14 +166,15 @@ def _parse_shear(key: str, value) -> tuple[float, float, float, float]:
 
 
 def _parse_factor(key: str, value) -> tuple[float, float] | None:
-    allowed = "a number x >= 0 (meaning factors max(0, 1-x)..1+x) or a pair (min, max) with 0 <= min <= max"
+    allowed = (f"a number x >= 0, at most {MAX_FACTOR - 1:g} (meaning factors max(0, 1-x)..1+x), or a pair "
+               f"(min, max) with 0 <= min <= max <= {MAX_FACTOR:g}")
     if _is_number(value):
-        if value < 0:
+        if not 0 <= value <= MAX_FACTOR - 1:
             raise _bad(key, allowed, value)
         pair = (max(0.0, 1.0 - float(value)), 1.0 + float(value))
     else:
         pair = _numbers(key, value, (2,), allowed)
-        if pair[0] < 0:
+        if pair[0] < 0 or pair[1] > MAX_FACTOR:
             raise _bad(key, allowed, value)
         _ordered(key, pair, allowed, value)
     # ColorJitter treats the factor range (1, 1) as "off"

@@ -69,10 +69,21 @@ def load(path: str | Path) -> Submission:
         ) from exc
     net = getattr(module, "Net", None)
     if net is None:
-        raise SubmissionError(f"{path.name} defines no Net; add `class Net(torch.nn.Module)`")
+        raise SubmissionError(_no_net_message(path.name, module))
     if not (isinstance(net, type) and issubclass(net, torch.nn.Module)):
         raise SubmissionError(f"{path.name}: Net must be a class derived from torch.nn.Module, got {type(net).__name__}")
     return Submission(path=path, sha256=hashlib.sha256(raw).hexdigest(), module=module)
+
+
+def _no_net_message(name: str, module: ModuleType) -> str:
+    """"Defines no Net", naming the classes the file does define and the one-line fix (the policy says the same)."""
+    own = [v for v in vars(module).values() if isinstance(v, type) and v.__module__ == module.__name__]
+    if not own:
+        return f"{name} defines no Net and no class; add `class Net(nn.Module)` with __init__ and forward"
+    models = [c for c in own if issubclass(c, torch.nn.Module)]
+    listed = ", ".join(c.__name__ for c in own)
+    pick = (models or own)[-1].__name__
+    return f"{name} defines no Net; it defines {listed}. Add `Net = {pick}` after the class, or name your model class Net"
 
 
 def build(sub: Submission) -> torch.nn.Module:
