@@ -15,6 +15,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -136,11 +137,12 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir")
     parser.add_argument("--timeout", type=float, default=EVALUATOR_TIMEOUT)
     parser.add_argument("--nice", action="store_true", help="warm up on idle CPU only (the worker still trains)")
+    parser.add_argument("--readable", action="append", default=[], help="a file or folder it may read (repeatable)")
     args = parser.parse_args(argv)
     # The program was written by a process that ran untrusted code: load it behind the same walls.
     from grader.sandbox import isolate, limit_memory
 
-    isolate(Path.cwd(), args.timeout)
+    isolate(Path.cwd(), args.timeout, readable=args.readable)
     test_split = None
     if args.serve:
         if args.nice and hasattr(os, "nice"):
@@ -184,7 +186,7 @@ class Evaluator:
         """Launch the evaluator process (once); it warms up, then waits for the program on its stdin."""
         if self.proc is not None:
             return
-        from grader.sandbox import worker_env
+        from grader.sandbox import mnist_reads, worker_env
 
         self._dir = tempfile.TemporaryDirectory(prefix="course-eval-")
         workdir = Path(self._dir.name)
@@ -192,6 +194,8 @@ class Evaluator:
         command += ["--nice"] if beside_training else []
         if self.data_dir:
             command += ["--data-dir", str(self.data_dir)]
+        for path in mnist_reads(self.data_dir):  # its reads are walled in too: the test set is all it needs
+            command += ["--readable", path]
         self.proc = subprocess.Popen(command, cwd=workdir, env=worker_env(workdir), stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
@@ -207,8 +211,11 @@ class Evaluator:
 
     def _measure(self, program: Path, fmt: str, device: str, test_images: int) -> tuple[float | None, str]:
         """(accuracy, "") from the evaluator process, or (None, why not)."""
-        request = json.dumps({"program": str(program), "format": fmt, "device": device, "test_images": test_images})
         self.start()
+        # The evaluator reads only its own directory (and the test set): it gets a copy, not the worker's folder.
+        copy = Path(self._dir.name) / program.name
+        shutil.copyfile(program, copy)
+        request = json.dumps({"program": str(copy), "format": fmt, "device": device, "test_images": test_images})
         try:
             stdout, stderr = self.proc.communicate((request + "\n").encode(), timeout=self.timeout)
         except subprocess.TimeoutExpired:

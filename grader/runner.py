@@ -17,7 +17,7 @@ from typing import Callable
 from grader.errors import (
     CourseError, DataError, IntegrityError, ManifestError, PolicyError, SubmissionError, TrainingError, UsageError,
 )
-from grader.sandbox import Limits, worker_env
+from grader.sandbox import Limits, mnist_reads, worker_env
 
 LOG_LIMIT = 1_000_000  # bytes of submission output kept, as Exercism caps it: enough to debug, not to fill a disk
 EVENT_LIMIT = 4_000_000  # bytes of one event line; a run record is tens of KB, so more is not the grader talking
@@ -76,7 +76,12 @@ def run_worker(
     read_fd, write_fd = os.pipe()
     with tempfile.TemporaryDirectory(prefix="course-worker-") as workdir:
         request_path = Path(workdir) / "request.json"
-        sandbox = {"workdir": str(Path(workdir).resolve()), "timeout": timeout, "limits": limits.to_dict()}
+        # What the worker may read outside its directory: the submission and, until the parent hands the training
+        # split over as files (issue 11), the MNIST folder it loads.
+        readable = [request["file"]] if request.get("file") else []
+        readable += mnist_reads(request.get("data_dir"))
+        sandbox = {"workdir": str(Path(workdir).resolve()), "timeout": timeout, "limits": limits.to_dict(),
+                   "readable": readable}
         request_path.write_text(json.dumps({**request, "sandbox": sandbox}), encoding="utf-8")
         env = worker_env(Path(workdir))
         proc = subprocess.Popen(

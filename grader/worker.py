@@ -46,7 +46,7 @@ def main(argv=None) -> int:
 
     walls = request.get("sandbox") or {}
     isolate(Path(walls.get("workdir") or os.getcwd()), float(walls.get("timeout", 3600)),
-            Limits(**walls.get("limits", {})))
+            Limits(**walls.get("limits", {})), readable=walls.get("readable", ()))
     # Imported after the channel is open so that an import failure is still reported as an event.
     try:
         from grader.errors import CourseError
