@@ -317,8 +317,25 @@ def _python_reads() -> list[str]:
     return reads
 
 
+def _compiler_reads() -> list[str]:
+    """Where the C/C++ compiler torch.compile and Triton would run is installed, when not in /usr (e.g. /opt/gcc)."""
+    import shutil
+
+    reads = []
+    for name in (os.environ.get("CC"), os.environ.get("CXX"), "cc", "c++", "gcc", "g++"):
+        found = shutil.which(name) if name else None
+        if not found:
+            continue
+        bindir = os.path.dirname(os.path.realpath(found))
+        prefix = os.path.dirname(bindir) if os.path.basename(bindir) == "bin" else bindir
+        if prefix in _SYSTEM_PREFIXES or any(prefix.startswith(h) for h in ("/home/", "/root/")):
+            prefix = bindir  # /usr/bin is granted anyway; a compiler in a home: only its folder, not the home
+        reads.append(prefix)
+    return reads
+
+
 def _system_reads() -> list[str]:
-    reads = list(SYSTEM_READS)
+    reads = list(SYSTEM_READS) + _compiler_reads()
     for folder, prefix in SYSTEM_PREFIXED:
         try:
             reads += [os.path.join(folder, name) for name in os.listdir(folder) if name.startswith(prefix)]
@@ -356,7 +373,7 @@ def hidden_paths(workdir: Path) -> tuple[list[Path], list[Path]]:
 def landlock_rules(workdir: Path, readable: Iterable = (), abi: int | None = None) -> list[tuple[Path, int]]:
     """The (path, access) rules `isolate` gives Landlock; each grants `access` beneath `path`, and nothing else is
     allowed. Reads: the worker's directory, Python and torch, system libraries, /dev /proc /sys /etc, the grader's
-    code and `readable`; writes: the worker's directory and device files."""
+    code and `readable`; writes: the worker's directory, device files and the process's own /proc entry."""
     abi = abi or max(landlock_abi(), 1)
     secret, outside = hidden_paths(workdir)
     secret_names = [str(s) for s in secret]
@@ -372,7 +389,10 @@ def landlock_rules(workdir: Path, readable: Iterable = (), abi: int | None = Non
 
     for path in _python_reads() + _system_reads() + [_package_dir()]:
         grant(path, _FS_READ)
-    grant("/dev", _FS_READ | _FS_WRITE_FILE | (_FS_TRUNCATE if abi >= 3 else 0))  # /dev/null, GPU device files
+    device_write = _FS_WRITE_FILE | (_FS_TRUNCATE if abi >= 3 else 0)
+    grant("/dev", _FS_READ | device_write)  # /dev/null, GPU device files
+    grant(f"/proc/{os.getpid()}", device_write, named=True)  # the CUDA driver writes there (cudaErrorOperatingSystem
+    # without it, seen on an H100); a process's own files only: comm, oom_score_adj ...
     for path in readable:
         grant(path, _FS_READ, named=True)
     grant(workdir, _FS_READ | _write_access(abi), named=True)
@@ -477,7 +497,7 @@ def _landlock(workdir: Path, readable: list) -> tuple[str, bool]:
         os.close(ruleset)
     named = [str(_real(p)) for p in readable if _real(p).exists()]
     kept = ", ".join(e for e in (("tcp" if net else ""), ("signals" if scoped else "")) if e)
-    text = (f"reads and writes confined (Landlock ABI {abi}, {added} rules): writes to the worker's directory, "
-            "reads to it, Python and torch, system libraries, /dev /proc /sys /etc and the grader's code"
+    text = (f"reads and writes confined (Landlock ABI {abi}, {added} rules): writes to the worker's directory and "
+            "device files, reads to it, Python and torch, system libraries, /dev /proc /sys /etc and the grader's code"
             + (f", and to {', '.join(named)}" if named else "") + (f"; {kept} kept in" if kept else ""))
     return text, bool(net)
