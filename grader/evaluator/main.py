@@ -63,7 +63,9 @@ def serve(link) -> int:
     from grader.walls.sandbox import Limits, isolate
 
     workdir = Path(setup["workdir"])
-    isolate(workdir, float(setup.get("timeout", 3600)), Limits(**setup.get("limits", {})))
+    # It reads its own directory (the test split) and the parent's copies of the program and states, nothing else.
+    isolate(workdir, float(setup.get("timeout", 3600)), Limits(**setup.get("limits", {})),
+            readable=[Path(p) for p in setup.get("readable", [])])
     try:
         import torch
 
