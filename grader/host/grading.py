@@ -281,8 +281,7 @@ def _from_worker(run: _Run, event: dict, evaluator: ChildProcess, rooms: _Rooms)
         if run.report is not None:
             raise IntegrityError("the worker reported its model twice; this run cannot be trusted")
         for key in ("graph", "constants"):
-            name = program_file(event, key)
-            shutil.copyfile(rooms.worker / name, rooms.handed / name)
+            _take(rooms, program_file(event, key))
         graph = program.read_graph(rooms.handed / "graph.json")
         run.count = program.count_parameters(graph)
         run.report = program.with_count({**(event.get("report") or {}), "file": str(run.file)}, run.count)
@@ -307,7 +306,7 @@ def _from_worker(run: _Run, event: dict, evaluator: ChildProcess, rooms: _Rooms)
         name = str(event.get("state", ""))
         if not _STATE_NAME.fullmatch(name) or epoch in run.sent or epoch != len(run.sent):
             raise IntegrityError(f"the worker handed over an unexpected state ({name[:40]!r}, epoch {epoch})")
-        shutil.copyfile(rooms.worker / name, rooms.handed / name)  # ours now: the worker cannot change it later
+        _take(rooms, name)  # ours now: the worker cannot change it later
         run.sent.add(epoch)
         if kind == "epoch":
             run.trained[epoch] = event
@@ -316,6 +315,16 @@ def _from_worker(run: _Run, event: dict, evaluator: ChildProcess, rooms: _Rooms)
         if run.result is not None or not isinstance(event.get("record"), dict):
             raise IntegrityError("the worker reported more than one result; this run cannot be trusted")
         run.result = event["record"]
+
+
+def _take(rooms: _Rooms, name: str) -> None:
+    """Copy a file the worker announced out of its directory, into the parent's own."""
+    source = rooms.worker / name
+    if source.is_symlink() or not source.is_file():
+        raise IntegrityError(f"the worker announced {name} but did not write it; this run cannot be trusted")
+    if source.stat().st_size > program.MAX_TENSOR_FILE_BYTES:
+        raise IntegrityError(f"the worker's {name} is {source.stat().st_size:,} bytes; a model's state is a few MB")
+    shutil.copyfile(source, rooms.handed / name)
 
 
 def _from_evaluator(run: _Run, event: dict) -> None:

@@ -172,6 +172,11 @@ def _write(path: Path, named: list[tuple[str, torch.Tensor]], meta: dict | None 
 
 def write_state(model: torch.nn.Module, graph: program.Graph, path: Path, epoch: int) -> None:
     """The model's current parameters and buffers, as the graph names them, for the evaluator."""
+    exported = {i.target for i in graph.inputs if i.kind == "parameter"}
+    grown = [name for name, _ in model.named_parameters() if name not in exported]
+    if grown:
+        raise IntegrityError(f"hidden parameters: {', '.join(grown[:3])} appeared after the model was built, so the "
+                             "grader never counted them; create every parameter in Net.__init__")
     named = []
     for spec in graph.inputs:
         if spec.kind not in ("parameter", "buffer"):
