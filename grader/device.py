@@ -42,3 +42,12 @@ def device_name(device: torch.device) -> str:
     import platform
 
     return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def visible_devices() -> list[str]:
+    """Every visible GPU (cuda:0, cuda:1 ...), else ["mps"], else ["cpu"]: what a batch spreads over."""
+    if torch.cuda.is_available():
+        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return ["mps"]
+    return ["cpu"]

@@ -1,36 +1,31 @@
-"""Grade a folder of submissions: find them, skip what is already graded, run N at a time over the devices.
+"""Grade a folder of submissions: find them, skip what is already graded, run the rest on a pool, record each.
 
-Each grading runs in a job process of its own (`python -m grader.gradebook.batch`, which grades through grader.api
-and so starts the usual worker), so one bad submission cannot stop the batch, and Ctrl-C can stop every
-running grading cleanly: jobs run in sessions of their own, out of the terminal's reach, and are told to
-stop with SIGTERM, which unwinds through the runner's cleanup (the worker is killed) and records nothing.
-Finished runs are already in the gradebook.
+The pool runs every grading as a job of its own (grader.gradebook.job) so one bad submission cannot stop the batch:
+on this machine (grader.gradebook.local_pool) or on a Ray cluster (grader.gradebook.ray_pool). Either way this
+process, the batch's head, is the gradebook's only writer: it records each result as it arrives, so an
+interrupted batch keeps what finished and the same command resumes it.
 """
 
 from __future__ import annotations
 
-import argparse
-import hashlib
-import json
 import os
-import selectors
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 import zipfile
-from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
+from grader.course.verdict import ERROR
+from grader.digest import file_sha256
+from grader.errors import UsageError
 from grader.gradebook import store
-from grader.errors import CourseError, UsageError
+from grader.gradebook.job import JobSpec
+from grader.record import RunRecord
 
 MODEL_FILE = "model.py"
 MAX_MODEL_BYTES = 1_000_000  # a model.py is a few KB; this refuses zip bombs without refusing any real file
-STOP_GRACE_S = 30  # after Ctrl-C, how long a job may take to kill its worker before it is killed itself
+SKIPPED = "skipped"  # an outcome, not a verdict: the gradebook had this run already
 
 
 @dataclass
@@ -44,6 +39,7 @@ class BatchConfig:
     regrade: bool = False  # grade again even when the gradebook has this run already
     data_dir: str | None = None
     timeout: float | None = None  # per grading; None: the lesson's
+    pool: object = None  # runs the jobs; None: a LocalPool over `devices` (grader.gradebook.ray_pool for a cluster)
 
 
 @dataclass
@@ -61,7 +57,7 @@ def _digest(entry: Entry) -> Entry:
     target = entry.file or entry.source
     if target.is_file():
         try:
-            entry.sha256 = hashlib.sha256(target.read_bytes()).hexdigest()
+            entry.sha256 = file_sha256(target)
         except OSError as exc:
             entry.file, entry.problem = None, f"{target} cannot be read ({exc.strerror})"
     return entry
@@ -95,7 +91,7 @@ class BatchResult:
     identical: list[list[str]] = field(default_factory=list)  # students who handed in byte-identical files
 
     def counts(self) -> dict[str, int]:
-        keys = ("passed", "failed", "smoke", "error", "skipped")
+        keys = ("passed", "failed", "smoke", "error", SKIPPED)
         counts = {k: sum(o.status == k for o in self.outcomes) for k in keys}
         counts["not run"] = self.planned - sum(counts[k] for k in keys if k != "skipped")
         return counts
@@ -196,17 +192,6 @@ def _choose(members: list[zipfile.ZipInfo]) -> zipfile.ZipInfo | str:
 # ---------------------------------------------------------------------------------------------- devices
 
 
-def visible_devices() -> list[str]:
-    """Every visible GPU (cuda:0, cuda:1 ...), else ["mps"], else ["cpu"]."""
-    import torch  # only here: the batch's own process needs torch for nothing else
-
-    if torch.cuda.is_available():
-        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return ["mps"]
-    return ["cpu"]
-
-
 def default_jobs(devices: list[str]) -> int:
     """2 per GPU: a tiny CNN leaves most of a GPU idle. On CPUs, half the cores but at least 2: each grading
     spends seconds starting processes (torch import, the clean evaluator) on one core, which a second job
@@ -219,14 +204,6 @@ def default_jobs(devices: list[str]) -> int:
 def slots(devices: list[str], jobs: int) -> list[str]:
     """The device of each of the `jobs` slots: round-robin, so the jobs spread evenly over the devices."""
     return [devices[i % len(devices)] for i in range(jobs)]
-
-
-def cpu_threads(device: str, slot_devices: list[str]) -> int | None:
-    """Torch threads for a CPU job: the CPUs shared by the CPU slots, so parallel jobs do not oversubscribe."""
-    if device != "cpu":
-        return None
-    cpu_slots = sum(d == "cpu" for d in slot_devices)
-    return max(1, (os.cpu_count() or 1) // cpu_slots)
 
 
 # ------------------------------------------------------------------------------------------------ batch
@@ -254,21 +231,42 @@ def grade_all(root: str | os.PathLike, db: str | os.PathLike, config: BatchConfi
         result = BatchResult(Path(db), identical=_identical(entries))
         with store.opened(db) as conn:
             todo = _plan(conn, entries, config, result)
-            # torch is imported to find the GPUs only when there is something to grade
-            devices = config.devices or (visible_devices() if any(not e.problem for e, _ in todo) else ["cpu"])
-            jobs = config.jobs or default_jobs(devices)
-            result.devices, result.jobs = devices, jobs
-            emit({"event": "batch", "total": len(todo), "skipped": len(result.outcomes), "jobs": jobs,
-                  "devices": devices, "students": len(entries)})
             for entry, seed in [t for t in todo if t[0].problem]:
                 result.outcomes.append(_record_problem(conn, entry, seed, config))
-                emit({"event": "done", "outcome": asdict(result.outcomes[-1])})
-        graded = [t for t in todo if not t[0].problem]
-        result.interrupted = _run(graded, config, Path(db), slots(devices, min(jobs, max(1, len(graded)))),
-                                  result, emit)
+            graded = [t for t in todo if not t[0].problem]
+            pool = config.pool or _local_pool(config, len(graded))
+            result.devices, result.jobs = pool.describe() if hasattr(pool, "describe") else ([], 1)
+            emit({"event": "batch", "total": len(todo), "skipped": sum(o.status == SKIPPED for o in result.outcomes),
+                  "jobs": result.jobs, "devices": result.devices, "students": len(entries)})
+            for outcome in result.outcomes:
+                if outcome.status == ERROR:
+                    emit({"event": "done", "outcome": asdict(outcome)})
+            sources = {(e.student, seed): e for e, seed in graded}
+
+            def on_result(spec: JobSpec, job_result: dict) -> None:
+                outcome = _record_result(conn, sources[(spec.student, spec.seed)], spec, job_result, config)
+                result.outcomes.append(outcome)
+                emit({"event": "done", "outcome": asdict(outcome)})
+
+            result.interrupted = pool.run([_spec(e, seed, config) for e, seed in graded], emit, on_result)
     result.seconds = time.perf_counter() - started
     result.outcomes.sort(key=lambda o: (o.student, o.seed))  # finishing order is noise; the report reads by name
     return result
+
+
+def _local_pool(config: BatchConfig, graded: int):
+    from grader.device import visible_devices
+    from grader.gradebook.local_pool import LocalPool
+
+    # torch is imported to find the GPUs only when there is something to grade
+    devices = config.devices or (visible_devices() if graded else ["cpu"])
+    jobs = config.jobs or default_jobs(devices)
+    return LocalPool(slots(devices, min(jobs, max(1, graded))), devices)
+
+
+def _spec(entry: Entry, seed: int, config: BatchConfig) -> JobSpec:
+    return JobSpec(entry.student, seed, str(entry.file), str(entry.source), config.lesson, quick=config.quick,
+                   epochs=config.epochs, data_dir=config.data_dir, timeout=config.timeout)
 
 
 def _identical(entries: list[Entry]) -> list[list[str]]:
@@ -286,7 +284,7 @@ def _plan(conn, entries: list[Entry], config: BatchConfig, result: BatchResult) 
         for seed in range(config.seeds):
             key = store.RunKey(entry.student, sha or "", config.lesson, seed, config.quick, config.epochs)
             if sha and not config.regrade and store.find_run(conn, key) is not None:
-                result.outcomes.append(Outcome(entry.student, seed, str(entry.source), "skipped",
+                result.outcomes.append(Outcome(entry.student, seed, str(entry.source), SKIPPED,
                                                message="already graded (--regrade grades it again)"))
                 continue
             result.planned += 1
@@ -300,202 +298,29 @@ def _record_problem(conn, entry: Entry, seed: int, config: BatchConfig) -> Outco
         run_id = store.record_error(conn, file=entry.source, lesson=config.lesson, seed=seed, message=entry.problem,
                                     kind="submission", student=entry.student, quick=config.quick,
                                     epochs_limit=config.epochs, sha256=entry.sha256)
-    return Outcome(entry.student, seed, str(entry.source), "error", message=entry.problem, run_id=run_id)
+    return Outcome(entry.student, seed, str(entry.source), ERROR, message=entry.problem, run_id=run_id)
 
 
-@dataclass
-class _Job:
-    """A running job process and what it is grading."""
-
-    proc: subprocess.Popen
-    fd: int  # our end of its events pipe
-    device: str
-    entry: Entry
-    seed: int
-    stderr: object  # a temp file: the job's own stderr, quoted if it dies without a result
-    pending: bytes = b""
-    done: bool = False
-
-
-def _run(todo: list[tuple[Entry, int]], config: BatchConfig, db: Path, slot_devices: list[str],
-         result: BatchResult, emit) -> bool:
-    """Run the gradings `len(slot_devices)` at a time; True if Ctrl-C stopped the batch."""
-    if not todo:
-        return False
-    pending = deque(todo)
-    free = list(slot_devices)
-    running: dict[int, _Job] = {}  # fd -> job
-    sel = selectors.DefaultSelector()
-    stopping = []  # non-empty once Ctrl-C came: a job that ends without a result was stopped, not broken
-
-    def handle(job: _Job, message: dict) -> None:
-        if message["event"] == "done":
-            job.done = True
-            result.outcomes.append(Outcome(**message["outcome"]))
-        emit(message)
-
-    def read(job: _Job) -> bool:
-        """Take what the job wrote; False once it closed its end (it has exited)."""
-        chunk = os.read(job.fd, 65536)
-        *lines, job.pending = (job.pending + chunk).split(b"\n")
-        for line in lines:
-            handle(job, json.loads(line))
-        return bool(chunk)
-
-    def finish(job: _Job) -> None:
-        sel.unregister(job.fd)
-        os.close(job.fd)
-        del running[job.fd]
-        try:
-            code = job.proc.wait(STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            job.proc.kill()
-            code = job.proc.wait()
-        if not job.done and not stopping:
-            handle(job, {"event": "done", "outcome": asdict(Outcome(
-                job.entry.student, job.seed, str(job.entry.source), "error", job.device,
-                message=f"the batch job ended without a result (exit code {code}); not recorded{_tail(job.stderr)}"))})
-        job.stderr.close()
-        free.append(job.device)
-
-    restore = _sigterm_is_ctrl_c()
-    try:
-        while pending or running:
-            while pending and free:
-                entry, seed = pending.popleft()
-                device = free.pop(0)
-                job = _start(entry, seed, device, cpu_threads(device, slot_devices), config, db)
-                running[job.fd] = job
-                sel.register(job.fd, selectors.EVENT_READ, job)
-                emit({"event": "job", "student": entry.student, "seed": seed, "device": device})
-            for key, _ in sel.select(timeout=1.0):
-                if not read(key.data):
-                    finish(key.data)
-        return False
-    except KeyboardInterrupt:
-        stopping.append(True)
-        _stop(list(running.values()), sel, read, finish)
-        return True
-    finally:
-        restore()
-        sel.close()
-
-
-def _start(entry: Entry, seed: int, device: str, threads: int | None, config: BatchConfig, db: Path) -> _Job:
-    spec = {"student": entry.student, "file": str(entry.file), "source": str(entry.source), "seed": seed,
-            "device": device, "db": str(db), "lesson": config.lesson, "quick": config.quick, "epochs": config.epochs,
-            "data_dir": config.data_dir, "timeout": config.timeout}
-    env = dict(os.environ)
-    # The job must import this very grader, installed or not.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
-                                                      env.get("PYTHONPATH")]))
-    if threads and "OMP_NUM_THREADS" not in os.environ:
-        env["OMP_NUM_THREADS"] = str(threads)  # read by torch in the worker the job starts
-    read_fd, write_fd = os.pipe()
-    stderr = tempfile.TemporaryFile()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "grader.gradebook.batch", "--events-fd", str(write_fd), json.dumps(spec)],
-        pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, env=env,
-        start_new_session=True,  # the terminal's Ctrl-C is the batch's to handle; it stops jobs with SIGTERM
-    )
-    os.close(write_fd)
-    return _Job(proc, read_fd, device, entry, seed, stderr)
-
-
-def _tail(stderr, limit: int = 1500) -> str:
-    stderr.seek(0)
-    text = stderr.read().decode("utf-8", "replace").strip()
-    return f"\n{text[-limit:]}" if text else ""
-
-
-def _stop(jobs: list[_Job], sel, read, finish) -> None:
-    """Ctrl-C: SIGTERM every job (it unwinds through the worker's cleanup and records nothing), keep the
-    outcomes that were already on their way, kill whatever is still there after the grace period."""
-    for job in jobs:
-        if job.proc.poll() is None:
-            job.proc.terminate()
-    deadline = time.monotonic() + STOP_GRACE_S
-    try:
-        while sel.get_map() and time.monotonic() < deadline:
-            for key, _ in sel.select(timeout=0.5):
-                if not read(key.data):
-                    finish(key.data)
-    except KeyboardInterrupt:  # a second Ctrl-C: stop waiting
-        pass
-    for job in jobs:
-        if job.proc.poll() is None:
-            job.proc.kill()
-        if job.fd in sel.get_map():
-            finish(job)
-
-
-def _sigterm_is_ctrl_c() -> Callable[[], None]:
-    """While jobs run, `kill PID` stops the batch as Ctrl-C does (instead of orphaning the jobs)."""
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread
-        return lambda: None
-    return lambda: signal.signal(signal.SIGTERM, previous)
-
-
-# --------------------------------------------------------------------------------------- the job process
-
-
-class _Stopped(BaseException):
-    """Raised in a job by SIGTERM: not an Exception, so nothing on the way out mistakes it for a result."""
-
-
-def _job(spec: dict, emit: Callable[[dict], None]) -> None:
-    """One grading: api.grade records the run (or its error) in the gradebook; the outcome goes to the batch."""
-    from grader import api
-
-    who = {"student": spec["student"], "seed": spec["seed"]}
-
-    def forward(event: dict) -> None:
-        if event["event"] != "check":  # the check report is large and the batch view does not show it
-            emit({**event, **who, "event": "job-" + event["event"]})
-
-    outcome = Outcome(spec["student"], spec["seed"], spec["source"], "error", spec["device"])
-    clock = time.perf_counter()
-    try:
-        result = api.grade(spec["file"], spec["lesson"], device=spec["device"], seed=spec["seed"],
-                           epochs=spec["epochs"], quick=spec["quick"], data_dir=spec["data_dir"],
-                           timeout=spec["timeout"], on_event=forward, plot=False, db=Path(spec["db"]),
-                           student=spec["student"], source=spec["source"])
-    except CourseError as exc:
-        outcome.message, outcome.duration = str(exc), time.perf_counter() - clock
-    except Exception as exc:  # a grader bug must not take the batch down; say what it was
-        outcome.message = f"grading failed unexpectedly ({type(exc).__name__}: {exc}); not recorded"
+def _record_result(conn, entry: Entry, spec: JobSpec, job: dict, config: BatchConfig) -> Outcome:
+    """Record what one job ended with (the head is the gradebook's only writer) and say how it went."""
+    outcome = Outcome(spec.student, spec.seed, str(entry.source), ERROR, spec.device,
+                      duration=job.get("seconds"))
+    if "record" in job:
+        record = RunRecord.from_dict(job["record"])
+        outcome.run_id = store.record_run(conn, record, student=spec.student, source=str(entry.source),
+                                          epochs_limit=config.epochs)
+        outcome.status, outcome.params, outcome.best_acc = record.status, record.params, record.best_acc
+        outcome.message, outcome.device, outcome.duration = record.verdict.message, record.device, record.duration
+    elif "error" in job:
+        error = job["error"]
+        outcome.message = error["message"]
+        if error.get("record"):
+            outcome.run_id = store.record_error(
+                conn, file=entry.file or entry.source, lesson=config.lesson, seed=spec.seed, message=error["message"],
+                kind=error["kind"], student=spec.student, source=str(entry.source), quick=config.quick,
+                epochs_limit=config.epochs, device=spec.device, duration=job.get("seconds"), sha256=entry.sha256)
+        else:
+            outcome.message += "; not recorded"
     else:
-        rec = result.record
-        outcome.status, outcome.params, outcome.duration = result.verdict.status, rec.params, rec.duration
-        outcome.best_acc, outcome.message = rec.best_acc, result.verdict.message
-        outcome.run_id, outcome.device = result.run_id, rec.device or spec["device"]
-    emit({"event": "done", "outcome": asdict(outcome)})
-
-
-def main(argv=None) -> int:
-    """`python -m grader.gradebook.batch --events-fd N SPEC`: one job of a batch, started by _start()."""
-    parser = argparse.ArgumentParser(prog="python -m grader.gradebook.batch")
-    parser.add_argument("--events-fd", type=int, required=True)
-    parser.add_argument("spec")
-    args = parser.parse_args(argv)
-
-    def stop(signum, frame):
-        raise _Stopped()
-
-    signal.signal(signal.SIGTERM, stop)
-    with os.fdopen(args.events_fd, "w", buffering=1, encoding="utf-8") as channel:
-        try:
-            _job(json.loads(args.spec), lambda event: channel.write(json.dumps(event, default=str) + "\n"))
-        except _Stopped:
-            return 143  # stopped by the batch: nothing recorded, nothing reported
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        outcome.message = job.get("died", "the job ended without a result; not recorded")
+    return outcome

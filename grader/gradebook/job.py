@@ -1,0 +1,101 @@
+"""One grading of a batch, wherever it runs: a local job process (`python -m grader.gradebook.job`) or a Ray task.
+
+A job grades one (submission, seed) through grader.api, exactly as `course grade` does (worker, evaluator, walls),
+and returns what came of it as plain data; it never writes the gradebook. The batch's head process records every
+result, so one SQLite file has one writer whichever machine graded.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What one grading of a batch needs; plain data, so it can cross a process or a network."""
+
+    student: str
+    seed: int
+    file: str  # the model.py to grade, on the machine that grades it
+    source: str  # what the student handed in (a folder's model.py, a .py or a .zip)
+    lesson: str | None = None
+    device: str = "auto"  # the local pool assigns a device per slot; a Ray task takes what its node has
+    quick: bool = False
+    epochs: int | None = None
+    data_dir: str | None = None
+    timeout: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def grade_job(spec: JobSpec, emit: Callable[[dict], None] | None = None) -> dict:
+    """Grade one job: {"record": RunRecord dict} or {"error": {"kind", "message", "record"}}, with its seconds.
+
+    `emit` gets the grading's progress events, tagged with the job's student and seed ("job-start", ...).
+    """
+    from grader import api
+    from grader.errors import CourseError, UsageError
+
+    who = {"student": spec.student, "seed": spec.seed}
+
+    def forward(event: dict) -> None:
+        if emit is not None and event["event"] != "check":  # the check report is large; the batch shows none
+            emit({**event, **who, "event": "job-" + event["event"]})
+
+    started = time.perf_counter()
+    try:
+        result = api.grade(spec.file, spec.lesson, device=spec.device, seed=spec.seed, epochs=spec.epochs,
+                           quick=spec.quick, data_dir=spec.data_dir, timeout=spec.timeout, on_event=forward,
+                           plot=False)
+    except CourseError as exc:
+        # a usage error (a typo in the command) is not the student's attempt: it is reported, not recorded
+        return {"error": {"kind": exc.kind, "message": str(exc), "record": not isinstance(exc, UsageError)},
+                "seconds": time.perf_counter() - started}
+    except Exception as exc:  # a grader bug must not take the batch down; say what it was
+        return {"error": {"kind": "internal", "message": f"grading failed unexpectedly ({type(exc).__name__}: {exc})",
+                          "record": False}, "seconds": time.perf_counter() - started}
+    return {"record": result.record.to_dict(), "seconds": time.perf_counter() - started}
+
+
+class _Stopped(BaseException):
+    """Raised in a job by SIGTERM: not an Exception, so nothing on the way out mistakes it for a result."""
+
+
+def main() -> int:
+    """The job process: its spec arrives on the channel, its events and its result go back on it."""
+    from grader.channel import ParentLink
+
+    def stop(signum, frame):
+        raise _Stopped()
+
+    signal.signal(signal.SIGTERM, stop)  # the batch stops a job with SIGTERM: unwind, kill the worker, record nothing
+    link = ParentLink.open()
+    try:
+        raw = link.receive()
+        if raw is None:
+            return 0
+        spec = JobSpec(**raw)
+        result = grade_job(spec, link.emit)
+        link.emit({"event": "done", **result})
+        return 0
+    except _Stopped:
+        return 143
+    finally:
+        link.close()
+
+
+def materialize_file(data: bytes, directory: Path) -> str:
+    """Write a submission's bytes where a remote job can grade them (Ray moves bytes, not paths)."""
+    target = Path(directory) / "model.py"
+    target.write_bytes(data)
+    return str(target)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
