@@ -44,7 +44,7 @@ def reports_errors(fn):
             if ctx.params.get("as_json"):
                 _json_out({"status": "error", "kind": exc.kind, "message": str(exc), "exit_code": exc.exit_code})
             else:
-                from grader.views.render import console, show_error
+                from grader.views.console import console, show_error
 
                 show_error(str(exc), console(stderr=True))
             sys.exit(exc.exit_code)
@@ -112,7 +112,8 @@ def check(file, lesson, data_dir, workspace, as_json):
         _json_out({"status": result.verdict.status, "lesson": result.lesson, "report": result.report,
                    "verdict": result.verdict.to_dict(), "recorded": judged.recorded})
     else:
-        from grader.views.render import console, show_check, show_recorded
+        from grader.views.console import console
+        from grader.views.student import show_check, show_recorded
 
         out = console()
         show_check(result, out)
@@ -158,7 +159,8 @@ def grade(file, lesson, device, seed, epochs, quick, timeout, no_plot, compile_,
         _json_out({**result.record.to_dict(), "plot": str(result.plot) if result.plot else None,
                    "recorded": judged.recorded})
     else:
-        from grader.views.render import GradeProgress, console, show_grade, show_recorded
+        from grader.views.console import console
+        from grader.views.student import GradeProgress, show_grade, show_recorded
 
         out = console()
         with GradeProgress(out) as progress:
@@ -179,7 +181,8 @@ def status(workspace, as_json):
     if as_json:
         _json_out(result.to_dict())
     else:
-        from grader.views.render import console, show_status
+        from grader.views.console import console
+        from grader.views.student import show_status
 
         show_status(result, console())
 
@@ -194,7 +197,8 @@ def list_(workspace, as_json):
     if as_json:
         _json_out(progress.to_dict())
     else:
-        from grader.views.render import console, show_list
+        from grader.views.console import console
+        from grader.views.student import show_list
 
         show_list(progress, console())
 
@@ -209,7 +213,8 @@ def progress(workspace, as_json):
     if as_json:
         _json_out(result.to_dict())
     else:
-        from grader.views.render import console, show_progress
+        from grader.views.console import console
+        from grader.views.student import show_progress
 
         show_progress(result, console())
 
@@ -221,7 +226,8 @@ def progress(workspace, as_json):
 def start(lesson, workspace):
     """Start LESSON: copy its stub to WORKSPACE/LESSON/model.py (never over your work) and show the lesson."""
     started = _workflow(workspace).start(lesson)
-    from grader.views.render import console, show_started
+    from grader.views.console import console
+    from grader.views.student import show_started
 
     show_started(started, console())
 
@@ -233,7 +239,8 @@ def start(lesson, workspace):
 def show(lesson, workspace):
     """Show the text of LESSON (default: the current lesson)."""
     shown = _workflow(workspace).show(lesson)
-    from grader.views.render import console, show_lesson
+    from grader.views.console import console
+    from grader.views.student import show_lesson
 
     show_lesson(shown, console())
 
@@ -245,7 +252,8 @@ def show(lesson, workspace):
 def hint(lesson, workspace):
     """The next hint for LESSON (default: the current lesson); one about what your last run failed comes first."""
     answer = _workflow(workspace).hint(lesson)
-    from grader.views.render import console, show_hint
+    from grader.views.console import console
+    from grader.views.student import show_hint
 
     show_hint(answer, console())
 
@@ -257,7 +265,8 @@ def hint(lesson, workspace):
 def reset(lesson, workspace):
     """Put LESSON's stub back in your workspace; your file is kept as model.py.bak-<time> beside it."""
     done = _workflow(workspace).reset(lesson)
-    from grader.views.render import console, show_reset
+    from grader.views.console import console
+    from grader.views.student import show_reset
 
     show_reset(done, console())
 
@@ -270,7 +279,8 @@ def reset(lesson, workspace):
 def solution(lesson, force, workspace):
     """Show LESSON's reference solution: once you have passed the lesson, or earlier with --force."""
     shown = _workflow(workspace).solution(lesson, force)
-    from grader.views.render import console, show_solution
+    from grader.views.console import console
+    from grader.views.student import show_solution
 
     show_solution(shown, console())
 
@@ -295,7 +305,8 @@ def verify(train, seeds, device, lesson, data_dir, as_json):
         report = run_verify(lesson, train, seeds, device, data_dir)
         _json_out(report.to_dict())
     else:
-        from grader.views.render import VerifyProgress, console, show_verify
+        from grader.views.author import VerifyProgress, show_verify
+        from grader.views.console import console
 
         out = console()
         with VerifyProgress(out) as progress:
@@ -315,7 +326,8 @@ def docs(check_only):
     from grader.authoring.docs import run
 
     report = run(check=check_only)
-    from grader.views.render import console, show_docs
+    from grader.views.author import show_docs
+    from grader.views.console import console
 
     show_docs(report, check_only, console())
     sys.exit(1 if report.missing or (check_only and report.changes) else 0)
@@ -369,7 +381,8 @@ def grade_all(folder, lesson, jobs, devices, seeds, db, regrade, quick, epochs, 
                    "counts": result.counts(), "identical": result.identical,
                    "outcomes": [asdict(o) for o in result.outcomes]})
     else:
-        from grader.views.render import BatchProgress, console, show_batch
+        from grader.views.console import console
+        from grader.views.instructor import BatchProgress, show_batch
 
         out = console()
         with BatchProgress(out) as progress:
@@ -397,7 +410,8 @@ def leaderboard(lesson, fmt, output, anonymize, db):
     if result.text is not None:
         click.echo(result.text, nl=False)
     else:
-        from grader.views.render import console, show_leaderboard
+        from grader.views.console import console
+        from grader.views.instructor import show_leaderboard
 
         show_leaderboard(result, console())
 
@@ -419,7 +433,8 @@ def history(lesson, student, db, workspace, as_json):
 
         _json_out([asdict(a) for a in attempts])
     else:
-        from grader.views.render import console, show_history
+        from grader.views.console import console
+        from grader.views.instructor import show_history
 
         show_history(attempts, console())
 

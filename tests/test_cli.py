@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from course import cli
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SUBMISSIONS
 
 SOLUTION6 = ROOT / "solutions" / "lesson6" / "model.py"
 
@@ -118,19 +118,30 @@ def test_readme_example_output_is_what_check_prints():
 
 @pytest.mark.parametrize("flags, expected", [(["--compile"], True), (["--compile-mode", "default"], True),
                                              (["--compile-mode", "reduce-overhead"], "reduce-overhead"), ([], False)])
-def test_compile_flags_reach_the_training_loop(monkeypatch, flags, expected):
+def test_compile_flags_become_the_request_s_loop_options(monkeypatch, flags, expected):
+    from grader import api
     from grader.errors import UsageError
-    from grader.workflow import Workflow
 
-    seen = {}
+    seen = []
 
-    def grade(self, *args, **kwargs):
-        seen.update(kwargs)
-        raise UsageError("stop here: only the flags are under test")
+    def grade(request, **kwargs):
+        seen.append(request)
+        raise UsageError("stop here: only the request is under test")
 
-    monkeypatch.setattr(Workflow, "grade", grade)
-    result = invoke("grade", SOLUTION6, "--json", *flags)
-    assert result.exit_code == 2 and seen["compile"] == expected
+    monkeypatch.setattr(api, "grade", grade)
+    result = invoke("grade", SOLUTION6, "--json", "--channels-last", *flags)
+    assert result.exit_code == 2 and seen[0].loop.compile == expected and seen[0].loop.channels_last
+
+
+def test_loop_flags_reach_the_training_loop(tmp_path):
+    """A real grading: the worker reports the options it trained with, and whether torch.compile really ran."""
+    model = tmp_path / "model.py"
+    model.write_text((SUBMISSIONS / "tiny.py").read_text())
+    result = invoke("grade", model, "--quick", "--device", "cpu", "--no-plot", "--json", "--channels-last",
+                    "--compile-mode", "reduce-overhead")
+    loop = json.loads(result.output)["loop"]
+    assert loop["channels_last"] is True and loop["compile"] == "reduce-overhead"
+    assert loop["compiled"] is True or any("torch.compile could not" in w for w in json.loads(result.output)["warnings"])
 
 
 def test_an_unknown_compile_mode_is_refused_with_the_choices():

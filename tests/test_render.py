@@ -5,7 +5,9 @@ import re
 
 from rich.console import Console
 
-from grader.views.render import GradeProgress, VerifyProgress
+from grader.authoring.verify import SeedRun
+from grader.views.author import VerifyProgress
+from grader.views.student import GradeProgress
 
 
 def _events(epochs: int):
@@ -33,15 +35,24 @@ def test_grade_progress_renders_every_epoch():
 
 
 def test_verify_progress_renders_every_epoch():
-    out = Console(file=io.StringIO(), force_terminal=True, width=100)
+    buffer = io.StringIO()
+    out = Console(file=buffer, force_terminal=True, width=100)
     with VerifyProgress(out) as view:
+        view({"event": "verify-run", "lesson": "lesson6", "seed": 0, "index": 1, "total": 1})
         for event in _events(3):
             view(event)
             view.progress.refresh()
+        view({"event": "verify-done", "run": SeedRun("lesson6", 0, "passed", "passed every criterion", 13960, 22,
+                                                     99.51, 99.42, 15, 3, "CPU", 93.0, True)})
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", buffer.getvalue())
+    assert "[1/1] lesson6 seed 0" in text
+    assert "epoch 3/3" in text and "4/4" in text  # the bar followed the run to its last epoch ...
+    assert "train loss" not in text  # ... without a line per epoch, which would bury the per-run lines
+    assert "lesson6 seed 0: passed  best 99.51 %  last 99.42 %  epochs to target 15  93s" in text
 
 
 def test_lesson_text_keeps_marker_values_when_rendered():
-    from grader.views.render import markdown
+    from grader.views.console import markdown
 
     out = Console(file=io.StringIO(), width=200)
     out.print(markdown("At least <!-- value: criterion:accuracy.target lessons/lesson6 -->99.4<!-- /value --> % "
@@ -51,8 +62,8 @@ def test_lesson_text_keeps_marker_values_when_rendered():
 
 
 def test_progress_table_reads_whole_in_80_columns(tmp_path):
-    from grader.views.render import show_progress
     from grader.gradebook.progress import VerdictRecord
+    from grader.views.student import show_progress
     from grader.workflow import LessonRow, Progress
 
     def row(i, **kw):

@@ -146,7 +146,7 @@ def run_grade(task: WorkerTask, emit: Callable[[dict], None], workdir: Path) -> 
         "device_name": device_name(device),
         "versions": versions(device),
         "recipe": {**recipe.to_dict(), **result.optimizer},
-        "loop": asdict(task.loop),
+        "loop": {**asdict(task.loop), "compiled": result.compiled},
         "epochs_trained": len(result.epochs),
         "train_images": len(split),
         "warnings": warnings + result.warnings,

@@ -41,6 +41,7 @@ class FitResult:
     epochs: list[EpochStats] = field(default_factory=list)
     optimizer: dict = field(default_factory=dict)  # what make_optimizer or the recipe built, for the record
     warnings: list[str] = field(default_factory=list)
+    compiled: bool = False  # whether the epochs really ran through torch.compile (it falls back to eager)
 
 
 class _Forward:
@@ -191,6 +192,7 @@ def fit(model: torch.nn.Module, recipe: Recipe, train_split: Split, device: torc
         result.epochs.append(stats)
         if on_epoch is not None:
             on_epoch(stats)
+    result.compiled = loop.forward.compiled
     return result
 
 

@@ -1,0 +1,102 @@
+"""What a course author sees: `course verify` (with its training progress) and `course docs`."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from grader.views.console import MARK, fmt_num
+from grader.views.student import GradeProgress
+
+
+class VerifyProgress(GradeProgress):
+    """`course verify --train`: which lesson and seed is training, a bar per epoch, a line per finished run."""
+
+    def __call__(self, event: dict) -> None:
+        kind = event["event"]
+        if kind == "verify-static":
+            return
+        if kind == "verify-run":
+            self.out.rule(f"[{event['index']}/{event['total']}] {event['lesson']} seed {event['seed']}")
+        elif kind == "verify-done":
+            run = event["run"]
+            style = "green" if run.ok else "red"
+            best = fmt_num(run.best, ".2f") if run.best is not None else "-"
+            last = fmt_num(run.last, ".2f") if run.last is not None else "-"
+            self.out.print(f"[{style}]{run.lesson} seed {run.seed}: {run.status}[/]  best {best} %  last {last} %  "
+                           f"epochs to target {run.epochs_to_target or '-'}  {run.seconds:.0f}s")
+            if self.task is not None:
+                self.progress.remove_task(self.task)
+                self.task = None
+        elif kind == "epoch":
+            # one line per epoch of every seed of every lesson would bury the summary lines: keep the bar only
+            if event["epoch"] < self.epochs and self.task is not None:
+                self._next_epoch(event["epoch"] + 1)
+        elif kind == "check":
+            return
+        else:
+            super().__call__(event)
+
+
+def show_verify(report, out: Console) -> None:
+    rows = [(r.lesson, r.kind, "fail" if r.kind == "stub" else "pass", r.status, "[green]yes[/]" if r.ok else "[red]NO[/]")
+            for r in report.static]
+    table = Table(box=box.SIMPLE_HEAVY, title="Static checks (no training)", title_justify="left")
+    widths = [max([len(col)] + [len(Text.from_markup(r[i])) for r in rows])
+              for i, col in enumerate(("lesson", "file", "must", "got", "ok"))]
+    for col, width in zip(("lesson", "file", "must", "got", "ok"), widths):
+        table.add_column(col, no_wrap=True, min_width=width)
+    # the message takes what is left of the line, cut with an ellipsis (the full text of a failure follows)
+    table.add_column("why", no_wrap=True, overflow="ellipsis", max_width=max(20, out.width - sum(widths) - 3 * len(widths) - 6))
+    for row, r in zip(rows, report.static):
+        table.add_row(*row, Text(r.message.splitlines()[0] if r.message else "", style="dim"))
+    out.print(table)
+    for r in report.static:
+        if not r.ok:
+            out.print(f"[red]{r.lesson} {r.kind}[/] ({r.file}): {r.status}: {r.message}", soft_wrap=True)
+    if report.runs:
+        runs = Table(box=box.SIMPLE_HEAVY, title="Trained solutions", title_justify="left")
+        for col in ("lesson", "seed", "params", "RF", "best", "last", "to target", "device", "time", ""):
+            runs.add_column(col, justify="left" if col in ("lesson", "device") else "right", no_wrap=col != "device",
+                            min_width=len(col) if col != "lesson" else 7)
+        for r in report.runs:
+            runs.add_row(
+                r.lesson, str(r.seed) if r.seed >= 0 else "-", f"{r.params:,}" if r.params else "-", str(r.rf or "-"),
+                fmt_num(r.best, ".2f") if r.best is not None else "-", fmt_num(r.last, ".2f") if r.last is not None else "-",
+                str(r.epochs_to_target or "-"), r.device or "-", f"{r.seconds:.0f}s", MARK[r.ok],
+            )
+        out.print(runs)
+        for r in report.runs:
+            if not r.ok:
+                out.print(f"[red]{r.lesson} seed {r.seed}[/]: {r.status}: {r.message}", soft_wrap=True)
+    if report.written:
+        out.print(f"Wrote {', '.join(r.lesson for r in report.written)} to [bold]{report.results_path}[/].")
+    if report.ok:
+        out.print("[green]Verified:[/] every stub fails its lesson and every solution passes.")
+    else:
+        out.print("[red]Verification failed[/] (see above).")
+
+
+def show_docs(report, check: bool, out: Console) -> None:
+    for c in report.changes:
+        old, new = c.old, c.new
+        if "\n" in old or "\n" in new:  # tables: say that they differ, not both whole tables
+            old, new = f"table ({len(old.splitlines())} lines)", f"table ({len(new.splitlines())} lines)"
+        out.print(f"{c.where}:{c.line}: {c.key} {c.source}: {old or '(empty)'} -> {new}", soft_wrap=True, markup=False)
+    for line in report.missing:
+        out.print(f"{line}", soft_wrap=True, markup=False)
+    n, docs = report.markers, len(report.documents)
+    if report.missing:
+        out.print(f"[red]{len(report.missing)} result marker(s) have no current trained results[/] (left as they are); "
+                  "run the commands above, then `course docs`.")
+    if check:
+        if report.changes:
+            out.print(f"[red]{len(report.changes)} of {n} marker(s) are stale[/]; `course docs` rewrites them.")
+        elif not report.missing:
+            out.print(f"[green]All {n} marker(s) in {docs} document(s) are up to date.[/]")
+    elif report.written:
+        out.print(f"Updated {len(report.changes)} marker(s) in {len(report.written)} file(s).")
+    elif not report.missing:
+        out.print(f"All {n} marker(s) in {docs} document(s) were already up to date.")

@@ -1,0 +1,56 @@
+"""Shared by every view: the console, styles, number formatting, errors and the 'next command' line."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+STYLE = {"passed": "bold green", "failed": "bold red", "error": "bold red", "smoke": "bold yellow"}
+
+
+MARK = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[yellow]-[/]"}
+
+
+def console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False)
+
+
+def fmt_num(value, spec: str) -> str:
+    # a diverging run sends "nan"/"inf" as strings (JSON has no NaN); a missing figure shows as "-"
+    if value is None:
+        return "-"
+    return format(value, spec) if isinstance(value, (int, float)) else str(value)
+
+
+def show_error(message: str, out: Console) -> None:
+    out.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+
+
+def next_command(out: Console, command: str, why: str = "Next") -> None:
+    out.print(f"{why}: [bold cyan]{command}[/]", soft_wrap=True)  # a command broken over two lines cannot be pasted
+
+
+def markdown(text: str):
+    from rich.markdown import (
+        Markdown,  # markdown-it is slow to import: only for commands that show prose
+    )
+
+    from grader.authoring.docs import strip_markers
+
+    return Markdown(strip_markers(text))
+
+
+def acc_text(value) -> str:
+    return "-" if value is None else f"{value:.2f}%"
+
+
+def int_text(value) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def local_time(stamp: str) -> str:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(stamp).astimezone().strftime("%m-%d %H:%M")
+    except ValueError:
+        return stamp[:16]

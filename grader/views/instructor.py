@@ -1,0 +1,158 @@
+"""What an instructor sees: a batch's progress and summary, the leaderboard and a student's history."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from grader.views.console import STYLE, acc_text, int_text, local_time
+
+BATCH_MARK = {"passed": "[green]pass[/]", "failed": "[red]FAIL[/]", "smoke": "[yellow]smoke[/]",
+              "error": "[red]ERROR[/]", "skipped": "[dim]skip[/]"}
+
+
+class BatchProgress:
+    """`course grade-all`: a bar over the batch, a line per running grading, a line per finished one."""
+
+    def __init__(self, out: Console):
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.out = out
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=out, transient=True,
+        )
+        self.total = None
+        self.running: dict[tuple, int] = {}
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.__exit__(*exc)
+
+    def __call__(self, event: dict) -> None:
+        kind = event["event"]
+        who = (event.get("student"), event.get("seed"))
+        if kind == "batch":
+            self.out.print(f"{event['students']} submission(s); {event['total']} grading(s) to run, "
+                           f"{event['skipped']} already in the gradebook; {event['jobs']} at a time on "
+                           f"{', '.join(event['devices'])}")
+            self.total = self.progress.add_task("[bold]batch", total=event["total"], note="")
+        elif kind == "job":
+            self.running[who] = self.progress.add_task(f"  {who[0]} seed {who[1]}", total=None,
+                                                       note=f"starting on {event['device']}")
+        elif kind == "job-start" and who in self.running:
+            self.progress.update(self.running[who], total=event["steps_per_epoch"], completed=0,
+                                 note=f"epoch 1/{event['epochs']}")
+        elif kind == "job-progress" and who in self.running:
+            self.progress.update(self.running[who], completed=event["step"])
+        elif kind == "job-epoch" and who in self.running:
+            self.progress.update(self.running[who], note=f"epoch {event['epoch']} test {event['test_acc']:.2f}%")
+        elif kind == "done":
+            o = event["outcome"]
+            task = self.running.pop((o["student"], o["seed"]), None)
+            if task is not None:
+                self.progress.remove_task(task)
+            if self.total is not None:
+                self.progress.advance(self.total)
+            detail = o["message"].splitlines()[0] if o["status"] == "error" and o["message"] else (
+                f"{int_text(o['params'])} params, best {acc_text(o['best_acc'])}")
+            took = f"  {o['duration']:.0f}s" if o.get("duration") else ""
+            self.out.print(f"{BATCH_MARK[o['status']]} {escape(o['student'])} (seed {o['seed']}): {escape(detail)}{took}",
+                           soft_wrap=True)
+
+
+def show_batch(result, out: Console) -> None:
+    """The summary after `course grade-all`: counts, the slowest runs, the errors, where the runs went."""
+    counts = result.counts()
+    table = Table(box=box.SIMPLE_HEAVY, title="Batch summary", title_justify="left")
+    for col in ("passed", "failed", "smoke", "errors", "skipped", "not run", "wall time", "/min"):
+        table.add_column(col, justify="right", no_wrap=True)
+    rate = result.gradings_per_minute
+    table.add_row(f"[green]{counts['passed']}[/]", f"[red]{counts['failed']}[/]", str(counts["smoke"]),
+                  f"[red]{counts['error']}[/]", str(counts["skipped"]), str(counts["not run"]),
+                  f"{result.seconds:.0f}s", "-" if rate is None else f"{rate:.1f}")
+    out.print(table)
+    slow = result.slowest()
+    if slow:
+        table = Table(box=box.SIMPLE, title="Slowest", title_justify="left")
+        for col in ("student", "seed", "status", "device", "time"):
+            table.add_column(col, justify="right" if col in ("seed", "time") else "left")
+        for o in slow:
+            table.add_row(o.student, str(o.seed), o.status, o.device or "-", f"{o.duration:.1f}s")
+        out.print(table)
+    for o in result.outcomes:
+        if o.status == "error":
+            out.print(f"[red]error[/] {escape(o.student)} (seed {o.seed}, {escape(o.source)}): {escape(o.message)}",
+                      soft_wrap=True)
+    for names in result.identical:
+        out.print(f"[yellow]identical files:[/] {', '.join(names)}")
+    if result.interrupted:
+        out.print("[yellow]Interrupted:[/] finished runs are kept; run the same command again to grade the rest.")
+    out.print(f"Gradebook: [bold]{result.db}[/]  (next: course leaderboard --db {result.db})")
+
+
+def leaderboard_table(rows, lesson: str | None) -> Table:
+    """One lesson's ranking; narrow enough for an 80-column terminal."""
+    table = Table(box=box.SIMPLE_HEAVY, title=f"Leaderboard: {escape(lesson or 'course target')}", title_justify="left")
+    for col in ("#", "student", "status", "params", "RF", "best acc", "to target", "epochs", "runs"):
+        table.add_column(col, justify="left" if col in ("student", "status") else "right",
+                         no_wrap=col != "student", min_width=12 if col == "student" else None)
+    for r in rows:
+        table.add_row(str(r.rank), escape(r.student), f"[{STYLE.get(r.status, '')}]{r.status}[/]", int_text(r.params),
+                      str(r.rf) if r.rf is not None else "-", acc_text(r.best_acc), str(r.epochs_to_target or "-"),
+                      str(r.epochs_run), str(r.attempts))
+    return table
+
+
+def show_leaderboard(result, out: Console) -> None:
+    if result.written:
+        out.print(f"Wrote {len(result.written)} file(s): " + ", ".join(str(p) for p in result.written[:3])
+                  + (" ..." if len(result.written) > 3 else ""), soft_wrap=True)
+    elif not result.rows:
+        out.print("No runs to rank (grade-all records them; --lesson narrows to one lesson).")
+    else:
+        lessons = list(dict.fromkeys(r.lesson for r in result.rows))  # in the leaderboard's lesson order
+        for lesson in lessons:
+            out.print(leaderboard_table([r for r in result.rows if r.lesson == lesson], lesson))
+
+
+def _change_text(change) -> str:
+    before, after = change.before, change.after
+    if change.what == "file":
+        return "file edited"
+    if change.what in ("params", "best accuracy", "epochs to target") and None not in (before, after):
+        delta = after - before
+        if change.what == "best accuracy":
+            return f"best acc {before:.2f} → {after:.2f}% ({delta:+.2f})"
+        return f"{change.what} {before:,} → {after:,} ({delta:+,})"
+    return f"{change.what} {'-' if before is None else before} → {'-' if after is None else after}"
+
+
+def show_history(attempts, out: Console) -> None:
+    if not attempts:
+        out.print("No gradings recorded yet: `course grade` records each one here.")
+        return
+    table = Table(box=box.SIMPLE_HEAVY, title="Your attempts, newest first", title_justify="left")
+    for col in ("when", "lesson", "status", "params", "best acc", "changed since the previous attempt"):
+        table.add_column(col, justify="right" if col in ("params", "best acc") else "left",
+                         no_wrap=not col.startswith("changed"), min_width=24 if col.startswith("changed") else None)
+    for a in attempts:
+        status = f"[{STYLE.get(a.status, '')}]{a.status}[/]"
+        changed = "first attempt" if a.first else ("\n".join(_change_text(c) for c in a.changes) or "nothing")
+        if a.status == "error" and a.message:
+            changed += f"\n[dim]{escape(a.message.splitlines()[0])}[/]"
+        table.add_row(local_time(a.when), escape(a.lesson or "-"), status, int_text(a.params),
+                      acc_text(a.best_acc), changed)
+    out.print(table)

@@ -1,0 +1,330 @@
+"""What a student sees: check and grade results, live training progress, lessons, hints and progress."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from grader.views.console import (
+    MARK,
+    STYLE,
+    fmt_num,
+    local_time,
+    markdown,
+    next_command,
+)
+
+
+def criteria_table(verdict) -> Table:
+    table = Table(box=box.SIMPLE_HEAVY, title="Criteria", title_justify="left")
+    table.add_column("criterion")
+    table.add_column("measured", justify="right")
+    table.add_column("needs", justify="right")
+    table.add_column("", justify="center")
+    for c in verdict.criteria:
+        table.add_row(c.label, c.measured, c.threshold, MARK[c.passed])
+    return table
+
+
+def rf_table(rf: dict) -> Table:
+    # in -> out pairs keep the seed write-ups' eleven columns readable in an 80-column terminal
+    table = Table(box=box.SIMPLE, padding=(0, 1), title_justify="left",
+                  title=f"Receptive field (from the {rf['method']} graph): kernel, stride, padding, dilation; size, RF, jump in→out")
+    table.add_column("#", justify="right", min_width=2)
+    table.add_column("layer", no_wrap=True, overflow="ellipsis", max_width=24)
+    for col in ("k", "s", "p", "d"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for col in ("size", "RF", "jump"):
+        table.add_column(col, justify="right", no_wrap=True, min_width=5)
+    for i, r in enumerate(rf["rows"], start=1):
+        table.add_row(
+            str(i), r["layer"], str(r["kernel"]), str(r["stride"]), str(r["padding"]), str(r["dilation"]),
+            f"{r['size_in']}→{r['size_out']}", f"{r['rf_in']}→{r['rf_out']}", f"{r['jump_in']}→{r['jump_out']}",
+        )
+    return table
+
+
+def structure_lines(structure: dict) -> Text:
+    s = structure
+    drops = ", ".join(f"{p:g}" for p in s["dropout_rates"]) or "none"
+    lines = [
+        f"convolutions: {s['convs']} ({s['convs_3x3']} 3x3, {s['convs_1x1']} 1x1)",
+        f"BatchNorm after each conv: {''.join('y' if b else '.' for b in s['batchnorm_after_conv'])}"
+        f"  ({'every 3x3 conv' if s['bn_after_every_3x3'] else 'not after every 3x3 conv'})",
+        f"dropout rates: {drops}",
+        f"global pooling: {'yes' if s['global_pooling'] else 'no'}",
+        f"pooling layers: {s['pools']}",
+        f"linear layers: {len(s['linear_layers'])} ({s['linear_params']:,} params)",
+    ]
+    return Text("\n".join(lines))
+
+
+def show_check(result, out: Console) -> None:
+    r = result.report
+    out.print(Text(r["torchsummary"]["text"].rstrip()))
+    if not r["torchsummary"]["agrees"] and r["torchsummary"]["total"] is not None:
+        out.print(
+            f"[yellow]torchsummary says {r['torchsummary']['total']:,} parameters; the grader counts "
+            f"{r['params']:,} (each parameter once, even in reused modules). The grader's count is used.[/]"
+        )
+    out.print(rf_table(r["rf"]))
+    if r["rf"].get("warning"):
+        out.print(f"[yellow]warning: {r['rf']['warning']}[/]")
+    out.print(
+        f"Parameters: [bold]{r['params']:,}[/]   receptive field: [bold]{r['rf']['rf_before_global_pool']}[/] "
+        f"before global pooling, [bold]{r['rf']['rf_final']}[/] at the output"
+    )
+    out.print(Panel(structure_lines(r["structure"]), title="Structure", expand=False))
+    out.print(criteria_table(result.verdict))
+    scope = f"lesson {result.lesson}" if result.lesson else "the course target (no --lesson given)"
+    if result.verdict.status == "passed":
+        out.print(f"[green]Static checks pass for {scope}.[/] Next: [bold]course grade {r['file']}[/] to train it.")
+    else:
+        out.print(f"[red]Static checks fail for {scope}:[/] {result.verdict.message}")
+
+
+class GradeProgress:
+    """Live view of a grading: a bar per epoch with running loss/accuracy, a line per finished epoch."""
+
+    def __init__(self, out: Console):
+        # rich.progress is a slow import; `course list` and bare `course` never need it
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.out = out
+        self.progress = Progress(
+            TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}  acc {task.fields[acc]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=out,
+            transient=True,
+        )
+        self.task = None
+        self.epochs = 0
+        self.epoch = 1
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def _next_epoch(self, epoch: int) -> None:
+        # rich's reset() replaces the task's fields wholesale, so every field the columns read is passed again
+        self.progress.reset(self.task, epoch=epoch, epochs=self.epochs, loss="-", acc="-")
+
+    def __exit__(self, *exc):
+        self.progress.__exit__(*exc)
+
+    def __call__(self, event: dict) -> None:
+        kind = event["event"]
+        if kind == "check":
+            r = event["report"]
+            self.out.print(f"Checked: {r['params']:,} parameters, receptive field {r['rf']['rf_before_global_pool']}.")
+        elif kind == "start":
+            self.epochs = event["epochs"]
+            label = " [yellow](--quick smoke run: 1 epoch on a subset, never a pass)[/]" if event["quick"] else ""
+            self.out.print(
+                f"Training on {event['device']}: {event['epochs']} epoch(s) of {event['train_images']:,} images, "
+                f"testing on {event['test_images']:,}{label}"
+            )
+            self.task = self.progress.add_task("train", total=event["steps_per_epoch"], epoch=1, epochs=self.epochs, loss="-", acc="-")
+        elif kind == "progress" and self.task is not None:
+            self.progress.update(self.task, completed=event["step"], loss=fmt_num(event["loss"], ".4f"), acc=fmt_num(event["acc"], ".2f") + "%")
+        elif kind == "epoch":
+            self.out.print(
+                f"epoch {event['epoch']:>2}  train loss {event['train_loss']:.4f} acc {event['train_acc']:6.2f}%   "
+                f"test loss {event['test_loss']:.4f} acc [bold]{event['test_acc']:6.2f}%[/]   "
+                f"lr {event['lr']:.4g}  {event['seconds']:.1f}s"
+            )
+            if event["epoch"] < self.epochs and self.task is not None:
+                self._next_epoch(event["epoch"] + 1)
+
+
+def metrics_table(record) -> Table:
+    """The per-epoch table: training figures from the worker, test figures from the clean evaluator."""
+    table = Table(box=box.SIMPLE_HEAVY, title="Per-epoch metrics", title_justify="left")
+    for col in ("epoch", "train loss", "train acc", "test loss", "test acc", "lr", "time"):
+        table.add_column(col, justify="right")
+    best = record.best_acc
+    for e in record.epochs:
+        acc = fmt_num(e.test_acc, ".2f") + "%"
+        table.add_row(
+            str(e.epoch), fmt_num(e.train_loss, ".4f"), fmt_num(e.train_acc, ".2f") + "%", fmt_num(e.test_loss, ".4f"),
+            f"[bold]{acc}[/]" if e.test_acc == best else acc, fmt_num(e.lr, ".4g"), fmt_num(e.seconds, ".1f") + "s",
+        )
+    return table
+
+
+def show_grade(result, out: Console) -> None:
+    rec, verdict = result.record, result.verdict
+    out.print(metrics_table(rec))
+    out.print(criteria_table(verdict))
+    lines = [
+        f"untrained model: {fmt_num(rec.baseline_test_acc, '.2f')}% test accuracy (chance is about 10%)",
+        f"epochs to target: {verdict.epochs_to_target if verdict.epochs_to_target else '-'}",
+        f"seed {rec.seed} on {rec.device_name}, torch {rec.versions.get('torch')}, {fmt_num(rec.duration, '.1f')}s",
+        measurement_line(rec),
+    ]
+    title = {"passed": "PASSED", "failed": "FAILED", "smoke": "SMOKE RUN (not graded)"}[verdict.status]
+    out.print(Panel(Group(Text(verdict.message, style=STYLE[verdict.status]), Text("\n".join(lines))),
+                    title=f"[{STYLE[verdict.status]}]{title}[/]", expand=False))
+    for warning in rec.warnings:
+        out.print(f"[yellow]warning: {warning}[/]")
+    if result.plot:
+        out.print(f"Curves saved to {result.plot}")
+
+
+def measurement_line(rec) -> str:
+    """Who measured the figures the verdict read, in one line."""
+    where = rec.evaluator.get("device") or rec.device
+    return (f"test accuracy of every epoch measured by the clean evaluator ({where}) on the exported program; "
+            f"{rec.params:,} parameters counted on it" if rec.params is not None else "not measured")
+
+
+STATUS_STYLE = {"passed": "green", "in progress": "yellow", "not started": "dim"}
+
+
+def show_started(started, out: Console) -> None:
+    lesson = started.lesson
+    if started.readme:
+        out.print(markdown(started.readme))
+    else:
+        out.print(f"[bold]{lesson.title}[/]")
+    out.rule()
+    if started.created:
+        out.print(f"Copied the {lesson.id} stub to [bold]{started.file}[/].")
+    else:
+        out.print(f"[yellow]{started.file} already exists; your work was left as it is.[/] "
+                  f"(`course reset {lesson.id}` puts the stub back, keeping a backup.)")
+    if started.earlier_unpassed:
+        out.print(f"[dim]Not passed yet: {', '.join(started.earlier_unpassed)}. Lessons build on each other.[/]")
+    next_command(out, started.next_command, "Edit it (follow the TODOs), then")
+
+
+def show_lesson(shown, out: Console) -> None:
+    out.print(markdown(shown.text))
+    out.rule()
+    if shown.file:
+        out.print(f"Your file: [bold]{shown.file}[/]")
+    next_command(out, shown.next_command)
+
+
+def show_hint(answer, out: Console) -> None:
+    lesson = answer.lesson
+    if answer.exhausted:
+        if not answer.total:
+            out.print(f"{lesson.id} has no hints. Read the lesson again: [bold cyan]course show {lesson.id}[/]")
+            return
+        out.print(f"[yellow]You have seen all {answer.total} hints for {lesson.id}.[/] Here they are again:")
+        for i, text in enumerate(answer.seen, start=1):
+            out.print(Panel(Text(text), title=f"hint {i}", title_align="left"))
+        out.print(f"Still stuck? The reference solution: [bold cyan]course solution {lesson.id} --force[/] "
+                  "(it opens without --force once you pass).")
+        return
+    title = f"hint {answer.number} of {answer.total}"
+    if answer.criterion:
+        title += f" · about {answer.criterion}, which your last run failed"
+    # plain text: hints write arithmetic such as 3*3*16*16, which Markdown would turn into emphasis
+    out.print(Panel(Text(answer.text), title=title, title_align="left", border_style="cyan"))
+    left = answer.total - len(answer.seen) - 1
+    out.print(f"[dim]{left} more hint(s) for {lesson.id}.[/]" if left else f"[dim]That was the last hint for {lesson.id}.[/]")
+
+
+def show_reset(reset, out: Console) -> None:
+    if reset.backup:
+        out.print(f"Saved your previous file as [bold]{reset.backup}[/].")
+    out.print(f"Put the {reset.lesson.id} stub back at [bold]{reset.file}[/].")
+    next_command(out, reset.next_command)
+
+
+def show_solution(sol, out: Console) -> None:
+    from rich.syntax import Syntax
+
+    if sol.forced:
+        out.print(f"[bold yellow]warning:[/] {sol.lesson.id} is not passed yet. Reading the solution now teaches less "
+                  "than a hint does; this is recorded in your progress.")
+    out.print(f"[dim]{sol.path}[/]")
+    out.print(Syntax(sol.text, "python", line_numbers=True, word_wrap=True))
+
+
+def _best(row) -> str:
+    if row.best_acc is None:
+        return "-"
+    return f"{row.best_acc:.2f} %" + (f" / {row.target_acc:g}" if row.target_acc is not None else "")
+
+
+def _last(row) -> str:
+    last = row.last
+    if last is None:
+        return "-"
+    what = f"{last.mode}{' --quick' if last.quick else ''}: {last.status}"
+    return what + (f" ({', '.join(last.failed)})" if last.failed else "")
+
+
+def progress_bar(progress, width: int = 30) -> Text:
+    # plain block characters: readable when piped or in a terminal without colour, unlike a styled bar
+    filled = round(width * progress.passed / progress.total) if progress.total else 0
+    text = Text("█" * filled, style="green")
+    text.append("░" * (width - filled), style="dim")
+    text.append(f" {progress.passed}/{progress.total} lessons passed", style="bold")
+    return text
+
+
+def show_list(progress, out: Console) -> None:
+    table = Table(box=box.SIMPLE_HEAVY)
+    for col in ("", "lesson", "title", "status", "best accuracy", "last run"):
+        table.add_column(col, justify="right" if col == "best accuracy" else "left")
+    for row in progress.rows:
+        table.add_row("→" if row.current else "", row.id, row.title,
+                      f"[{STATUS_STYLE[row.status]}]{row.status}[/]", _best(row), _last(row))
+    out.print(table)
+    out.print(progress_bar(progress))
+
+
+def show_progress(progress, out: Console) -> None:
+    out.print(progress_bar(progress))
+    table = Table(box=box.SIMPLE_HEAVY, title=f"workspace: {progress.workspace}", title_justify="left")
+    # Six columns fit 80 characters: each status carries its date, and the hints cell says if the solution was read.
+    for col, fixed in (("lesson", True), ("status", True), ("best", False), ("last run", False), ("params", False),
+                       ("hints", False)):
+        table.add_column(col, no_wrap=fixed, overflow="ellipsis" if fixed else "fold")
+    for row in progress.rows:
+        last = row.last
+        params = f"{last.params:,}" if last and last.params is not None else "-"
+        if row.max_params is not None and params != "-":
+            params += f" (< {row.max_params:,})"
+        status = f"[{STATUS_STYLE[row.status]}]{row.status}[/]"
+        if row.passed_at:
+            status += f"\n[dim]{local_time(row.passed_at)}[/]"
+        elif row.started:
+            status += f"\n[dim]since {local_time(row.started)}[/]"
+        hints = f"{row.hints_shown}/{row.hints_total}" + ("\n[yellow]solution seen[/]" if row.solution_seen else "")
+        table.add_row(("→ " if row.current else "") + row.id, status, _best(row), _last(row), params, hints)
+    out.print(table)
+
+
+def show_status(status, out: Console) -> None:
+    p = status.progress
+    out.print(progress_bar(p))
+    out.print(status.message, soft_wrap=True)
+    next_command(out, status.next_command)
+    if status.tip:
+        out.print(f"[dim]{status.tip}[/]")
+
+
+def show_recorded(judged, out: Console) -> None:
+    """One line after a check or grade of a workspace file: the verdict went into the student's progress."""
+    if judged.recorded:
+        out.print(f"[dim]Recorded in your progress for {judged.target.record_as} "
+                  f"(`course` shows the next step; `course hint` answers what failed).[/]")
