@@ -67,7 +67,6 @@ def run_reference(device, epochs: int, seed: int, workers: int, limit: int | Non
     import torch.nn.functional as F
     from torchvision import datasets, transforms
 
-    from grader.mnist import read_idx
     from grader.paths import bundled_data_dir
 
     sol = _solution()
@@ -206,7 +205,7 @@ def _environment(device_arg: str) -> dict:
         "torch": torch.__version__,
         "python": platform.python_version(),
         "cpu_count": os.cpu_count(),
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
 

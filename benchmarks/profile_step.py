@@ -24,12 +24,12 @@ def profile(device_arg: str, steps: int, warmup: int, compile: str | None, rows:
     """Profile `steps` training steps after `warmup` ones; the phase shares and the top `rows` ops, as text."""
     import torch
     import torch.nn.functional as F
+    from bench_grade import _solution
     from torch.profiler import ProfilerActivity, record_function
 
-    from bench_grade import _solution
-    from grader.worker.augment import Augmenter
-    from grader.mnist import load_split, normalize, to_unit
     from grader.device import device_name, pick_device
+    from grader.mnist import load_split, normalize, to_unit
+    from grader.worker.augment import Augmenter
     from grader.worker.recipe import build_optimizer, resolve
     from grader.worker.train import steps_per_epoch
 

@@ -5,9 +5,9 @@ history. Each returns typed results the views render; the library raises CourseE
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from grader.course.lesson import DEFAULT_CRITERIA, Lesson, get_lesson
 from grader.course.verdict import Verdict, judge
@@ -117,7 +117,8 @@ def grade_all(folder, lesson_id: str | None = None, jobs: int | None = None, dev
               data_dir=None, timeout: float | None = None, on_event: Callable[[dict], None] | None = None,
               workspace=None):
     """Grade every submission in `folder` into the gradebook `db` (default: the workspace's); a BatchResult."""
-    from grader.gradebook.batch import BatchConfig, grade_all as run_batch
+    from grader.gradebook.batch import BatchConfig
+    from grader.gradebook.batch import grade_all as run_batch
 
     config = BatchConfig(lesson=lesson_id, jobs=jobs, devices=devices, seeds=seeds, quick=quick, epochs=epochs,
                          regrade=regrade, data_dir=str(data_dir) if data_dir else None, timeout=timeout)
@@ -153,7 +154,8 @@ def leaderboard(lesson_id: str | None = None, db=None, fmt: str = "table", out=N
 
 def history(lesson_id: str | None = None, db=None, student: str | None = None, workspace=None) -> list:
     """A student's attempts (default: the workspace's), newest first, with what changed since the previous one."""
-    from grader.gradebook import history as attempts, store
+    from grader.gradebook import history as attempts
+    from grader.gradebook import store
 
     path = _gradebook(db, workspace=workspace)
     if not path.is_file():

@@ -24,8 +24,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 LOG_LIMIT = 1_000_000  # bytes of a child's output kept, as Exercism caps it: enough to debug, not to fill a disk
 EVENT_LIMIT = 64_000_000  # bytes of one channel line; events are small, so more is not the grader talking
@@ -103,7 +103,7 @@ class ChildProcess:
             thread.start()
 
     @classmethod
-    def python(cls, module: str, args=(), **kwargs) -> "ChildProcess":
+    def python(cls, module: str, args=(), **kwargs) -> ChildProcess:
         """`python -m MODULE ARGS` with this interpreter."""
         return cls([sys.executable, "-m", module, *args], **kwargs)
 
@@ -204,7 +204,7 @@ class ChildProcess:
             except (OSError, ValueError):
                 pass
 
-    def __enter__(self) -> "ChildProcess":
+    def __enter__(self) -> ChildProcess:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -257,7 +257,7 @@ class ParentLink:
         self._reader, self._writer = reader, writer
 
     @classmethod
-    def open(cls) -> "ParentLink":
+    def open(cls) -> ParentLink:
         """Take fds 0 and 1 for the channel; from now on print() goes to the log and input() reads nothing."""
         reader = os.fdopen(os.dup(0), "rb", buffering=0)
         writer = os.fdopen(os.dup(1), "wb", buffering=0)

@@ -40,16 +40,16 @@ if TYPE_CHECKING:
 class Split:
     """One split: images (N, 28, 28) uint8 and labels (N,) int64, on whatever device they were moved to."""
 
-    images: "torch.Tensor"
-    labels: "torch.Tensor"
+    images: torch.Tensor
+    labels: torch.Tensor
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def to(self, device) -> "Split":
+    def to(self, device) -> Split:
         return Split(self.images.to(device), self.labels.to(device))
 
-    def subset(self, n: int) -> "Split":
+    def subset(self, n: int) -> Split:
         return Split(self.images[:n], self.labels[:n])
 
 
@@ -131,12 +131,12 @@ def write_split(directory: Path, train: bool, data_dir=None, limit: int | None =
     return paths[0], paths[1]
 
 
-def read_idx(raw_dir: Path, name: str, verify: bool = True) -> "torch.Tensor":
+def read_idx(raw_dir: Path, name: str, verify: bool = True) -> torch.Tensor:
     """Decode one IDX file (gz or raw) into a uint8 tensor, checking its content against CHECKSUMS."""
     return _tensor(read_verified(raw_dir, name, verify))
 
 
-def read_idx_file(path: Path) -> "torch.Tensor":
+def read_idx_file(path: Path) -> torch.Tensor:
     """A raw IDX file a parent wrote (no checksum: it may be a subset) as a uint8 tensor."""
     try:
         blob = Path(path).read_bytes()
@@ -145,7 +145,7 @@ def read_idx_file(path: Path) -> "torch.Tensor":
     return _tensor(blob)
 
 
-def _tensor(blob: bytes) -> "torch.Tensor":
+def _tensor(blob: bytes) -> torch.Tensor:
     import torch
 
     dims = idx_shape(blob)
@@ -170,7 +170,7 @@ def split_from_files(images: Path, labels: Path) -> Split:
     return split
 
 
-def normalize(images_uint8_or_unit: "torch.Tensor") -> "torch.Tensor":
+def normalize(images_uint8_or_unit: torch.Tensor) -> torch.Tensor:
     """(N, 28, 28) uint8 or (N, 1, 28, 28) float in [0, 1] -> normalised float (N, 1, 28, 28)."""
     import torch
 
@@ -180,6 +180,6 @@ def normalize(images_uint8_or_unit: "torch.Tensor") -> "torch.Tensor":
     return (x - MEAN) / STD
 
 
-def to_unit(images_uint8: "torch.Tensor") -> "torch.Tensor":
+def to_unit(images_uint8: torch.Tensor) -> torch.Tensor:
     """uint8 (N, 28, 28) -> float (N, 1, 28, 28) in [0, 1], as ToTensor does."""
     return images_uint8.unsqueeze(1).float().div_(255.0)

@@ -27,7 +27,7 @@ class LoopOptions:
     channels_last: bool = False  # NHWC memory: can speed up cuDNN on GPUs; slower for small nets on a few CPU threads
 
     @classmethod
-    def from_dict(cls, raw: dict | None) -> "LoopOptions":
+    def from_dict(cls, raw: dict | None) -> LoopOptions:
         return cls(**_known(cls, raw or {}))
 
 
@@ -71,7 +71,7 @@ class WorkerTask:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, raw: dict) -> "WorkerTask":
+    def from_dict(cls, raw: dict) -> WorkerTask:
         values = _known(cls, raw)
         values["loop"] = LoopOptions.from_dict(raw.get("loop"))
         values["fixed_recipe"] = tuple(raw.get("fixed_recipe") or ())
@@ -91,7 +91,7 @@ class EpochRecord:
     seconds: float | None  # the worker's training time for the epoch
 
     @classmethod
-    def from_dict(cls, raw: dict) -> "EpochRecord":
+    def from_dict(cls, raw: dict) -> EpochRecord:
         values = {f.name: raw.get(f.name) for f in fields(cls)}
         return cls(**{k: (_number(v) if k != "epoch" else int(v)) for k, v in values.items()})
 
@@ -172,7 +172,7 @@ class RunRecord:
         return _json_safe(out)
 
     @classmethod
-    def from_dict(cls, raw: dict) -> "RunRecord":
+    def from_dict(cls, raw: dict) -> RunRecord:
         """Read a record of any schema version written so far."""
         schema = int(raw.get("schema", 1))
         if schema > SCHEMA_VERSION:

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import shlex
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
-from grader import atomic
-from grader import digest
-from grader import paths
-from grader.errors import CourseError, DataError, ManifestError, UsageError
+from grader import atomic, digest, paths
 from grader.course.lesson import Lesson, get_lesson, lesson_ids
+from grader.errors import CourseError, DataError, ManifestError, UsageError
 from grader.gradebook.progress import LessonState, State, VerdictRecord
 from grader.record import GradeRequest
 from grader.workspace import workspace_root

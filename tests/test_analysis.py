@@ -10,8 +10,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from grader.worker.analysis import count_parameters, receptive_field, structure, torchsummary_table
 from grader.errors import SubmissionError
+from grader.worker.analysis import count_parameters, receptive_field, structure, torchsummary_table
 
 MODELS = Path(__file__).parent / "models"
 

@@ -7,6 +7,7 @@ import torch
 import torchvision.transforms.v2.functional as TF
 from torchvision.transforms import InterpolationMode
 
+from grader.errors import SubmissionError
 from grader.worker.augment import (
     AugmentConfig,
     Augmenter,
@@ -15,7 +16,6 @@ from grader.worker.augment import (
     sample_affine_params,
     sample_color_params,
 )
-from grader.errors import SubmissionError
 
 MNIST_TEST_IMAGES = Path("/work/shared/data/MNIST/raw/t10k-images-idx3-ubyte")
 FULL = {"degrees": 20, "translate": (0.1, 0.1), "scale": (0.9, 1.1), "shear": 5, "brightness": 0.2, "contrast": 0.2}

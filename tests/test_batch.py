@@ -14,8 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 import course
-from grader.gradebook import batch
-from grader.gradebook import store
+from grader.gradebook import batch, store
 from grader.gradebook.batch import BatchConfig, discover
 from grader.gradebook.local_pool import cpu_threads
 from tests.conftest import ROOT, SUBMISSIONS

@@ -16,9 +16,7 @@ import time
 
 import pytest
 
-from grader.gradebook import export
-from grader.gradebook import leaderboard
-from grader.gradebook import store
+from grader.gradebook import export, leaderboard, store
 from tests.gradebook_records import make_record
 
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)

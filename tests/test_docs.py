@@ -6,10 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from course import cli
-from grader.authoring import docs
-from grader.authoring import results
+from grader.authoring import docs, results
 from grader.authoring.trusted import report_course_file
-from grader.worker.submission import load
 from tests.conftest import ROOT
 from tests.minicourse import make_course, use_course
 

@@ -9,9 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 import course
-from grader.gradebook import export
-from grader.gradebook import leaderboard
-from grader.gradebook import store
+from grader.gradebook import export, leaderboard, store
 from tests.gradebook_records import make_record
 
 

@@ -6,9 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 import course
-from grader.gradebook import history
-from grader.gradebook import store
 from grader.errors import UsageError
+from grader.gradebook import history, store
 from tests.gradebook_records import make_record
 
 

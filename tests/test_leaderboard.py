@@ -2,8 +2,7 @@
 
 import pytest
 
-from grader.gradebook import leaderboard
-from grader.gradebook import store
+from grader.gradebook import leaderboard, store
 from tests.gradebook_records import make_record
 
 

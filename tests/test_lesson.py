@@ -1,7 +1,7 @@
 import pytest
 
-from grader.errors import ManifestError, UsageError
 from grader.course.lesson import AccuracyRule, get_lesson, lesson_ids, load_lesson, parse_criteria
+from grader.errors import ManifestError, UsageError
 
 GOOD = """
 title = "T"

@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
 
 from grader.authoring.trusted import report_course_file
-from grader.errors import SubmissionError
 from grader.course.lesson import CRITERION_NAMES, get_lesson, lesson_ids
+from grader.course.verdict import judge
+from grader.errors import SubmissionError
 from grader.walls.policy import check_source
 from grader.worker.submission import load
-from grader.course.verdict import judge
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = [f"lesson{n}" for n in range(1, 8)]
 MARKER = re.compile(r"<!--\s*value:\s*(?P<key>\S+)\s+(?P<source>\S+)\s*-->(?P<text>.*?)<!--\s*/value\s*-->", re.S)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _measured(path: Path) -> dict:
     return report_course_file(path)
 

@@ -2,11 +2,19 @@
 
 import pytest
 
-from grader.errors import ManifestError, PolicyError
 from grader.course.lesson import parse_allowed_imports
+from grader.errors import ManifestError, PolicyError
 from grader.walls.policy import (
-    ALLOWED_DUNDER_METHODS, MEMBERS, MODEL_METHODS, MODULES, NN_BASES, NN_MODULE_METHODS, NN_MODULE_NAMES, Limits,
-    check_file, check_source,
+    ALLOWED_DUNDER_METHODS,
+    MEMBERS,
+    MODEL_METHODS,
+    MODULES,
+    NN_BASES,
+    NN_MODULE_METHODS,
+    NN_MODULE_NAMES,
+    Limits,
+    check_file,
+    check_source,
 )
 from tests.conftest import ROOT, SUBMISSIONS
 
@@ -548,11 +556,11 @@ def test_the_grader_never_evaluates_a_models_annotations(tmp_path):
     import typing
 
     import torch
-
-    from grader.worker.report import measure
-    from grader.mnist import Split
     from grader.evaluator.evaluate import export_model
+
+    from grader.mnist import Split
     from grader.worker.recipe import Recipe
+    from grader.worker.report import measure
     from grader.worker.submission import load
     from grader.worker.train import train
 

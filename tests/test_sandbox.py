@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from grader.walls import sandbox
 from grader.errors import SubmissionError
-from tests.unscreened import WorkerError, exit_reason as _exit_reason, parse_event as _parse_event, run_unscreened
+from grader.walls import sandbox
 from tests.conftest import ROOT
+from tests.unscreened import WorkerError, run_unscreened
+from tests.unscreened import exit_reason as _exit_reason
+from tests.unscreened import parse_event as _parse_event
 
 LINUX = sys.platform == "linux"
 
@@ -104,7 +106,7 @@ print("PROBE " + json.dumps(report))
 
 
 def _probe_report(log: str) -> dict:
-    line = next(l for l in log.splitlines() if l.startswith("PROBE "))
+    line = next(x for x in log.splitlines() if x.startswith("PROBE "))
     return json.loads(line[len("PROBE "):])
 
 
@@ -352,7 +354,7 @@ def _walled(tmp_path, body: str, readable=(), extra_path: str = "", env: dict | 
                          extra_path=[extra_path] if extra_path else [])
     done = subprocess.run([sys.executable, "-c", code], cwd=workdir, env=child_env, capture_output=True, text=True,
                           timeout=300)
-    line = next((l for l in done.stdout.splitlines() if l.startswith("WALLED ")), None)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("WALLED ")), None)
     assert line, done.stdout[-2000:] + done.stderr[-3000:]
     return json.loads(line[len("WALLED "):])
 

@@ -8,8 +8,8 @@ import sqlite3
 import pytest
 
 from grader import api
-from grader.gradebook import store
 from grader.errors import SubmissionError, UsageError
+from grader.gradebook import store
 from tests.gradebook_records import make_record
 
 

@@ -1,13 +1,14 @@
 import pytest
 import torch
 
+from grader.errors import SubmissionError
 from grader.mnist import load_split, normalize
+from grader.worker.submission import build, check_contract, load
 
 
 def contract_images():
+    """The two digits the worker checks the contract with (the first of the training split it is handed)."""
     return normalize(load_split(train=True).images[:2])
-from grader.errors import SubmissionError
-from grader.worker.submission import build, check_contract, load
 
 
 def _contract(path):

@@ -5,12 +5,12 @@ import copy
 import pytest
 import torch
 
-from grader.worker.augment import AugmentConfig
 from grader.errors import TrainingError
+from grader.mnist import normalize
+from grader.worker.augment import AugmentConfig
 from grader.worker.recipe import resolve
 from grader.worker.submission import build, load
 from grader.worker.train import fit
-from grader.mnist import normalize
 
 CPU = torch.device("cpu")
 

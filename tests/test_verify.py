@@ -6,8 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from course import cli
-from grader.authoring import results
-from grader.authoring import trusted
+from grader.authoring import results, trusted
 from grader.authoring.verify import verify
 from tests.minicourse import TINY, make_course, use_course
 

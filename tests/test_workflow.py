@@ -8,9 +8,9 @@ import pytest
 
 import grader.api
 from grader.api import CheckResult, GradeResult
+from grader.course.verdict import CriterionResult, Verdict
 from grader.errors import ManifestError, SubmissionError, UsageError
 from grader.gradebook.progress import State
-from grader.course.verdict import CriterionResult, Verdict
 from grader.workflow import IN_PROGRESS, NOT_STARTED, PASSED, Workflow, file_sha256
 from tests.minicourse import BIG_STUB, TINY, make_course
 

@@ -11,10 +11,8 @@ import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from grader import atomic
-from grader import paths
-from grader.authoring import results
-from grader.authoring import trusted
+from grader import atomic, paths
+from grader.authoring import results, trusted
 from grader.errors import CourseError
 
 MARKER = re.compile(r"<!--\s*value:\s*(?P<key>\S+)\s+(?P<source>\S+)\s*-->(?P<text>.*?)<!--\s*/value\s*-->", re.S)

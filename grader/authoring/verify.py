@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from grader import paths
-from grader.authoring import results
-from grader.authoring import trusted
-from grader.errors import CourseError, SubmissionError, TrainingError
+from grader.authoring import results, trusted
 from grader.course.lesson import Lesson, get_lesson, lesson_ids
+from grader.errors import CourseError, SubmissionError, TrainingError
 from grader.gradebook.progress import now
 
 RESULTS_NAME = "RESULTS.md"

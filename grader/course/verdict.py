@@ -38,7 +38,7 @@ class Verdict:
         return {**asdict(self), "exit_code": self.exit_code, "failed": self.failed}
 
     @classmethod
-    def from_dict(cls, raw: dict) -> "Verdict":
+    def from_dict(cls, raw: dict) -> Verdict:
         """Read back what to_dict wrote (the derived exit_code and failed are recomputed, not read)."""
         criteria = [CriterionResult(**{k: c.get(k) for k in ("name", "label", "measured", "threshold", "passed")})
                     for c in raw.get("criteria") or []]

@@ -12,9 +12,9 @@ import os
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Callable
 
 from grader.course.verdict import ERROR
 from grader.digest import file_sha256

@@ -8,7 +8,7 @@ import io
 import json
 import re
 from dataclasses import asdict, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from grader import atomic
@@ -255,4 +255,4 @@ def write(rows: list[Row], fmt: str, out: Path, title: str = "Leaderboard") -> l
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -6,8 +6,8 @@ import json
 import sqlite3
 from dataclasses import dataclass, field
 
-from grader.gradebook import store
 from grader.errors import UsageError
+from grader.gradebook import store
 
 
 @dataclass

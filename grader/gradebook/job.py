@@ -1,6 +1,6 @@
 """One grading of a batch, wherever it runs: a local job process (`python -m grader.gradebook.job`) or a Ray task.
 
-A job grades one (submission, seed) through grader.api, exactly as `course grade` does (worker, evaluator, walls),
+A job grades one (submission, seed) through grader.host.grading, as `course grade` does (worker, evaluator, walls),
 and returns what came of it as plain data; it never writes the gradebook. The batch's head process records every
 result, so one SQLite file has one writer whichever machine graded.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,10 @@ def grade_job(spec: JobSpec, emit: Callable[[dict], None] | None = None) -> dict
 
     `emit` gets the grading's progress events, tagged with the job's student and seed ("job-start", ...).
     """
-    from grader import api
+    from grader.course.lesson import get_lesson
     from grader.errors import CourseError, UsageError
+    from grader.host import grading
+    from grader.record import GradeRequest
 
     who = {"student": spec.student, "seed": spec.seed}
 
@@ -50,9 +52,9 @@ def grade_job(spec: JobSpec, emit: Callable[[dict], None] | None = None) -> dict
 
     started = time.perf_counter()
     try:
-        result = api.grade(spec.file, spec.lesson, device=spec.device, seed=spec.seed, epochs=spec.epochs,
-                           quick=spec.quick, data_dir=spec.data_dir, timeout=spec.timeout, on_event=forward,
-                           plot=False)
+        request = GradeRequest(Path(spec.file), spec.lesson, spec.device, spec.seed, spec.epochs, spec.quick,
+                               spec.data_dir, spec.timeout)
+        result = grading.grade(request, get_lesson(spec.lesson) if spec.lesson else None, forward)
     except CourseError as exc:
         # a usage error (a typo in the command) is not the student's attempt: it is reported, not recorded
         return {"error": {"kind": exc.kind, "message": str(exc), "record": not isinstance(exc, UsageError)},

@@ -9,8 +9,8 @@ import re
 import sqlite3
 from dataclasses import dataclass, field, replace
 
-from grader.gradebook import store
 from grader.errors import CourseError
+from grader.gradebook import store
 
 # Passed first; a failed run and a smoke run both fall short of a pass; an error measured nothing.
 STATUS_ORDER = {"passed": 0, "failed": 1, "smoke": 1, "error": 2}

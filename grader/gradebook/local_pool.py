@@ -11,9 +11,9 @@ import os
 import queue
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 from grader.channel import CLOSED, ChildProcess, Garbage
 from grader.gradebook.job import JobSpec

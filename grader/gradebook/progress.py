@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 
-from grader.gradebook import store
 from grader.errors import CourseError
+from grader.gradebook import store
 
 LEGACY_FILE = Path(".course") / "state.json"  # where progress was kept before the gradebook held it
 LEGACY_VERSION = 1  # the last layout of that file; a newer one is refused instead of misread
@@ -79,7 +79,7 @@ class State:
         return self.root / LEGACY_FILE
 
     @classmethod
-    def load(cls, root: str | Path, student: str | None = None) -> "State":
+    def load(cls, root: str | Path, student: str | None = None) -> State:
         """The progress kept in the workspace at `root`; empty if none was saved yet. Creates no file."""
         state = cls(Path(root), student=student or store.default_student())
         if state.path.is_file():
@@ -93,7 +93,7 @@ class State:
         return cls._from_legacy(state)
 
     @classmethod
-    def read(cls, conn, root: str | Path, student: str | None = None) -> "State":
+    def read(cls, conn, root: str | Path, student: str | None = None) -> State:
         """The progress as an open gradebook connection holds it (inside a caller's transaction, say)."""
         state = cls(Path(root), student=student or store.default_student())
         current, rows = store.load_progress(conn, state.student)
@@ -106,7 +106,7 @@ class State:
                              "start afresh (your model files are not touched)") from exc
 
     @classmethod
-    def _from_rows(cls, state: "State", current: str | None, rows: dict[str, dict]) -> "State":
+    def _from_rows(cls, state: State, current: str | None, rows: dict[str, dict]) -> State:
         state.current = current
         for lesson_id, row in rows.items():
             last = json.loads(row["last_verdict"] or "null")
@@ -114,7 +114,7 @@ class State:
         return state
 
     @classmethod
-    def _from_legacy(cls, state: "State") -> "State":
+    def _from_legacy(cls, state: State) -> State:
         try:
             raw = json.loads(state.legacy_path.read_text(encoding="utf-8"))
         except FileNotFoundError:

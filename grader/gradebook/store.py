@@ -15,11 +15,12 @@ import platform
 import secrets
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING
 
 import grader
 from grader.digest import file_sha256
@@ -152,12 +153,12 @@ class Recording:
 
 def utc_stamp() -> str:
     """Now, in UTC, to the microsecond: the gradebook's timestamps sort as text."""
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def mtime(path: Path) -> str:
     """A file's modification time as the submission time: when the student last wrote it."""
-    return datetime.fromtimestamp(Path(path).stat().st_mtime, timezone.utc).isoformat(timespec="microseconds")
+    return datetime.fromtimestamp(Path(path).stat().st_mtime, UTC).isoformat(timespec="microseconds")
 
 
 def default_student() -> str:
@@ -408,7 +409,7 @@ def check_writable(db: str | os.PathLike) -> None:
     connect(db).close()
 
 
-def record_success(recording: Recording, record: RunRecord, request: "GradeRequest", started_at: str) -> int:
+def record_success(recording: Recording, record: RunRecord, request: GradeRequest, started_at: str) -> int:
     """Record a finished grading (and the recording's `after` writes) in one transaction; the run's id."""
     after = (lambda conn: recording.after(conn, record)) if recording.after else None
     with opened(recording.db) as conn:
@@ -416,7 +417,7 @@ def record_success(recording: Recording, record: RunRecord, request: "GradeReque
                           epochs_limit=request.epochs, after=after)
 
 
-def record_failure(recording: Recording, request: "GradeRequest", exc: CourseError, started_at: str) -> int | None:
+def record_failure(recording: Recording, request: GradeRequest, exc: CourseError, started_at: str) -> int | None:
     """Record a grading that could not be done (exit code 2) as an error run, with the `after` writes."""
     after = (lambda conn: recording.after(conn, exc)) if recording.after else None
     with opened(recording.db) as conn:

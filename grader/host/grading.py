@@ -17,9 +17,9 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from grader import mnist, program
 from grader.channel import CLOSED, ChildProcess, Garbage, drain, exit_reason
@@ -27,7 +27,14 @@ from grader.course.lesson import DEFAULT_CRITERIA, Lesson
 from grader.course.verdict import judge
 from grader.digest import file_sha256
 from grader.errors import (
-    CourseError, DataError, IntegrityError, ManifestError, PolicyError, SubmissionError, TrainingError, UsageError,
+    CourseError,
+    DataError,
+    IntegrityError,
+    ManifestError,
+    PolicyError,
+    SubmissionError,
+    TrainingError,
+    UsageError,
 )
 from grader.host import rules
 from grader.record import DEFAULT_TIMEOUT_S, EpochRecord, GradeRequest, RunRecord, WorkerTask

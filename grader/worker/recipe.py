@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from grader.worker.augment import AugmentConfig
 from grader.errors import SubmissionError, TrainingError
+from grader.worker.augment import AugmentConfig
 
 # Schedulers whose schedule is written in optimizer steps, not epochs: stepped after every batch.
 PER_BATCH_SCHEDULERS = (torch.optim.lr_scheduler.OneCycleLR, torch.optim.lr_scheduler.CyclicLR)

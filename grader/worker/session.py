@@ -10,9 +10,9 @@ from __future__ import annotations
 import importlib.metadata
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
 
 import torch
 

@@ -18,7 +18,6 @@ from grader.course.lesson import RECIPE_NAMES
 from grader.errors import SubmissionError
 
 
-
 @dataclass
 class Submission:
     path: Path
