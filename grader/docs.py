@@ -5,12 +5,13 @@ form, markers on their own lines. SOURCE is, by key:
 
 - a repo-relative model file: params, rf, rf_final, param_table, rf_table, rf_row:FIELD:LAYER (one cell of the
   receptive-field walk), bias_saving (what the bias-free convs would cost with a bias), translate_px (the
-  largest whole-pixel shift its AUGMENT's translate can draw on a 28-pixel image), schedule:FIELD and
-  lr_levers (its learning-rate schedule, stepped as the grader steps it);
+  largest whole-pixel shift its AUGMENT's translate can draw on a 28-pixel image), schedule:FIELD,
+  onecycle:ARG and lr_levers (its learning-rate schedule, built and stepped as the grader does);
 - a model file with trained rows in solutions/RESULTS.md: best_acc, last_acc, epochs_to_target, passed, seeds,
   best_range, last_range, best_last_gap, train_acc, margin_images;
 - a lesson folder: criterion:NAME, binomial_se and binomial_se_images (the standard error of a test accuracy
-  at the lesson's target), translate_px (of the lesson's default recipe);
+  at the lesson's target), translate_px (of the lesson's default recipe), compare_table (the solution beside
+  the files its lesson.toml `[verify]` table lists, on the seeds and device they share);
 - data/MNIST/raw: testset:images, testset:image_pct, testset:count_D and testset:pct_D (images of digit D);
 - torch: default:CLASS.ARG, a torch.optim.lr_scheduler class's default argument (default:OneCycleLR.pct_start).
 """
@@ -32,12 +33,15 @@ CODE = re.compile(r"^(`{3,}|~{3,}).*?^\1[ \t]*$|`[^`\n]+`", re.M | re.S)
 MODEL_KEYS = ("params", "rf", "rf_final", "param_table", "rf_table", "bias_saving")
 RESULT_KEYS = ("best_acc", "last_acc", "epochs_to_target", "passed", "seeds", "best_range", "last_range",
                "best_last_gap", "train_acc", "margin_images")
-BLOCK_KEYS = ("param_table", "rf_table", "lr_levers")
+BLOCK_KEYS = ("param_table", "rf_table", "lr_levers", "compare_table")
 CRITERION_PREFIX = "criterion:"
-PREFIXES = ("criterion:NAME", "rf_row:FIELD:LAYER", "schedule:FIELD", "testset:FIELD", "default:CLASS.ARG")
-OTHER_KEYS = ("translate_px", "lr_levers", "binomial_se", "binomial_se_images")
-SCHEDULE_FIELDS = ("steps_per_epoch", "total_steps", "start_lr", "peak_lr", "peak_epoch", "final_lr",
+PREFIXES = ("criterion:NAME", "rf_row:FIELD:LAYER", "schedule:FIELD", "onecycle:ARG", "testset:FIELD",
+            "default:CLASS.ARG")
+OTHER_KEYS = ("translate_px", "lr_levers", "binomial_se", "binomial_se_images", "compare_table")
+SCHEDULE_FIELDS = ("steps_per_epoch", "total_steps", "built_steps", "start_lr", "peak_lr", "peak_epoch", "final_lr",
                    "start_momentum", "peak_momentum", "tail_lr")
+ONECYCLE_ARGS = ("max_lr", "div_factor", "final_div_factor", "pct_start", "anneal_strategy", "cycle_momentum",
+                 "base_momentum", "max_momentum")
 TAIL_EPOCHS = 3  # "the last epochs": as many as lesson 7's last-3 rule judges
 IMAGE_SIZE = 28  # MNIST's width and height, what RandomAffine's translate fractions multiply
 
@@ -124,7 +128,9 @@ class Values:
             return self._testset(key[len("testset:"):], path, source)
         if key in ("binomial_se", "binomial_se_images") or (key == "translate_px" and path.is_dir()):
             return self._lesson_stat(key, path, source)
-        known_prefix = key.startswith(("rf_row:", "schedule:"))
+        if key == "compare_table":
+            return compare_table(self.comparison(path, source))
+        known_prefix = key.startswith(("rf_row:", "schedule:", "onecycle:"))
         if key not in MODEL_KEYS + RESULT_KEYS + OTHER_KEYS and not known_prefix:
             known = ", ".join(MODEL_KEYS + RESULT_KEYS + OTHER_KEYS + PREFIXES)
             raise DocsError(f"unknown key {key!r}; known: {known}")
@@ -132,9 +138,13 @@ class Values:
             raise DocsError(f"{source} is not a file (SOURCE is a repo-relative path such as solutions/lesson2/model.py)")
         if key in RESULT_KEYS:
             return self._result(key, path, source)
-        if key.startswith("schedule:") or key == "lr_levers":
+        if key.startswith(("schedule:", "onecycle:")) or key == "lr_levers":
             schedule = self._schedule(path, source)
-            return lr_levers(schedule) if key == "lr_levers" else schedule_field(schedule, key[len("schedule:"):])
+            if key == "lr_levers":
+                return lr_levers(schedule)
+            if key.startswith("onecycle:"):
+                return onecycle_arg(schedule, key[len("onecycle:"):])
+            return schedule_field(schedule, key[len("schedule:"):])
         if key == "translate_px":
             return translate_px(self._lesson_of(path, source), self._submission(path, source).recipe_overrides())
         report = self._measure(path, source)
@@ -277,6 +287,49 @@ class Values:
                                  f"`course verify --train --lesson {row.lesson}`")
         return result_value(key, row, self._target(row.lesson), self._test_counts(source)["images"])
 
+    def comparison(self, path: Path, source: str) -> list["Compared"]:
+        """The solution and each extra of a lesson, restricted to one device and the seeds they all have."""
+        from grader.lesson import load_lesson
+
+        if not (path / "lesson.toml").is_file():
+            raise DocsError(f"{source} is not a lesson folder (compare_table takes e.g. lessons/lesson3)")
+        if self._results is None:
+            self._results = results.read(self.results_path)
+        lesson = load_lesson(path)
+        files = [(f"solutions/{lesson.id}/model.py", "the lesson's solution")]
+        files += [(e.file, e.note or e.expect) for e in lesson.verify_extras]
+        if len(files) == 1:
+            raise DocsError(f"{source} lists no [verify] extra files to compare with its solution")
+        current: dict[str, list[results.ResultRow]] = {}
+        for file, _ in files:
+            target = self.root / file
+            sha = _sha256(target) if target.is_file() else None
+            current[file] = [r for r in self._results if r.file == file and not r.quick and r.sha256 == sha]
+        devices = set.intersection(*({r.device for r in rows} for rows in current.values()))
+        run = f"`course verify --train --lesson {lesson.id}`"
+        if not devices:
+            untrained = [f for f, rows in current.items() if not rows]
+            raise ResultsAwaiting(f"no device has current results for every file of {lesson.id}'s comparison "
+                                  f"(none yet: {', '.join(untrained) or 'each on another device'}); {run} trains them")
+
+        def seeds_on(device):
+            return set.intersection(*(set(next(r for r in rows if r.device == device).seeds)
+                                      for rows in current.values()))
+
+        device = max(sorted(devices), key=lambda d: (len(seeds_on(d)), max(r.when for rows in current.values()
+                                                                          for r in rows if r.device == d)))
+        seeds = sorted(seeds_on(device))
+        if not seeds:
+            raise ResultsAwaiting(f"{lesson.id}'s files share no seed on {device}; {run} trains them on the same seeds")
+        compared = []
+        for file, change in files:
+            row = next(r for r in current[file] if r.device == device)
+            pos = [row.seeds.index(seed) for seed in seeds]
+            train = [row.train_last[i] for i in pos] if row.train_last else None
+            compared.append(Compared(file, change, row.expect, device, seeds, [row.best[i] for i in pos],
+                                     [row.last[i] for i in pos], train, [row.passed[i] for i in pos]))
+        return compared
+
     def _extra_of(self, source: str) -> str | None:
         """The lesson whose `[verify]` table lists this file, if one does."""
         from grader.lesson import lesson_ids, load_lesson
@@ -295,6 +348,49 @@ class Values:
             return None
         acc = load_lesson(folder).criteria.accuracy
         return acc.target if acc else None
+
+
+@dataclass
+class Compared:
+    """One file of a lesson's comparison, on the seeds the whole comparison shares."""
+
+    file: str
+    change: str  # what it changes from the solution (its [verify] note)
+    expect: str
+    device: str
+    seeds: list[int]
+    best: list[float]
+    last: list[float]
+    train_last: list[float] | None
+    passed: list[bool]
+
+    @property
+    def mean_best(self) -> float:
+        return sum(self.best) / len(self.best)
+
+    @property
+    def mean_last(self) -> float:
+        return sum(self.last) / len(self.last)
+
+    @property
+    def mean_train(self) -> float | None:
+        return sum(self.train_last) / len(self.train_last) if self.train_last else None
+
+
+def compare_table(compared: list[Compared]) -> str:
+    """Markdown: the solution and its one-change variants, the same seeds on the same device."""
+    seeds = ", ".join(map(str, compared[0].seeds))
+    lines = [f"| model | change | best test % | last test % | last train % | passed |",
+             "|---|---|---:|---:|---:|---|"]
+    for c in compared:
+        name = "solution" if c.file.endswith("/model.py") and c.file.startswith("solutions/") else f"`{c.file.rsplit('/', 1)[-1]}`"
+        train = "-" if c.mean_train is None else f"{c.mean_train:.2f}"
+        lines.append(f"| {name} | {c.change if name != 'solution' else '-'} | {c.mean_best:.2f} | {c.mean_last:.2f} | "
+                     f"{train} | {sum(c.passed)} of {len(c.passed)} |")
+    noun = "seed" if len(compared[0].seeds) == 1 else "seeds"
+    lines.append("")
+    lines.append(f"Means over {noun} {seeds} on {compared[0].device}, from `solutions/RESULTS.md`.")
+    return "\n".join(lines)
 
 
 def result_value(key: str, row: results.ResultRow, target: float | None, test_images: int) -> str:
@@ -401,6 +497,7 @@ class Schedule:
     lrs: list[float]
     momenta: list[float | None]
     onecycle: dict | None  # the OneCycleLR arguments it was built with (None: another or no scheduler)
+    built_steps: int | None = None  # the steps a OneCycleLR was built for (a hard-coded count can differ)
 
 
 def lr_schedule(sub, lesson, train_images: int, source: str) -> Schedule:
@@ -436,7 +533,8 @@ def lr_schedule(sub, lesson, train_images: int, source: str) -> Schedule:
             if scheduler is not None and not per_batch and not isinstance(
                     scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 scheduler.step()
-    return Schedule(source, steps, recipe.epochs, lrs, momenta, onecycle)
+    built = scheduler.total_steps if onecycle is not None else None
+    return Schedule(source, steps, recipe.epochs, lrs, momenta, onecycle, built)
 
 
 def _onecycle_args(scheduler, epochs: int, steps: int) -> dict | None:
@@ -504,12 +602,28 @@ def schedule_field(s: Schedule, name: str) -> str:
     return {
         "steps_per_epoch": lambda: f"{s.steps_per_epoch:,}",
         "total_steps": lambda: f"{len(s.lrs):,}",
+        "built_steps": lambda: _built(s),
         "start_lr": lambda: _sig(s.lrs[0]),
         "peak_lr": lambda: _sig(s.lrs[peak]),
         "peak_epoch": lambda: str(peak // s.steps_per_epoch + 1),
         "final_lr": lambda: _sig(s.lrs[-1]),
         "tail_lr": lambda: _sig(_tail_mean(s)),
     }[name]()
+
+
+def _built(s: Schedule) -> str:
+    if s.built_steps is None:
+        raise DocsError(f"{s.source} does not build a OneCycleLR")
+    return f"{s.built_steps:,}"
+
+
+def onecycle_arg(s: Schedule, name: str) -> str:
+    """One argument of the OneCycleLR the model builds, read back from the built scheduler."""
+    if s.onecycle is None:
+        raise DocsError(f"{s.source} does not build a OneCycleLR")
+    if name not in ONECYCLE_ARGS:
+        raise DocsError(f"unknown OneCycleLR argument {name!r}; known: {', '.join(ONECYCLE_ARGS)}")
+    return _plain(s.onecycle[name])
 
 
 def lr_levers(s: Schedule) -> str:
@@ -523,7 +637,7 @@ def lr_levers(s: Schedule) -> str:
         ("max_lr", base["max_lr"] / 2),
         ("epochs", max(1, base["epochs"] * 3 // 4)),
     ]
-    lines = [f"| one change | peak lr (epoch) | lr of the last step | mean lr of the last {TAIL_EPOCHS} epochs |",
+    lines = [f"| one change | peak lr (epoch) | last lr | mean lr, last {TAIL_EPOCHS} epochs |",
              "|---|---:|---:|---:|"]
     reference = _tail_mean(s)
 
@@ -534,8 +648,7 @@ def lr_levers(s: Schedule) -> str:
         return (f"| {label} | {_sig(run.lrs[peak])} ({peak // run.steps_per_epoch + 1}) | {_sig(run.lrs[-1])} | "
                 f"{_sig(tail)}{change} |")
 
-    lines.append(row("none: " + ", ".join(f"{k} {_plain(base[k])}" for k in ("max_lr", "pct_start", "div_factor",
-                                                                           "final_div_factor", "epochs")), s))
+    lines.append(row("none (as built)", s))
     for name, value in variants:
         if value == base[name]:
             continue  # a one-epoch run has no shorter run to compare with
