@@ -336,3 +336,15 @@ def test_lesson3_batchnorm_is_what_lets_the_recipe_reach_the_target():
     target = get_lesson("lesson3").criteria.accuracy.target
     assert compared["compare_no_bn.py"].mean_best < target
     assert all(compared["model.py"].passed) and all(compared["compare_bn_first.py"].passed)
+
+
+def test_the_hardcoded_steps_example_hard_codes_the_count_for_the_recipes_batches():
+    """Lesson 6's hard-coded 469 is the grader's own count for batches of 128, as the lesson says."""
+    from grader.docs import Values
+
+    values = Values(ROOT, ROOT / "solutions" / "RESULTS.md")
+    steps = values.value("schedule:steps_per_epoch", "solutions/lesson6/model.py").replace(",", "")
+    example = (ROOT / "lessons" / "lesson6" / "examples" / "hardcoded_steps.py").read_text(encoding="utf-8")
+    assert f"steps_per_epoch={steps}," in example and "BATCH_SIZE = 256" in example
+    assert "BATCH_SIZE = 128" in (ROOT / "solutions" / "lesson6" / "model.py").read_text(encoding="utf-8")
+    assert f"`steps_per_epoch={steps}` (the count for batches of 128)" in _readme("lesson6")
