@@ -348,3 +348,12 @@ def test_the_hardcoded_steps_example_hard_codes_the_count_for_the_recipes_batche
     assert f"steps_per_epoch={steps}," in example and "BATCH_SIZE = 256" in example
     assert "BATCH_SIZE = 128" in (ROOT / "solutions" / "lesson6" / "model.py").read_text(encoding="utf-8")
     assert f"`steps_per_epoch={steps}` (the count for batches of 128)" in _readme("lesson6")
+
+
+def test_lesson4_dropout_lowers_the_training_accuracy():
+    """Lesson 4: with dropout the training accuracy (train mode) drops; the comparison shows it."""
+    compared = _compared("lesson4")
+    with_dropout, without = compared["model.py"], compared["compare_no_dropout.py"]
+    if with_dropout.mean_train is None:
+        pytest.skip("the lesson-4 solution's row predates the training accuracy (course verify --train --lesson lesson4)")
+    assert with_dropout.mean_train < without.mean_train
