@@ -8,7 +8,7 @@ form, markers on their own lines. SOURCE is, by key:
   largest whole-pixel shift its AUGMENT's translate can draw on a 28-pixel image), schedule:FIELD,
   onecycle:ARG and lr_levers (its learning-rate schedule, built and stepped as the grader does);
 - a model file with trained rows in solutions/RESULTS.md: best_acc, last_acc, epochs_to_target, passed, seeds,
-  best_range, last_range, best_last_gap, train_acc, margin_images;
+  best_range, last_range, min_last, best_last_gap, train_acc, margin_images;
 - a lesson folder: criterion:NAME, binomial_se and binomial_se_images (the standard error of a test accuracy
   at the lesson's target), translate_px (of the lesson's default recipe), compare_table (the solution beside
   the files its lesson.toml `[verify]` table lists, on the seeds and device they share);
@@ -32,7 +32,7 @@ OPENING = re.compile(r"<!--\s*value:")
 CODE = re.compile(r"^(`{3,}|~{3,}).*?^\1[ \t]*$|`[^`\n]+`", re.M | re.S)
 MODEL_KEYS = ("params", "rf", "rf_final", "param_table", "rf_table", "bias_saving")
 RESULT_KEYS = ("best_acc", "last_acc", "epochs_to_target", "passed", "seeds", "best_range", "last_range",
-               "best_last_gap", "train_acc", "margin_images")
+               "min_last", "best_last_gap", "train_acc", "margin_images")
 BLOCK_KEYS = ("param_table", "rf_table", "lr_levers", "compare_table")
 CRITERION_PREFIX = "criterion:"
 PREFIXES = ("criterion:NAME", "rf_row:FIELD:LAYER", "schedule:FIELD", "onecycle:ARG", "testset:FIELD",
@@ -407,6 +407,8 @@ def result_value(key: str, row: results.ResultRow, target: float | None, test_im
         return f"{min(row.best):.2f} to {max(row.best):.2f}"
     if key == "last_range":
         return f"{min(row.last):.2f} to {max(row.last):.2f}"
+    if key == "min_last":
+        return f"{min(row.last):.2f}"
     if key == "best_last_gap":  # from the rounded means, so that the prose's own subtraction agrees
         return f"{round(row.mean_best, 2) - round(row.mean_last, 2):.2f}"
     if key == "train_acc":

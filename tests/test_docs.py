@@ -320,6 +320,7 @@ def test_more_result_figures_and_markers_that_await_training(repo):
     get = lambda key: values.value(key, "solutions/lesson1/model.py")  # noqa: E731
     assert get("passed") == "3 of 3" and get("seeds") == "3"
     assert get("best_range") == "99.41 to 99.50" and get("last_range") == "99.38 to 99.45"
+    assert get("min_last") == "99.38"
     assert get("best_last_gap") == "0.05"  # 99.46 - 99.41, the rounded means the prose shows
     # lesson1's target is 90 %: the mean best 99.46 is 9.46 points, 946 of 10,000 test images, above it
     assert get("margin_images") == "946"
