@@ -8,7 +8,8 @@ form, markers on their own lines. SOURCE is, by key:
   largest whole-pixel shift its AUGMENT's translate can draw on a 28-pixel image), schedule:FIELD,
   onecycle:ARG and lr_levers (its learning-rate schedule, built and stepped as the grader does);
 - a model file with trained rows in solutions/RESULTS.md: best_acc, last_acc, epochs_to_target, passed, seeds,
-  best_range, last_range, min_last, best_last_gap, train_acc, margin_images;
+  best_range, last_range, min_last, best_last_gap, train_acc, margin_images, and train_row_last_acc (the
+  mean last test accuracy of the row train_acc quotes, so that the two figures come from the same runs);
 - a lesson folder: criterion:NAME, binomial_se and binomial_se_images (the standard error of a test accuracy
   at the lesson's target), translate_px (of the lesson's default recipe), compare_table (the solution beside
   the files its lesson.toml `[verify]` table lists, on the seeds and device they share);
@@ -32,7 +33,7 @@ OPENING = re.compile(r"<!--\s*value:")
 CODE = re.compile(r"^(`{3,}|~{3,}).*?^\1[ \t]*$|`[^`\n]+`", re.M | re.S)
 MODEL_KEYS = ("params", "rf", "rf_final", "param_table", "rf_table", "bias_saving")
 RESULT_KEYS = ("best_acc", "last_acc", "epochs_to_target", "passed", "seeds", "best_range", "last_range",
-               "min_last", "best_last_gap", "train_acc", "margin_images")
+               "min_last", "best_last_gap", "train_acc", "train_row_last_acc", "margin_images")
 BLOCK_KEYS = ("param_table", "rf_table", "lr_levers", "compare_table")
 CRITERION_PREFIX = "criterion:"
 PREFIXES = ("criterion:NAME", "rf_row:FIELD:LAYER", "schedule:FIELD", "onecycle:ARG", "testset:FIELD",
@@ -271,7 +272,7 @@ class Values:
     def _result(self, key: str, path: Path, source: str) -> str:
         if self._results is None:
             self._results = results.read(self.results_path)
-        need = (lambda r: bool(r.train_last)) if key == "train_acc" else None
+        need = (lambda r: bool(r.train_last)) if key in ("train_acc", "train_row_last_acc") else None
         row = results.pick(self._results, source, need)
         rel = _relative(self.results_path, self.root)
         extra_of = self._extra_of(source)
@@ -397,7 +398,7 @@ def result_value(key: str, row: results.ResultRow, target: float | None, test_im
     """One figure of a RESULTS.md row, as the lessons print it (percentages to two decimals)."""
     if key == "best_acc":
         return f"{row.mean_best:.2f}"
-    if key == "last_acc":
+    if key in ("last_acc", "train_row_last_acc"):
         return f"{row.mean_last:.2f}"
     if key == "passed":
         return f"{sum(row.passed)} of {len(row.passed)}"

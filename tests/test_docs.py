@@ -330,6 +330,13 @@ def test_more_result_figures_and_markers_that_await_training(repo):
         values.value("best_acc", "solutions/lesson1/extra.py")
     results.write(path, [_row(repo, train_last=[97.0, 98.0, 99.0])], "course verify --train", "2026-01-02")
     assert docs.Values(repo, path).value("train_acc", "solutions/lesson1/model.py") == "98.00"
+    # a row with more seeds but no training accuracy still speaks for last_acc, not for the paired figure
+    more = _row(repo, seeds=[0, 1, 2, 3], best=[99.0] * 4, last=[98.0] * 4, epochs_to_target=[5] * 4,
+                epochs=[20] * 4, passed=[True] * 4, seconds=[1.0] * 4, device="CPU (other)")
+    results.write(path, results.merge(results.read(path), [more]), "course verify --train", "2026-01-03")
+    values = docs.Values(repo, path)
+    assert values.value("last_acc", "solutions/lesson1/model.py") == "98.00"
+    assert values.value("train_row_last_acc", "solutions/lesson1/model.py") == "99.41"
     _readme(repo).write_text("<!-- value: best_acc solutions/lesson1/extra.py -->?<!-- /value -->\n")
     report = docs.run(repo, check=True)
     assert not report.stale and len(report.awaiting) == 1 and "README.md:1:" in report.awaiting[0]
