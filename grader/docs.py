@@ -117,6 +117,7 @@ class Values:
         self._results: list[results.ResultRow] | None = None
         self._schedules: dict[Path, Schedule] = {}
         self._counts: dict = {}
+        self._extras: dict[str, str] | None = None  # extra file -> the lesson whose [verify] lists it
 
     def value(self, key: str, source: str) -> str:
         """The text for one marker; raises DocsError with what is wrong (the caller adds file:line)."""
@@ -335,11 +336,11 @@ class Values:
         """The lesson whose `[verify]` table lists this file, if one does."""
         from grader.lesson import lesson_ids, load_lesson
 
-        lessons = self.root / "lessons"
-        for lesson_id in lesson_ids(lessons):
-            if any(e.file == source for e in load_lesson(lessons / lesson_id).verify_extras):
-                return lesson_id
-        return None
+        if self._extras is None:
+            lessons = self.root / "lessons"
+            self._extras = {e.file: lesson_id for lesson_id in lesson_ids(lessons)
+                            for e in load_lesson(lessons / lesson_id).verify_extras}
+        return self._extras.get(source)
 
     def _target(self, lesson_id: str) -> float | None:
         from grader.lesson import load_lesson
