@@ -446,7 +446,11 @@ def show_docs(report, check: bool, out: Console) -> None:
         if report.changes:
             out.print(f"[red]{len(report.changes)} of {n} marker(s) are stale[/]; `course docs` rewrites them.")
         elif not report.missing:
-            out.print(f"[green]All {n} marker(s) in {docs} document(s) are up to date.[/]")
+            waiting = len(getattr(report, "awaiting", []))
+            if waiting:
+                out.print(f"[green]The other {n - waiting} marker(s) in {docs} document(s) are up to date.[/]")
+            else:
+                out.print(f"[green]All {n} marker(s) in {docs} document(s) are up to date.[/]")
     elif report.written:
         out.print(f"Updated {len(report.changes)} marker(s) in {len(report.written)} file(s).")
     elif not report.missing:

@@ -357,3 +357,32 @@ def test_lesson4_dropout_lowers_the_training_accuracy():
     if with_dropout.mean_train is None:
         pytest.skip("the lesson-4 solution's row predates the training accuracy (course verify --train --lesson lesson4)")
     assert with_dropout.mean_train < without.mean_train
+
+
+def test_lesson2_sgd_without_batchnorm_kills_a_seed():
+    """Lesson 2: with SGD one seed's ReLUs die and it answers 1 for every image: 11.35 %, the share of 1s."""
+    from grader.docs import Values
+
+    rows = [r for r in _current_rows() if r.file == "solutions/lesson2/compare_sgd.py"]
+    if not rows or max(len(r.seeds) for r in rows) < 3:
+        pytest.skip("compare_sgd.py has no row of 3 seeds yet (course verify --train --lesson lesson2 --seeds 3)")
+    values = Values(ROOT, ROOT / "solutions" / "RESULTS.md")
+    share_of_ones = values.value("testset:pct_1", "data/MNIST/raw")
+    assert values.value("min_last", "solutions/lesson2/compare_sgd.py") == share_of_ones
+    assert values.value("passed", "solutions/lesson2/model.py").split(" of ")[0] == \
+        values.value("passed", "solutions/lesson2/model.py").split(" of ")[1]  # Adam passes every seed
+
+
+def test_the_share_of_ones_a_hint_quotes_is_the_test_sets():
+    from grader.docs import Values
+
+    share = Values(ROOT, ROOT / "solutions" / "RESULTS.md").value("testset:pct_1", "data/MNIST/raw")
+    hints = [h.text for h in get_lesson("lesson2").hints if "share of 1s" in h.text]
+    assert hints and all(f"{share} %" in h for h in hints)
+
+
+def test_lesson2_walkthrough_falls_short_of_the_target():
+    """Lesson 2 calls its worked example too narrow to pass reliably: its mean best is below the target."""
+    compared = _compared("lesson2")
+    assert compared["walkthrough.py"].mean_best < get_lesson("lesson2").criteria.accuracy.target
+    assert not all(compared["walkthrough.py"].passed)
