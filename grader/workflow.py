@@ -405,12 +405,14 @@ class Workflow:
         recorded = self._save_verdict(target, verdict) if target.record_as else False
         return Judged(result, target, recorded)
 
-    def grade(self, request: GradeRequest, on_event: Callable[[dict], None] | None = None, plot: bool = True) -> Judged:
-        """`course grade`: grader.api.grade on the resolved target; for a workspace file the run and the progress
-        land in the workspace gradebook together, in one transaction."""
+    def grade(self, request: GradeRequest | None = None, on_event: Callable[[dict], None] | None = None,
+              plot: bool = True) -> Judged:
+        """`course grade`: grader.api.grade on the resolved target (no file: the current lesson's); for a workspace
+        file the run and the progress land in the workspace gradebook together, in one transaction."""
         from grader import api
         from grader.gradebook.store import workspace_gradebook
 
+        request = request or GradeRequest(None)
         target = self.target(request.file, request.lesson)
         request = replace(request, file=target.file, lesson=target.lesson)
 
