@@ -22,6 +22,7 @@ EXAMPLES = {
     "hint": "Example:\n\n    course hint",
     "reset": "Example:\n\n    course reset lesson3",
     "solution": "Example:\n\n    course solution lesson3 --force",
+    "answer": "Example:\n\n    course answer lesson2 rf-row8 22",
     "progress": "Example:\n\n    course progress --json",
     "verify": "Example:\n\n    course verify --train --seeds 3 --lesson lesson6",
     "docs": "Example:\n\n    course docs --check",
@@ -256,6 +257,25 @@ def hint(lesson, workspace):
     from grader.views.student import show_hint
 
     show_hint(answer, console())
+
+
+@cli.command(epilog=EXAMPLES["answer"])
+@click.argument("lesson")
+@click.argument("exercise", required=False)
+@click.argument("value", required=False)
+@workspace_option
+@reports_errors
+def answer(lesson, exercise, value, workspace):
+    """Check VALUE as your answer to EXERCISE of LESSON (find-the-error tables); with no VALUE, show the answer.
+
+    The lesson's README names its exercises; `course answer LESSON` lists them.
+    """
+    answered = _workflow(workspace).answer(lesson, exercise, value)
+    from grader.views.console import console
+    from grader.views.student import show_answer
+
+    show_answer(answered, console())
+    sys.exit(0 if answered.attempt is None or answered.attempt.correct else 1)
 
 
 @cli.command(epilog=EXAMPLES["reset"])
