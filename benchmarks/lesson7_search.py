@@ -7,13 +7,15 @@ functions judge the static criteria and the accuracy rule (lesson 7: each of the
 No sandbox and no clean evaluator: these are our own files, and the point is to compare many runs quickly.
 
 Runs go to a pool of --jobs processes (one torch thread each on the CPU; on a GPU 8-16 processes share the
-card, since a tiny net is launch-bound), seed-major so that a budget cut leaves every candidate with the same
-seeds. Each finished run is appended as one JSON line to --out at once, so a killed search keeps what it did;
+card, since a tiny net is launch-bound), seed-major (a budget cut leaves every candidate the same seeds) or, with
+--order file, file-major (a cut leaves the files listed first with every seed). Each finished run is appended as one JSON line to --out at once, so a killed search keeps what it did;
 --budget-s stops launching runs that would not finish in time. A summary table ends the output.
 
-    python benchmarks/lesson7_search.py solutions/lesson7/candidates/*.py --seeds 0-4 --device cuda \\
-        --jobs 12 --budget-s 200 --out l7.jsonl
-    OMP_NUM_THREADS=1 python benchmarks/lesson7_search.py solutions/lesson7/candidates/c1.py --seeds 0 --jobs 1
+    # one H100, 16 cores: the files in order of preference, all 5 seeds of each before the next
+    python benchmarks/lesson7_search.py solutions/lesson7/candidates/{dw20,dwa14,dw20_lr2,dwa24,dw16x5}.py \\
+        --seeds 0-4 --device cuda --jobs 15 --order file --budget-s 170 --deadline-s 200 --out $OUT/l7.jsonl
+    # CPU screening, one run at a time, printing every epoch
+    OMP_NUM_THREADS=1 python benchmarks/lesson7_search.py solutions/lesson7/candidates/dw20.py --progress
     python benchmarks/lesson7_search.py --summarise l7.jsonl
 """
 
@@ -157,8 +159,12 @@ def run_one(spec: RunSpec) -> dict:
     return record
 
 
-def plan(files: list[str], seeds: list[int], **common) -> list[RunSpec]:
-    """Seed-major order: every candidate gets seed s before any gets seed s+1."""
+def plan(files: list[str], seeds: list[int], order: str = "seed", **common) -> list[RunSpec]:
+    """The runs in launch order. "seed": every file gets seed s before any gets s+1, so a budget cut leaves all
+    files the same seeds; "file": all seeds of the first file first, so a cut still leaves the files listed
+    first with every seed (list them in order of preference)."""
+    if order == "file":
+        return [RunSpec(file=f, seed=s, **common) for f in files for s in seeds]
     return [RunSpec(file=f, seed=s, **common) for s in seeds for f in files]
 
 
@@ -296,6 +302,8 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=parse_seeds, default=[0], help="e.g. 0-4 or 0,2 (default 0)")
     p.add_argument("--lesson", default="lesson7")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--order", choices=("seed", "file"), default="seed",
+                   help="launch order: seed-major (default) or file-major (files in order of preference)")
     p.add_argument("--jobs", type=int, default=1, help="processes training at once")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
     p.add_argument("--budget-s", type=float, default=None, help="launch no run that would end after this")
@@ -317,7 +325,7 @@ def main(argv=None) -> int:
         p.error("give candidate files (or --summarise FILE)")
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))  # inherited by the spawned workers
     files = _screen(args.files, args.lesson)
-    specs = plan(files, args.seeds, lesson=args.lesson, device=args.device, epochs=args.epochs,
+    specs = plan(files, args.seeds, order=args.order, lesson=args.lesson, device=args.device, epochs=args.epochs,
                  train_subset=args.train_subset, test_subset=args.test_subset, threads=args.threads,
                  data_dir=args.data_dir, progress=args.progress,
                  epochs_log=str(epochs_log(args.out)))
