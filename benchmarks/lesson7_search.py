@@ -8,8 +8,10 @@ No sandbox and no clean evaluator: these are our own files, and the point is to 
 
 Runs go to a pool of --jobs processes (one torch thread each on the CPU; on a GPU 8-16 processes share the
 card, since a tiny net is launch-bound), seed-major (a budget cut leaves every candidate the same seeds) or, with
---order file, file-major (a cut leaves the files listed first with every seed). Each finished run is appended as one JSON line to --out at once, so a killed search keeps what it did;
---budget-s stops launching runs that would not finish in time. A summary table ends the output.
+--order file, file-major (a cut leaves the files listed first with every seed). Each finished run is appended
+as one JSON line to --out at once, and each epoch to OUT.epochs.jsonl, so a stopped search keeps what it did.
+--budget-s stops launching runs that would not finish in time; --deadline-s stops the runs still going.
+A summary table ends the output.
 
     # one H100, 16 cores: the files in order of preference, all 5 seeds of each before the next
     python benchmarks/lesson7_search.py solutions/lesson7/candidates/{dw20,dwa14,dw20_lr2,dwa24,dw16x5}.py \\
@@ -153,7 +155,7 @@ def run_one(spec: RunSpec) -> dict:
             warnings=result.warnings,
             error=None,
         )
-    except Exception as exc:  # one broken candidate must not stop the search: record it and go on
+    except Exception as exc:  # noqa: BLE001 - one broken candidate must not stop the search: record it, go on
         record.update(error=f"{type(exc).__name__}: {exc}", passed=False)
     record["seconds"] = round(time.perf_counter() - started, 2)
     return record
@@ -229,7 +231,7 @@ def search(specs: list[RunSpec], jobs: int, out: Path, budget_s: float | None, d
                 time.sleep(0.2)
                 continue
             for result in done:
-                spec, t0 = running.pop(result)
+                _, t0 = running.pop(result)
                 durations.append(time.perf_counter() - t0)
                 rec = result.get()
                 records.append(rec)
@@ -277,8 +279,9 @@ def table(rows: list[dict]) -> str:
     def num(v, fmt):
         return "-" if v is None else format(v, fmt)
 
-    lines = [f"{'candidate':<28} {'params':>6} {'passed':>7} {'mean last-k min':>16} {'worst':>6} "
-             f"{'mean final':>10} {'s/run':>6}  seeds"]
+    header = (f"{'candidate':<28} {'params':>6} {'passed':>7} {'mean last-k min':>16} {'worst':>6} "
+              f"{'mean final':>10} {'s/run':>6}  seeds")
+    lines = [header]
     for r in rows:
         passed = f"{r['passed']}/{r['runs']}" + (f" ({r['errors']} err)" if r["errors"] else "")
         lines.append(f"{r['name']:<28} {num(r['params'], ','):>6} {passed:>7} {num(r['mean_last_k_min'], '.3f'):>16} "

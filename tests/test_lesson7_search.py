@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import lesson7_search  # noqa: E402
+import lesson7_search
 
 REFERENCE = ROOT / "solutions" / "lesson7" / "model.py"
 TINY = ROOT / "tests" / "submissions" / "tiny.py"
@@ -95,7 +95,10 @@ def test_a_short_budget_launches_no_run_that_would_overrun_it(tmp_path):
 FRONTIER = 3762  # the smallest public claim at >= 99.4 % (issue 14): a candidate must be below it
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "solutions" / "lesson7" / "candidates").glob("*.py")), ids=lambda p: p.stem)
+CANDIDATES = sorted((ROOT / "solutions" / "lesson7" / "candidates").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", CANDIDATES, ids=lambda p: p.stem)
 def test_every_candidate_passes_lesson7s_static_checks_below_the_public_frontier(path):
     from grader.check import measure
     from grader.lesson import get_lesson
