@@ -2,7 +2,7 @@
 
 Each (file, seed) run does what a grading does inside its worker (grader.grading.run_grade): build and measure
 the model under the seed, resolve the recipe from the submission's overrides and the lesson's recipe, load the
-splits with grader.data.load_split, seed torch and train with grader.train.train; then the lesson's own verdict
+splits with grader.mnist.load_split, seed torch and train with grader.worker.train.fit; then the lesson's own verdict
 functions judge the static criteria and the accuracy rule (lesson 7: each of the last 3 epochs >= 99.4 %).
 No sandbox and no clean evaluator: these are our own files, and the point is to compare many runs quickly.
 
@@ -75,7 +75,7 @@ _SPLITS: dict = {}  # per worker process: the splits are read once, not once per
 
 
 def _splits(data_dir, train_subset, test_subset):
-    from grader.data import load_split
+    from grader.mnist import load_split
 
     key = (data_dir, train_subset, test_subset)
     if key not in _SPLITS:
@@ -96,16 +96,18 @@ def _init_worker(threads: int) -> None:
 
 
 def run_one(spec: RunSpec) -> dict:
-    """One training, as grader.grading.run_grade does it, judged by the lesson's rules; a JSON-friendly record."""
+    """One training, as a grading does it (worker and evaluator in one trusted process), judged by the lesson's
+    rules; a JSON-friendly record."""
     import torch
 
-    from grader.check import measure
+    from grader.authoring.trusted import report_course_file
+    from grader.course.lesson import get_lesson
+    from grader.course.verdict import judge_accuracy, judge_static
     from grader.device import device_name, pick_device
-    from grader.lesson import get_lesson
-    from grader.recipe import resolve
-    from grader.submission import load
-    from grader.train import train
-    from grader.verdict import judge_accuracy, judge_static
+    from grader.mnist import normalize
+    from grader.worker.recipe import resolve
+    from grader.worker.submission import build, load, materialize
+    from grader.worker.train import fit
 
     started = time.perf_counter()
     record = {"file": spec.file, "name": Path(spec.file).stem, "seed": spec.seed}
@@ -116,11 +118,26 @@ def run_one(spec: RunSpec) -> dict:
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = False  # as run_grade: same seed, same kernels
         sub = load(spec.file)
-        model, report = measure(sub, spec.data_dir, spec.seed)
-        recipe = resolve(sub.recipe_overrides(), lesson.recipe, criteria.max_epochs, spec.epochs)
+        report = report_course_file(Path(spec.file), spec.data_dir)  # parameters counted on the exported program
         train_split, test_split = _splits(spec.data_dir, spec.train_subset, spec.test_subset)
-        torch.manual_seed(spec.seed)  # as run_grade: dropout masks and any randomness inside the model
-        def on_epoch(m):
+        torch.manual_seed(spec.seed)  # as a grading: the seed builds the initial weights
+        model = build(sub)
+        materialize(model, normalize(train_split.images[:2]))
+        recipe = resolve(sub.recipe_overrides(), lesson.recipe, criteria.max_epochs, spec.epochs, lesson.fixed_recipe)
+        images, labels = normalize(test_split.images).to(device), test_split.labels.to(device)
+        torch.manual_seed(spec.seed)  # as a grading: dropout masks and any randomness inside the model
+        accs_so_far = []
+
+        def measure_epoch(m):  # what the clean evaluator does after every epoch
+            model.eval()
+            with torch.no_grad():
+                correct = sum(int((model(images[i:i + 1000]).argmax(1) == labels[i:i + 1000]).sum())
+                              for i in range(0, len(labels), 1000))
+            m.test_acc = 100.0 * correct / len(labels)
+            accs_so_far.append(m.test_acc)
+            log_epoch(m)
+
+        def log_epoch(m):
             if spec.epochs_log:
                 line = {"name": record["name"], "seed": spec.seed, "epoch": m.epoch, "test_acc": m.test_acc,
                         "train_acc": m.train_acc, "seconds": round(m.seconds, 2)}
@@ -129,8 +146,8 @@ def run_one(spec: RunSpec) -> dict:
             if spec.progress:
                 print(f"  {record['name']} seed {spec.seed} epoch {m.epoch}: test {m.test_acc:.2f} %, "
                       f"train {m.train_acc:.2f} %, {m.seconds:.0f} s", flush=True)
-        result = train(model, recipe, train_split, test_split, device, spec.seed, on_epoch=on_epoch)
-        accs = [m.test_acc for m in result.epochs]
+        result = fit(model, recipe, train_split, device, spec.seed, on_epoch=measure_epoch)
+        accs = list(accs_so_far)
         static = judge_static(criteria, report)
         accuracy = judge_accuracy(criteria, accs) if criteria.accuracy else None
         k = (criteria.accuracy.last_k if criteria.accuracy else None) or 1
@@ -173,8 +190,8 @@ def plan(files: list[str], seeds: list[int], order: str = "seed", **common) -> l
 def _screen(files: list[str], lesson_id: str) -> list[str]:
     """The static policy each file must pass before grading; refused files are named and dropped."""
     from grader.errors import CourseError
-    from grader.lesson import get_lesson
-    from grader.policy import check_file
+    from grader.course.lesson import get_lesson
+    from grader.walls.policy import check_file
 
     lesson = get_lesson(lesson_id)
     kept = []

@@ -100,14 +100,13 @@ CANDIDATES = sorted((ROOT / "solutions" / "lesson7" / "candidates").glob("*.py")
 
 @pytest.mark.parametrize("path", CANDIDATES, ids=lambda p: p.stem)
 def test_every_candidate_passes_lesson7s_static_checks_below_the_public_frontier(path):
-    from grader.check import measure
-    from grader.lesson import get_lesson
-    from grader.policy import check_file
-    from grader.submission import load
-    from grader.verdict import judge_static
+    from grader.authoring.trusted import report_course_file
+    from grader.course.lesson import get_lesson
+    from grader.course.verdict import judge_static
+    from grader.walls.policy import check_file
 
     lesson = get_lesson("lesson7")
     check_file(path, lesson.allowed_imports)
-    _, report = measure(load(path))
+    report = report_course_file(path)
     assert all(c.passed for c in judge_static(lesson.criteria, report)), judge_static(lesson.criteria, report)
     assert report["params"] < FRONTIER
