@@ -146,3 +146,15 @@ def test_a_started_zygote_dies_with_its_parent(tmp_path):
     while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
         time.sleep(0.2)
     assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+
+
+def test_the_zygote_warms_up_without_touching_cuda():
+    """torch.export asks CUDA whether it exists, which poisons every later fork for CUDA; the zygote only imports,
+    and its own check catches anything that would poison it (run in a fresh process, not in pytest's)."""
+    import subprocess
+
+    code = ("import torch; from grader.zygote import server; server._warm_up(); a = server._fork_is_clean(); "
+            "torch.cuda.is_available(); b = server._fork_is_clean(); print(a, b)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.split() == ["True", "False"], out.stderr[-2000:]

@@ -26,25 +26,42 @@ _MAX_MESSAGE = 1 << 20
 
 
 def _warm_up() -> int:
-    """Import what every child needs and run one export, so children start with warm caches; torch's threads."""
+    """Import what every child needs (torch, the exporter, the engine); torch's thread count for the children.
+
+    Imports only: running torch.export here would query CUDA (torch.cuda.is_available), which marks every later
+    fork as unable to use CUDA ("Cannot re-initialize CUDA in forked subprocess"); `_fork_is_clean` checks.
+    """
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # no thread pool in the zygote: a forked child could not use it
+    import torch._dynamo  # noqa: F401 - the exporter's machinery: the slowest import a child would pay
+    import torch.export  # noqa: F401
+    import torch.fx.passes.shape_prop  # noqa: F401
+    import torchsummary  # noqa: F401
+
     import grader.evaluator.interpret  # noqa: F401
     import grader.evaluator.main  # noqa: F401
     import grader.worker.main  # noqa: F401
     import grader.worker.session  # noqa: F401
-    from grader.worker.analysis import receptive_field, torchsummary_table
-    from grader.worker.export import export_program
-
-    warm = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
-                               torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 10))
-    with tempfile.TemporaryDirectory(prefix="course-zygote-") as scratch:
-        export_program(warm, torch.zeros(8, 1, 28, 28), __import__("pathlib").Path(scratch))
-    receptive_field(warm)
-    torchsummary_table(warm)
     return threads
+
+
+def _fork_is_clean() -> bool:
+    """Whether a child forked now could still initialise CUDA (nothing in the zygote touched it)."""
+    import torch
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        os.write(write, b"1" if torch._C._cuda_isInBadFork() else b"0")
+        os._exit(0)
+    os.close(write)
+    answer = os.read(read, 1)
+    os.close(read)
+    os.waitpid(pid, 0)
+    return answer == b"0"
 
 
 def _child(request: dict, fds: list[int], sock: socket.socket, threads: int) -> None:
@@ -102,6 +119,9 @@ def _max_fd() -> int:
 def serve(sock: socket.socket, link) -> int:
     """Fork a child per request until the parent closes the socket; report every child's exit."""
     threads = _warm_up()
+    if not _fork_is_clean():  # never serve children that would fail on a GPU
+        link.emit({"event": "error", "kind": "worker", "message": "the zygote's forks could not use CUDA"})
+        return 1
     link.emit({"event": "ready", "pid": os.getpid()})
     children: set[int] = set()
     while True:
