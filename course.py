@@ -312,10 +312,12 @@ def solution(lesson, force, workspace):
 @click.option("--lesson", "-l", metavar="LESSON", help="Only this lesson (its rows in RESULTS.md are replaced).")
 @click.option("--only", type=click.Choice(["solutions", "extras"]),
               help="With --train: train only the solutions, or only the extra files lessons list in [verify].")
+@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(min=1),
+              help="With --train: trainings at a time, started warm (a GPU trains many tiny models side by side).")
 @data_option
 @json_option
 @reports_errors
-def verify(train, seeds, device, lesson, only, data_dir, as_json):
+def verify(train, seeds, device, lesson, only, jobs, data_dir, as_json):
     """Prove the course: every stub fails its lesson's static checks and every solution passes them.
 
     With --train, every solution, and every extra file a lesson.toml lists under [verify] (hint paths,
@@ -326,7 +328,7 @@ def verify(train, seeds, device, lesson, only, data_dir, as_json):
     from grader.authoring.verify import verify as run_verify
 
     if as_json:
-        report = run_verify(lesson, train, seeds, device, data_dir, only=only)
+        report = run_verify(lesson, train, seeds, device, data_dir, only=only, jobs=jobs)
         _json_out(report.to_dict())
     else:
         from grader.views.author import VerifyProgress, show_verify
@@ -334,7 +336,7 @@ def verify(train, seeds, device, lesson, only, data_dir, as_json):
 
         out = console()
         with VerifyProgress(out) as progress:
-            report = run_verify(lesson, train, seeds, device, data_dir, on_event=progress, only=only)
+            report = run_verify(lesson, train, seeds, device, data_dir, on_event=progress, only=only, jobs=jobs)
         show_verify(report, out)
     sys.exit(report.exit_code)
 

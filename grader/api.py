@@ -63,11 +63,13 @@ def grade(file, lesson_id: str | None = None, *, device: str = "auto", seed: int
           quick: bool = False, data_dir=None, timeout: float | None = None, compile: bool | str = False,
           channels_last: bool = False, on_event: Callable[[dict], None] | None = None, plot: bool = True,
           db: Path | None = None, student: str | None = None, source: str | None = None,
-          after: Callable[[sqlite3.Connection, RunRecord | CourseError], None] | None = None) -> GradeResult:
+          after: Callable[[sqlite3.Connection, RunRecord | CourseError], None] | None = None,
+          launch=None) -> GradeResult:
     """Train one submission and judge it; `file` is a path (with the options) or a GradeRequest.
 
     With `db`, the run (or the error that stopped it) is recorded in that gradebook as `student`'s attempt at
     `source`, in one transaction that also runs `after(conn, record_or_error)` (the workflow's progress update).
+    `launch` starts the worker and evaluator: None for fresh interpreters, a Zygote's launch for warm ones.
     """
     from grader.gradebook import store
     from grader.host import grading
@@ -80,7 +82,7 @@ def grade(file, lesson_id: str | None = None, *, device: str = "auto", seed: int
         store.check_writable(recording.db)  # a gradebook that cannot be opened says so before a long training
     started = store.utc_stamp()
     try:
-        graded = grading.grade(request, lesson, on_event)
+        graded = grading.grade(request, lesson, on_event, **({"launch": launch} if launch else {}))
     except UsageError:
         raise  # a typo in the command is not an attempt
     except CourseError as exc:

@@ -59,7 +59,7 @@ def fake_grade(monkeypatch, accs_by_seed, device_name="CPU (test)"):
     calls = []
 
     def grade(path, lesson_id=None, device="auto", seed=0, epochs=None, quick=False, data_dir=None, timeout=None,
-              on_event=None, plot=True, db=None, compile=False, channels_last=False):
+              on_event=None, plot=True, db=None, compile=False, channels_last=False, launch=None):
         from grader.course.lesson import get_lesson
         from grader.record import EpochRecord, RunRecord
 
@@ -68,7 +68,8 @@ def fake_grade(monkeypatch, accs_by_seed, device_name="CPU (test)"):
         lesson = get_lesson(lesson_id)
         report = trusted.report_course_file(path)
         for epoch, acc in enumerate(accs, start=1):
-            on_event({"event": "epoch", "epoch": epoch, "test_acc": acc})
+            if on_event is not None:  # concurrent trainings report no live progress
+                on_event({"event": "epoch", "epoch": epoch, "test_acc": acc})
         record = RunRecord(
             file=str(path), sha256=report["sha256"], seed=seed, quick=quick, lesson=lesson_id,
             params=report["params"], rf=report["rf"]["rf_before_global_pool"], device_name=device_name,
@@ -241,3 +242,19 @@ def test_the_cli_trains_only_the_extras_when_asked(course, tmp_path, monkeypatch
     assert [r["file"] for r in data["runs"]] == [
         "solutions/lesson1/hint_path.py", "solutions/lesson1/narrow.py", "solutions/lesson1/compare.py"]
     assert len(calls) == 3 and result.exit_code == 1  # the hint path misses the target
+
+
+def test_jobs_train_several_at_a_time_and_write_the_same_rows(course, tmp_path, monkeypatch):
+    lessons, solutions = course
+    use_course(monkeypatch, lessons, solutions)
+    calls = fake_grade(monkeypatch, {0: [85.0, 96.0], 1: [95.5, 97.0]})
+    monkeypatch.setattr("grader.host.zygote.warm_launcher", lambda: None)  # the fake grade starts no children
+    one, many = tmp_path / "one.md", tmp_path / "many.md"
+    verify(None, train=True, seeds=2, device="cpu", results_path=one)
+    events = []
+    report = verify(None, train=True, seeds=2, device="cpu", results_path=many, jobs=3, on_event=events.append)
+    assert report.ok and len(calls) == 8
+    strip = lambda rows: [(r.lesson, r.file, r.seeds, r.best, r.last, r.passed) for r in rows]
+    assert strip(results.read(one)) == strip(results.read(many))
+    assert sorted(e["index"] for e in events if e["event"] == "verify-run") == [1, 2, 3, 4]
+    assert "--jobs 3" in many.read_text()

@@ -82,11 +82,14 @@ class VerifyReport:
 ONLY = ("solutions", "extras")
 
 
-def command_line(lesson: str | None, train: bool, seeds: int, device: str, only: str | None = None) -> str:
-    """The command that reproduces a verify run, as RESULTS.md quotes it."""
+def command_line(lesson: str | None, train: bool, seeds: int, device: str, only: str | None = None,
+                 jobs: int = 1) -> str:
+    """The command that reproduces a verify run, as RESULTS.md quotes it (with --jobs, its seconds are shared)."""
     words = ["course", "verify"]
     if train:
         words += ["--train", "--seeds", str(seeds), "--device", device]
+        if jobs > 1:
+            words += ["--jobs", str(jobs)]
     if lesson:
         words += ["--lesson", lesson]
     if only:
@@ -131,12 +134,14 @@ def verify(
     results_path: Path | None = None,
     quick: bool = False,
     only: str | None = None,
+    jobs: int = 1,
 ) -> VerifyReport:
     """Verify every lesson (or one); with train, grade each solution and each extra file its lesson.toml lists
     (`[verify] extra`) on seeds 0..seeds-1 and update RESULTS.md, one row per file and device.
 
     only="solutions" or "extras" trains just those (the static checks always cover everything); quick trains
-    --quick smoke runs (for tests), written only to an explicit results_path.
+    --quick smoke runs (for tests), written only to an explicit results_path. jobs > 1 runs that many trainings
+    at a time, their workers forked warm by one zygote (a GPU runs many tiny trainings side by side).
     """
     if only not in (None, *ONLY):
         raise CourseError(f"only must be one of {list(ONLY)}, got {only!r}")
@@ -166,7 +171,7 @@ def verify(
         results_path = solutions_root / RESULTS_NAME
     report.results_path = results_path
     root = lessons_root.parent  # the repository: RESULTS.md names files as lesson markers do
-    command = command_line(lesson, train, seeds, device, only)
+    command = command_line(lesson, train, seeds, device, only, jobs)
     ok_static = {(r.lesson, r.file) for r in report.static if r.ok}
     todo: list[tuple[Lesson, Path, str]] = []  # (lesson, file, expect) in the order they train
     for les in lessons:
@@ -181,19 +186,11 @@ def verify(
             else:  # a file that fails its static checks cannot be calibrated
                 report.runs.append(SeedRun(les.id, -1, "error", f"{_rel(path, root)} fails its static checks; not trained",
                                            file=_rel(path, root), expect=expect))
-    total = len(todo) * seeds
-    for n, (les, path, expect) in enumerate(todo):
+    outcomes = _train_all(todo, seeds, device, data_dir, quick, emit, jobs, root)
+    for les, path, expect in todo:
         rel = _rel(path, root)
-        runs, records = [], []
-        for seed in range(seeds):
-            emit({"event": "verify-run", "lesson": les.id, "file": rel, "seed": seed, "index": n * seeds + seed + 1,
-                  "total": total})
-            run, record = _train_one(path, les, seed, device, data_dir, quick, emit, expect)
-            run.file = rel
-            runs.append(run)
-            if record is not None:
-                records.append(record)
-            emit({"event": "verify-done", "run": run})
+        runs = [outcomes[(rel, seed)][0] for seed in range(seeds)]
+        records = [outcomes[(rel, seed)][1] for seed in range(seeds) if outcomes[(rel, seed)][1] is not None]
         report.runs.extend(runs)
         if records and results_path is not None and len(records) == len(runs):
             row = _result_row(les, rel, records, runs, command, quick, expect)
@@ -201,6 +198,46 @@ def verify(
             results.write(results_path, merged, command, now())
             report.written.append(row)
     return report
+
+
+def _train_all(todo, seeds: int, device: str, data_dir, quick: bool, emit, jobs: int, root: Path) -> dict:
+    """Every (file, seed) trained: one at a time with live progress, or `jobs` at a time with warm workers."""
+    plan = [(les, path, expect, seed) for les, path, expect in todo for seed in range(seeds)]
+    outcomes = {}
+
+    def announce(n, les, rel, seed):
+        emit({"event": "verify-run", "lesson": les.id, "file": rel, "seed": seed, "index": n, "total": len(plan)})
+
+    if jobs <= 1:
+        for n, (les, path, expect, seed) in enumerate(plan, start=1):
+            rel = _rel(path, root)
+            announce(n, les, rel, seed)
+            run, record = _train_one(path, les, seed, device, data_dir, quick, emit, expect)
+            run.file = rel
+            outcomes[(rel, seed)] = (run, record)
+            emit({"event": "verify-done", "run": run})
+        return outcomes
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    from grader.host.zygote import warm_launcher
+
+    zygote = warm_launcher()
+    launch = zygote.launch if zygote is not None else None
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = {pool.submit(_train_one, path, les, seed, device, data_dir, quick, None, expect, launch):
+                       (n, les, _rel(path, root), seed) for n, (les, path, expect, seed) in enumerate(plan, start=1)}
+            for future in as_completed(futures):
+                n, les, rel, seed = futures[future]
+                run, record = future.result()
+                run.file = rel
+                outcomes[(rel, seed)] = (run, record)
+                announce(n, les, rel, seed)
+                emit({"event": "verify-done", "run": run})
+    finally:
+        if zygote is not None:
+            zygote.close()
+    return outcomes
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -211,13 +248,13 @@ def _rel(path: Path, root: Path) -> str:
 
 
 def _train_one(solution: Path, lesson: Lesson, seed: int, device: str, data_dir, quick: bool, emit,
-               expect: str = "pass"):
+               expect: str = "pass", launch=None):
     from grader import api
 
     started = time.perf_counter()
     try:
         result = api.grade(solution, lesson.id, device=device, seed=seed, quick=quick, data_dir=data_dir, on_event=emit,
-                           plot=False)
+                           plot=False, launch=launch)
     except (SubmissionError, TrainingError) as exc:
         return SeedRun(lesson.id, seed, "error", str(exc), seconds=time.perf_counter() - started, expect=expect), None
     except CourseError as exc:
