@@ -5,6 +5,8 @@ import os
 import signal
 import sqlite3
 
+from pathlib import Path
+
 import pytest
 
 from grader import api
@@ -78,17 +80,21 @@ def test_a_quick_run_can_never_be_stored_as_a_pass(conn):
 
 def test_an_exception_between_start_and_end_leaves_no_record(conn):
     rec = make_record("broken")
-    rec["epochs"].append({"train_loss": 0.1})  # no "epoch": fails after the run row was inserted
+
+    def fails_after_the_run_row(c):  # the writes a workflow adds to the same transaction (its progress)
+        assert count(c, "runs") == 1
+        raise KeyError("progress")
+
     with pytest.raises(KeyError):
-        store.record_run(conn, rec, student="alice")
+        store.record_run(conn, rec, student="alice", after=fails_after_the_run_row)
     assert (count(conn, "students"), count(conn, "submissions"), count(conn, "runs"), count(conn, "epochs")) == (0, 0, 0, 0)
 
 
 def _killed_mid_write(path: str) -> None:
     conn = store.connect(path)
     conn.execute("BEGIN IMMEDIATE")
-    store._insert_run(conn, "alice", "f" * 64, "a.py", store.now(), "lesson1",
-                      {"finished_at": store.now(), "grader_version": "0.1.0", "seed": 0, "quick": 0, "status": "passed",
+    store._insert_run(conn, "alice", "f" * 64, "a.py", store.utc_stamp(), "lesson1",
+                      {"finished_at": store.utc_stamp(), "grader_version": "0.1.0", "seed": 0, "quick": 0, "status": "passed",
                        "best_acc": 99.5}, [{"epoch": 1, "test_acc": 99.5}])
     os.kill(os.getpid(), signal.SIGKILL)  # dies holding the write lock, before COMMIT
 
@@ -216,16 +222,19 @@ def test_the_resume_key_tells_runs_apart(conn):
 # ------------------------------------------------------------------------------ api.grade(db=...) records
 
 
-def test_graded_records_what_the_grading_returned(tmp_path):
-    rec = make_record("tiny")
-    result = api.GradeResult(rec, None, "lesson6")
+def test_a_success_is_recorded_with_its_whole_record_and_the_after_writes(tmp_path):
+    from grader.record import GradeRequest, RunRecord
+
+    rec = RunRecord.from_dict(make_record("tiny"))
     db = tmp_path / "g.sqlite"
-    assert store.graded(db, lambda: result, file=rec["file"], lesson="lesson6", seed=0, quick=False,
-                        epochs_limit=None, device="cpu", student="alice", source="subs/alice.py") is result
+    seen = []
+    recording = store.Recording(db, "alice", "subs/alice.py", after=lambda c, outcome: seen.append(outcome))
+    run_id = store.record_success(recording, rec, GradeRequest(Path(rec.file), "lesson6"), store.utc_stamp())
     with store.opened(db) as c:
         (run,) = store.runs(c)
-    assert run["id"] == result.extra["run_id"] and run["student"] == "alice" and run["source"] == "subs/alice.py"
-    assert run["status"] == rec["verdict"]["status"] and run["best_acc"] == max(e["test_acc"] for e in rec["epochs"])
+    assert run["id"] == run_id and run["student"] == "alice" and run["source"] == "subs/alice.py"
+    assert run["status"] == rec.status and run["best_acc"] == rec.best_acc and seen == [rec]
+    assert run["record"].to_dict() == rec.to_dict()  # the whole record comes back, typed
     # (the real path, api.grade(db=...) after a real training, is exercised by tests/test_batch.py)
 
 

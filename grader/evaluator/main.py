@@ -74,7 +74,9 @@ def serve(link) -> int:
         from grader.mnist import normalize, split_from_files
         from grader.program import read_graph
 
-        device = torch.device(setup.get("device") or "cpu")
+        from grader.device import pick_device
+
+        device = pick_device(setup.get("device") or "auto")  # resolved as the worker resolves it: the same device
         if device.type == "cpu":
             torch.set_num_threads(1)  # the worker trains beside it: take one core, not all of them
             if hasattr(os, "nice"):

@@ -1,0 +1,38 @@
+"""benchmarks/gpu_check.py's --dry-run: every step of the one-command GPU proof runs, shrunk, on the CPU, and
+writes its figures; a GPU session then only has to run it for real."""
+
+import json
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import gpu_check  # noqa: E402
+
+
+def test_the_dry_run_runs_every_step_and_writes_its_figures(tmp_path):
+    results = ROOT / "solutions" / "RESULTS.md"
+    before = results.read_text()
+    assert gpu_check.main(["--dry-run", "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["dry_run"] and set(summary["steps"]) == set(gpu_check.STEPS)
+    assert all(s["status"] == "ok" for s in summary["steps"].values()), summary
+    grade = json.loads((tmp_path / "grade.json").read_text())
+    assert grade["verdict"] == "smoke" and grade["record"]["params"] == 13_960
+    throughput = json.loads((tmp_path / "throughput.json").read_text())
+    assert [r["k"] for r in throughput["runs"]] == [1, 2] and all(r["graded"] == r["k"] for r in throughput["runs"])
+    assert all(r["gradings_per_hour"] > 0 for r in throughput["runs"])
+    fixed = json.loads((tmp_path / "fixed_cost.json").read_text())
+    assert fixed["result"]["cold"]["n"] == fixed["result"]["warm"]["n"] == 1
+    verify = json.loads((tmp_path / "verify.json").read_text())
+    assert verify["runs"] and all(r["lesson"] == "lesson1" for r in verify["runs"])
+    assert results.read_text() == before  # a dry run leaves the real results alone
+
+
+def test_the_real_run_fits_its_budget_and_asks_for_what_the_issue_lists():
+    cfg = gpu_check.config(type("Args", (), {"dry_run": False, "device": "cuda"})())
+    assert sum(cfg.budget.values()) <= 8 * 60  # it must finish in 8 minutes on one H100
+    assert cfg.concurrency == [1, 4, 8, 16] and cfg.seeds == 3 and cfg.bench_epochs == 20
+    assert "grader+compile:reduce-overhead" in cfg.bench_sides
