@@ -11,7 +11,19 @@ MARK = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[yellow]-[/]"}
 
 
 def console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False)
+    """The console on stdout (or stderr); outside a terminal it writes plain text, whatever FORCE_COLOR says.
+
+    Jupyter's kernel sets FORCE_COLOR=1 for every `!command`, and a pipe, a CI log or a notebook cell cannot
+    redraw a progress bar: there, escape codes would only be noise.
+    """
+    import sys
+
+    stream = sys.stderr if stderr else sys.stdout
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):  # a closed or replaced stream is no terminal
+        tty = False
+    return Console(stderr=stderr, highlight=False, force_terminal=True if tty else False)
 
 
 def fmt_num(value, spec: str) -> str:
