@@ -339,6 +339,9 @@ GRADEBOOK_EXAMPLES = {
     "grade-all": "Example:\n\n    course grade-all submissions/ --lesson lesson6 --jobs 4 --db class.sqlite",
     "leaderboard": "Example:\n\n    course leaderboard --lesson lesson6 --format html -o board.html --db class.sqlite",
     "history": "Example:\n\n    course history lesson6",
+    "autograder": "Example:\n\n    course autograder lesson3 -o autograder.zip",
+    "run-autograder": "Example (what the zip's run_autograder does on Gradescope):\n\n"
+                      "    course run-autograder --root /autograder",
 }
 db_option = click.option("--db", type=click.Path(dir_okay=False), envvar="COURSE_GRADEBOOK",
                          help="Gradebook file (default: $COURSE_GRADEBOOK, then <workspace>/.course/gradebook.sqlite).")
@@ -437,6 +440,54 @@ def history(lesson, student, db, workspace, as_json):
         from grader.views.instructor import show_history
 
         show_history(attempts, console())
+
+
+@cli.command(epilog=GRADEBOOK_EXAMPLES["autograder"])
+@click.argument("lesson")
+@click.option("-o", "--output", default="autograder.zip", show_default=True, type=click.Path(dir_okay=False),
+              help="The zip to upload on Gradescope.")
+@click.option("--quick", is_flag=True, help="Grade with a smoke run (to try the setup out; it scores no accuracy).")
+@click.option("--epochs", type=click.IntRange(min=1), help="Train at most this many epochs.")
+@click.option("--timeout", type=click.IntRange(min=60), help="Seconds per grading (default 2100, under Gradescope's 40 min).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of every student's grading.")
+@click.option("--visibility", default="visible", show_default=True,
+              type=click.Choice(["visible", "hidden", "after_due_date", "after_published"]),
+              help="When students see the per-criterion tests.")
+@reports_errors
+def autograder(lesson, output, quick, epochs, timeout, seed, visibility):
+    """Build Gradescope's autograder zip for LESSON: the course as a wheel, setup.sh and run_autograder.
+
+    Each submission's model.py is graded on Gradescope's CPU and scored per criterion with the weights of
+    LESSON's lesson.toml ([criteria.weights]); README's Gradescope section says which lessons fit its time limit.
+    """
+    from grader import api
+
+    built = api.build_autograder(lesson, output, quick=quick, epochs=epochs, timeout=timeout, seed=seed,
+                                 visibility=visibility)
+    from grader.views.console import console
+    from grader.views.instructor import show_autograder
+
+    show_autograder(built, console())
+
+
+@cli.command("run-autograder", epilog=GRADEBOOK_EXAMPLES["run-autograder"])
+@click.option("--root", default="/autograder", show_default=True, envvar="AUTOGRADER_ROOT",
+              type=click.Path(file_okay=False), help="Gradescope's folder: source/, submission/, results/.")
+@reports_errors
+def run_autograder(root):
+    """Grade ROOT/submission/model.py as the autograder zip says and write ROOT/results/results.json.
+
+    Exit code 0 whenever results.json was written (the score is in it), 2 when it could not be.
+    """
+    from grader import api
+    from grader.views.console import console
+    from grader.views.instructor import show_autograder_run
+    from grader.views.student import GradeProgress
+
+    out = console()
+    with GradeProgress(out) as progress:
+        done = api.run_autograder(root, on_event=progress)
+    show_autograder_run(done, out)
 
 
 def main():

@@ -162,3 +162,23 @@ def history(lesson_id: str | None = None, db=None, student: str | None = None, w
         return []
     with store.opened(path) as conn:
         return attempts.attempts(conn, student, lesson_id if lesson_id else store.ANY)
+
+
+# ------------------------------------------------------------------------------------------ gradescope
+
+
+def build_autograder(lesson_id: str, out, *, quick: bool = False, epochs: int | None = None,
+                     timeout: int | None = None, seed: int = 0, visibility: str = "visible"):
+    """Write Gradescope's autograder zip for one lesson to `out`; an autograder.Built."""
+    from grader.gradebook import autograder
+
+    config = autograder.AutograderConfig(lesson_id, quick, epochs, timeout or autograder.DEFAULT_TIMEOUT_S, seed,
+                                         visibility)
+    return autograder.build(config, Path(out))
+
+
+def run_autograder(root, on_event: Callable[[dict], None] | None = None):
+    """Grade ROOT/submission as ROOT/source/autograder.json says and write ROOT/results/results.json."""
+    from grader.gradebook import autograder
+
+    return autograder.run(Path(root), on_event)
