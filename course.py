@@ -41,8 +41,13 @@ def reports_errors(fn):
             return fn(*args, **kwargs)
         except CourseError as exc:
             ctx = click.get_current_context()
-            if ctx.params.get("as_json"):
+            if ctx.params.get("as_json") or ctx.params.get("fmt") == "json":
                 _json_out({"status": "error", "kind": exc.kind, "message": str(exc), "exit_code": exc.exit_code})
+            elif ctx.params.get("fmt") == "github":
+                from grader.views import github
+
+                files = ctx.params.get("files") or [ctx.params.get("file")]
+                github.show_error(str(exc), files[0], ctx.info_name, click.echo)
             else:
                 from grader.views.console import console, show_error
 
@@ -92,33 +97,75 @@ data_option = click.option("--data-dir", type=click.Path(file_okay=False), envva
                            help="Folder with the MNIST IDX files (default: $COURSE_DATA_DIR, then the bundled copy).")
 
 
+format_option = click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True,
+    help="text: tables; json: the full result (same as --json); github: GitHub Actions annotations and a job "
+         "summary in $GITHUB_STEP_SUMMARY.")
+
+
+def _check_dict(judged) -> dict:
+    result = judged.result
+    return {"file": str(judged.target.file), "status": result.verdict.status, "lesson": result.lesson,
+            "report": result.report, "verdict": result.verdict.to_dict(), "recorded": judged.recorded}
+
+
+def _show_check(judged, fmt: str, out) -> None:
+    result = judged.result
+    if fmt == "json":
+        _json_out(_check_dict(judged))
+    elif fmt == "github":
+        from grader.views import github
+
+        github.show_check(result, judged.target.file, click.echo)
+    else:
+        from grader.views.student import show_check, show_recorded
+
+        show_check(result, out)
+        show_recorded(judged, out)
+
+
 @cli.command(epilog=EXAMPLES["check"])
-@click.argument("file", type=click.Path(dir_okay=False), required=False)
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
 @lesson_option
 @data_option
 @workspace_option
 @json_option
+@format_option
 @reports_errors
-def check(file, lesson, data_dir, workspace, as_json):
+def check(files, lesson, data_dir, workspace, as_json, fmt):
     """Check FILE without training: contract, parameters, receptive field, structure (seconds).
 
     With no FILE: the current lesson's workspace file (or --lesson's), judged by that lesson's criteria; the
-    verdict goes into your progress. Exit code 0 when the static criteria pass, 1 when one fails, 2 when
+    verdict goes into your progress. Several FILEs (as pre-commit passes them) are checked one by one, each
+    workspace file by its own lesson. Exit code 0 when the static criteria pass, 1 when one fails, 2 when a
     FILE cannot be checked.
     """
-    judged = _workflow(workspace).check(file, lesson, data_dir)
-    result = judged.result
-    if as_json:
-        _json_out({"status": result.verdict.status, "lesson": result.lesson, "report": result.report,
-                   "verdict": result.verdict.to_dict(), "recorded": judged.recorded})
-    else:
-        from grader.views.console import console
-        from grader.views.student import show_check, show_recorded
+    from grader.views.console import console, show_error
 
-        out = console()
-        show_check(result, out)
-        show_recorded(judged, out)
-    sys.exit(result.verdict.exit_code)
+    fmt = "json" if as_json else fmt
+    out = console()
+    if len(files) <= 1:
+        judged = _workflow(workspace).check(files[0] if files else None, lesson, data_dir)
+        _show_check(judged, fmt, out)
+        sys.exit(judged.result.verdict.exit_code)
+    outcomes = _workflow(workspace).check_each(files, lesson, data_dir)
+    if fmt == "json":  # one document: a list with each file's result or error
+        _json_out([_check_dict(o.judged) if o.error is None else
+                   {"file": str(o.file), "status": "error", "kind": o.error.kind, "message": str(o.error),
+                    "exit_code": o.error.exit_code} for o in outcomes])
+    else:
+        for outcome in outcomes:
+            if outcome.error is None:
+                _show_check(outcome.judged, fmt, out)
+            elif fmt == "github":
+                from grader.views import github
+
+                github.show_error(str(outcome.error), outcome.file, "check", click.echo)
+            else:
+                message = str(outcome.error)
+                show_error(message if str(outcome.file) in message else f"{outcome.file}: {message}",
+                           console(stderr=True))
+    sys.exit(max(o.exit_code for o in outcomes))
 
 
 @cli.command(epilog=EXAMPLES["grade"])
@@ -138,9 +185,10 @@ def check(file, lesson, data_dir, workspace, as_json):
 @data_option
 @workspace_option
 @json_option
+@format_option
 @reports_errors
 def grade(file, lesson, device, seed, epochs, quick, timeout, no_plot, compile_, compile_mode, channels_last, data_dir,
-          workspace, as_json):
+          workspace, as_json, fmt):
     """Train FILE with the grader's own loop and judge it.
 
     With no FILE: the current lesson's workspace file (or --lesson's), judged by that lesson's criteria; the
@@ -153,11 +201,21 @@ def grade(file, lesson, device, seed, epochs, quick, timeout, no_plot, compile_,
         compile_ = True if compile_mode == "default" else compile_mode
     request = GradeRequest(Path(file) if file else None, lesson, device, seed, epochs, quick, data_dir, timeout,
                            LoopOptions(compile_, channels_last))
-    if as_json:
+    fmt = "json" if as_json else fmt
+    if fmt == "json":
         judged = flow.grade(request, plot=not no_plot)
         result = judged.result
         _json_out({**result.record.to_dict(), "plot": str(result.plot) if result.plot else None,
                    "recorded": judged.recorded})
+    elif fmt == "github":  # the log shows plain progress lines; the verdict goes to annotations and the summary
+        from grader.views import github
+        from grader.views.console import console
+        from grader.views.student import GradeProgress
+
+        with GradeProgress(console()) as progress:
+            judged = flow.grade(request, on_event=progress, plot=not no_plot)
+        result = judged.result
+        github.show_grade(result, judged.target.file, click.echo)
     else:
         from grader.views.console import console
         from grader.views.student import GradeProgress, show_grade, show_recorded
