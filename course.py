@@ -25,6 +25,7 @@ EXAMPLES = {
     "progress": "Example:\n\n    course progress --json",
     "verify": "Example:\n\n    course verify --train --seeds 3 --lesson lesson6",
     "docs": "Example:\n\n    course docs --check",
+    "watch": "Example:\n\n    course watch lesson3\n    course watch --manual        # WSL, network drives: Enter re-checks",
 }
 
 
@@ -227,6 +228,33 @@ def grade(file, lesson, device, seed, epochs, quick, timeout, no_plot, compile_,
         show_grade(result, out)
         show_recorded(judged, out)
     sys.exit(result.verdict.exit_code)
+
+
+@cli.command(epilog=EXAMPLES["watch"])
+@click.argument("lesson", required=False)
+@click.option("--file", "file", type=click.Path(dir_okay=False), help="Watch this file instead of the lesson's work file.")
+@click.option("--manual", is_flag=True, help="Check again on Enter instead of on save (for WSL and network drives).")
+@click.option("--quick", is_flag=True, help="g runs a --quick smoke grade instead of the full one.")
+@click.option("--device", default="auto", show_default=True, help="What g trains on: auto, cpu, cuda, cuda:N or mps.")
+@data_option
+@workspace_option
+@reports_errors
+def watch(lesson, file, manual, quick, device, data_dir, workspace):
+    """Check LESSON's work file (default: the current lesson's) on every save, with the criteria table on screen.
+
+    Keys: g grades it (trains for real; --quick for a smoke run), h shows the next hint, Enter checks again,
+    q quits. Verdicts go into your progress as with `course check` and `course grade`.
+    """
+    from grader.record import GradeRequest
+    from grader.views.console import console
+    from grader.views.watch import WatchScreen
+    from grader.watch import watch as run_watch
+
+    screen = WatchScreen(console(), manual=manual, quick=quick)
+    request = GradeRequest(None, device=device, quick=quick, data_dir=data_dir)
+    summary = run_watch(_workflow(workspace), lesson, screen, file=file, manual=manual, request=request,
+                        data_dir=data_dir)
+    screen.bye(summary)
 
 
 @cli.command(epilog=EXAMPLES["status"])
