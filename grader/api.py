@@ -22,6 +22,11 @@ class CheckResult:
     lesson: str | None
     log: str = ""
 
+    def _repr_html_(self) -> str:  # Jupyter shows a result as its criteria table
+        from grader.views.html import check_html
+
+        return check_html(self)
+
 
 @dataclass
 class GradeResult:
@@ -34,6 +39,11 @@ class GradeResult:
     @property
     def verdict(self) -> Verdict:
         return self.record.verdict
+
+    def _repr_html_(self) -> str:  # Jupyter: criteria, every epoch, and the curves
+        from grader.views.html import grade_html
+
+        return grade_html(self)
 
 
 def _lesson(lesson_id: str | None) -> Lesson | None:
