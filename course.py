@@ -232,7 +232,8 @@ def grade(file, lesson, device, seed, epochs, quick, timeout, no_plot, compile_,
 
 @cli.command(epilog=EXAMPLES["watch"])
 @click.argument("lesson", required=False)
-@click.option("--file", "file", type=click.Path(dir_okay=False), help="Watch this file instead of the lesson's work file.")
+@click.option("--file", "file", type=click.Path(dir_okay=False),
+              help="Watch this file instead of the lesson's work file.")
 @click.option("--manual", is_flag=True, help="Check again on Enter instead of on save (for WSL and network drives).")
 @click.option("--quick", is_flag=True, help="g runs a --quick smoke grade instead of the full one.")
 @click.option("--device", default="auto", show_default=True, help="What g trains on: auto, cpu, cuda, cuda:N or mps.")

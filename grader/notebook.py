@@ -26,7 +26,7 @@ def check(file="model.py", lesson: str | None = None, *, data_dir=None) -> Check
 def grade(file="model.py", lesson: str | None = None, *, quick: bool = False, device: str = "auto", seed: int = 0,
           epochs: int | None = None, progress: bool = True, plot: bool = True, data_dir=None,
           timeout: float | None = None) -> GradeResult:
-    """`course grade FILE --lesson LESSON [--quick]`: train with the grader's loop and judge; progress as plain lines."""
+    """`course grade FILE --lesson LESSON [--quick]`: train with the grader's loop and judge, printing progress."""
     if not progress:
         return api.grade(file, lesson, device=device, seed=seed, epochs=epochs, quick=quick, data_dir=data_dir,
                          timeout=timeout, plot=plot)

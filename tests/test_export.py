@@ -14,7 +14,6 @@ from grader.course.verdict import expected_rows
 from grader.gradebook import export, leaderboard, store
 from tests.gradebook_records import make_record
 
-
 # Gradescope's autograder specification, "Output format": the top-level fields of results.json
 GRADESCOPE_TOP_LEVEL = {"score", "execution_time", "output", "output_format", "test_output_format", "test_name_format",
                         "visibility", "stdout_visibility", "extra_data", "tests", "leaderboard"}

@@ -24,7 +24,11 @@ def parse_command(line: str) -> tuple[str, dict, str]:
     """A workflow command read back the way the runner reads it (unescaping its properties and message)."""
     m = COMMAND.match(line)
     assert m, f"not a workflow command: {line!r}"
-    unescape = lambda s: s.replace("%0D", "\r").replace("%0A", "\n").replace("%3A", ":").replace("%2C", ",").replace("%25", "%")
+    def unescape(s: str) -> str:
+        for code, char in (("%0D", "\r"), ("%0A", "\n"), ("%3A", ":"), ("%2C", ","), ("%25", "%")):
+            s = s.replace(code, char)
+        return s
+
     props = dict(p.split("=", 1) for p in m.group("props").split(",")) if m.group("props") else {}
     return m.group("kind"), {k: unescape(v) for k, v in props.items()}, unescape(m.group("message"))
 
@@ -150,7 +154,7 @@ def test_the_action_checks_and_smoke_grades_a_passing_file(tmp_path):
     (tmp_path / "model.py").write_text((SUBMISSIONS / "tiny.py").read_text())
     ran, summary = run_action(tmp_path, lesson="lesson1", **{"quick-grade": "true"})
     assert [step for step, _ in ran] == ["check", "grade"]
-    for step, done in ran:
+    for _, done in ran:
         assert done.returncode == 0, done.stdout + done.stderr
         assert "\x1b" not in done.stdout  # a runner's log is no terminal
     notices = [parse_command(line) for line in ran[1][1].stdout.splitlines() if line.startswith("::")]

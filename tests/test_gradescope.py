@@ -221,6 +221,18 @@ def test_a_broken_submission_still_gets_results(autograder_zip, tmp_path):
     assert doc["score"] == 0 and "upload one file called model.py" in doc["tests"][0]["output"]
 
 
+def test_run_autograder_leaves_results_even_when_the_course_cannot_start(autograder_zip, tmp_path):
+    root = _gradescope_layout(tmp_path, autograder_zip, SUBMISSIONS / "tiny.py")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "course").write_text("#!/bin/sh\necho 'ImportError: no torch' >&2\nexit 1\n")
+    (bin_dir / "course").chmod(0o755)
+    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    subprocess.run([str(root / "source" / "run_autograder")], cwd=root, env=env, capture_output=True, timeout=60)
+    doc = json.loads((root / "results" / "results.json").read_text())
+    assert doc["score"] == 0 and "could not start" in doc["output"] and set(doc) <= TOP_LEVEL
+
+
 def test_unknown_lesson_fails_before_building(tmp_path):
     from click.testing import CliRunner
 

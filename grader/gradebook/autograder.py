@@ -103,8 +103,8 @@ cd "$ROOT"
 "$COURSE" run-autograder --root "$ROOT"
 if [ ! -s "$ROOT/results/results.json" ]; then
     # the course itself failed to start: say so to the student instead of leaving Gradescope without results
-    printf '%s\n' '{"score": 0, "output": "The autograder could not start; your instructor has its log.", "tests": []}' \
-        > "$ROOT/results/results.json"
+    printf '%s\n' '{"score": 0, "tests": [], "output": "The autograder could not start; its log says why."}' \
+        >"$ROOT/results/results.json"
 fi
 """
 

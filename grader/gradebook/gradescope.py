@@ -29,7 +29,8 @@ class Visibility:
     def __post_init__(self):
         for name in ("tests", "stdout"):
             if getattr(self, name) not in VISIBILITIES:
-                raise UsageError(f"visibility {getattr(self, name)!r} is not one of Gradescope's: {', '.join(VISIBILITIES)}")
+                raise UsageError(f"visibility {getattr(self, name)!r} is not one of Gradescope's: "
+                                 f"{', '.join(VISIBILITIES)}")
 
 
 def lesson_criteria(lesson_id: str | None) -> Criteria | None:

@@ -66,7 +66,8 @@ def record_html(record, plot: Path | None = None) -> str:
     if record.verdict is not None:
         parts += [criteria_table(record.verdict), f"<p>{_status(record.verdict)}</p>"]
     parts += [epochs_table(record),
-              f"<p>seed {record.seed} on {escape(record.device_name)}, torch {escape(str(record.versions.get('torch')))}, "
+              f"<p>seed {record.seed} on {escape(record.device_name)}, "
+              f"torch {escape(str(record.versions.get('torch')))}, "
               f"{_num(record.duration, '.1f')} s; every test accuracy measured by the clean evaluator.</p>"]
     if plot is not None and Path(plot).is_file():
         data = base64.b64encode(Path(plot).read_bytes()).decode("ascii")
