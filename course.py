@@ -13,7 +13,8 @@ from grader.errors import CourseError
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile's; named here to keep torch unimported
 EXAMPLES = {
-    "check": "Example:\n\n    course check solutions/lesson6/model.py --lesson lesson6",
+    "check": "Example:\n\n\b\n    course check solutions/lesson6/model.py --lesson lesson6\n"
+             "    course check model.py --lesson lesson6 --format github   # in a GitHub Actions step",
     "grade": "Example:\n\n    course grade solutions/lesson6/model.py --lesson lesson6 --quick",
     "status": "Example:\n\n    course status --json",
     "list": "Example:\n\n    course list",
@@ -25,7 +26,7 @@ EXAMPLES = {
     "progress": "Example:\n\n    course progress --json",
     "verify": "Example:\n\n    course verify --train --seeds 3 --lesson lesson6",
     "docs": "Example:\n\n    course docs --check",
-    "watch": "Example:\n\n    course watch lesson3\n    course watch --manual        # WSL, network drives: Enter re-checks",
+    "watch": "Example:\n\n\b\n    course watch lesson3\n    course watch --manual        # WSL, network drives: Enter re-checks",
 }
 
 

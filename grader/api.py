@@ -191,4 +191,4 @@ def run_autograder(root, on_event: Callable[[dict], None] | None = None):
     """Grade ROOT/submission as ROOT/source/autograder.json says and write ROOT/results/results.json."""
     from grader.gradebook import autograder
 
-    return autograder.run(Path(root), on_event)
+    return autograder.run(Path(root), check, grade, on_event)

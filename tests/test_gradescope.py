@@ -245,3 +245,20 @@ def test_unknown_lesson_fails_before_building(tmp_path):
 
 def test_criteria_class_default_has_no_weights():
     assert Criteria().weights == ()
+
+
+def test_which_lessons_fit_is_computed_from_one_thread_cpu_rows():
+    from grader.authoring.results import ResultRow
+    from grader.gradebook.autograder import DEFAULT_TIMEOUT_S, fit_table, fits
+
+    def row(lesson, seconds, device="CPU (x86_64, 1 threads)", quick=False):
+        n = len(seconds)
+        return ResultRow(lesson, f"solutions/{lesson}/model.py", "0" * 64, device, 1, 1, list(range(n)), [99.0] * n,
+                         [99.0] * n, [1] * n, [3] * n, [True] * n, list(seconds), "now", "cmd", quick=quick)
+
+    edge = DEFAULT_TIMEOUT_S / 2  # twice this is exactly the grading budget: still fits
+    rows = [row("lesson1", [60, edge]), row("lesson2", [edge + 1]), row("lesson3", [10], device="NVIDIA H100"),
+            row("lesson4", [10], quick=True), row("lesson5", [10], device="CPU (x86_64, 2 threads)")]
+    assert [(f.lesson, f.fits) for f in fits(rows)] == [("lesson1", True), ("lesson2", False)]
+    table = fit_table(rows)
+    assert "| lesson1 | 3 | 1m 00s, 17m 30s | 35m 00s | yes |" in table and "**no**: GPU box" in table

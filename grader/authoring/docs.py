@@ -2,7 +2,8 @@
 
 A marker is `<!-- value: KEY SOURCE -->TEXT<!-- /value -->`: SOURCE is a repo-relative model file (for
 params, rf, rf_final, param_table, rf_table, best_acc, last_acc, epochs_to_target) or a lesson folder
-(for criterion:NAME); TEXT is replaced by the value. Tables use the block form, markers on their own lines.
+(for criterion:NAME) or solutions/RESULTS.md (for gradescope_fit, the table of which lessons fit Gradescope's
+time limit); TEXT is replaced by the value. Tables use the block form, markers on their own lines.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ OPENING = re.compile(r"<!--\s*value:")
 CODE = re.compile(r"^(`{3,}|~{3,}).*?^\1[ \t]*$|`[^`\n]+`", re.M | re.S)
 MODEL_KEYS = ("params", "rf", "rf_final", "param_table", "rf_table")
 RESULT_KEYS = ("best_acc", "last_acc", "epochs_to_target")
-BLOCK_KEYS = ("param_table", "rf_table")
+BLOCK_KEYS = ("param_table", "rf_table", "gradescope_fit")
+RESULTS_KEYS = ("gradescope_fit",)  # SOURCE is solutions/RESULTS.md itself
 CRITERION_PREFIX = "criterion:"
 
 
@@ -91,8 +93,14 @@ class Values:
         path = self.root / source
         if key.startswith(CRITERION_PREFIX):
             return self._criterion(key[len(CRITERION_PREFIX):], path, source)
+        if key in RESULTS_KEYS:
+            from grader.gradebook.autograder import fit_table
+
+            if not path.is_file():
+                raise DocsError(f"{source} is not a file (gradescope_fit takes solutions/RESULTS.md)")
+            return fit_table(results.read(path))
         if key not in MODEL_KEYS + RESULT_KEYS:
-            known = ", ".join(MODEL_KEYS + RESULT_KEYS + ("criterion:NAME",))
+            known = ", ".join(MODEL_KEYS + RESULT_KEYS + RESULTS_KEYS + ("criterion:NAME",))
             raise DocsError(f"unknown key {key!r}; known: {known}")
         if not path.is_file():
             raise DocsError(f"{source} is not a file (SOURCE is a repo-relative path such as solutions/lesson2/model.py)")

@@ -196,10 +196,11 @@ def find_submission(folder: Path) -> Path:
     raise UsageError(f"upload one file called {SUBMISSION_NAME} (your submission had {named})")
 
 
-def run(root: Path, on_event=None) -> AutograderRun:
-    """Grade ROOT/submission's model.py by ROOT/source/autograder.json; always write ROOT/results/results.json."""
-    from grader import api
+def run(root: Path, check, grade, on_event=None) -> AutograderRun:
+    """Grade ROOT/submission's model.py by ROOT/source/autograder.json; always write ROOT/results/results.json.
 
+    `check` and `grade` are grader.api's (passed in: the facade calls this module, never the other way round).
+    """
     root = Path(root)
     config = AutograderConfig.read(root / "source" / CONFIG)
     visibility = config.shown()
@@ -209,8 +210,8 @@ def run(root: Path, on_event=None) -> AutograderRun:
     file = None
     try:
         file = find_submission(root / "submission")
-        checked = api.check(file, config.lesson, seed=config.seed)
-        graded = api.grade(file, config.lesson, device="cpu", seed=config.seed, epochs=config.epochs,
+        checked = check(file, config.lesson, seed=config.seed)
+        graded = grade(file, config.lesson, device="cpu", seed=config.seed, epochs=config.epochs,
                            quick=config.quick, timeout=config.timeout, on_event=on_event, plot=False)
     except CourseError as exc:
         doc = gradescope.from_error(config.lesson, str(exc), checked, visibility, time.monotonic() - started)
@@ -220,3 +221,53 @@ def run(root: Path, on_event=None) -> AutograderRun:
         status = graded.verdict.status
     atomic.write_text(out, json.dumps(doc, indent=2) + "\n")
     return AutograderRun(doc, out, file, status)
+
+
+# ------------------------------------------------------------------------- which lessons fit Gradescope
+
+
+HALF_CPU_FACTOR = 2.0  # Gradescope's default autograder gets half a CPU: about twice the time of one full thread
+
+
+@dataclass
+class Fit:
+    lesson: str
+    epochs: int
+    seconds: list[float]  # per seed, one CPU thread, from solutions/RESULTS.md
+    device: str
+
+    @property
+    def on_half_cpu(self) -> float:
+        """The slowest seed's time, scaled to half a CPU."""
+        return max(self.seconds) * HALF_CPU_FACTOR
+
+    @property
+    def fits(self) -> bool:
+        return self.on_half_cpu <= DEFAULT_TIMEOUT_S
+
+
+def fits(rows) -> list[Fit]:
+    """One Fit per lesson with a one-thread CPU row in RESULTS.md (grader.authoring.results rows)."""
+    found = {}
+    for row in rows:
+        if row.quick or not row.device.startswith("CPU") or "(x86_64, 1 threads)" not in row.device:
+            continue
+        if row.lesson not in found or len(row.seeds) > len(found[row.lesson].seconds):
+            found[row.lesson] = Fit(row.lesson, max(row.epochs), list(row.seconds), row.device)
+    return list(found.values())
+
+
+def fit_table(rows) -> str:
+    """Markdown: each lesson's measured CPU time, scaled to Gradescope's half a CPU, against its time limit."""
+    lines = ["| lesson | epochs | per run on 1 CPU thread (each seed) | slowest, on half a CPU | "
+             f"fits {DEFAULT_TIMEOUT_S // 60} min? |", "|---|---:|---|---:|---|"]
+    for fit in fits(rows):
+        per_seed = ", ".join(_minutes(s) for s in fit.seconds)
+        lines.append(f"| {fit.lesson} | {fit.epochs} | {per_seed} | {_minutes(fit.on_half_cpu)} | "
+                     f"{'yes' if fit.fits else '**no**: GPU box'} |")
+    return "\n".join(lines)
+
+
+def _minutes(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m {secs:02d}s"
