@@ -1,4 +1,4 @@
-"""Benchmark: what the worker's OS walls (grader.sandbox.isolate) cost at start-up, Landlock read rules included.
+"""Benchmark: what the worker's OS walls (grader.walls.sandbox.isolate) cost at start-up, Landlock read rules included.
 
 Each run is a fresh `python -c` with the environment a worker gets, timing one isolate() call (and, inside it,
 the rule plan alone). Scenarios:
@@ -27,8 +27,7 @@ sys.path.insert(0, str(ROOT))
 CHILD = """
 import json, sys, time
 from pathlib import Path
-from grader import sandbox
-
+from grader.walls import sandbox
 if {bundled!r}:
     import importlib.util
     torch_dir = Path(importlib.util.find_spec("torch").origin).parent
@@ -46,7 +45,7 @@ print(json.dumps({{"plan_ms": 1000 * (planned - started), "isolate_ms": 1000 * (
 
 
 def run(scenario: str) -> dict:
-    from grader.sandbox import DISABLE_VAR, worker_env
+    from grader.walls.sandbox import DISABLE_VAR, worker_env
 
     with tempfile.TemporaryDirectory(prefix="bench-sandbox-") as workdir:
         env = worker_env(Path(workdir))

@@ -83,19 +83,22 @@ class ChildProcess:
     Events arrive on `events` as (child, event) pairs, where event is a dict, a Garbage, or CLOSED once.
     """
 
-    def __init__(self, argv: list[str], *, name: str, cwd=None, env=None, events: queue.Queue | None = None,
-                 log_limit: int = LOG_LIMIT):
+    def __init__(self, argv: list[str] | None, *, name: str, cwd=None, env=None, events: queue.Queue | None = None,
+                 log_limit: int = LOG_LIMIT, pass_fds=(), adopt=None):
         self.name = name
         self.events: queue.Queue = events if events is not None else queue.Queue()
         self._log = bytearray()
         self.log_dropped = 0
         self._log_limit = log_limit
-        kwargs = {"start_new_session": True} if _POSIX else {
-            "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
-        # A child in a session of its own: the terminal's Ctrl-C is the parent's to handle, and a kill of the
-        # group takes everything the submission started.
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     cwd=cwd, env=env, **kwargs)
+        if adopt is not None:  # a process someone else started (the zygote forked it), with its three pipes
+            self.proc = adopt
+        else:
+            kwargs = {"start_new_session": True, "pass_fds": tuple(pass_fds)} if _POSIX else {
+                "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
+            # A child in a session of its own: the terminal's Ctrl-C is the parent's to handle, and a kill of the
+            # group takes everything the submission started.
+            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, cwd=cwd, env=env, **kwargs)
         self._lock = threading.Lock()
         self._readers = [threading.Thread(target=self._read_events, daemon=True, name=f"{name}-events"),
                          threading.Thread(target=self._read_log, daemon=True, name=f"{name}-log")]
@@ -209,6 +212,11 @@ class ChildProcess:
 
     def __exit__(self, *exc) -> None:
         self.kill()
+
+
+def cold_start(module: str, *, name: str, cwd, env, events: queue.Queue) -> ChildProcess:
+    """The default launcher: a fresh interpreter for every child (grader.host.zygote is the warm one)."""
+    return ChildProcess.python(module, name=name, cwd=cwd, env=env, events=events)
 
 
 def next_event(events: queue.Queue, deadline: float):

@@ -13,6 +13,8 @@ from datetime import datetime
 from pathlib import Path
 
 from grader import atomic, digest, paths
+from grader.course import exercises
+from grader.course.exercises import Attempt, Exercise
 from grader.course.lesson import Lesson, get_lesson, lesson_ids
 from grader.errors import CourseError, DataError, ManifestError, UsageError
 from grader.gradebook.progress import LessonState, State, VerdictRecord
@@ -71,6 +73,17 @@ class HintAnswer:
     @property
     def exhausted(self) -> bool:
         return self.text is None
+
+
+@dataclass
+class Answered:
+    """`course answer`: the student's answer checked (without giving it away), or the answer shown when asked."""
+
+    lesson: Lesson
+    exercise: Exercise
+    attempt: Attempt | None  # None: no answer given, so the answer is revealed
+    revealed: str | None
+    others: list[str]  # the lesson's other exercise ids, to say what else there is
 
 
 @dataclass
@@ -296,6 +309,20 @@ class Workflow:
         return HintAnswer(lesson, hint.text, index + 1, len(lesson.hints),
                           hint.criterion if answering else None, failed, seen)
 
+    def answer(self, lesson_id: str, exercise_id: str | None = None, given: str | None = None) -> Answered:
+        """Check an answer to one of the lesson's find-the-error exercises, or show the answer when none is given."""
+        lesson = self.lesson(lesson_id)
+        if not lesson.exercises:
+            raise UsageError(f"{lesson.id} has no exercises to answer; `{self.command('hint', lesson.id)}` helps instead")
+        if exercise_id is None:
+            known = ", ".join(e.id for e in lesson.exercises)
+            raise UsageError(f"name the exercise: {known} (e.g. `{self.command('answer', lesson.id, lesson.exercises[0].id, 'N')}`)")
+        exercise = exercises.find(lesson.exercises, exercise_id, lesson.id)
+        others = [e.id for e in lesson.exercises if e.id != exercise.id]
+        if given is None:
+            return Answered(lesson, exercise, None, exercises.reveal(exercise), others)
+        return Answered(lesson, exercise, exercises.check(exercise, given), None, others)
+
     def solution(self, lesson_id: str, force: bool = False) -> SolutionShown:
         """The reference solution: once the lesson is passed, or earlier with force (and a warning)."""
         lesson = self.lesson(lesson_id)
@@ -428,12 +455,14 @@ class Workflow:
                 outcomes.append(Outcome(Path(file), error=exc))
         return outcomes
 
-    def grade(self, request: GradeRequest, on_event: Callable[[dict], None] | None = None, plot: bool = True) -> Judged:
-        """`course grade`: grader.api.grade on the resolved target; for a workspace file the run and the progress
-        land in the workspace gradebook together, in one transaction."""
+    def grade(self, request: GradeRequest | None = None, on_event: Callable[[dict], None] | None = None,
+              plot: bool = True) -> Judged:
+        """`course grade`: grader.api.grade on the resolved target (no file: the current lesson's); for a workspace
+        file the run and the progress land in the workspace gradebook together, in one transaction."""
         from grader import api
         from grader.gradebook.store import workspace_gradebook
 
+        request = request or GradeRequest(None)
         target = self.target(request.file, request.lesson)
         request = replace(request, file=target.file, lesson=target.lesson)
 

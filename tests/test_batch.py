@@ -215,13 +215,13 @@ class Net(nn.Module):
 
 
 def _workers_grading(source: str) -> list[int]:
-    """Worker processes still alive that grade a copy of `source` (each works on model.py in its own directory)."""
+    """Processes still alive that grade a copy of `source`: a worker works on model.py in its own directory (cold
+    or forked by the zygote, whose command line it keeps)."""
     found = []
     for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
         try:
-            argv = (proc / "cmdline").read_bytes().split(b"\0")
-            if b"grader.worker" not in argv:
-                continue
             graded = ((proc / "cwd").resolve() / "model.py").read_text()
         except (OSError, ValueError):
             continue

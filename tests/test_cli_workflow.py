@@ -132,3 +132,20 @@ def test_a_workspace_grade_lands_in_the_gradebook_history(ws, submission):
     assert result.exit_code == 0, result.output
     attempts = json.loads(result.output)
     assert len(attempts) == 1 and attempts[0]["params"] == 3818
+
+
+def test_answer_checks_without_revealing_and_reveals_when_asked(tmp_path):
+    from grader.course.lesson import get_lesson
+
+    exercise = get_lesson("lesson2").exercises[0]
+    right = str(exercise.values[0])
+    wrong = str(exercise.values[0] + 1)
+    ws = ["--workspace", str(tmp_path / "ws")]
+    ok = CliRunner().invoke(cli, ["answer", "lesson2", exercise.id, right, *ws])
+    assert ok.exit_code == 0 and "Correct." in ok.output
+    no = CliRunner().invoke(cli, ["answer", "lesson2", exercise.id, wrong, *ws])
+    assert no.exit_code == 1 and "Not quite" in no.output and f"Answer: {right}" not in no.output
+    shown = CliRunner().invoke(cli, ["answer", "lesson2", exercise.id, *ws])
+    assert shown.exit_code == 0 and "Answer: " in shown.output
+    missing = CliRunner().invoke(cli, ["answer", "lesson2", "no-such-exercise", *ws])
+    assert missing.exit_code == 2 and exercise.id in missing.output

@@ -18,6 +18,16 @@ def test_every_marker_in_the_repository_is_up_to_date():
     stale = [f"{c.where}:{c.line}: {c.key} {c.source}: {c.old!r} -> {c.new!r}" for c in report.changes]
     assert not stale, "stale markers; run `course docs`:\n" + "\n".join(stale)
     assert not report.missing, "markers without trained results:\n" + "\n".join(report.missing)
+    # Markers may wait only for files that `course verify --train` trains (a solution or a lesson's [verify]
+    # extra): running it fills them. Anything else would be a number nobody produces.
+    from grader.course.lesson import get_lesson, lesson_ids
+
+    trained = {f"solutions/{i}/model.py" for i in lesson_ids()}
+    trained |= {e.file for i in lesson_ids() for e in get_lesson(i).verify_extras}
+    for line in report.awaiting:
+        named = [f for f in trained if f in line] + [f"lessons/{i}" for i in lesson_ids() if f"lessons/{i}:" in line
+                                                     or f"compare_table lessons/{i}" in line]
+        assert named, f"a marker waits for something `course verify --train` never trains: {line}"
 
 
 @pytest.fixture
@@ -163,3 +173,172 @@ def test_an_edit_made_while_docs_runs_is_never_overwritten(repo, monkeypatch):
     with pytest.raises(docs.DocsError, match="changed while `course docs` ran"):
         docs.run(repo)
     assert _readme(repo).read_text() == "# rewritten by the author\n"
+
+
+# ------------------------------------------------------------------------ keys beyond counts and tables
+
+BIAS_FREE = '''import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+BATCH_SIZE = 256
+AUGMENT = {"degrees": 5, "translate": (0.1, 0.05)}
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 12, 3, bias=False)
+        self.bn2 = nn.BatchNorm2d(12)
+        self.head = nn.Conv2d(12, 10, 1)
+
+    def forward(self, x):
+        x = F.max_pool2d(self.bn1(F.relu(self.conv1(x))), 2)
+        x = self.bn2(F.relu(self.conv2(x)))
+        return self.head(F.adaptive_avg_pool2d(x, 1)).flatten(1)
+
+
+def make_optimizer(model, steps_per_epoch, epochs):
+    # lr and momentum typed here are overridden by OneCycleLR as soon as it is built
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.5)
+    return optimizer, torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=0.2, epochs=epochs, steps_per_epoch=steps_per_epoch, pct_start=0.25)
+'''
+
+
+def _values(repo):
+    (repo / "solutions" / "lesson1" / "bias_free.py").write_text(BIAS_FREE)
+    return docs.Values(repo, repo / "solutions" / "RESULTS.md")
+
+
+def test_bias_saving_rf_cells_and_translate_pixels(repo):
+    values = _values(repo)
+    assert values.value("bias_saving", "solutions/lesson1/bias_free.py") == "20"  # 8 + 12; the head keeps its bias
+    assert values.value("bias_saving", "solutions/lesson1/model.py") == "0"
+    assert values.value("rf_row:rf_out:conv2", "solutions/lesson1/bias_free.py") == "8"  # 3, pool 4 (jump 2), +2·2
+    assert values.value("rf_row:jump_out:max_pool2d", "solutions/lesson1/bias_free.py") == "2"
+    # translate (0.1, 0.05) on 28 pixels: uniform in ±2.8 and ±1.4, rounded: at most 3 pixels
+    assert values.value("translate_px", "solutions/lesson1/bias_free.py") == "3"
+    with pytest.raises(docs.DocsError, match="no receptive-field row 'conv9'"):
+        values.value("rf_row:rf_out:conv9", "solutions/lesson1/bias_free.py")
+    with pytest.raises(docs.DocsError, match="unknown rf_row field 'width'"):
+        values.value("rf_row:width:conv1", "solutions/lesson1/bias_free.py")
+    with pytest.raises(docs.DocsError, match="does not translate"):
+        values.value("translate_px", "solutions/lesson1/model.py")
+
+
+@pytest.mark.parametrize("fraction, pixels", [(0.1, 3), (0.05, 1)])
+def test_translate_pixels_are_what_torchvision_and_the_grader_draw(fraction, pixels):
+    """RandomAffine rounds its shift to whole pixels: on 28 pixels, 0.1 reaches 3 and 0.05 reaches 1."""
+    import torch
+    from torchvision.transforms import RandomAffine
+
+    from grader.worker.augment import AugmentConfig, sample_affine_params
+
+    class Lesson:
+        id, recipe, criteria = "x", {"augment": {"translate": [fraction, fraction]}}, type("C", (), {"max_epochs": 1})
+
+    assert docs.translate_px(Lesson, {}) == str(pixels)
+    torch.manual_seed(0)
+    drawn = {RandomAffine.get_params([0.0, 0.0], [fraction, fraction], None, None, [28, 28])[1][0] for _ in range(3000)}
+    assert drawn == set(range(-pixels, pixels + 1))
+    cfg = AugmentConfig.from_dict({"translate": (fraction, fraction)})
+    params = sample_affine_params(100_000, cfg, (28, 28), torch.Generator().manual_seed(0), "cpu")
+    assert set(params["translate"].unique().tolist()) == set(float(p) for p in range(-pixels, pixels + 1))
+
+
+def test_schedule_fields_come_from_the_models_own_optimizer(repo):
+    values = _values(repo)
+    field = lambda name: values.value(f"schedule:{name}", "solutions/lesson1/bias_free.py")  # noqa: E731
+    # 60,000 training images in batches of 256: 235 steps; lesson1 of the mini course trains 1 epoch
+    assert field("steps_per_epoch") == "235" and field("total_steps") == "235"
+    # OneCycleLR replaces SGD's lr 0.5 and momentum 0.5 when built: max_lr / div_factor (25) and max_momentum
+    assert field("start_lr") == "0.008" and field("start_momentum") == "0.95"
+    assert field("peak_lr") == "0.2" and field("peak_momentum") == "0.85" and field("peak_epoch") == "1"
+    assert field("final_lr") == "0.0000008"  # 0.008 / final_div_factor 10,000
+    with pytest.raises(docs.DocsError, match="unknown schedule field 'middle_lr'"):
+        field("middle_lr")
+
+
+def test_the_levers_table_changes_one_onecycle_argument_per_row(repo):
+    values = _values(repo)
+    table = values.value("lr_levers", "solutions/lesson1/bias_free.py").splitlines()
+    assert len(table) == 2 + 4 and table[0].startswith("| one change |")
+    rows = {line.split("|")[1].strip().split(" ")[0]: line for line in table[3:]}
+    assert set(rows) == {"final_div_factor", "pct_start", "max_lr"}  # one epoch: no shorter run to compare
+    assert "0.2 → 0.1 " in rows["max_lr"] and "(−50 %)" in rows["max_lr"]
+    assert "10,000 → 1,000,000" in rows["final_div_factor"]
+    with pytest.raises(docs.DocsError, match="does not build a OneCycleLR"):
+        (repo / "solutions" / "lesson1" / "plain.py").write_text(
+            BIAS_FREE.split("def make_optimizer")[0] + "def make_optimizer(model, steps_per_epoch, epochs):\n"
+            "    return torch.optim.SGD(model.parameters(), lr=0.1)\n")
+        values.value("lr_levers", "solutions/lesson1/plain.py")
+
+
+def test_torch_defaults_and_test_set_figures(repo):
+    values = _values(repo)
+    assert values.value("default:OneCycleLR.div_factor", "torch") == "25"
+    assert values.value("default:OneCycleLR.final_div_factor", "torch") == "10,000"
+    assert values.value("default:OneCycleLR.pct_start", "torch") == "0.3"
+    assert values.value("default:OneCycleLR.max_lr", "torch") == "required"
+    assert values.value("default:OneCycleLR.cycle_momentum", "torch") == "on"
+    with pytest.raises(docs.DocsError, match="has no argument 'warmup'"):
+        values.value("default:OneCycleLR.warmup", "torch")
+    with pytest.raises(docs.DocsError, match="takes the SOURCE torch"):
+        values.value("default:OneCycleLR.pct_start", "lessons/lesson1")
+    (repo / "data" / "MNIST").mkdir(parents=True)
+    (repo / "data" / "MNIST" / "raw").symlink_to(ROOT / "data" / "MNIST" / "raw")
+    assert values.value("testset:images", "data/MNIST/raw") == "10,000"
+    assert values.value("testset:image_pct", "data/MNIST/raw") == "0.01"
+    assert values.value("testset:count_1", "data/MNIST/raw") == "1,135"
+    assert values.value("testset:pct_1", "data/MNIST/raw") == "11.35"
+
+
+def test_the_standard_error_matches_a_simulation_of_the_test_set():
+    """0.077 % at 99.4 % over 10,000 images: what the spread of simulated test sets shows, not a typed number."""
+    import torch
+
+    values = docs.Values(ROOT, ROOT / "solutions" / "RESULTS.md")
+    se = float(values.value("binomial_se", "lessons/lesson6"))
+    torch.manual_seed(0)
+    accs = torch.distributions.Binomial(10_000, torch.tensor(0.994)).sample((20_000,)) / 100
+    assert se == pytest.approx(float(accs.std()), rel=0.03)
+    assert values.value("binomial_se_images", "lessons/lesson6") == f"{se * 100:.2g}"
+
+
+def test_more_result_figures_and_markers_that_await_training(repo):
+    path = repo / "solutions" / "RESULTS.md"
+    (repo / "solutions" / "lesson1" / "extra.py").write_text(TINY_WITH_NOTE)
+    manifest = repo / "lessons" / "lesson1" / "lesson.toml"
+    manifest.write_text(manifest.read_text() + '\n[verify]\nextra = [{ file = "solutions/lesson1/extra.py", '
+                        'expect = "measure" }]\n')
+    results.write(path, [_row(repo)], "course verify --train", "2026-01-01")
+    values = docs.Values(repo, path)
+    get = lambda key: values.value(key, "solutions/lesson1/model.py")  # noqa: E731
+    assert get("passed") == "3 of 3" and get("seeds") == "3"
+    assert get("best_range") == "99.41 to 99.50" and get("last_range") == "99.38 to 99.45"
+    assert get("min_last") == "99.38"
+    assert get("best_last_gap") == "0.05"  # 99.46 - 99.41, the rounded means the prose shows
+    # lesson1's target is 90 %: the mean best 99.46 is 9.46 points, 946 of 10,000 test images, above it
+    assert get("margin_images") == "946"
+    with pytest.raises(docs.ResultsAwaiting, match="no training-accuracy results"):
+        get("train_acc")  # rows written before the training accuracy was recorded
+    with pytest.raises(docs.ResultsAwaiting, match="`course verify --train --lesson lesson1` trains it"):
+        values.value("best_acc", "solutions/lesson1/extra.py")
+    results.write(path, [_row(repo, train_last=[97.0, 98.0, 99.0])], "course verify --train", "2026-01-02")
+    assert docs.Values(repo, path).value("train_acc", "solutions/lesson1/model.py") == "98.00"
+    # a row with more seeds but no training accuracy still speaks for last_acc, not for the paired figure
+    more = _row(repo, seeds=[0, 1, 2, 3], best=[99.0] * 4, last=[98.0] * 4, epochs_to_target=[5] * 4,
+                epochs=[20] * 4, passed=[True] * 4, seconds=[1.0] * 4, device="CPU (other)")
+    results.write(path, results.merge(results.read(path), [more]), "course verify --train", "2026-01-03")
+    values = docs.Values(repo, path)
+    assert values.value("last_acc", "solutions/lesson1/model.py") == "98.00"
+    assert values.value("train_row_last_acc", "solutions/lesson1/model.py") == "99.41"
+    _readme(repo).write_text("<!-- value: best_acc solutions/lesson1/extra.py -->?<!-- /value -->\n")
+    report = docs.run(repo, check=True)
+    assert not report.stale and len(report.awaiting) == 1 and "README.md:1:" in report.awaiting[0]
+
+
+TINY_WITH_NOTE = (ROOT / "tests" / "submissions" / "tiny.py").read_text() + "\n# a comparison\n"

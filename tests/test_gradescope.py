@@ -248,6 +248,8 @@ def test_criteria_class_default_has_no_weights():
 
 
 def test_which_lessons_fit_is_computed_from_one_thread_cpu_rows():
+    from dataclasses import replace
+
     from grader.authoring.results import ResultRow
     from grader.gradebook.autograder import DEFAULT_TIMEOUT_S, fit_table, fits
 
@@ -259,6 +261,7 @@ def test_which_lessons_fit_is_computed_from_one_thread_cpu_rows():
     edge = DEFAULT_TIMEOUT_S / 2  # twice this is exactly the grading budget: still fits
     rows = [row("lesson1", [60, edge]), row("lesson2", [edge + 1]), row("lesson3", [10], device="NVIDIA H100"),
             row("lesson4", [10], quick=True), row("lesson5", [10], device="CPU (x86_64, 2 threads)")]
+    rows.append(replace(row("lesson1", [9999]), file="solutions/lesson1/hint_path.py"))  # not the solution
     assert [(f.lesson, f.fits) for f in fits(rows)] == [("lesson1", True), ("lesson2", False)]
     table = fit_table(rows)
     assert "| lesson1 | 3 | 1m 00s, 17m 30s | 35m 00s | yes |" in table and "**no**: GPU box" in table

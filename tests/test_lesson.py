@@ -82,3 +82,38 @@ def test_lessons_sort_numerically(tmp_path):
     for n in (10, 2, 1):
         _write(tmp_path, GOOD, f"lesson{n}")
     assert lesson_ids(tmp_path) == ["lesson1", "lesson2", "lesson10"]
+
+
+def test_exercises_and_verify_extras_are_parsed(tmp_path):
+    text = GOOD + '''
+[verify]
+extra = [
+    { file = "solutions/lesson9/hint_path.py", expect = "pass", note = "the hints, followed literally" },
+    { file = "lessons/lesson9/examples/narrow.py", expect = "fail" },
+]
+
+[[exercise]]
+id = "rf-row8"
+question = "Which RF?"
+answer = 22
+'''
+    lesson = load_lesson(_write(tmp_path, text))
+    assert [(e.file, e.expect) for e in lesson.verify_extras] == [
+        ("solutions/lesson9/hint_path.py", "pass"), ("lessons/lesson9/examples/narrow.py", "fail")]
+    assert lesson.verify_extras[0].note == "the hints, followed literally"
+    assert [(e.id, e.answer) for e in lesson.exercises] == [("rf-row8", 22)]
+
+
+@pytest.mark.parametrize("table, message", [
+    ('[verify]\nextra = [{ file = "x.py", expect = "maybe" }]', "expect must be one of"),
+    ('[verify]\nextra = [{ file = "/abs/x.py", expect = "pass" }]', "repo-relative .py path"),
+    ('[verify]\nextra = [{ file = "../x.py", expect = "pass" }]', "repo-relative .py path"),
+    ('[verify]\nextra = [{ file = "a.py", expect = "pass" }, { file = "a.py", expect = "fail" }]', "listed twice"),
+    ('[verify]\nextra = [{ file = "a.py", expect = "pass", seeds = 3 }]', "unknown field(s) ['seeds']"),
+    ('[verify]\ntrain = true', "unknown field(s) ['train']"),
+    ('[[exercise]]\nid = "a"\nquestion = "q"\nanswer = "22"', "exercise[0].answer must be an integer"),
+])
+def test_bad_verify_and_exercise_tables_name_the_field(tmp_path, table, message):
+    with pytest.raises(ManifestError) as err:
+        load_lesson(_write(tmp_path, 'title = "x"\n' + table + "\n"))
+    assert message in str(err.value)

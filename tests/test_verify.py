@@ -15,8 +15,10 @@ def test_every_stub_fails_and_every_solution_passes_in_the_repository():
     report = verify()
     problems = [f"{r.lesson} {r.kind}: {r.status}: {r.message}" for r in report.static if not r.ok]
     assert not problems, "\n".join(problems)
-    kinds = {(r.lesson, r.kind) for r in report.static}
-    assert len(kinds) == len(report.static) >= 2 * 7  # seven lessons, a stub and a solution each
+    kinds = {(r.lesson, r.kind, r.file) for r in report.static}
+    assert len(kinds) == len(report.static) >= 2 * 7  # seven lessons, a stub and a solution each, and extras
+    assert {(r.lesson, r.kind) for r in report.static if r.kind != "extra"} == {
+        (f"lesson{n}", kind) for n in range(1, 8) for kind in ("stub", "solution")}
     assert not report.runs and report.exit_code == 0
 
 
@@ -59,17 +61,21 @@ def fake_grade(monkeypatch, accs_by_seed, device_name="CPU (test)"):
     def grade(path, lesson_id=None, device="auto", seed=0, epochs=None, quick=False, data_dir=None, timeout=None,
               on_event=None, plot=True, db=None, compile=False, channels_last=False):
         from grader.course.lesson import get_lesson
+        from grader.record import EpochRecord, RunRecord
 
         calls.append((lesson_id, seed, device, plot))
         accs = accs_by_seed[seed]
         lesson = get_lesson(lesson_id)
-        report = trusted.measure_file(path)
+        report = trusted.report_course_file(path)
         for epoch, acc in enumerate(accs, start=1):
             on_event({"event": "epoch", "epoch": epoch, "test_acc": acc})
-        record = {"params": report["params"], "rf": report["rf"]["rf_before_global_pool"], "sha256": report["sha256"],
-                  "device_name": device_name, "duration": 12.0, "versions": {"torch": "2.x"},
-                  "epochs": [{"epoch": i, "test_acc": a} for i, a in enumerate(accs, start=1)]}
-        return GradeResult(record, judge(lesson.criteria, report, accs), lesson_id)
+        record = RunRecord(
+            file=str(path), sha256=report["sha256"], seed=seed, quick=quick, lesson=lesson_id,
+            params=report["params"], rf=report["rf"]["rf_before_global_pool"], device_name=device_name,
+            duration=12.0, versions={"torch": "2.x"}, report=report,
+            epochs=[EpochRecord(i, 0.1, 97.0, 0.1, a, 0.01, 1.0) for i, a in enumerate(accs, start=1)],
+            verdict=judge(lesson.criteria, report, accs))
+        return GradeResult(record, lesson_id)
 
     monkeypatch.setattr(grader.api, "grade", grade)
     return calls
@@ -152,3 +158,86 @@ def test_a_damaged_results_file_is_an_error(tmp_path):
     path.write_text("# hand-written table\n")
     with pytest.raises(results.ResultsError, match="course verify --train"):
         results.read(path)
+
+
+def _with_extras(lessons, solutions):
+    """lesson1 lists a hint path that must pass, a narrow model its text says fails, and a measured comparison."""
+    (solutions / "lesson1" / "hint_path.py").write_text(TINY)
+    (solutions / "lesson1" / "narrow.py").write_text(TINY + "\n# narrow\n")
+    (solutions / "lesson1" / "compare.py").write_text(TINY + "\n# compare\n")
+    manifest = lessons / "lesson1" / "lesson.toml"
+    manifest.write_text(manifest.read_text() + """
+[verify]
+extra = [
+    { file = "solutions/lesson1/hint_path.py", expect = "pass" },
+    { file = "solutions/lesson1/narrow.py", expect = "fail", note = "the text calls it too narrow" },
+    { file = "solutions/lesson1/compare.py", expect = "measure" },
+]
+""")
+
+
+def test_extras_are_checked_trained_and_written_as_rows_of_their_own(course, tmp_path, monkeypatch):
+    lessons, solutions = course
+    _with_extras(lessons, solutions)
+    use_course(monkeypatch, lessons, solutions)
+    report = verify("lesson1")
+    extras = [r for r in report.static if r.kind == "extra"]
+    assert [(r.file.name, r.expect, r.ok) for r in extras] == [
+        ("hint_path.py", "pass", True), ("narrow.py", "fail", True), ("compare.py", "measure", True)]
+
+    calls = fake_grade(monkeypatch, {0: [85.0, 96.0]})
+    path = tmp_path / "RESULTS.md"
+    report = verify("lesson1", train=True, seeds=1, device="cpu", results_path=path)
+    # every file passes with 96 %: the narrow one does not go the way the text says, so verify fails on it alone
+    assert [(r.file, r.ok) for r in report.runs] == [
+        ("solutions/lesson1/model.py", True), ("solutions/lesson1/hint_path.py", True),
+        ("solutions/lesson1/narrow.py", False), ("solutions/lesson1/compare.py", True)]
+    assert report.exit_code == 1 and len(calls) == 4
+    rows = results.read(path)
+    assert [(r.label, r.expect) for r in rows] == [
+        ("lesson1", "pass"), ("lesson1: compare.py", "measure"), ("lesson1: hint_path.py", "pass"),
+        ("lesson1: narrow.py", "fail")]
+    text = path.read_text()
+    assert "| lesson1: narrow.py |" in text and "1/1 (expected to fail: DID NOT)" in text
+    assert "1/1 (measured only)" in text
+
+    # only the extras again, now the narrow one misses the target: the solution's row is not touched
+    solution_row = rows[0]
+    fake_grade(monkeypatch, {0: [85.0, 89.0]})
+    report = verify("lesson1", train=True, seeds=1, device="cpu", results_path=path, only="extras")
+    assert [r.file for r in report.runs] == [
+        "solutions/lesson1/hint_path.py", "solutions/lesson1/narrow.py", "solutions/lesson1/compare.py"]
+    assert [r.ok for r in report.runs] == [False, True, True]  # the hint path must pass: 89 % misses the 90 % target
+    rows = results.read(path)
+    assert rows[0] == solution_row and len(rows) == 4
+    narrow = next(r for r in rows if r.file.endswith("narrow.py"))
+    assert narrow.passed == [False] and narrow.as_expected and "(expected to fail)" in path.read_text()
+    assert "--only extras" in narrow.command
+
+
+def test_an_extra_that_is_missing_or_must_pass_statically_fails_verify(course, monkeypatch):
+    lessons, solutions = course
+    _with_extras(lessons, solutions)
+    (solutions / "lesson1" / "narrow.py").unlink()
+    (solutions / "lesson1" / "hint_path.py").write_text((lessons / "lesson1" / "model.py").read_text())  # too big
+    report = verify("lesson1", lessons_root=lessons, solutions_root=solutions)
+    bad = {r.file.name: r for r in report.static if not r.ok}
+    assert set(bad) == {"narrow.py", "hint_path.py"}
+    assert bad["narrow.py"].status == "missing" and bad["hint_path.py"].status == "failed"
+    assert report.exit_code == 1
+
+
+def test_the_cli_trains_only_the_extras_when_asked(course, tmp_path, monkeypatch):
+    lessons, solutions = course
+    _with_extras(lessons, solutions)
+    use_course(monkeypatch, lessons, solutions)
+    calls = fake_grade(monkeypatch, {0: [85.0, 89.0]})
+    import grader.authoring.verify
+
+    monkeypatch.setattr(grader.authoring.verify, "RESULTS_NAME", "../RESULTS-test.md")
+    result = CliRunner().invoke(cli, ["verify", "--train", "--seeds", "1", "--lesson", "lesson1", "--only", "extras",
+                                      "--device", "cpu", "--json"])
+    data = json.loads(result.output)
+    assert [r["file"] for r in data["runs"]] == [
+        "solutions/lesson1/hint_path.py", "solutions/lesson1/narrow.py", "solutions/lesson1/compare.py"]
+    assert len(calls) == 3 and result.exit_code == 1  # the hint path misses the target

@@ -36,10 +36,20 @@ def fake_check(monkeypatch, status, failed=(), params=50_890):
 
 
 def fake_grade(monkeypatch, status, accs, failed=()):
-    def grade(path, lesson_id=None, device="auto", seed=0, epochs=None, quick=False, data_dir=None, timeout=None,
-              on_event=None, plot=True, db=None, compile=False, channels_last=False):
-        record = {"params": 3818, "sha256": file_sha256(path), "epochs": [{"test_acc": a} for a in accs]}
-        return GradeResult(record, _verdict(status, failed), lesson_id)
+    """api.grade answering with a record, and recording it as the real one does: `after` runs in its transaction."""
+    from grader.gradebook import store
+    from grader.record import EpochRecord, RunRecord
+
+    def grade(request, on_event=None, plot=True, db=None, after=None, **kwargs):
+        record = RunRecord(file=str(request.file), sha256=file_sha256(request.file), seed=request.seed,
+                           quick=request.quick, lesson=request.lesson, params=3818,
+                           epochs=[EpochRecord(i, 0.1, 97.0, 0.1, a, 0.01, 1.0) for i, a in enumerate(accs, 1)],
+                           verdict=_verdict(status, failed))
+        if db is not None:
+            with store.opened(db) as conn, store.transaction(conn):
+                if after is not None:
+                    after(conn, record)
+        return GradeResult(record, request.lesson)
 
     monkeypatch.setattr(grader.api, "grade", grade)
 

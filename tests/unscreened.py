@@ -18,13 +18,14 @@ class Outcome:
     events: list = field(default_factory=list)
 
 
-def run_unscreened(file, mode: str = "check", timeout: float = 120, limits=None, **request) -> Outcome:
-    """Check (or grade, with `mode="grade"`) `file` with the static policy skipped."""
+def run_unscreened(file, mode: str = "check", timeout: float = 120, limits=None, launch=None, **request) -> Outcome:
+    """Check (or grade, with `mode="grade"`) `file` with the static policy skipped; `launch`: warm children."""
     limits = limits.to_dict() if hasattr(limits, "to_dict") else limits
     req = GradeRequest(Path(file), timeout=timeout, **request)
+    started = {"launch": launch} if launch is not None else {}
     if mode == "check":
-        checked = grading.check(req, None, screen=False, limits=limits)
+        checked = grading.check(req, None, screen=False, limits=limits, **started)
         return Outcome({"report": checked.report}, checked.log, checked.log_dropped)
     events = []
-    graded = grading.grade(req, None, events.append, screen=False, limits=limits)
+    graded = grading.grade(req, None, events.append, screen=False, limits=limits, **started)
     return Outcome({"record": graded.record}, graded.log, graded.log_dropped, events)

@@ -1,13 +1,26 @@
 """`course docs`: fill the value markers in the lessons' README.md files with numbers the tool computes.
 
-A marker is `<!-- value: KEY SOURCE -->TEXT<!-- /value -->`: SOURCE is a repo-relative model file (for
-params, rf, rf_final, param_table, rf_table, best_acc, last_acc, epochs_to_target) or a lesson folder
-(for criterion:NAME) or solutions/RESULTS.md (for gradescope_fit, the table of which lessons fit Gradescope's
-time limit); TEXT is replaced by the value. Tables use the block form, markers on their own lines.
+A marker is `<!-- value: KEY SOURCE -->TEXT<!-- /value -->`; TEXT is replaced by the value. Tables use the block
+form, markers on their own lines. SOURCE is, by key:
+
+- a repo-relative model file: params, rf, rf_final, param_table, rf_table, rf_row:FIELD:LAYER (one cell of the
+  receptive-field walk), bias_saving (what the bias-free convs would cost with a bias), translate_px (the
+  largest whole-pixel shift its AUGMENT's translate can draw on a 28-pixel image), schedule:FIELD,
+  onecycle:ARG and lr_levers (its learning-rate schedule, built and stepped as the grader does);
+- a model file with trained rows in solutions/RESULTS.md: best_acc, last_acc, epochs_to_target, passed, seeds,
+  best_range, last_range, min_last, best_last_gap, train_acc, margin_images, and train_row_last_acc (the
+  mean last test accuracy of the row train_acc quotes, so that the two figures come from the same runs);
+- a lesson folder: criterion:NAME, binomial_se and binomial_se_images (the standard error of a test accuracy
+  at the lesson's target), translate_px (of the lesson's default recipe), compare_table (the solution beside
+  the files its lesson.toml `[verify]` table lists, on the seeds and device they share);
+- data/MNIST/raw: testset:images, testset:image_pct, testset:count_D and testset:pct_D (images of digit D);
+- torch: default:CLASS.ARG, a torch.optim.lr_scheduler class's default argument (default:OneCycleLR.pct_start).
+- solutions/RESULTS.md itself: gradescope_fit (which lessons fit Gradescope's time on half a CPU).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -20,11 +33,21 @@ MARKER = re.compile(r"<!--\s*value:\s*(?P<key>\S+)\s+(?P<source>\S+)\s*-->(?P<te
 OPENING = re.compile(r"<!--\s*value:")
 # Markdown code shows the marker syntax instead of using it: fenced blocks and `inline code` are skipped.
 CODE = re.compile(r"^(`{3,}|~{3,}).*?^\1[ \t]*$|`[^`\n]+`", re.M | re.S)
-MODEL_KEYS = ("params", "rf", "rf_final", "param_table", "rf_table")
-RESULT_KEYS = ("best_acc", "last_acc", "epochs_to_target")
-BLOCK_KEYS = ("param_table", "rf_table", "gradescope_fit")
+MODEL_KEYS = ("params", "rf", "rf_final", "param_table", "rf_table", "bias_saving")
+RESULT_KEYS = ("best_acc", "last_acc", "epochs_to_target", "passed", "seeds", "best_range", "last_range",
+               "min_last", "best_last_gap", "train_acc", "train_row_last_acc", "margin_images")
+BLOCK_KEYS = ("param_table", "rf_table", "lr_levers", "compare_table", "gradescope_fit")
 RESULTS_KEYS = ("gradescope_fit",)  # SOURCE is solutions/RESULTS.md itself
 CRITERION_PREFIX = "criterion:"
+PREFIXES = ("criterion:NAME", "rf_row:FIELD:LAYER", "schedule:FIELD", "onecycle:ARG", "testset:FIELD",
+            "default:CLASS.ARG")
+OTHER_KEYS = ("translate_px", "lr_levers", "binomial_se", "binomial_se_images", "compare_table")
+SCHEDULE_FIELDS = ("steps_per_epoch", "total_steps", "built_steps", "start_lr", "peak_lr", "peak_epoch", "final_lr",
+                   "start_momentum", "peak_momentum", "tail_lr")
+ONECYCLE_ARGS = ("max_lr", "div_factor", "final_div_factor", "pct_start", "anneal_strategy", "cycle_momentum",
+                 "base_momentum", "max_momentum")
+TAIL_EPOCHS = 3  # "the last epochs": as many as lesson 7's last-3 rule judges
+IMAGE_SIZE = 28  # MNIST's width and height, what RandomAffine's translate fractions multiply
 
 
 def strip_markers(text: str) -> str:
@@ -46,6 +69,11 @@ class ResultsMissing(DocsError):
     """solutions/RESULTS.md has no (current) row for a solution: train it; the marker is left as it is."""
 
 
+class ResultsAwaiting(ResultsMissing):
+    """A file `course verify --train` trains (a lesson's `[verify]` extra) has no row yet, or no row records the
+    figure: nothing is stale, the training simply has not run; the marker is left as it is."""
+
+
 @dataclass
 class Change:
     file: Path
@@ -64,6 +92,9 @@ class DocsReport:
     documents: list[Path] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)  # files rewritten (empty with check)
     missing: list[str] = field(default_factory=list)  # "file:line: why" for result markers with no current results
+    # "file:line: why" for result markers of files that `course verify --train` trains but has not trained yet
+    # (a new hint path or comparison, or a figure older rows do not record): not stale, but not filled either
+    awaiting: list[str] = field(default_factory=list)
 
     @property
     def stale(self) -> bool:
@@ -87,6 +118,9 @@ class Values:
         self.root = root
         self.results_path = results_path
         self._results: list[results.ResultRow] | None = None
+        self._schedules: dict[Path, Schedule] = {}
+        self._counts: dict = {}
+        self._extras: dict[str, str] | None = None  # extra file -> the lesson whose [verify] lists it
 
     def value(self, key: str, source: str) -> str:
         """The text for one marker; raises DocsError with what is wrong (the caller adds file:line)."""
@@ -99,13 +133,31 @@ class Values:
             if not path.is_file():
                 raise DocsError(f"{source} is not a file (gradescope_fit takes solutions/RESULTS.md)")
             return fit_table(results.read(path))
-        if key not in MODEL_KEYS + RESULT_KEYS:
-            known = ", ".join(MODEL_KEYS + RESULT_KEYS + RESULTS_KEYS + ("criterion:NAME",))
+        if key.startswith("default:"):
+            return torch_default(key[len("default:"):], source)
+        if key.startswith("testset:"):
+            return self._testset(key[len("testset:"):], path, source)
+        if key in ("binomial_se", "binomial_se_images") or (key == "translate_px" and path.is_dir()):
+            return self._lesson_stat(key, path, source)
+        if key == "compare_table":
+            return compare_table(self.comparison(path, source))
+        known_prefix = key.startswith(("rf_row:", "schedule:", "onecycle:"))
+        if key not in MODEL_KEYS + RESULT_KEYS + OTHER_KEYS and not known_prefix:
+            known = ", ".join(MODEL_KEYS + RESULT_KEYS + OTHER_KEYS + RESULTS_KEYS + PREFIXES)
             raise DocsError(f"unknown key {key!r}; known: {known}")
         if not path.is_file():
             raise DocsError(f"{source} is not a file (SOURCE is a repo-relative path such as solutions/lesson2/model.py)")
         if key in RESULT_KEYS:
             return self._result(key, path, source)
+        if key.startswith(("schedule:", "onecycle:")) or key == "lr_levers":
+            schedule = self._schedule(path, source)
+            if key == "lr_levers":
+                return lr_levers(schedule)
+            if key.startswith("onecycle:"):
+                return onecycle_arg(schedule, key[len("onecycle:"):])
+            return schedule_field(schedule, key[len("schedule:"):])
+        if key == "translate_px":
+            return translate_px(self._lesson_of(path, source), self._submission(path, source).recipe_overrides())
         report = self._measure(path, source)
         if key == "params":
             return f"{report['params']:,}"
@@ -115,7 +167,79 @@ class Values:
             return str(report["rf"]["rf_final"])
         if key == "param_table":
             return param_table(report)
+        if key == "bias_saving":
+            return f"{bias_saving(report):,}"
+        if key.startswith("rf_row:"):
+            return rf_row(report, key[len("rf_row:"):], source)
         return rf_table(report)
+
+    def _submission(self, path: Path, source: str):
+        from grader.worker.submission import load
+
+        try:
+            return load(path)
+        except CourseError as exc:
+            raise DocsError(f"{source} cannot be loaded: {exc}") from exc
+
+    def _lesson_of(self, path: Path, source: str):
+        """The lesson a course file belongs to: the lessonN folder on its path (solutions/lesson6/hint_path.py)."""
+        from grader.course.lesson import load_lesson
+
+        for part in Path(source).parts:
+            if re.fullmatch(r"lesson\d+", part) and (self.root / "lessons" / part / "lesson.toml").is_file():
+                return load_lesson(self.root / "lessons" / part)
+        raise DocsError(f"{source} is not inside a lesson's folder (lessons/lessonN or solutions/lessonN), so its "
+                        "recipe defaults are unknown")
+
+    def _schedule(self, path: Path, source: str) -> "Schedule":
+        if path not in self._schedules:
+            self._schedules[path] = lr_schedule(self._submission(path, source), self._lesson_of(path, source),
+                                                self._test_counts(source, train=True)["images"], source)
+        return self._schedules[path]
+
+    def _test_counts(self, source: str, train: bool = False, data_dir: Path | None = None) -> dict:
+        """{"images": n, "digits": [count of 0s, 1s, ...]} of the bundled test (or training) labels."""
+        key = (train, data_dir)
+        if key not in self._counts:
+            from grader.mnist import read_idx
+
+            from grader.mnist import resolve_data_dir
+
+            try:
+                labels = read_idx(data_dir or resolve_data_dir(), f"{'train' if train else 't10k'}-labels-idx1-ubyte")
+            except CourseError as exc:
+                raise DocsError(f"{source}: {exc}") from exc
+            self._counts[key] = {"images": len(labels), "digits": [int((labels == d).sum()) for d in range(10)]}
+        return self._counts[key]
+
+    def _testset(self, name: str, path: Path, source: str) -> str:
+        if not path.is_dir():
+            raise DocsError(f"{source} is not a folder (testset keys take data/MNIST/raw)")
+        counts = self._test_counts(source, data_dir=path)
+        n = counts["images"]
+        m = re.fullmatch(r"(count|pct)_(\d)", name)
+        if name == "images":
+            return f"{n:,}"
+        if name == "image_pct":
+            return f"{100 / n:g}"
+        if m:
+            count = counts["digits"][int(m.group(2))]
+            return f"{count:,}" if m.group(1) == "count" else f"{100 * count / n:.2f}"
+        raise DocsError(f"unknown testset field {name!r}; known: images, image_pct, count_D, pct_D (D a digit)")
+
+    def _lesson_stat(self, key: str, path: Path, source: str) -> str:
+        from grader.course.lesson import load_lesson
+
+        if not (path / "lesson.toml").is_file():
+            raise DocsError(f"{source} is not a lesson folder ({key} takes e.g. lessons/lesson6)")
+        lesson = load_lesson(path)
+        if key == "translate_px":
+            return translate_px(lesson, {})
+        if lesson.criteria.accuracy is None:
+            raise DocsError(f"{source} sets no accuracy target")
+        n = self._test_counts(source)["images"]
+        se = binomial_se(lesson.criteria.accuracy.target, n)
+        return f"{se:.2g}" if key == "binomial_se" else f"{se * n / 100:.2g}"
 
     def _measure(self, path: Path, source: str) -> dict:
         try:
@@ -158,19 +282,393 @@ class Values:
     def _result(self, key: str, path: Path, source: str) -> str:
         if self._results is None:
             self._results = results.read(self.results_path)
-        row = results.pick(self._results, source)
+        need = (lambda r: bool(r.train_last)) if key in ("train_acc", "train_row_last_acc") else None
+        row = results.pick(self._results, source, need)
         rel = _relative(self.results_path, self.root)
+        extra_of = self._extra_of(source)
+        lesson_id = extra_of or path.parent.name
+        run = f"`course verify --train --lesson {lesson_id}`"
         if row is None:
-            raise ResultsMissing(f"{rel} has no results for {source}; run `course verify --train --lesson {path.parent.name}`")
+            if extra_of or (need and results.pick(self._results, source)):
+                raise ResultsAwaiting(f"{rel} has no {'training-accuracy ' if need else ''}results for {source} yet; "
+                                      f"{run} trains it")
+            raise ResultsMissing(f"{rel} has no results for {source}; run {run}")
         if row.sha256 != _sha256(path):
             raise ResultsMissing(f"{source} changed since {rel} was written ({row.when}); its numbers are stale: run "
-                            f"`course verify --train --lesson {row.lesson}`")
-        if key == "best_acc":
-            return f"{row.mean_best:.2f}"
-        if key == "last_acc":
-            return f"{row.mean_last:.2f}"
-        slowest = row.max_epochs_to_target
-        return "not reached" if slowest is None else str(slowest)
+                                 f"`course verify --train --lesson {row.lesson}`")
+        return result_value(key, row, self._target(row.lesson), self._test_counts(source)["images"])
+
+    def comparison(self, path: Path, source: str) -> list["Compared"]:
+        """The solution and each extra of a lesson, restricted to one device and the seeds they all have."""
+        from grader.course.lesson import load_lesson
+
+        if not (path / "lesson.toml").is_file():
+            raise DocsError(f"{source} is not a lesson folder (compare_table takes e.g. lessons/lesson3)")
+        if self._results is None:
+            self._results = results.read(self.results_path)
+        lesson = load_lesson(path)
+        files = [(f"solutions/{lesson.id}/model.py", "the lesson's solution")]
+        files += [(e.file, e.note or e.expect) for e in lesson.verify_extras]
+        if len(files) == 1:
+            raise DocsError(f"{source} lists no [verify] extra files to compare with its solution")
+        current: dict[str, list[results.ResultRow]] = {}
+        for file, _ in files:
+            target = self.root / file
+            sha = _sha256(target) if target.is_file() else None
+            current[file] = [r for r in self._results if r.file == file and not r.quick and r.sha256 == sha]
+        devices = set.intersection(*({r.device for r in rows} for rows in current.values()))
+        run = f"`course verify --train --lesson {lesson.id}`"
+        if not devices:
+            untrained = [f for f, rows in current.items() if not rows]
+            raise ResultsAwaiting(f"no device has current results for every file of {lesson.id}'s comparison "
+                                  f"(none yet: {', '.join(untrained) or 'each on another device'}); {run} trains them")
+
+        def seeds_on(device):
+            return set.intersection(*(set(next(r for r in rows if r.device == device).seeds)
+                                      for rows in current.values()))
+
+        device = max(sorted(devices), key=lambda d: (len(seeds_on(d)), max(r.when for rows in current.values()
+                                                                          for r in rows if r.device == d)))
+        seeds = sorted(seeds_on(device))
+        if not seeds:
+            raise ResultsAwaiting(f"{lesson.id}'s files share no seed on {device}; {run} trains them on the same seeds")
+        compared = []
+        for file, change in files:
+            row = next(r for r in current[file] if r.device == device)
+            pos = [row.seeds.index(seed) for seed in seeds]
+            train = [row.train_last[i] for i in pos] if row.train_last else None
+            compared.append(Compared(file, change, row.expect, device, seeds, [row.best[i] for i in pos],
+                                     [row.last[i] for i in pos], train, [row.passed[i] for i in pos]))
+        return compared
+
+    def _extra_of(self, source: str) -> str | None:
+        """The lesson whose `[verify]` table lists this file, if one does."""
+        from grader.course.lesson import lesson_ids, load_lesson
+
+        if self._extras is None:
+            lessons = self.root / "lessons"
+            self._extras = {e.file: lesson_id for lesson_id in lesson_ids(lessons)
+                            for e in load_lesson(lessons / lesson_id).verify_extras}
+        return self._extras.get(source)
+
+    def _target(self, lesson_id: str) -> float | None:
+        from grader.course.lesson import load_lesson
+
+        folder = self.root / "lessons" / lesson_id
+        if not (folder / "lesson.toml").is_file():
+            return None
+        acc = load_lesson(folder).criteria.accuracy
+        return acc.target if acc else None
+
+
+@dataclass
+class Compared:
+    """One file of a lesson's comparison, on the seeds the whole comparison shares."""
+
+    file: str
+    change: str  # what it changes from the solution (its [verify] note)
+    expect: str
+    device: str
+    seeds: list[int]
+    best: list[float]
+    last: list[float]
+    train_last: list[float] | None
+    passed: list[bool]
+
+    @property
+    def mean_best(self) -> float:
+        return sum(self.best) / len(self.best)
+
+    @property
+    def mean_last(self) -> float:
+        return sum(self.last) / len(self.last)
+
+    @property
+    def mean_train(self) -> float | None:
+        return sum(self.train_last) / len(self.train_last) if self.train_last else None
+
+
+def compare_table(compared: list[Compared]) -> str:
+    """Markdown: the solution and its one-change variants, the same seeds on the same device."""
+    seeds = ", ".join(map(str, compared[0].seeds))
+    lines = [f"| model | change | best test % | last test % | last train % | passed |",
+             "|---|---|---:|---:|---:|---|"]
+    for c in compared:
+        name = "solution" if c.file.endswith("/model.py") and c.file.startswith("solutions/") else f"`{c.file.rsplit('/', 1)[-1]}`"
+        train = "-" if c.mean_train is None else f"{c.mean_train:.2f}"
+        lines.append(f"| {name} | {c.change if name != 'solution' else '-'} | {c.mean_best:.2f} | {c.mean_last:.2f} | "
+                     f"{train} | {sum(c.passed)} of {len(c.passed)} |")
+    noun = "seed" if len(compared[0].seeds) == 1 else "seeds"
+    lines.append("")
+    lines.append(f"Means over {noun} {seeds} on {compared[0].device}, from `solutions/RESULTS.md`.")
+    return "\n".join(lines)
+
+
+def result_value(key: str, row: results.ResultRow, target: float | None, test_images: int) -> str:
+    """One figure of a RESULTS.md row, as the lessons print it (percentages to two decimals)."""
+    if key == "best_acc":
+        return f"{row.mean_best:.2f}"
+    if key in ("last_acc", "train_row_last_acc"):
+        return f"{row.mean_last:.2f}"
+    if key == "passed":
+        return f"{sum(row.passed)} of {len(row.passed)}"
+    if key == "seeds":
+        return str(len(row.seeds))
+    if key == "best_range":
+        return f"{min(row.best):.2f} to {max(row.best):.2f}"
+    if key == "last_range":
+        return f"{min(row.last):.2f} to {max(row.last):.2f}"
+    if key == "min_last":
+        return f"{min(row.last):.2f}"
+    if key == "best_last_gap":  # from the rounded means, so that the prose's own subtraction agrees
+        return f"{round(row.mean_best, 2) - round(row.mean_last, 2):.2f}"
+    if key == "train_acc":
+        return f"{row.mean_train_last:.2f}"
+    if key == "margin_images":
+        if target is None:
+            raise DocsError(f"{row.lesson} has no accuracy target to measure a margin from")
+        return f"{round((round(row.mean_best, 2) - target) * test_images / 100):,}"
+    slowest = row.max_epochs_to_target
+    return "not reached" if slowest is None else str(slowest)
+
+
+def binomial_se(target_percent: float, n: int) -> float:
+    """Standard error, in percentage points, of an accuracy measured on n images when the true one is the target."""
+    p = target_percent / 100
+    return 100 * math.sqrt(p * (1 - p) / n)
+
+
+def bias_saving(report: dict) -> int:
+    """Parameters the model's bias-free convs would add with a bias: one per output channel."""
+    return sum(layer["detail"]["out_channels"] for layer in report["structure"]["layers"]
+               if layer["type"] == "Conv2d" and "out_channels" in layer["detail"] and not layer["detail"].get("bias"))
+
+
+def rf_row(report: dict, spec: str, source: str) -> str:
+    """One cell of the receptive-field walk: spec is FIELD:LAYER, e.g. rf_out:features.3 or jump_out:gap."""
+    field_name, _, layer = spec.partition(":")
+    rows = report["rf"]["rows"]
+    if not rows or field_name not in rows[0] or field_name == "layer":
+        known = ", ".join(k for k in (rows[0] if rows else {}) if k != "layer")
+        raise DocsError(f"unknown rf_row field {field_name!r}; known: {known}")
+    for r in rows:
+        if r["layer"].split(" (")[0] == layer:
+            return str(r[field_name])
+    names = ", ".join(r["layer"].split(" (")[0] for r in rows)
+    raise DocsError(f"{source} has no receptive-field row {layer!r}; rows: {names}")
+
+
+def translate_px(lesson, overrides: dict) -> str:
+    """The largest shift RandomAffine's translate can draw, in whole pixels: it samples uniformly in
+    [-f·28, f·28] and rounds half to even (Python's round), as torchvision's get_params does."""
+    from grader.worker.recipe import resolve
+
+    recipe = resolve(overrides, lesson.recipe, lesson.criteria.max_epochs)
+    if recipe.augment.translate is None:
+        raise DocsError(f"{lesson.id}: this recipe does not translate")
+    return str(max(round(f * IMAGE_SIZE) for f in recipe.augment.translate))
+
+
+def torch_default(spec: str, source: str) -> str:
+    """A torch.optim.lr_scheduler class's default for one argument ("required" when it has none)."""
+    import inspect
+
+    import torch
+
+    if source != "torch":
+        raise DocsError(f"default:CLASS.ARG takes the SOURCE torch, got {source!r}")
+    cls_name, _, arg = spec.partition(".")
+    cls = getattr(torch.optim.lr_scheduler, cls_name, None)
+    if not inspect.isclass(cls):
+        raise DocsError(f"torch.optim.lr_scheduler has no class {cls_name!r}")
+    params = inspect.signature(cls).parameters
+    if arg not in params:
+        raise DocsError(f"{cls_name} has no argument {arg!r}; its arguments: {', '.join(params)}")
+    default = params[arg].default
+    if default is inspect.Parameter.empty:
+        return "required"
+    return _plain(default)
+
+
+def _plain(value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float) and value.is_integer():
+        return f"{int(value):,}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+@dataclass
+class Schedule:
+    """A model's learning rate and momentum at every optimizer step, as the grader's loop would step them."""
+
+    source: str
+    steps_per_epoch: int
+    epochs: int
+    lrs: list[float]
+    momenta: list[float | None]
+    onecycle: dict | None  # the OneCycleLR arguments it was built with (None: another or no scheduler)
+    built_steps: int | None = None  # the steps a OneCycleLR was built for (a hard-coded count can differ)
+
+
+def lr_schedule(sub, lesson, train_images: int, source: str) -> Schedule:
+    """Build the model's optimizer and scheduler exactly as training would, and step through the whole run."""
+    import warnings
+
+    import torch
+
+    from grader.worker.recipe import PER_BATCH_SCHEDULERS, build_optimizer, resolve
+    from grader.worker.submission import build
+    from grader.worker.train import steps_per_epoch
+
+    recipe = resolve(sub.recipe_overrides(), lesson.recipe, lesson.criteria.max_epochs)
+    steps = steps_per_epoch(train_images, recipe.batch_size)
+    try:
+        model = build(sub)
+        optimizer, scheduler = build_optimizer(recipe, model, steps)
+    except CourseError as exc:
+        raise DocsError(f"{source}: {exc}") from exc
+    onecycle = _onecycle_args(scheduler, recipe.epochs, steps)
+    lrs, momenta = [], []
+    group = optimizer.param_groups[0]
+    per_batch = isinstance(scheduler, PER_BATCH_SCHEDULERS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "scheduler.step() before optimizer.step()": no training happens here
+        for epoch in range(recipe.epochs):
+            for step in range(steps):
+                lrs.append(float(group["lr"]))
+                momenta.append(float(group["momentum"]) if "momentum" in group else None)
+                last = epoch == recipe.epochs - 1 and step == steps - 1
+                if per_batch and not last:
+                    scheduler.step()
+            if scheduler is not None and not per_batch and not isinstance(
+                    scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step()
+    built = scheduler.total_steps if onecycle is not None else None
+    return Schedule(source, steps, recipe.epochs, lrs, momenta, onecycle, built)
+
+
+def _onecycle_args(scheduler, epochs: int, steps: int) -> dict | None:
+    import torch
+
+    if not isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR):
+        return None
+    group = scheduler.optimizer.param_groups[0]
+    return {
+        "max_lr": group["max_lr"],
+        "div_factor": group["max_lr"] / group["initial_lr"],
+        "final_div_factor": group["initial_lr"] / group["min_lr"],
+        "pct_start": round((scheduler._schedule_phases[0]["end_step"] + 1) / scheduler.total_steps, 4),
+        "anneal_strategy": scheduler._anneal_func_type,
+        "cycle_momentum": scheduler.cycle_momentum,
+        "base_momentum": group.get("base_momentum", 0.85),
+        "max_momentum": group.get("max_momentum", 0.95),
+        "epochs": epochs,
+        "steps_per_epoch": steps,
+    }
+
+
+def _onecycle_run(args: dict) -> Schedule:
+    """A bare OneCycleLR with these arguments on a one-weight SGD, stepped through every step."""
+    import torch
+
+    args = dict(args)
+    weight = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([weight], lr=args["max_lr"], momentum=0.9)
+    epochs, steps = args.pop("epochs"), args.pop("steps_per_epoch")
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, epochs=epochs, steps_per_epoch=steps, **args)
+    group, lrs, momenta = optimizer.param_groups[0], [], []
+    for i in range(epochs * steps):
+        lrs.append(float(group["lr"]))
+        momenta.append(float(group["momentum"]))
+        if i < epochs * steps - 1:
+            optimizer.step()
+            scheduler.step()
+    return Schedule("", steps, epochs, lrs, momenta, {**args, "epochs": epochs, "steps_per_epoch": steps})
+
+
+def _sig(x: float) -> str:
+    """Two significant digits, plain: 0.0051, 0.1, 1e-06 stays 0.000001."""
+    text = f"{x:.2g}"
+    if "e" in text:
+        text = f"{float(text):.{max(0, -math.floor(math.log10(abs(x))) + 1)}f}".rstrip("0").rstrip(".")
+    return text
+
+
+def _tail_mean(s: Schedule) -> float:
+    tail = s.lrs[-TAIL_EPOCHS * s.steps_per_epoch:]
+    return sum(tail) / len(tail)
+
+
+def schedule_field(s: Schedule, name: str) -> str:
+    """One figure of a model's schedule; learning rates with two significant digits."""
+    if name not in SCHEDULE_FIELDS:
+        raise DocsError(f"unknown schedule field {name!r}; known: {', '.join(SCHEDULE_FIELDS)}")
+    peak = max(range(len(s.lrs)), key=s.lrs.__getitem__)
+    if name in ("start_momentum", "peak_momentum"):
+        m = s.momenta[0 if name == "start_momentum" else peak]
+        if m is None:
+            raise DocsError(f"{s.source}'s optimizer has no momentum")
+        return f"{m:g}"
+    return {
+        "steps_per_epoch": lambda: f"{s.steps_per_epoch:,}",
+        "total_steps": lambda: f"{len(s.lrs):,}",
+        "built_steps": lambda: _built(s),
+        "start_lr": lambda: _sig(s.lrs[0]),
+        "peak_lr": lambda: _sig(s.lrs[peak]),
+        "peak_epoch": lambda: str(peak // s.steps_per_epoch + 1),
+        "final_lr": lambda: _sig(s.lrs[-1]),
+        "tail_lr": lambda: _sig(_tail_mean(s)),
+    }[name]()
+
+
+def _built(s: Schedule) -> str:
+    if s.built_steps is None:
+        raise DocsError(f"{s.source} does not build a OneCycleLR")
+    return f"{s.built_steps:,}"
+
+
+def onecycle_arg(s: Schedule, name: str) -> str:
+    """One argument of the OneCycleLR the model builds, read back from the built scheduler."""
+    if s.onecycle is None:
+        raise DocsError(f"{s.source} does not build a OneCycleLR")
+    if name not in ONECYCLE_ARGS:
+        raise DocsError(f"unknown OneCycleLR argument {name!r}; known: {', '.join(ONECYCLE_ARGS)}")
+    return _plain(s.onecycle[name])
+
+
+def lr_levers(s: Schedule) -> str:
+    """Markdown: the model's OneCycle schedule and what changing one argument at a time does to it."""
+    if s.onecycle is None:
+        raise DocsError(f"{s.source} does not build a OneCycleLR; lr_levers compares OneCycle arguments")
+    base = s.onecycle
+    variants = [
+        ("final_div_factor", base["final_div_factor"] * 100),
+        ("pct_start", round(base["pct_start"] / 2, 4)),
+        ("max_lr", base["max_lr"] / 2),
+        ("epochs", max(1, base["epochs"] * 3 // 4)),
+    ]
+    lines = [f"| one change | peak lr (epoch) | last lr | mean lr, last {TAIL_EPOCHS} epochs |",
+             "|---|---:|---:|---:|"]
+    reference = _tail_mean(s)
+
+    def row(label: str, run: Schedule) -> str:
+        peak = max(range(len(run.lrs)), key=run.lrs.__getitem__)
+        tail = _tail_mean(run)
+        change = "" if run is s else f" ({(tail / reference - 1) * 100:+.0f} %)".replace("-", "−")
+        return (f"| {label} | {_sig(run.lrs[peak])} ({peak // run.steps_per_epoch + 1}) | {_sig(run.lrs[-1])} | "
+                f"{_sig(tail)}{change} |")
+
+    lines.append(row("none (as built)", s))
+    for name, value in variants:
+        if value == base[name]:
+            continue  # a one-epoch run has no shorter run to compare with
+        args = {k: v for k, v in base.items()}
+        args[name] = value
+        lines.append(row(f"{name} {_plain(base[name])} → {_plain(value)}", _onecycle_run(args)))
+    return "\n".join(lines)
 
 
 def param_table(report: dict) -> str:
@@ -262,6 +760,9 @@ def run(root: Path | None = None, check: bool = False, results_path: Path | None
                 continue
             try:
                 new = render(key, values.value(key, source))
+            except ResultsAwaiting as exc:  # a declared file not trained yet: fill the rest, say what to train
+                report.awaiting.append(f"{rel}:{line}: {key} {source}: {exc}")
+                continue
             except ResultsMissing as exc:  # the numbers do not exist yet: fill the rest, say what to train
                 report.missing.append(f"{rel}:{line}: {key} {source}: {exc}")
                 continue

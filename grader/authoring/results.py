@@ -48,6 +48,29 @@ class ResultRow:
     torch: str | None = None
     quick: bool = False  # smoke rows (tests only) never calibrate anything
     extra: dict = field(default_factory=dict)
+    # "pass" for a solution; an extra file (a hint path, a comparison) says what the lesson claims of it:
+    # "pass", "fail" (e.g. "too narrow to pass") or "measure" (only its figures are quoted).
+    expect: str = "pass"
+    train_last: list[float] | None = None  # last epoch's training accuracy per seed (None: rows from before)
+
+    @property
+    def label(self) -> str:
+        """The row's name in the table: the lesson, plus the file for anything but its model.py."""
+        name = self.file.rsplit("/", 1)[-1]
+        return self.lesson if name == "model.py" and self.file.startswith("solutions/") else f"{self.lesson}: {name}"
+
+    @property
+    def as_expected(self) -> bool:
+        """Every seed went the way the lesson says (measure-only rows: every seed was graded)."""
+        if self.expect == "fail":
+            return not any(self.passed)
+        if self.expect == "measure":
+            return True
+        return all(self.passed)
+
+    @property
+    def mean_train_last(self) -> float | None:
+        return mean(self.train_last) if self.train_last else None
 
     @property
     def mean_best(self) -> float:
@@ -82,15 +105,16 @@ def read(path: Path) -> list[ResultRow]:
 
 
 def merge(old: list[ResultRow], new: list[ResultRow]) -> list[ResultRow]:
-    """Old rows with every (lesson, device) that `new` has replaced; sorted by lesson number, then device."""
-    keys = {(r.lesson, r.device) for r in new}
-    rows = [r for r in old if (r.lesson, r.device) not in keys] + list(new)
-    return sorted(rows, key=lambda r: (_lesson_number(r.lesson), r.lesson, r.device))
+    """Old rows with every (lesson, file, device) that `new` has replaced; sorted by lesson, solution first, device."""
+    keys = {(r.lesson, r.file, r.device) for r in new}
+    rows = [r for r in old if (r.lesson, r.file, r.device) not in keys] + list(new)
+    return sorted(rows, key=lambda r: (_lesson_number(r.lesson), r.lesson, r.label != r.lesson, r.file, r.device))
 
 
-def pick(rows: list[ResultRow], file: str) -> ResultRow | None:
-    """The row that speaks for a solution file: most seeds, then the latest run."""
-    mine = [r for r in rows if r.file == file and not r.quick]
+def pick(rows: list[ResultRow], file: str, need=None) -> ResultRow | None:
+    """The row that speaks for a course file: most seeds, then the latest run; `need(row)` filters first
+    (a figure only newer rows record, such as the training accuracy)."""
+    mine = [r for r in rows if r.file == file and not r.quick and (need is None or need(r))]
     return max(mine, key=lambda r: (len(r.seeds), r.when), default=None)
 
 
@@ -108,7 +132,9 @@ def render(rows: list[ResultRow], command: str, when: str) -> str:
         "Each row is one solution trained from scratch on seeds 0..K-1 through the normal grading path",
         "(`course grade`'s loop and verdict), on one device. Re-running one lesson replaces only its row for",
         "that device. Accuracies are test accuracies in percent; \"epochs to target\" is the first epoch that",
-        "reached the lesson's target, per seed.",
+        "reached the lesson's target, per seed. Rows named `lessonN: FILE` are the other models a lesson's text",
+        "talks about (listed in its lesson.toml `[verify]` table): \"passed\" then says what the lesson expects",
+        "of them (to pass, to fail, or only to be measured).",
         "",
         "| lesson | params | RF | device | seeds | best acc per seed | mean best | last acc per seed | mean last "
         "| epochs to target | passed | time per run | when |",
@@ -117,18 +143,27 @@ def render(rows: list[ResultRow], command: str, when: str) -> str:
     for r in rows:
         to_target = ", ".join("-" if e is None else str(e) for e in r.epochs_to_target)
         lines.append(
-            f"| {r.lesson}{' (quick)' if r.quick else ''} | {r.params:,} | {r.rf} | {r.device} | "
+            f"| {r.label}{' (quick)' if r.quick else ''} | {r.params:,} | {r.rf} | {r.device} | "
             f"{', '.join(map(str, r.seeds))} | {', '.join(f'{a:.2f}' for a in r.best)} | {r.mean_best:.2f} | "
             f"{', '.join(f'{a:.2f}' for a in r.last)} | {r.mean_last:.2f} | {to_target} | "
-            f"{sum(r.passed)}/{len(r.passed)} | {_duration(mean(r.seconds))} | {r.when} |"
+            f"{_passed(r)} | {_duration(mean(r.seconds))} | {r.when} |"
         )
     lines += ["", "Produced by:", ""]
-    lines += [f"- {r.lesson} on {r.device}: `{r.command}` ({r.when}, torch {r.torch or '?'})" for r in rows]
+    lines += [f"- {r.label} on {r.device}: `{r.command}` ({r.when}, torch {r.torch or '?'})" for r in rows]
     data = "[\n" + ",\n".join(json.dumps(asdict(r)) for r in rows) + "\n]"  # a row per line: readable diffs
     # "--" may not appear inside an HTML comment; \u002d is the same "-" to a JSON parser.
     data = data.replace("--", "-\\u002d")
     lines += ["", DATA_OPEN, data, "-->", ""]
     return "\n".join(lines)
+
+
+def _passed(r: ResultRow) -> str:
+    count = f"{sum(r.passed)}/{len(r.passed)}"
+    if r.expect == "fail":
+        return f"{count} (expected to fail{'' if r.as_expected else ': DID NOT'})"
+    if r.expect == "measure":
+        return f"{count} (measured only)"
+    return count
 
 
 def _duration(seconds: float) -> str:

@@ -24,11 +24,12 @@ class StaticRow:
     """One file's static verdict and whether it is what the course needs (stub: fail, solution: pass)."""
 
     lesson: str
-    kind: str  # "stub" or "solution"
+    kind: str  # "stub", "solution" or "extra" (a hint path or comparison the lesson's text talks about)
     file: Path
     status: str  # the verdict's status, "error" (contract broken) or "missing"
     message: str
     ok: bool
+    expect: str = ""  # an extra's: pass (must pass the static checks too), fail or measure (must build)
 
 
 @dataclass
@@ -48,6 +49,8 @@ class SeedRun:
     device: str | None = None
     seconds: float = 0.0
     ok: bool = False
+    file: str = ""  # repo-relative; an extra's runs name their file, a solution's say model.py
+    expect: str = "pass"  # what the lesson says of this file: pass, fail, or measure (figures only)
 
 
 @dataclass
@@ -76,14 +79,30 @@ class VerifyReport:
         }
 
 
-def command_line(lesson: str | None, train: bool, seeds: int, device: str) -> str:
+ONLY = ("solutions", "extras")
+
+
+def command_line(lesson: str | None, train: bool, seeds: int, device: str, only: str | None = None) -> str:
     """The command that reproduces a verify run, as RESULTS.md quotes it."""
     words = ["course", "verify"]
     if train:
         words += ["--train", "--seeds", str(seeds), "--device", device]
     if lesson:
         words += ["--lesson", lesson]
+    if only:
+        words += ["--only", only]
     return " ".join(words)
+
+
+def expected(status: str, expect: str, quick: bool = False) -> bool:
+    """Whether a graded run went the way the lesson says: pass, fail, or (measure) graded at all."""
+    if quick:
+        return status == "smoke"
+    if expect == "fail":
+        return status == "failed"
+    if expect == "measure":
+        return status in ("passed", "failed")
+    return status == "passed"
 
 
 def static_check(path: Path, lesson: Lesson, data_dir=None) -> tuple[str, str]:
@@ -111,11 +130,16 @@ def verify(
     solutions_root: Path | None = None,
     results_path: Path | None = None,
     quick: bool = False,
+    only: str | None = None,
 ) -> VerifyReport:
-    """Verify every lesson (or one); with train, grade each solution on seeds 0..seeds-1 and update RESULTS.md.
+    """Verify every lesson (or one); with train, grade each solution and each extra file its lesson.toml lists
+    (`[verify] extra`) on seeds 0..seeds-1 and update RESULTS.md, one row per file and device.
 
-    quick trains --quick smoke runs (for tests); they are written only to an explicit results_path.
+    only="solutions" or "extras" trains just those (the static checks always cover everything); quick trains
+    --quick smoke runs (for tests), written only to an explicit results_path.
     """
+    if only not in (None, *ONLY):
+        raise CourseError(f"only must be one of {list(ONLY)}, got {only!r}")
     lessons_root = Path(lessons_root) if lessons_root else paths.lessons_dir()
     solutions_root = Path(solutions_root) if solutions_root else paths.solutions_dir()
     ids = [get_lesson(lesson, lessons_root).id] if lesson else lesson_ids(lessons_root)
@@ -130,39 +154,64 @@ def verify(
         solution = solutions_root / les.id / "model.py"
         status, message = static_check(solution, les, data_dir)
         report.static.append(StaticRow(les.id, "solution", solution, status, message, ok=status == "passed"))
+        for extra in les.verify_extras:
+            path = lessons_root.parent / extra.file
+            status, message = static_check(path, les, data_dir)
+            # a hint path must pass the checks; a file the text says fails, or that is only measured, must build
+            ok = status == "passed" if extra.expect == "pass" else status in ("passed", "failed")
+            report.static.append(StaticRow(les.id, "extra", path, status, message, ok, extra.expect))
     if not train:
         return report
     if results_path is None and not quick:
         results_path = solutions_root / RESULTS_NAME
     report.results_path = results_path
     root = lessons_root.parent  # the repository: RESULTS.md names files as lesson markers do
-    command = command_line(lesson, train, seeds, device)
-    passing = {r.lesson for r in report.static if r.kind == "solution" and r.ok}
-    todo = [les for les in lessons if les.id in passing]
-    total = len(todo) * seeds
+    command = command_line(lesson, train, seeds, device, only)
+    ok_static = {(r.lesson, r.file) for r in report.static if r.ok}
+    todo: list[tuple[Lesson, Path, str]] = []  # (lesson, file, expect) in the order they train
     for les in lessons:
-        if les.id not in passing:  # a solution that fails statically cannot be calibrated
-            report.runs.append(SeedRun(les.id, -1, "error", "the solution fails its static checks; not trained"))
-    for n, les in enumerate(todo):
-        solution = solutions_root / les.id / "model.py"
+        files = []
+        if only != "extras":
+            files.append((solutions_root / les.id / "model.py", "pass"))
+        if only != "solutions":
+            files += [(root / e.file, e.expect) for e in les.verify_extras]
+        for path, expect in files:
+            if (les.id, path) in ok_static:
+                todo.append((les, path, expect))
+            else:  # a file that fails its static checks cannot be calibrated
+                report.runs.append(SeedRun(les.id, -1, "error", f"{_rel(path, root)} fails its static checks; not trained",
+                                           file=_rel(path, root), expect=expect))
+    total = len(todo) * seeds
+    for n, (les, path, expect) in enumerate(todo):
+        rel = _rel(path, root)
         runs, records = [], []
         for seed in range(seeds):
-            emit({"event": "verify-run", "lesson": les.id, "seed": seed, "index": n * seeds + seed + 1, "total": total})
-            run, record = _train_one(solution, les, seed, device, data_dir, quick, emit)
+            emit({"event": "verify-run", "lesson": les.id, "file": rel, "seed": seed, "index": n * seeds + seed + 1,
+                  "total": total})
+            run, record = _train_one(path, les, seed, device, data_dir, quick, emit, expect)
+            run.file = rel
             runs.append(run)
             if record is not None:
                 records.append(record)
             emit({"event": "verify-done", "run": run})
         report.runs.extend(runs)
         if records and results_path is not None and len(records) == len(runs):
-            row = _result_row(les, solution, root, records, runs, command, quick)
+            row = _result_row(les, rel, records, runs, command, quick, expect)
             merged = results.merge(results.read(results_path), [row])
             results.write(results_path, merged, command, now())
             report.written.append(row)
     return report
 
 
-def _train_one(solution: Path, lesson: Lesson, seed: int, device: str, data_dir, quick: bool, emit):
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return os.fspath(path)
+
+
+def _train_one(solution: Path, lesson: Lesson, seed: int, device: str, data_dir, quick: bool, emit,
+               expect: str = "pass"):
     from grader import api
 
     started = time.perf_counter()
@@ -170,31 +219,29 @@ def _train_one(solution: Path, lesson: Lesson, seed: int, device: str, data_dir,
         result = api.grade(solution, lesson.id, device=device, seed=seed, quick=quick, data_dir=data_dir, on_event=emit,
                            plot=False)
     except (SubmissionError, TrainingError) as exc:
-        return SeedRun(lesson.id, seed, "error", str(exc), seconds=time.perf_counter() - started), None
+        return SeedRun(lesson.id, seed, "error", str(exc), seconds=time.perf_counter() - started, expect=expect), None
     except CourseError as exc:
         if exc.kind != "worker":  # data, usage, device: nothing to learn from the other seeds either
             raise
-        return SeedRun(lesson.id, seed, "error", str(exc), seconds=time.perf_counter() - started), None
+        return SeedRun(lesson.id, seed, "error", str(exc), seconds=time.perf_counter() - started, expect=expect), None
     rec, verdict = result.record, result.verdict
-    ok = verdict.status == "passed" or (quick and verdict.status == "smoke")
     run = SeedRun(
         lesson.id, seed, verdict.status, verdict.message, rec.params, rec.rf, rec.best_acc, rec.last_acc,
-        verdict.epochs_to_target, len(rec.epochs), rec.device_name, rec.duration, ok,
+        verdict.epochs_to_target, len(rec.epochs), rec.device_name, rec.duration,
+        expected(verdict.status, expect, quick), expect=expect,
     )
     return run, rec
 
 
-def _result_row(lesson: Lesson, solution: Path, root: Path, records: list, runs: list[SeedRun],
-                command: str, quick: bool) -> results.ResultRow:
+def _result_row(lesson: Lesson, rel: str, records: list, runs: list[SeedRun], command: str, quick: bool,
+                expect: str = "pass") -> results.ResultRow:
     first = records[0]
-    try:
-        rel = solution.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        rel = os.fspath(solution)
+    train_last = [rec.epochs[-1].train_acc if rec.epochs else None for rec in records]
     return results.ResultRow(
         lesson=lesson.id, file=rel, sha256=first.sha256, device=first.device_name, params=first.params,
         rf=first.rf, seeds=[r.seed for r in runs], best=[r.best for r in runs], last=[r.last for r in runs],
         epochs_to_target=[r.epochs_to_target for r in runs], epochs=[r.epochs for r in runs],
         passed=[r.status == "passed" for r in runs], seconds=[round(r.seconds, 1) for r in runs], when=now(),
-        command=command, torch=first.versions.get("torch"), quick=quick,
+        command=command, torch=first.versions.get("torch"), quick=quick, expect=expect,
+        train_last=None if None in train_last else [round(a, 2) for a in train_last],
     )

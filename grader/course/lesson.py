@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.errors import ManifestError, UsageError
+from grader.course.exercises import Exercise, parse_exercises
 from grader.paths import lessons_dir
 
 _RULE = re.compile(r"^(best|last-(\d+))$")
@@ -56,6 +57,18 @@ class Hint:
     criterion: str | None = None  # shown first when this criterion was the one that failed
 
 
+EXPECTATIONS = ("pass", "fail", "measure")
+
+
+@dataclass(frozen=True)
+class VerifyExtra:
+    """A course file that `course verify --train` trains beside the solution: a hint path, a comparison."""
+
+    file: str  # repo-relative, as value markers name files (lessons/lesson2/examples/walkthrough.py)
+    expect: str  # "pass" or "fail" on every seed, as the lesson's text claims; "measure": only its figures count
+    note: str = ""  # why it exists, for RESULTS.md readers
+
+
 @dataclass(frozen=True)
 class Lesson:
     id: str
@@ -68,6 +81,8 @@ class Lesson:
     may_change: tuple[str, ...] = ()  # the submission names a student may set; empty: all of them
     timeout: int = 3600  # seconds of wall clock for one grading, on the slowest machine we support
     allowed_imports: tuple[str, ...] = ()  # modules (with their submodules) added to the policy's allowlist
+    exercises: tuple[Exercise, ...] = ()  # find-the-error questions; answers stay hidden until asked
+    verify_extras: tuple[VerifyExtra, ...] = ()  # models the text talks about, trained by `course verify --train`
 
     @property
     def stub(self) -> Path:
@@ -186,6 +201,8 @@ def parse_lesson(raw: dict, path: Path) -> Lesson:
         raise ManifestError(f"{where}: may_change has unknown name(s) {sorted(unknown)}; known: Net, {', '.join(RECIPE_NAMES)}")
     timeout = _expect(raw.get("timeout", 3600), int, f"{where}: timeout")
     allowed_imports = parse_allowed_imports(raw.get("allowed_imports", []), f"{where}: allowed_imports")
+    exercises = parse_exercises(raw.get("exercise", []), f"{where}: exercise")
+    verify_extras = parse_verify(raw.get("verify", {}), f"{where}: verify")
     return Lesson(
         id=path.name,
         title=title,
@@ -197,7 +214,35 @@ def parse_lesson(raw: dict, path: Path) -> Lesson:
         may_change=may_change,
         timeout=timeout,
         allowed_imports=allowed_imports,
+        exercises=exercises,
+        verify_extras=verify_extras,
     )
+
+
+def parse_verify(raw, where: str) -> tuple[VerifyExtra, ...]:
+    """Validate the `[verify]` table: `extra = [{file = "...", expect = "pass" | "fail" | "measure", note = "..."}]`."""
+    raw = _expect(raw, dict, where)
+    unknown = set(raw) - {"extra"}
+    if unknown:
+        raise ManifestError(f"{where}: unknown field(s) {sorted(unknown)}; known: ['extra']")
+    extras = []
+    for i, entry in enumerate(_expect(raw.get("extra", []), list, f"{where}.extra")):
+        at = f"{where}.extra[{i}]"
+        entry = _expect(entry, dict, at)
+        unknown = set(entry) - {"file", "expect", "note"}
+        if unknown:
+            raise ManifestError(f"{at}: unknown field(s) {sorted(unknown)}; known: ['expect', 'file', 'note']")
+        file = _expect(entry.get("file"), str, f"{at}.file")
+        if file.startswith("/") or ".." in file.split("/") or not file.endswith(".py"):
+            raise ManifestError(f"{at}.file must be a repo-relative .py path such as solutions/lesson6/hint_path.py, "
+                                f"got {file!r}")
+        expect = _expect(entry.get("expect"), str, f"{at}.expect")
+        if expect not in EXPECTATIONS:
+            raise ManifestError(f"{at}.expect must be one of {list(EXPECTATIONS)}, got {expect!r}")
+        if any(e.file == file for e in extras):
+            raise ManifestError(f"{at}.file {file!r} is listed twice")
+        extras.append(VerifyExtra(file, expect, _expect(entry.get("note", ""), str, f"{at}.note")))
+    return tuple(extras)
 
 
 def parse_allowed_imports(raw, where: str) -> tuple[str, ...]:

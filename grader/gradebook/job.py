@@ -34,10 +34,11 @@ class JobSpec:
         return asdict(self)
 
 
-def grade_job(spec: JobSpec, emit: Callable[[dict], None] | None = None) -> dict:
+def grade_job(spec: JobSpec, emit: Callable[[dict], None] | None = None, launch=None) -> dict:
     """Grade one job: {"record": RunRecord dict} or {"error": {"kind", "message", "record"}}, with its seconds.
 
-    `emit` gets the grading's progress events, tagged with the job's student and seed ("job-start", ...).
+    `emit` gets the grading's progress events, tagged with the job's student and seed ("job-start", ...);
+    `launch` starts its worker and evaluator (default: cold, a fresh interpreter each).
     """
     from grader.course.lesson import get_lesson
     from grader.errors import CourseError, UsageError
@@ -54,7 +55,8 @@ def grade_job(spec: JobSpec, emit: Callable[[dict], None] | None = None) -> dict
     try:
         request = GradeRequest(Path(spec.file), spec.lesson, spec.device, spec.seed, spec.epochs, spec.quick,
                                spec.data_dir, spec.timeout)
-        result = grading.grade(request, get_lesson(spec.lesson) if spec.lesson else None, forward)
+        result = grading.grade(request, get_lesson(spec.lesson) if spec.lesson else None, forward,
+                               **({"launch": launch} if launch is not None else {}))
     except CourseError as exc:
         # a usage error (a typo in the command) is not the student's attempt: it is reported, not recorded
         return {"error": {"kind": exc.kind, "message": str(exc), "record": not isinstance(exc, UsageError)},

@@ -1,8 +1,10 @@
-"""Run a batch's jobs on this machine: a job process each (grader.gradebook.job), N at a time, over the devices.
+"""Run a batch's jobs on this machine: N gradings at a time, spread over the devices, started warm.
 
-Jobs run in sessions of their own (grader.channel), out of the terminal's reach, so Ctrl-C is the batch's to
-handle: it stops every job with SIGTERM, which unwinds through the grading's cleanup (its worker and evaluator
-are killed) and records nothing; results already on their way are kept.
+Each grading is the parent side of grader.host.grading (no torch, no submission: it only talks to its children),
+so the batch runs them in threads of its own process. Their workers and evaluators are forked by one zygote
+(grader.host.zygote) that imported torch once, instead of starting a fresh interpreter each; where there is no
+fork (Windows) or COURSE_ZYGOTE=off, they start cold. Ctrl-C kills every running grading's children: nothing of a
+stopped grading is recorded, and results already on their way are kept.
 """
 
 from __future__ import annotations
@@ -10,23 +12,14 @@ from __future__ import annotations
 import os
 import queue
 import signal
-import time
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 
-from grader.channel import CLOSED, ChildProcess, Garbage
-from grader.gradebook.job import JobSpec
+from grader.channel import ChildProcess, cold_start
+from grader.gradebook.job import JobSpec, grade_job
 
-STOP_GRACE_S = 30  # after Ctrl-C, how long a job may take to kill its worker before it is killed itself
-
-
-@dataclass
-class _Running:
-    child: ChildProcess
-    spec: JobSpec
-    device: str
-    result: dict | None = None
+JOIN_S = 30  # after Ctrl-C, how long a grading's thread may take to notice its children are gone
 
 
 def cpu_threads(device: str, slot_devices: list[str]) -> int | None:
@@ -37,21 +30,32 @@ def cpu_threads(device: str, slot_devices: list[str]) -> int | None:
     return max(1, (os.cpu_count() or 1) // cpu_slots)
 
 
-def _env(threads: int | None) -> dict:
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[2])  # the job must import this very grader, installed or not
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-    if threads and "OMP_NUM_THREADS" not in os.environ:
-        env["OMP_NUM_THREADS"] = str(threads)  # read by torch in the worker the job starts
-    return env
+class _Launches:
+    """Starts one job's children (warm or cold) with its thread count, and remembers them so Ctrl-C can kill them."""
+
+    def __init__(self, start: Callable[..., ChildProcess], threads: int | None, live: set, lock: threading.Lock):
+        self.start, self.threads, self.live, self.lock = start, threads, live, lock
+        self.stopped = False
+
+    def __call__(self, module: str, *, name: str, cwd, env, events) -> ChildProcess:
+        if self.threads and "OMP_NUM_THREADS" not in os.environ:
+            env = {**env, "OMP_NUM_THREADS": str(self.threads)}  # read by torch in the worker
+        with self.lock:
+            if self.stopped:
+                raise KeyboardInterrupt  # the batch is stopping: start nothing new
+            child = self.start(module, name=name, cwd=cwd, env=env, events=events)
+            self.live.add(child)
+        return child
 
 
 class LocalPool:
-    """Job processes on this machine, one per slot; a slot is a device (several slots may share one)."""
+    """Gradings on this machine, one per slot; a slot is a device (several slots may share one)."""
 
-    def __init__(self, slot_devices: list[str], devices: list[str] | None = None):
+    def __init__(self, slot_devices: list[str], devices: list[str] | None = None, warm: bool = True):
         self.slot_devices = list(slot_devices)
         self.devices = list(devices or dict.fromkeys(slot_devices))
+        self.warm = warm
+        self.started_warm = False  # whether the last run's children came from a zygote
 
     def describe(self) -> tuple[list[str], int]:
         """(devices, jobs at a time), for the batch's first line."""
@@ -59,81 +63,72 @@ class LocalPool:
 
     def run(self, specs: list[JobSpec], emit: Callable[[dict], None],
             on_result: Callable[[JobSpec, dict], None]) -> bool:
-        """Run every job; `on_result(spec, result)` as each ends. True when Ctrl-C (or SIGTERM) stopped the batch."""
+        """Run every job; `on_result(spec, result)` in this thread as each ends. True when Ctrl-C stopped the batch."""
+        if not specs:
+            return False
+        from grader.host.zygote import warm_launcher
+
+        zygote = warm_launcher() if self.warm else None
+        self.started_warm = zygote is not None
+        start = zygote.launch if zygote is not None else cold_start
+        inbox: queue.Queue = queue.Queue()  # events and results from the gradings' threads, handled here
+        live: set[ChildProcess] = set()
+        lock = threading.Lock()
         pending = list(specs)
         free = list(self.slot_devices)
-        running: dict[ChildProcess, _Running] = {}
-        events: queue.Queue = queue.Queue()
+        running: dict[threading.Thread, _Launches] = {}
         restore = _sigterm_is_ctrl_c()
         try:
             while pending or running:
                 while pending and free:
                     device = free.pop(0)
                     spec = replace(pending.pop(0), device=device)
-                    child = ChildProcess.python("grader.gradebook.job", name="job", events=events,
-                                                env=_env(cpu_threads(device, self.slot_devices)))
-                    child.send(spec.to_dict())
-                    running[child] = _Running(child, spec, device)
+                    launches = _Launches(start, cpu_threads(device, self.slot_devices), live, lock)
+                    thread = threading.Thread(target=_grade, args=(spec, launches, inbox), daemon=True,
+                                              name=f"grading-{spec.student}-{spec.seed}")
+                    running[thread] = launches
                     emit({"event": "job", "student": spec.student, "seed": spec.seed, "device": device})
-                try:
-                    child, event = events.get(timeout=1.0)
-                except queue.Empty:
-                    continue
-                job = running.get(child)
-                if job is not None and self._handle(job, event, emit):
-                    del running[child]
-                    free.append(job.device)
-                    on_result(job.spec, job.result or _died(job))
+                    thread.start()
+                kind, *rest = inbox.get()
+                if kind == "event":
+                    emit(rest[0])
+                else:
+                    thread, spec, result = rest
+                    running.pop(thread, None)
+                    free.append(spec.device)
+                    on_result(spec, result)
             return False
         except KeyboardInterrupt:
-            self._stop(running, events, on_result)
+            self._stop(running, live, lock)
             return True
         finally:
             restore()
-            for job in running.values():
-                job.child.kill()
+            if zygote is not None:
+                zygote.close()
 
     @staticmethod
-    def _handle(job: _Running, event, emit) -> bool:
-        """Take one event of a job; True once the job is over."""
-        if event is CLOSED:
-            try:
-                job.child.wait(STOP_GRACE_S)
-            except Exception:  # noqa: BLE001 - a job that will not exit is killed
-                job.child.kill()
-            return True
-        if isinstance(event, Garbage):
-            job.child.kill()
-            return False  # its CLOSED follows
-        if event["event"] == "done":
-            job.result = {k: v for k, v in event.items() if k != "event"}
-        else:
-            emit(event)
-        return False
-
-    def _stop(self, running: dict, events: queue.Queue, on_result) -> None:
-        """Ctrl-C: SIGTERM every job, keep the results already on their way, kill what is left after the grace."""
-        for job in running.values():
-            job.child.terminate()
-        deadline = time.monotonic() + STOP_GRACE_S
-        try:
-            while running and time.monotonic() < deadline:
-                try:
-                    child, event = events.get(timeout=0.5)
-                except queue.Empty:
-                    continue
-                job = running.get(child)
-                if job is not None and self._handle(job, event, lambda e: None):
-                    del running[child]
-                    if job.result is not None:
-                        on_result(job.spec, job.result)
-        except KeyboardInterrupt:  # a second Ctrl-C: stop waiting
-            pass
+    def _stop(running: dict, live: set, lock: threading.Lock) -> None:
+        """Ctrl-C: start nothing new, kill every running grading's children, let the threads wind down."""
+        with lock:
+            for launches in running.values():
+                launches.stopped = True
+            for child in list(live):
+                child.kill()
+        for thread in list(running):
+            thread.join(JOIN_S)
 
 
-def _died(job: _Running) -> dict:
-    code = job.child.poll()
-    return {"died": f"the batch job ended without a result (exit code {code}); not recorded{job.child.tail()}"}
+def _grade(spec: JobSpec, launches: _Launches, inbox: queue.Queue) -> None:
+    thread = threading.current_thread()
+    try:
+        result = grade_job(spec, lambda event: inbox.put(("event", event)), launch=launches)
+    except KeyboardInterrupt:
+        result = {"died": "stopped by Ctrl-C; not recorded"}
+    finally:
+        with launches.lock:
+            launches.live.difference_update(c for c in list(launches.live) if c.poll() is not None)
+    if not launches.stopped:
+        inbox.put(("result", thread, spec, result))
 
 
 def _sigterm_is_ctrl_c() -> Callable[[], None]:

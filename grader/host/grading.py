@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import mnist, program
-from grader.channel import CLOSED, ChildProcess, Garbage, drain, exit_reason
+from grader.channel import CLOSED, ChildProcess, Garbage, cold_start, drain, exit_reason
 from grader.course.lesson import DEFAULT_CRITERIA, Lesson
 from grader.course.verdict import judge
 from grader.digest import file_sha256
@@ -130,10 +130,12 @@ def _garbage(child: ChildProcess, item: Garbage) -> WorkerError:
 # --------------------------------------------------------------------------------------------------- check
 
 
-def check(request: GradeRequest, lesson: Lesson | None, *, screen: bool = True, limits: dict | None = None) -> Checked:
+def check(request: GradeRequest, lesson: Lesson | None, *, screen: bool = True, limits: dict | None = None,
+          launch: Callable[..., ChildProcess] = cold_start) -> Checked:
     """Contract, structure and receptive field (measured in the worker) and the parameter count (counted here).
 
     `screen=False` skips the static policy: only tests do that, to prove the walls behind it hold on their own.
+    `launch` starts the children: a fresh interpreter each (the default) or a fork of a warm zygote.
     """
     file = _file(request.file)
     sha = _screen(file, lesson) if screen else file_sha256(file)
@@ -144,8 +146,8 @@ def check(request: GradeRequest, lesson: Lesson | None, *, screen: bool = True, 
         images, labels = mnist.write_split(rooms.worker, train=True, data_dir=request.data_dir, limit=CHECK_TRAIN)
         task = WorkerTask("check", str(_place_submission(file, sha, rooms.worker)), sha, str(images), str(labels),
                           seed=request.seed, timeout=timeout, limits=limits or {})
-        with ChildProcess.python("grader.worker", cwd=rooms.worker, env=worker_env(rooms.worker), events=events,
-                                 name="worker") as worker:
+        with launch("grader.worker", name="worker", cwd=rooms.worker, env=worker_env(rooms.worker),
+                    events=events) as worker:
             worker.send(task.to_dict())
             deadline = time.monotonic() + timeout
             for child, event in drain(events, deadline):
@@ -211,10 +213,11 @@ class _Run:
 
 
 def grade(request: GradeRequest, lesson: Lesson | None, on_event: Callable[[dict], None] | None = None, *,
-          screen: bool = True, limits: dict | None = None) -> Graded:
+          screen: bool = True, limits: dict | None = None, launch: Callable[..., ChildProcess] = cold_start) -> Graded:
     """Train one submission in the worker, measure every epoch in the evaluator, and judge it.
 
     `screen=False` skips the static policy: only tests do that, to prove the walls behind it hold on their own.
+    `launch` starts the children: a fresh interpreter each (the default) or a fork of a warm zygote.
     """
     file = _file(request.file)
     run = _Run(request, lesson, _screen(file, lesson) if screen else file_sha256(file), file, on_event)
@@ -235,12 +238,12 @@ def grade(request: GradeRequest, lesson: Lesson | None, on_event: Callable[[dict
             max_epochs=criteria.max_epochs, max_params=criteria.max_params,
             lesson_recipe=lesson.recipe if lesson else None, fixed_recipe=lesson.fixed_recipe if lesson else (),
             loop=request.loop, timeout=timeout, limits=limits or {})
-        worker = ChildProcess.python("grader.worker", cwd=rooms.worker, env=worker_env(rooms.worker), events=events,
-                                     name="worker")
+        worker = launch("grader.worker", name="worker", cwd=rooms.worker, env=worker_env(rooms.worker),
+                        events=events)
         children.append(worker)
         worker.send(task.to_dict())
-        evaluator = ChildProcess.python("grader.evaluator", cwd=rooms.evaluator, env=worker_env(rooms.evaluator),
-                                        events=events, name="evaluator")
+        evaluator = launch("grader.evaluator", name="evaluator", cwd=rooms.evaluator,
+                           env=worker_env(rooms.evaluator), events=events)
         children.append(evaluator)
         evaluator.send({"op": "setup", "test_images": str(test[0]), "test_labels": str(test[1]),
                         "device": request.device, "workdir": str(rooms.evaluator), "timeout": timeout,

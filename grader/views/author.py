@@ -19,13 +19,15 @@ class VerifyProgress(GradeProgress):
         if kind == "verify-static":
             return
         if kind == "verify-run":
-            self.out.rule(f"[{event['index']}/{event['total']}] {event['lesson']} seed {event['seed']}")
+            self.out.rule(f"[{event['index']}/{event['total']}] {_verify_name(event['lesson'], event.get('file', ''))} "
+                          f"seed {event['seed']}")
         elif kind == "verify-done":
             run = event["run"]
             style = "green" if run.ok else "red"
             best = fmt_num(run.best, ".2f") if run.best is not None else "-"
             last = fmt_num(run.last, ".2f") if run.last is not None else "-"
-            self.out.print(f"[{style}]{run.lesson} seed {run.seed}: {run.status}[/]  best {best} %  last {last} %  "
+            self.out.print(f"[{style}]{_verify_name(run.lesson, run.file)} seed {run.seed}: {run.status}[/]  "
+                           f"best {best} %  last {last} %  "
                            f"epochs to target {run.epochs_to_target or '-'}  {run.seconds:.0f}s")
             if self.task is not None:
                 self.progress.remove_task(self.task)
@@ -40,9 +42,17 @@ class VerifyProgress(GradeProgress):
             super().__call__(event)
 
 
+def _verify_name(lesson: str, file: str) -> str:
+    """A solution's runs are named by the lesson; an extra file's (a hint path, a comparison) by lesson and file."""
+    name = file.rsplit("/", 1)[-1]
+    return lesson if not file or (name == "model.py" and file.startswith("solutions/")) else f"{lesson}: {name}"
+
+
 def show_verify(report, out: Console) -> None:
-    rows = [(r.lesson, r.kind, "fail" if r.kind == "stub" else "pass", r.status, "[green]yes[/]" if r.ok else "[red]NO[/]")
-            for r in report.static]
+    must = {"stub": "fail", "solution": "pass"}
+    rows = [(r.lesson, r.kind if r.kind != "extra" else r.file.name,
+             must.get(r.kind, "pass" if r.expect == "pass" else "build"), r.status,
+             "[green]yes[/]" if r.ok else "[red]NO[/]") for r in report.static]
     table = Table(box=box.SIMPLE_HEAVY, title="Static checks (no training)", title_justify="left")
     widths = [max([len(col)] + [len(Text.from_markup(r[i])) for r in rows])
               for i, col in enumerate(("lesson", "file", "must", "got", "ok"))]
@@ -63,16 +73,18 @@ def show_verify(report, out: Console) -> None:
                             min_width=len(col) if col != "lesson" else 7)
         for r in report.runs:
             runs.add_row(
-                r.lesson, str(r.seed) if r.seed >= 0 else "-", f"{r.params:,}" if r.params else "-", str(r.rf or "-"),
+                _verify_name(r.lesson, r.file), str(r.seed) if r.seed >= 0 else "-", f"{r.params:,}" if r.params else "-", str(r.rf or "-"),
                 fmt_num(r.best, ".2f") if r.best is not None else "-", fmt_num(r.last, ".2f") if r.last is not None else "-",
                 str(r.epochs_to_target or "-"), r.device or "-", f"{r.seconds:.0f}s", MARK[r.ok],
             )
         out.print(runs)
         for r in report.runs:
             if not r.ok:
-                out.print(f"[red]{r.lesson} seed {r.seed}[/]: {r.status}: {r.message}", soft_wrap=True)
+                want = "" if r.expect == "pass" else f" (the lesson expects: {r.expect})"
+                out.print(f"[red]{_verify_name(r.lesson, r.file)} seed {r.seed}[/]: {r.status}{want}: {r.message}",
+                          soft_wrap=True)
     if report.written:
-        out.print(f"Wrote {', '.join(r.lesson for r in report.written)} to [bold]{report.results_path}[/].")
+        out.print(f"Wrote {', '.join(r.label for r in report.written)} to [bold]{report.results_path}[/].")
     if report.ok:
         out.print("[green]Verified:[/] every stub fails its lesson and every solution passes.")
     else:
@@ -87,7 +99,12 @@ def show_docs(report, check: bool, out: Console) -> None:
         out.print(f"{c.where}:{c.line}: {c.key} {c.source}: {old or '(empty)'} -> {new}", soft_wrap=True, markup=False)
     for line in report.missing:
         out.print(f"{line}", soft_wrap=True, markup=False)
+    for line in getattr(report, "awaiting", []):
+        out.print(f"{line}", soft_wrap=True, markup=False, style="yellow")
     n, docs = report.markers, len(report.documents)
+    if getattr(report, "awaiting", []):
+        out.print(f"[yellow]{len(report.awaiting)} result marker(s) await training[/] of files `course verify --train` "
+                  "trains (left as they are); run the commands above, then `course docs`.")
     if report.missing:
         out.print(f"[red]{len(report.missing)} result marker(s) have no current trained results[/] (left as they are); "
                   "run the commands above, then `course docs`.")
@@ -95,7 +112,11 @@ def show_docs(report, check: bool, out: Console) -> None:
         if report.changes:
             out.print(f"[red]{len(report.changes)} of {n} marker(s) are stale[/]; `course docs` rewrites them.")
         elif not report.missing:
-            out.print(f"[green]All {n} marker(s) in {docs} document(s) are up to date.[/]")
+            waiting = len(getattr(report, "awaiting", []))
+            if waiting:
+                out.print(f"[green]The other {n - waiting} marker(s) in {docs} document(s) are up to date.[/]")
+            else:
+                out.print(f"[green]All {n} marker(s) in {docs} document(s) are up to date.[/]")
     elif report.written:
         out.print(f"Updated {len(report.changes)} marker(s) in {len(report.written)} file(s).")
     elif not report.missing:

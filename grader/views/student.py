@@ -13,9 +13,9 @@ from grader.views.console import (
     STYLE,
     fmt_num,
     local_time,
-    markdown,
     next_command,
 )
+from grader.views.lesson_text import render_lesson
 
 
 def criteria_table(verdict) -> Table:
@@ -222,7 +222,7 @@ STATUS_STYLE = {"passed": "green", "in progress": "yellow", "not started": "dim"
 def show_started(started, out: Console) -> None:
     lesson = started.lesson
     if started.readme:
-        out.print(markdown(started.readme))
+        render_lesson(started.readme, out)
     else:
         out.print(f"[bold]{lesson.title}[/]")
     out.rule()
@@ -237,11 +237,26 @@ def show_started(started, out: Console) -> None:
 
 
 def show_lesson(shown, out: Console) -> None:
-    out.print(markdown(shown.text))
+    render_lesson(shown.text, out)
     out.rule()
     if shown.file:
         out.print(f"Your file: [bold]{shown.file}[/]")
     next_command(out, shown.next_command)
+
+
+def show_answer(answered, out: Console) -> None:
+    """`course answer`: right or wrong (never the answer itself), or the answer with its arithmetic when asked."""
+    ex = answered.exercise
+    out.print(f"[bold]{answered.lesson.id} · {ex.id}[/]: {ex.question}", soft_wrap=True)
+    if answered.attempt is None:
+        out.print(Panel(Text(answered.revealed), title="answer", title_align="left"))
+    else:
+        style = {"correct": "bold green", "wrong": "bold red", "unreadable": "yellow"}[answered.attempt.status]
+        out.print(Text(answered.attempt.message, style=style))
+        if answered.attempt.status == "wrong":
+            out.print(f"[dim]To see the answer and its arithmetic: course answer {answered.lesson.id} {ex.id}[/]")
+    if answered.others:
+        out.print(f"[dim]Other exercises in {answered.lesson.id}: {', '.join(answered.others)}[/]")
 
 
 def show_hint(answer, out: Console) -> None:

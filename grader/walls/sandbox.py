@@ -87,7 +87,7 @@ def isolate(workdir: Path, timeout: float, limits: Limits = Limits(), readable: 
     APPLIED["stdin"] = "closed (/dev/null)"
     off = os.environ.get(DISABLE_VAR, "").lower() in ("0", "off", "no", "false")
     APPLIED["network"] = "not isolated: disabled by COURSE_SANDBOX=off" if off else _drop_network()
-    APPLIED["lifetime"] = _die_with_parent()  # after the namespace change, which could reset it
+    APPLIED["lifetime"] = die_with_parent()  # after the namespace change, which could reset it
     APPLIED["rlimits"] = _set_rlimits(timeout, limits)
     if off:
         APPLIED["filesystem"] = "not confined: disabled by COURSE_SANDBOX=off"
@@ -175,7 +175,7 @@ def _mapped_bytes() -> int:
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> str:
+def die_with_parent() -> str:
     """A worker never outlives its grader: if the grading process dies, the kernel kills the worker too."""
     if sys.platform != "linux":
         return "ends on timeout or when its output pipe closes"

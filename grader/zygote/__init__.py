@@ -1,0 +1,1 @@
+"""The zygote: a fork server that starts workers and evaluators warm (see grader.zygote.server). Needs torch."""

@@ -1,0 +1,118 @@
+"""grader.speed: fast_dropout draws the same Bernoulli masks as torch, is used by every dropout, and is undone on exit."""
+
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from grader.worker.speed import fast_dropout, keep_mask
+
+
+def _within(count: int, n: int, p: float, sigmas: float = 5.0) -> bool:
+    """count ~ Binomial(n, p) to within `sigmas` standard deviations (a false alarm about once in 3.5 million)."""
+    return abs(count - n * p) <= sigmas * math.sqrt(n * p * (1 - p))
+
+
+@pytest.mark.parametrize("p", [0.01, 0.07, 0.5, 0.9])
+def test_the_mask_drops_each_element_with_probability_p_and_scales_the_rest_as_torch_does(p):
+    torch.manual_seed(0)
+    mask = keep_mask((1000, 1000), p, torch.float32, torch.device("cpu"))
+    dropped = int((mask == 0).sum())
+    assert _within(dropped, mask.numel(), p)
+    kept = mask[mask != 0]
+    assert torch.equal(kept.unique(), torch.ones(1).div_(1 - p))  # torch's own scale: the same float, same rounding
+    assert abs(float(mask.double().mean()) - 1.0) < 5 * math.sqrt(p / (1 - p) / mask.numel())  # unbiased
+
+
+def test_each_position_is_dropped_at_rate_p_independently_of_its_neighbour():
+    # Positions 2i and 2i+1 share one 64-bit word: their joint drop rate must still be p * p.
+    p, draws = 0.3, 2000
+    torch.manual_seed(1)
+    masks = torch.stack([keep_mask((64,), p, torch.float32, torch.device("cpu")) == 0 for _ in range(draws)])
+    per_position = masks.sum(dim=0)
+    assert all(_within(int(c), draws, p) for c in per_position)
+    # A mask that repeated (or a stuck position) would spread the counts far wider than a binomial does.
+    assert 0.7 < float(per_position.float().std()) / math.sqrt(draws * p * (1 - p)) < 1.3
+    both = int((masks[:, 0::2] & masks[:, 1::2]).sum())
+    assert _within(both, draws * 32, p * p)
+    across_draws = int((masks[:-1] & masks[1:]).sum())  # and a position's draws are independent over time
+    assert _within(across_draws, (draws - 1) * 64, p * p)
+
+
+def test_nn_dropout_uses_the_fast_mask_in_training_only_and_the_patch_is_undone_on_exit():
+    original = torch._VF.dropout
+    layer, x = nn.Dropout(0.2), torch.randn(256, 64)
+    with fast_dropout() as active:
+        assert active and torch._VF.dropout is not original
+        with torch.profiler.profile() as prof:
+            y = layer(x)
+        names = {e.key for e in prof.key_averages()}
+        assert "aten::bernoulli_" not in names and "aten::random_" in names
+        assert _within(int((y == 0).sum()), y.numel(), 0.2)
+        assert torch.equal(y[y != 0], x[y != 0] * torch.ones(1).div_(0.8))
+        layer.eval()
+        assert torch.equal(layer(x), x)
+    assert torch._VF.dropout is original and "dropout" not in vars(torch._VF)
+
+
+def test_the_patch_is_undone_after_an_error_and_a_nested_block_leaves_it_to_the_outer_one():
+    with pytest.raises(RuntimeError, match="boom"):
+        with fast_dropout():
+            raise RuntimeError("boom")
+    assert "dropout" not in vars(torch._VF)
+    with fast_dropout():
+        with fast_dropout() as inner:
+            assert inner
+        assert "dropout" in vars(torch._VF)  # still patched: the outer block owns it
+    assert "dropout" not in vars(torch._VF)
+    with fast_dropout(enabled=False) as active:
+        assert not active and "dropout" not in vars(torch._VF)
+
+
+@pytest.mark.parametrize("layer, shape", [(nn.Dropout1d, (200, 50, 7)), (nn.Dropout2d, (200, 50, 5, 5)),
+                                          (nn.Dropout3d, (200, 50, 2, 3, 3))])
+def test_channel_dropout_drops_whole_channels_at_rate_p(layer, shape):
+    torch.manual_seed(2)
+    x = torch.rand(shape) + 0.5  # no zeros of its own
+    with fast_dropout():
+        y = layer(0.25)(x)
+    flat = y.flatten(2)
+    zeroed = (flat == 0).all(dim=2)
+    assert torch.equal(zeroed, (flat == 0).any(dim=2))  # a channel is dropped whole or not at all
+    assert _within(int(zeroed.sum()), zeroed.numel(), 0.25)
+    kept = ~zeroed
+    assert torch.equal(flat[kept], x.flatten(2)[kept] * torch.ones(1).div_(0.75))
+
+
+def test_gradients_flow_through_the_same_mask_and_in_place_dropout_works():
+    torch.manual_seed(3)
+    x = torch.randn(50, 40, requires_grad=True)
+    with fast_dropout():
+        y = F.dropout(x, 0.5, training=True)
+        y.sum().backward()
+        assert torch.equal(x.grad, (y != 0).float() * 2)  # d(sum)/dx is the mask: 0 or 1/(1-p)
+        z = torch.randn(100, 100)
+        before = z.clone()
+        out = nn.Dropout(0.5, inplace=True)(z)
+        assert out is z and _within(int((z == 0).sum()), z.numel(), 0.5)
+        assert torch.equal(z[z != 0], before[z != 0] * 2)
+
+
+def test_masks_follow_torch_manual_seed():
+    with fast_dropout():
+        torch.manual_seed(4)
+        first = F.dropout(torch.ones(1000), 0.5)
+        torch.manual_seed(4)
+        assert torch.equal(F.dropout(torch.ones(1000), 0.5), first)
+
+
+def test_what_it_does_not_handle_goes_to_torch_unchanged():
+    with fast_dropout():
+        x = torch.ones(10)
+        assert torch.equal(F.dropout(x, 0.0), x) and torch.equal(F.dropout(x, 1.0), torch.zeros(10))
+        with pytest.raises(ValueError, match="between 0 and 1"):  # torch's own argument check still runs first
+            F.dropout(x, 1.5)
+        assert torch.equal(F.dropout(torch.ones(10, dtype=torch.float64), 0.3, training=False),
+                           torch.ones(10, dtype=torch.float64))
