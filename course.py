@@ -13,7 +13,8 @@ from grader.errors import CourseError
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile's; named here to keep torch unimported
 EXAMPLES = {
-    "check": "Example:\n\n    course check solutions/lesson6/model.py --lesson lesson6",
+    "check": "Example:\n\n\b\n    course check solutions/lesson6/model.py --lesson lesson6\n"
+             "    course check model.py --lesson lesson6 --format github   # in a GitHub Actions step",
     "grade": "Example:\n\n    course grade solutions/lesson6/model.py --lesson lesson6 --quick",
     "status": "Example:\n\n    course status --json",
     "list": "Example:\n\n    course list",
@@ -26,6 +27,7 @@ EXAMPLES = {
     "progress": "Example:\n\n    course progress --json",
     "verify": "Example:\n\n    course verify --train --seeds 3 --lesson lesson6",
     "docs": "Example:\n\n    course docs --check",
+    "watch": "Example:\n\n\b\n    course watch lesson3\n    course watch --manual        # WSL, network drives: Enter re-checks",
 }
 
 
@@ -42,8 +44,13 @@ def reports_errors(fn):
             return fn(*args, **kwargs)
         except CourseError as exc:
             ctx = click.get_current_context()
-            if ctx.params.get("as_json"):
+            if ctx.params.get("as_json") or ctx.params.get("fmt") == "json":
                 _json_out({"status": "error", "kind": exc.kind, "message": str(exc), "exit_code": exc.exit_code})
+            elif ctx.params.get("fmt") == "github":
+                from grader.views import github
+
+                files = ctx.params.get("files") or [ctx.params.get("file")]
+                github.show_error(str(exc), files[0], ctx.info_name, click.echo)
             else:
                 from grader.views.console import console, show_error
 
@@ -93,33 +100,75 @@ data_option = click.option("--data-dir", type=click.Path(file_okay=False), envva
                            help="Folder with the MNIST IDX files (default: $COURSE_DATA_DIR, then the bundled copy).")
 
 
+format_option = click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True,
+    help="text: tables; json: the full result (same as --json); github: GitHub Actions annotations and a job "
+         "summary in $GITHUB_STEP_SUMMARY.")
+
+
+def _check_dict(judged) -> dict:
+    result = judged.result
+    return {"file": str(judged.target.file), "status": result.verdict.status, "lesson": result.lesson,
+            "report": result.report, "verdict": result.verdict.to_dict(), "recorded": judged.recorded}
+
+
+def _show_check(judged, fmt: str, out) -> None:
+    result = judged.result
+    if fmt == "json":
+        _json_out(_check_dict(judged))
+    elif fmt == "github":
+        from grader.views import github
+
+        github.show_check(result, judged.target.file, click.echo)
+    else:
+        from grader.views.student import show_check, show_recorded
+
+        show_check(result, out)
+        show_recorded(judged, out)
+
+
 @cli.command(epilog=EXAMPLES["check"])
-@click.argument("file", type=click.Path(dir_okay=False), required=False)
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
 @lesson_option
 @data_option
 @workspace_option
 @json_option
+@format_option
 @reports_errors
-def check(file, lesson, data_dir, workspace, as_json):
+def check(files, lesson, data_dir, workspace, as_json, fmt):
     """Check FILE without training: contract, parameters, receptive field, structure (seconds).
 
     With no FILE: the current lesson's workspace file (or --lesson's), judged by that lesson's criteria; the
-    verdict goes into your progress. Exit code 0 when the static criteria pass, 1 when one fails, 2 when
+    verdict goes into your progress. Several FILEs (as pre-commit passes them) are checked one by one, each
+    workspace file by its own lesson. Exit code 0 when the static criteria pass, 1 when one fails, 2 when a
     FILE cannot be checked.
     """
-    judged = _workflow(workspace).check(file, lesson, data_dir)
-    result = judged.result
-    if as_json:
-        _json_out({"status": result.verdict.status, "lesson": result.lesson, "report": result.report,
-                   "verdict": result.verdict.to_dict(), "recorded": judged.recorded})
-    else:
-        from grader.views.console import console
-        from grader.views.student import show_check, show_recorded
+    from grader.views.console import console, show_error
 
-        out = console()
-        show_check(result, out)
-        show_recorded(judged, out)
-    sys.exit(result.verdict.exit_code)
+    fmt = "json" if as_json else fmt
+    out = console()
+    if len(files) <= 1:
+        judged = _workflow(workspace).check(files[0] if files else None, lesson, data_dir)
+        _show_check(judged, fmt, out)
+        sys.exit(judged.result.verdict.exit_code)
+    outcomes = _workflow(workspace).check_each(files, lesson, data_dir)
+    if fmt == "json":  # one document: a list with each file's result or error
+        _json_out([_check_dict(o.judged) if o.error is None else
+                   {"file": str(o.file), "status": "error", "kind": o.error.kind, "message": str(o.error),
+                    "exit_code": o.error.exit_code} for o in outcomes])
+    else:
+        for outcome in outcomes:
+            if outcome.error is None:
+                _show_check(outcome.judged, fmt, out)
+            elif fmt == "github":
+                from grader.views import github
+
+                github.show_error(str(outcome.error), outcome.file, "check", click.echo)
+            else:
+                message = str(outcome.error)
+                show_error(message if str(outcome.file) in message else f"{outcome.file}: {message}",
+                           console(stderr=True))
+    sys.exit(max(o.exit_code for o in outcomes))
 
 
 @cli.command(epilog=EXAMPLES["grade"])
@@ -139,9 +188,10 @@ def check(file, lesson, data_dir, workspace, as_json):
 @data_option
 @workspace_option
 @json_option
+@format_option
 @reports_errors
 def grade(file, lesson, device, seed, epochs, quick, timeout, no_plot, compile_, compile_mode, channels_last, data_dir,
-          workspace, as_json):
+          workspace, as_json, fmt):
     """Train FILE with the grader's own loop and judge it.
 
     With no FILE: the current lesson's workspace file (or --lesson's), judged by that lesson's criteria; the
@@ -154,11 +204,21 @@ def grade(file, lesson, device, seed, epochs, quick, timeout, no_plot, compile_,
         compile_ = True if compile_mode == "default" else compile_mode
     request = GradeRequest(Path(file) if file else None, lesson, device, seed, epochs, quick, data_dir, timeout,
                            LoopOptions(compile_, channels_last))
-    if as_json:
+    fmt = "json" if as_json else fmt
+    if fmt == "json":
         judged = flow.grade(request, plot=not no_plot)
         result = judged.result
         _json_out({**result.record.to_dict(), "plot": str(result.plot) if result.plot else None,
                    "recorded": judged.recorded})
+    elif fmt == "github":  # the log shows plain progress lines; the verdict goes to annotations and the summary
+        from grader.views import github
+        from grader.views.console import console
+        from grader.views.student import GradeProgress
+
+        with GradeProgress(console()) as progress:
+            judged = flow.grade(request, on_event=progress, plot=not no_plot)
+        result = judged.result
+        github.show_grade(result, judged.target.file, click.echo)
     else:
         from grader.views.console import console
         from grader.views.student import GradeProgress, show_grade, show_recorded
@@ -170,6 +230,34 @@ def grade(file, lesson, device, seed, epochs, quick, timeout, no_plot, compile_,
         show_grade(result, out)
         show_recorded(judged, out)
     sys.exit(result.verdict.exit_code)
+
+
+@cli.command(epilog=EXAMPLES["watch"])
+@click.argument("lesson", required=False)
+@click.option("--file", "file", type=click.Path(dir_okay=False),
+              help="Watch this file instead of the lesson's work file.")
+@click.option("--manual", is_flag=True, help="Check again on Enter instead of on save (for WSL and network drives).")
+@click.option("--quick", is_flag=True, help="g runs a --quick smoke grade instead of the full one.")
+@click.option("--device", default="auto", show_default=True, help="What g trains on: auto, cpu, cuda, cuda:N or mps.")
+@data_option
+@workspace_option
+@reports_errors
+def watch(lesson, file, manual, quick, device, data_dir, workspace):
+    """Check LESSON's work file (default: the current lesson's) on every save, with the criteria table on screen.
+
+    Keys: g grades it (trains for real; --quick for a smoke run), h shows the next hint, Enter checks again,
+    q quits. Verdicts go into your progress as with `course check` and `course grade`.
+    """
+    from grader.record import GradeRequest
+    from grader.views.console import console
+    from grader.views.watch import WatchScreen
+    from grader.watch import watch as run_watch
+
+    screen = WatchScreen(console(), manual=manual, quick=quick)
+    request = GradeRequest(None, device=device, quick=quick, data_dir=data_dir)
+    summary = run_watch(_workflow(workspace), lesson, screen, file=file, manual=manual, request=request,
+                        data_dir=data_dir)
+    screen.bye(summary)
 
 
 @cli.command(epilog=EXAMPLES["status"])
@@ -367,6 +455,9 @@ GRADEBOOK_EXAMPLES = {
     "grade-all": "Example:\n\n    course grade-all submissions/ --lesson lesson6 --jobs 4 --db class.sqlite",
     "leaderboard": "Example:\n\n    course leaderboard --lesson lesson6 --format html -o board.html --db class.sqlite",
     "history": "Example:\n\n    course history lesson6",
+    "autograder": "Example:\n\n    course autograder lesson3 -o autograder.zip",
+    "run-autograder": "Example (what the zip's run_autograder does on Gradescope):\n\n"
+                      "    course run-autograder --root /autograder",
 }
 db_option = click.option("--db", type=click.Path(dir_okay=False), envvar="COURSE_GRADEBOOK",
                          help="Gradebook file (default: $COURSE_GRADEBOOK, then <workspace>/.course/gradebook.sqlite).")
@@ -465,6 +556,54 @@ def history(lesson, student, db, workspace, as_json):
         from grader.views.instructor import show_history
 
         show_history(attempts, console())
+
+
+@cli.command(epilog=GRADEBOOK_EXAMPLES["autograder"])
+@click.argument("lesson")
+@click.option("-o", "--output", default="autograder.zip", show_default=True, type=click.Path(dir_okay=False),
+              help="The zip to upload on Gradescope.")
+@click.option("--quick", is_flag=True, help="Grade with a smoke run (to try the setup out; it scores no accuracy).")
+@click.option("--epochs", type=click.IntRange(min=1), help="Train at most this many epochs.")
+@click.option("--timeout", type=click.IntRange(min=60), help="Seconds per grading (default 2100, under Gradescope's 40 min).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of every student's grading.")
+@click.option("--visibility", default="visible", show_default=True,
+              type=click.Choice(["visible", "hidden", "after_due_date", "after_published"]),
+              help="When students see the per-criterion tests.")
+@reports_errors
+def autograder(lesson, output, quick, epochs, timeout, seed, visibility):
+    """Build Gradescope's autograder zip for LESSON: the course as a wheel, setup.sh and run_autograder.
+
+    Each submission's model.py is graded on Gradescope's CPU and scored per criterion with the weights of
+    LESSON's lesson.toml ([criteria.weights]); README's Gradescope section says which lessons fit its time limit.
+    """
+    from grader import api
+
+    built = api.build_autograder(lesson, output, quick=quick, epochs=epochs, timeout=timeout, seed=seed,
+                                 visibility=visibility)
+    from grader.views.console import console
+    from grader.views.instructor import show_autograder
+
+    show_autograder(built, console())
+
+
+@cli.command("run-autograder", epilog=GRADEBOOK_EXAMPLES["run-autograder"])
+@click.option("--root", default="/autograder", show_default=True, envvar="AUTOGRADER_ROOT",
+              type=click.Path(file_okay=False), help="Gradescope's folder: source/, submission/, results/.")
+@reports_errors
+def run_autograder(root):
+    """Grade ROOT/submission/model.py as the autograder zip says and write ROOT/results/results.json.
+
+    Exit code 0 whenever results.json was written (the score is in it), 2 when it could not be.
+    """
+    from grader import api
+    from grader.views.console import console
+    from grader.views.instructor import show_autograder_run
+    from grader.views.student import GradeProgress
+
+    out = console()
+    with GradeProgress(out) as progress:
+        done = api.run_autograder(root, on_event=progress)
+    show_autograder_run(done, out)
 
 
 def main():

@@ -22,6 +22,11 @@ class CheckResult:
     lesson: str | None
     log: str = ""
 
+    def _repr_html_(self) -> str:  # Jupyter shows a result as its criteria table
+        from grader.views.html import check_html
+
+        return check_html(self)
+
 
 @dataclass
 class GradeResult:
@@ -34,6 +39,11 @@ class GradeResult:
     @property
     def verdict(self) -> Verdict:
         return self.record.verdict
+
+    def _repr_html_(self) -> str:  # Jupyter: criteria, every epoch, and the curves
+        from grader.views.html import grade_html
+
+        return grade_html(self)
 
 
 def _lesson(lesson_id: str | None) -> Lesson | None:
@@ -164,3 +174,23 @@ def history(lesson_id: str | None = None, db=None, student: str | None = None, w
         return []
     with store.opened(path) as conn:
         return attempts.attempts(conn, student, lesson_id if lesson_id else store.ANY)
+
+
+# ------------------------------------------------------------------------------------------ gradescope
+
+
+def build_autograder(lesson_id: str, out, *, quick: bool = False, epochs: int | None = None,
+                     timeout: int | None = None, seed: int = 0, visibility: str = "visible"):
+    """Write Gradescope's autograder zip for one lesson to `out`; an autograder.Built."""
+    from grader.gradebook import autograder
+
+    config = autograder.AutograderConfig(lesson_id, quick, epochs, timeout or autograder.DEFAULT_TIMEOUT_S, seed,
+                                         visibility)
+    return autograder.build(config, Path(out))
+
+
+def run_autograder(root, on_event: Callable[[dict], None] | None = None):
+    """Grade ROOT/submission as ROOT/source/autograder.json says and write ROOT/results/results.json."""
+    from grader.gradebook import autograder
+
+    return autograder.run(Path(root), check, grade, on_event)

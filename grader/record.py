@@ -161,6 +161,11 @@ class RunRecord:
     def status(self) -> str | None:
         return self.verdict.status if self.verdict else None
 
+    def _repr_html_(self) -> str:  # Jupyter shows a record as its criteria and per-epoch tables
+        from grader.views.html import record_html
+
+        return record_html(self)
+
     # ----------------------------------------------------------------------------------------- file format
 
     def to_dict(self) -> dict:

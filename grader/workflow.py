@@ -159,6 +159,19 @@ class Judged:
     recorded: bool
 
 
+@dataclass
+class Outcome:
+    """One file of `course check A B ...`: judged, or the error that stopped its check (not the others')."""
+
+    file: Path
+    judged: Judged | None = None
+    error: CourseError | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return self.error.exit_code if self.error is not None else self.judged.result.verdict.exit_code
+
+
 def _row_dict(row: LessonRow) -> dict:
     from dataclasses import asdict
 
@@ -431,6 +444,16 @@ class Workflow:
                                 sha256=result.report["sha256"])
         recorded = self._save_verdict(target, verdict) if target.record_as else False
         return Judged(result, target, recorded)
+
+    def check_each(self, files, lesson_id: str | None = None, data_dir=None) -> list[Outcome]:
+        """`course check A B ...` (pre-commit passes every staged model.py): each file checked on its own."""
+        outcomes = []
+        for file in files:
+            try:
+                outcomes.append(Outcome(Path(file), judged=self.check(file, lesson_id, data_dir)))
+            except CourseError as exc:
+                outcomes.append(Outcome(Path(file), error=exc))
+        return outcomes
 
     def grade(self, request: GradeRequest | None = None, on_event: Callable[[dict], None] | None = None,
               plot: bool = True) -> Judged:

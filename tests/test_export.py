@@ -9,8 +9,14 @@ import pytest
 from click.testing import CliRunner
 
 import course
+from grader.course.lesson import get_lesson
+from grader.course.verdict import expected_rows
 from grader.gradebook import export, leaderboard, store
 from tests.gradebook_records import make_record
+
+# Gradescope's autograder specification, "Output format": the top-level fields of results.json
+GRADESCOPE_TOP_LEVEL = {"score", "execution_time", "output", "output_format", "test_output_format", "test_name_format",
+                        "visibility", "stdout_visibility", "extra_data", "tests", "leaderboard"}
 
 
 @pytest.fixture
@@ -127,17 +133,26 @@ def test_gradescope_results_per_student(truth, tmp_path):
     for path, row in zip(written, rows):
         data = json.loads(path.read_text())
         assert path.parent.parent.name == export._folder_name(row.student)
+        assert set(data) <= GRADESCOPE_TOP_LEVEL  # nothing Gradescope's specification does not name
+        weights = get_lesson(row.lesson).criteria
+        total = sum(weights.weight(n) for n in expected_rows(weights))
+        assert data["extra_data"]["max_score"] == total
         run = runs[row.run_id]
         if row.status == "error":
             assert data["score"] == 0 and data["tests"][0]["status"] == "failed"
+            assert data["tests"][0]["max_score"] == total  # an error still counts against every point
             assert "syntax error" in data["tests"][0]["output"]
             continue
         criteria = run["verdict"]["criteria"]
-        assert data["score"] == sum(c["passed"] is True for c in criteria)
-        assert data["max_score"] == len(criteria) == len(data["tests"])
+        # partial credit: each passed row earns its criterion's weight in the lesson's manifest
+        assert data["score"] == sum(weights.weight(c["name"]) for c in criteria if c["passed"] is True)
+        assert [t["max_score"] for t in data["tests"]] == [weights.weight(c["name"]) for c in criteria]
+        assert all(t["visibility"] == "visible" for t in data["tests"])
         board = {e["name"]: (e["value"], e["order"]) for e in data["leaderboard"]}
         assert board["Parameters"] == (run["params"], "asc")
         assert board["Best test accuracy (%)"] == (run["best_acc"], "desc")
+    alice = json.loads(written[[r.student for r in rows].index("alice")].read_text())
+    assert alice["score"] == 1 + 5  # lesson6: parameters (1) and accuracy (5), both passed
 
 
 def test_cli_writes_each_format_atomically(db, tmp_path):

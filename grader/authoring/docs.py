@@ -15,6 +15,7 @@ form, markers on their own lines. SOURCE is, by key:
   the files its lesson.toml `[verify]` table lists, on the seeds and device they share);
 - data/MNIST/raw: testset:images, testset:image_pct, testset:count_D and testset:pct_D (images of digit D);
 - torch: default:CLASS.ARG, a torch.optim.lr_scheduler class's default argument (default:OneCycleLR.pct_start).
+- solutions/RESULTS.md itself: gradescope_fit (which lessons fit Gradescope's time on half a CPU).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ CODE = re.compile(r"^(`{3,}|~{3,}).*?^\1[ \t]*$|`[^`\n]+`", re.M | re.S)
 MODEL_KEYS = ("params", "rf", "rf_final", "param_table", "rf_table", "bias_saving")
 RESULT_KEYS = ("best_acc", "last_acc", "epochs_to_target", "passed", "seeds", "best_range", "last_range",
                "min_last", "best_last_gap", "train_acc", "train_row_last_acc", "margin_images")
-BLOCK_KEYS = ("param_table", "rf_table", "lr_levers", "compare_table")
+BLOCK_KEYS = ("param_table", "rf_table", "lr_levers", "compare_table", "gradescope_fit")
+RESULTS_KEYS = ("gradescope_fit",)  # SOURCE is solutions/RESULTS.md itself
 CRITERION_PREFIX = "criterion:"
 PREFIXES = ("criterion:NAME", "rf_row:FIELD:LAYER", "schedule:FIELD", "onecycle:ARG", "testset:FIELD",
             "default:CLASS.ARG")
@@ -125,6 +127,12 @@ class Values:
         path = self.root / source
         if key.startswith(CRITERION_PREFIX):
             return self._criterion(key[len(CRITERION_PREFIX):], path, source)
+        if key in RESULTS_KEYS:
+            from grader.gradebook.autograder import fit_table
+
+            if not path.is_file():
+                raise DocsError(f"{source} is not a file (gradescope_fit takes solutions/RESULTS.md)")
+            return fit_table(results.read(path))
         if key.startswith("default:"):
             return torch_default(key[len("default:"):], source)
         if key.startswith("testset:"):
@@ -135,7 +143,7 @@ class Values:
             return compare_table(self.comparison(path, source))
         known_prefix = key.startswith(("rf_row:", "schedule:", "onecycle:"))
         if key not in MODEL_KEYS + RESULT_KEYS + OTHER_KEYS and not known_prefix:
-            known = ", ".join(MODEL_KEYS + RESULT_KEYS + OTHER_KEYS + PREFIXES)
+            known = ", ".join(MODEL_KEYS + RESULT_KEYS + OTHER_KEYS + RESULTS_KEYS + PREFIXES)
             raise DocsError(f"unknown key {key!r}; known: {known}")
         if not path.is_file():
             raise DocsError(f"{source} is not a file (SOURCE is a repo-relative path such as solutions/lesson2/model.py)")

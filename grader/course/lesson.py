@@ -42,6 +42,13 @@ class Criteria:
     max_dropout: float | None = None  # a rate above this hurts a tiny net more than it helps
     accuracy: AccuracyRule | None = None
     max_epochs: int = 20  # caps the submission's EPOCHS
+    # Points per row of the criteria table on Gradescope ([criteria.weights]); a criterion left out weighs 1, so
+    # manifests written before weights existed score one point a row, as they always did.
+    weights: tuple[tuple[str, float], ...] = ()
+
+    def weight(self, name: str) -> float:
+        """The points one row of criterion `name` is worth."""
+        return dict(self.weights).get(name, 1.0)
 
 
 @dataclass(frozen=True)
@@ -121,10 +128,13 @@ def _as_tuple(types):
 
 def parse_criteria(raw: dict, where: str) -> Criteria:
     """Validate a [criteria] table; every error names the offending field."""
-    unknown = set(raw) - set(CRITERION_NAMES) - {"max_epochs"}
+    unknown = set(raw) - set(CRITERION_NAMES) - {"max_epochs", "weights"}
     if unknown:
-        raise ManifestError(f"{where}: unknown field(s) {sorted(unknown)}; known: {list(CRITERION_NAMES) + ['max_epochs']}")
+        raise ManifestError(f"{where}: unknown field(s) {sorted(unknown)}; "
+                            f"known: {list(CRITERION_NAMES) + ['max_epochs', 'weights']}")
     kw: dict = {}
+    if "weights" in raw:
+        kw["weights"] = parse_weights(_expect(raw["weights"], dict, f"{where}.weights"), f"{where}.weights")
     for key in ("max_params", "min_receptive_field", "max_epochs"):
         if key in raw:
             kw[key] = _expect(raw[key], int, f"{where}.{key}")
@@ -149,6 +159,19 @@ def parse_criteria(raw: dict, where: str) -> Criteria:
             raise ManifestError(f"{where}.accuracy.rule must be 'best' or 'last-K' (K >= 1), got {rule!r}")
         kw["accuracy"] = AccuracyRule(float(target), rule)
     return Criteria(**kw)
+
+
+def parse_weights(raw: dict, where: str) -> tuple[tuple[str, float], ...]:
+    """Validate [criteria.weights]: criterion names mapped to points (>= 0) per row of the criteria table."""
+    out = []
+    for name, value in raw.items():
+        if name not in CRITERION_NAMES:
+            raise ManifestError(f"{where}: {name!r} is not a criterion; weigh one of {list(CRITERION_NAMES)}")
+        value = _expect(value, (int, float), f"{where}.{name}")
+        if not 0 <= value < float("inf"):
+            raise ManifestError(f"{where}.{name} must be a number of points >= 0, got {value}")
+        out.append((name, float(value)))
+    return tuple(sorted(out))
 
 
 def parse_lesson(raw: dict, path: Path) -> Lesson:

@@ -17,6 +17,7 @@ class CriterionResult:
     measured: str
     threshold: str
     passed: bool | None  # None: not judged (e.g. accuracy on a --quick smoke run)
+    weight: float = 1.0  # points on Gradescope (lesson.toml [criteria.weights]); records before weights read as 1
 
 
 @dataclass
@@ -40,7 +41,8 @@ class Verdict:
     @classmethod
     def from_dict(cls, raw: dict) -> Verdict:
         """Read back what to_dict wrote (the derived exit_code and failed are recomputed, not read)."""
-        criteria = [CriterionResult(**{k: c.get(k) for k in ("name", "label", "measured", "threshold", "passed")})
+        criteria = [CriterionResult(**{k: c.get(k) for k in ("name", "label", "measured", "threshold", "passed")},
+                                    weight=float(c.get("weight", 1.0)))
                     for c in raw.get("criteria") or []]
         return cls(raw["status"], criteria, raw.get("epochs_to_target"), raw.get("message", ""))
 
@@ -89,6 +91,15 @@ def judge_static(criteria: Criteria, report: dict) -> list[CriterionResult]:
     return out
 
 
+def expected_rows(criteria: Criteria) -> list[str]:
+    """The criterion name of every row `judge` will produce for these criteria, in its order, before measuring."""
+    names = ["max_params"] * (criteria.max_params is not None)
+    names += ["min_receptive_field"] * (criteria.min_receptive_field is not None)
+    names += ["required_layers"] * len(criteria.required_layers) + ["forbidden_layers"] * len(criteria.forbidden_layers)
+    names += ["bn_after_every_3x3"] * criteria.bn_after_every_3x3 + ["max_dropout"] * (criteria.max_dropout is not None)
+    return names + ["accuracy"] * (criteria.accuracy is not None)
+
+
 def epochs_to_target(test_accs: list[float], target: float) -> int | None:
     """The first epoch (1-based) whose test accuracy reaches the target."""
     return next((i for i, acc in enumerate(test_accs, start=1) if acc >= target), None)
@@ -119,6 +130,8 @@ def judge(criteria: Criteria, report: dict, test_accs: list[float] | None = None
         else:
             to_target = epochs_to_target(test_accs, criteria.accuracy.target)
         results.append(acc)
+    for c in results:
+        c.weight = criteria.weight(c.name)
     failed = [c for c in results if c.passed is False]
     if failed:
         status = FAILED

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from grader import atomic
 from grader.errors import UsageError
+from grader.gradebook import gradescope
 from grader.gradebook.leaderboard import Row
 
 FORMATS = ("csv", "json", "md", "html", "gradescope")
@@ -187,27 +188,9 @@ Curves: test accuracy per epoch, {lo:.2f}&ndash;{hi:.2f} %; dashed line: the les
 # ------------------------------------------------------------------------------------------- gradescope
 
 
-def gradescope_result(row: Row, max_score: int) -> dict:
-    """Gradescope's results.json for one student: a test per criterion, leaderboard entries with their order."""
-    if row.status == "error":
-        tests = [{"name": "Grading", "score": 0, "max_score": max_score, "status": "failed",
-                  "output": row.message or "the submission could not be graded"}]
-    else:
-        tests = [{"name": c["label"], "score": int(c["passed"] is True), "max_score": 1,
-                  "status": "passed" if c["passed"] else "failed",
-                  "output": f"measured {c['measured']} (needs {c['threshold']})"} for c in row.criteria]
-    entries = [("Parameters", row.params, "asc"), ("Best test accuracy (%)", row.best_acc, "desc"),
-               ("Epochs to target", row.epochs_to_target, "asc")]
-    return {
-        "score": sum(t["score"] for t in tests),
-        "max_score": max_score,
-        "execution_time": round(row.duration or 0),
-        "output": f"{row.status}: {row.message or ''} (seed {row.seed}, {row.device_name or row.device or '?'}, "
-                  f"grader {row.grader_version}, torch {row.torch_version or '?'}, run {row.run_id})",
-        "visibility": "visible",
-        "tests": tests,
-        "leaderboard": [{"name": n, "value": v, "order": o} for n, v, o in entries if v is not None],
-    }
+def gradescope_result(row: Row) -> dict:
+    """Gradescope's results.json for one student: a test per criterion scored with the lesson's weights."""
+    return gradescope.from_row(row)
 
 
 def _folder_name(student: str) -> str:
@@ -217,15 +200,13 @@ def _folder_name(student: str) -> str:
 def write_gradescope(rows: list[Row], folder: Path) -> list[Path]:
     """FOLDER/<student>/results.json per row (per lesson too when several lessons are exported)."""
     lessons = {r.lesson for r in rows}
-    max_scores = {lesson: max((len(r.criteria) for r in rows if r.lesson == lesson), default=1) or 1
-                  for lesson in lessons}
     written = []
     for r in rows:
         where = Path(folder) / _folder_name(r.student)
         if len(lessons) > 1:
             where = where / _folder_name(r.lesson or "course")
         written.append(atomic.write_text(where / "results.json",
-                                         json.dumps(gradescope_result(r, max_scores[r.lesson]), indent=2) + "\n"))
+                                         json.dumps(gradescope_result(r), indent=2) + "\n"))
     return written
 
 

@@ -10,8 +10,28 @@ STYLE = {"passed": "bold green", "failed": "bold red", "error": "bold red", "smo
 MARK = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[yellow]-[/]"}
 
 
+# Set in the environment of a notebook kernel, so in every `!command` it runs: Jupyter's launcher, and Colab's.
+NOTEBOOK_ENV = ("JPY_PARENT_PID", "COLAB_RELEASE_TAG")
+
+
 def console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False)
+    """The console on stdout (or stderr); outside a terminal it writes plain text, whatever FORCE_COLOR says.
+
+    A pipe, a CI log or a notebook cell cannot redraw a progress bar: there, escape codes are only noise. A
+    notebook's `!course ...` runs on a pseudo-terminal (IPython uses pexpect) with FORCE_COLOR=1 set by the
+    kernel, so a notebook is recognised by its kernel's environment instead.
+    """
+    import os
+    import sys
+
+    stream = sys.stderr if stderr else sys.stdout
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):  # a closed or replaced stream is no terminal
+        tty = False
+    if any(os.environ.get(name) for name in NOTEBOOK_ENV):
+        tty = False
+    return Console(stderr=stderr, highlight=False, force_terminal=tty)
 
 
 def fmt_num(value, spec: str) -> str:

@@ -156,3 +156,23 @@ def show_history(attempts, out: Console) -> None:
         table.add_row(local_time(a.when), escape(a.lesson or "-"), status, int_text(a.params),
                       acc_text(a.best_acc), changed)
     out.print(table)
+
+
+def show_autograder(built, out: Console) -> None:
+    c = built.config
+    how = "a --quick smoke run (scores no accuracy)" if c.quick else (f"at most {c.epochs} epochs" if c.epochs else
+                                                                      "the lesson's full recipe")
+    out.print(f"Wrote [bold]{built.zip}[/]: {', '.join(built.members)}")
+    out.print(f"Each submission's model.py is graded for {c.lesson} with {how}, seed {c.seed}, within {c.timeout} s; "
+              f"tests are {c.visibility}.", soft_wrap=True)
+    out.print("Upload it under Configure Autograder on Gradescope (Ubuntu image); students submit model.py.")
+
+
+def show_autograder_run(done, out: Console) -> None:
+    doc = done.results
+    total = doc.get("extra_data", {}).get("max_score")
+    out.print(f"{done.status}: score {doc['score']}" + (f" of {total}" if total is not None else "")
+              + f", written to {done.path}")
+    for test in doc["tests"]:
+        out.print(f"  {test['score']}/{test['max_score']}  {escape(test['name'])}: {escape(test.get('output', ''))}",
+                  soft_wrap=True)

@@ -86,8 +86,14 @@ def show_check(result, out: Console) -> None:
         out.print(f"[red]Static checks fail for {scope}:[/] {result.verdict.message}")
 
 
+PLAIN_STEPS = 4  # outside a terminal: a progress line at each quarter of an epoch
+
+
 class GradeProgress:
-    """Live view of a grading: a bar per epoch with running loss/accuracy, a line per finished epoch."""
+    """Live view of a grading: a bar per epoch with running loss/accuracy, a line per finished epoch.
+
+    Outside a terminal (a pipe, CI, a notebook's `!course grade`) the bar becomes a plain line per quarter epoch.
+    """
 
     def __init__(self, out: Console):
         # rich.progress is a slow import; `course list` and bare `course` never need it
@@ -114,9 +120,13 @@ class GradeProgress:
         self.task = None
         self.epochs = 0
         self.epoch = 1
+        self.plain = not out.is_terminal
+        self.steps = 0
+        self.shown = 0  # plain mode: the quarters of the epoch already printed
 
     def __enter__(self):
-        self.progress.__enter__()
+        if not self.plain:
+            self.progress.__enter__()
         return self
 
     def _next_epoch(self, epoch: int) -> None:
@@ -124,10 +134,23 @@ class GradeProgress:
         self.progress.reset(self.task, epoch=epoch, epochs=self.epochs, loss="-", acc="-")
 
     def __exit__(self, *exc):
-        self.progress.__exit__(*exc)
+        if not self.plain:
+            self.progress.__exit__(*exc)
+
+    def _plain_progress(self, event: dict) -> None:
+        quarter = event["step"] * PLAIN_STEPS // max(self.steps, 1)
+        if quarter > self.shown and event["step"] < self.steps:
+            self.shown = quarter
+            self.out.print(f"epoch {self.epoch}/{self.epochs}: step {event['step']}/{self.steps}  "
+                           f"loss {fmt_num(event['loss'], '.4f')}  acc {fmt_num(event['acc'], '.2f')}%")
 
     def __call__(self, event: dict) -> None:
         kind = event["event"]
+        if self.plain and kind == "progress":
+            self._plain_progress(event)
+            return
+        if self.plain and kind == "epoch":
+            self.epoch, self.shown = event["epoch"] + 1, 0
         if kind == "check":
             r = event["report"]
             self.out.print(f"Checked: {r['params']:,} parameters, receptive field {r['rf']['rf_before_global_pool']}.")
@@ -136,8 +159,9 @@ class GradeProgress:
             label = " [yellow](--quick smoke run: 1 epoch on a subset, never a pass)[/]" if event["quick"] else ""
             self.out.print(
                 f"Training on {event['device']}: {event['epochs']} epoch(s) of {event['train_images']:,} images, "
-                f"testing on {event['test_images']:,}{label}"
+                f"testing on {event['test_images']:,}{label}", soft_wrap=True
             )
+            self.steps = event["steps_per_epoch"]
             self.task = self.progress.add_task("train", total=event["steps_per_epoch"], epoch=1, epochs=self.epochs, loss="-", acc="-")
         elif kind == "progress" and self.task is not None:
             self.progress.update(self.task, completed=event["step"], loss=fmt_num(event["loss"], ".4f"), acc=fmt_num(event["acc"], ".2f") + "%")
@@ -145,7 +169,7 @@ class GradeProgress:
             self.out.print(
                 f"epoch {event['epoch']:>2}  train loss {event['train_loss']:.4f} acc {event['train_acc']:6.2f}%   "
                 f"test loss {event['test_loss']:.4f} acc [bold]{event['test_acc']:6.2f}%[/]   "
-                f"lr {event['lr']:.4g}  {event['seconds']:.1f}s"
+                f"lr {event['lr']:.4g}  {event['seconds']:.1f}s", soft_wrap=True
             )
             if event["epoch"] < self.epochs and self.task is not None:
                 self._next_epoch(event["epoch"] + 1)

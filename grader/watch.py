@@ -1,0 +1,295 @@
+"""`course watch`: re-check the work file on every save, keep the criteria table on screen, grade or hint on a key.
+
+The loop (WatchLoop) reads Events from a source and calls the student's workflow; it never touches the terminal
+or the file system itself, so tests drive it with scripted events. The real sources are threads feeding one
+queue: FileWatcher (watchfiles' native change events on the file's folder, which also sees editors that save
+by renaming a temporary file over the original) and KeyReader (single keys from a terminal, or lines from a
+pipe). `--manual` leaves the FileWatcher out: Enter re-checks, for file systems whose change events never
+arrive (WSL on a Windows drive, network drives).
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from grader.errors import CourseError, UsageError
+from grader.record import GradeRequest
+
+CHANGED, KEY, CLOSED = "changed", "key", "closed"
+ENTER = "enter"
+QUIT_KEYS = {"q", "Q", "\x04"}  # \x04: Ctrl-D in a terminal in cbreak mode
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str  # changed: the file was saved; key: a key was pressed; closed: the input ended
+    key: str = ""
+
+
+@dataclass
+class WatchState:
+    """What the screen shows: the last check (or the error that stopped it) and what has happened so far."""
+
+    file: Path
+    lesson: str | None  # the criteria the file is judged by; None: the course target
+    judged: object | None = None  # workflow.Judged of the last check that ran
+    error: str | None = None  # why the last check could not judge the file
+    checked_at: datetime | None = None
+    checks: int = 0
+    grades: int = 0
+    hints: int = 0
+    last_grade: object | None = None  # workflow.Judged of the last grade
+
+
+class WatchView(Protocol):
+    """What the loop tells the screen; grader.views.watch.WatchScreen draws it in a terminal."""
+
+    def checked(self, state: WatchState) -> None: ...
+    def grading(self, state: WatchState): ...  # a context manager giving the grading's on_event callback
+    def graded(self, state: WatchState) -> None: ...
+    def hint(self, answer) -> None: ...
+    def message(self, text: str) -> None: ...
+
+
+class Source(Protocol):
+    def get(self) -> Event: ...
+    def drain_changes(self) -> bool: ...  # drop queued `changed` events (keys stay); True if there were any
+
+
+class Events:
+    """The queue every real source feeds; drain_changes coalesces saves that arrived while busy into one."""
+
+    def __init__(self):
+        self.queue: queue.Queue[Event] = queue.Queue()
+        self.stop = threading.Event()
+
+    def put(self, event: Event) -> None:
+        self.queue.put(event)
+
+    def get(self) -> Event:
+        return self.queue.get()
+
+    def drain_changes(self) -> bool:
+        kept, changed = [], False
+        while True:
+            try:
+                event = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if event.kind == CHANGED:
+                changed = True
+            else:
+                kept.append(event)
+        for event in kept:
+            self.queue.put(event)
+        return changed
+
+
+@dataclass
+class WatchSummary:
+    file: Path
+    checks: int
+    grades: int
+    hints: int
+    quit_by: str  # "q", "closed" (input ended) or "interrupt" (Ctrl-C)
+
+
+@dataclass
+class WatchLoop:
+    """The watch loop over one file: check on start and on every change, g grades, h hints, q quits."""
+
+    flow: object  # grader.workflow.Workflow (check, grade, hint)
+    file: Path
+    lesson: str | None
+    view: WatchView
+    request: GradeRequest = field(default_factory=lambda: GradeRequest(None))  # what `g` grades with (file set here)
+    data_dir: str | None = None
+    # ZYGOTE HOOK: called with the file after every check that passes its static criteria, the moment a grade
+    # becomes likely. The scale issue's zygote plugs in here (start a worker with torch imported and the training
+    # split loaded) so that `g` starts training at once; None until it lands.
+    warm: Callable[[Path], None] | None = None
+
+    def __post_init__(self):
+        self.state = WatchState(Path(self.file), self.lesson)
+
+    def run(self, source: Source) -> WatchSummary:
+        """Check once, then handle events until q, the end of input or Ctrl-C."""
+        quit_by = "closed"
+        try:
+            self.check()
+            while True:
+                event = source.get()
+                if event.kind == CLOSED:
+                    break
+                if event.kind == CHANGED:
+                    source.drain_changes()  # a burst of saves is one re-check
+                    self.check()
+                elif event.key in QUIT_KEYS:
+                    quit_by = "q"
+                    break
+                elif event.key in (ENTER, "r", "c"):
+                    source.drain_changes()
+                    self.check()
+                elif event.key in ("g", "G"):
+                    self.grade()
+                    if source.drain_changes():  # saved while training: show the file as it is now
+                        self.check()
+                elif event.key in ("h", "H"):
+                    self.hint()
+                else:
+                    self.view.message(f"unknown key {event.key!r}: g grade, h hint, Enter check again, q quit")
+        except KeyboardInterrupt:
+            quit_by = "interrupt"
+        s = self.state
+        return WatchSummary(s.file, s.checks, s.grades, s.hints, quit_by)
+
+    def check(self) -> None:
+        s = self.state
+        s.checks += 1
+        s.checked_at = datetime.now()
+        try:
+            s.judged, s.error = self.flow.check(s.file, self.lesson, self.data_dir), None
+        except CourseError as exc:
+            s.judged, s.error = None, str(exc)
+        self.view.checked(s)
+        if self.warm is not None and s.judged is not None and s.judged.result.verdict.exit_code == 0:
+            self.warm(s.file)
+
+    def grade(self) -> None:
+        s = self.state
+        request = replace(self.request, file=s.file, lesson=self.lesson)
+        try:
+            with self.view.grading(s) as on_event:
+                s.last_grade = self.flow.grade(request, on_event=on_event)
+        except CourseError as exc:
+            self.view.message(f"the grading stopped: {exc}")
+            return
+        except KeyboardInterrupt:  # Ctrl-C stops the grading, not the watch
+            self.view.message("grading interrupted; g grades again, q quits")
+            return
+        s.grades += 1
+        self.view.graded(s)
+
+    def hint(self) -> None:
+        lesson = self.lesson
+        if lesson is None:
+            self.view.message("hints belong to a lesson: watch a lesson (`course watch lesson3`) or pass --lesson")
+            return
+        try:
+            answer = self.flow.hint(lesson)
+        except CourseError as exc:
+            self.view.message(str(exc))
+            return
+        self.state.hints += 1
+        self.view.hint(answer)
+
+
+# ------------------------------------------------------------------------------------------ real sources
+
+
+class FileWatcher:
+    """A thread that puts CHANGED on the queue whenever `file` is written, created or replaced."""
+
+    def __init__(self, file: Path, events: Events, debounce_ms: int = 150):
+        self.file = Path(file).resolve()
+        self.events = events
+        self.debounce_ms = debounce_ms
+        self.thread = threading.Thread(target=self._run, name="course-watch-files", daemon=True)
+
+    def start(self) -> FileWatcher:
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        import watchfiles  # native file events; imported only by `course watch`
+
+        name = self.file.name
+        only_the_file = lambda change, path: Path(path).name == name
+        for _ in watchfiles.watch(self.file.parent, watch_filter=only_the_file, debounce=self.debounce_ms,
+                                  stop_event=self.events.stop, rust_timeout=200, yield_on_timeout=False,
+                                  recursive=False):
+            self.events.put(Event(CHANGED))
+
+
+class KeyReader:
+    """A thread that puts each key (a terminal) or each line's first key (a pipe) on the queue."""
+
+    def __init__(self, events: Events, stream=None):
+        self.events = events
+        self.stream = stream or sys.stdin
+        self.thread = threading.Thread(target=self._run, name="course-watch-keys", daemon=True)
+
+    def start(self) -> KeyReader:
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        terminal = _isatty(self.stream)
+        while not self.events.stop.is_set():
+            text = _read_key(self.stream) if terminal else self.stream.readline()
+            if text == "":
+                self.events.put(Event(CLOSED))
+                return
+            key = text if terminal else (text.strip()[:1] or "\n")
+            self.events.put(Event(KEY, ENTER if key in ("\n", "\r") else key))
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _read_key(stream) -> str:
+    if sys.platform == "win32":
+        import msvcrt
+
+        return msvcrt.getwch()
+    return stream.read(1)
+
+
+@contextmanager
+def single_keys(stream=None):
+    """A terminal in cbreak mode (keys arrive without Enter, Ctrl-C still interrupts) for the block's length."""
+    stream = stream or sys.stdin
+    if sys.platform == "win32" or not _isatty(stream):
+        yield
+        return
+    import termios
+    import tty
+
+    fd = stream.fileno()
+    saved = termios.tcgetattr(fd)
+    try:
+        tty.setcbreak(fd)
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+def watch(flow, lesson_id: str | None, view: WatchView, *, file=None, manual: bool = False,
+          request: GradeRequest | None = None, data_dir=None, warm: Callable[[Path], None] | None = None,
+          stream=None) -> WatchSummary:
+    """`course watch`: resolve the file (the lesson's work file, or `file`), then run the loop on real events."""
+    target = flow.target(file, lesson_id)
+    if not target.file.is_file():
+        raise UsageError(f"{target.file} does not exist")
+    loop = WatchLoop(flow, target.file, target.lesson, view, request or GradeRequest(None), data_dir, warm)
+    events = Events()
+    with single_keys(stream):
+        KeyReader(events, stream).start()
+        if not manual:
+            FileWatcher(target.file, events).start()
+        try:
+            return loop.run(events)
+        finally:
+            events.stop.set()  # the file watcher sees it within rust_timeout; the key reader dies with the process

@@ -1,0 +1,225 @@
+"""`course watch`: the loop driven by scripted saves and keys with real checks (and one real --quick grade) on a
+workspace file, its edge cases with a stand-in workflow, and once on real file events from watchfiles."""
+
+import io
+import os
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+
+from grader.errors import TrainingError
+from grader.record import GradeRequest
+from grader.views.watch import WatchScreen
+from grader.watch import CHANGED, CLOSED, KEY, Event, Events, FileWatcher, WatchLoop, watch
+from grader.workflow import Workflow
+from tests.conftest import SUBMISSIONS
+
+TINY = (SUBMISSIONS / "tiny.py").read_text()
+# lesson1 allows 100,000 parameters: a 784x200 Linear layer alone is 157,000
+TOO_BIG = ("import torch.nn as nn\n\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+           "        self.fc = nn.Linear(784, 200)\n        self.out = nn.Linear(200, 10)\n\n"
+           "    def forward(self, x):\n        return self.out(self.fc(x.flatten(1)))\n")
+
+
+class Script:
+    """A source of events that can edit the file just before handing out a `changed`, as a save would."""
+
+    def __init__(self, file: Path, steps):
+        self.file = file
+        self.steps = list(steps)
+
+    def get(self) -> Event:
+        if not self.steps:
+            return Event(CLOSED)
+        step = self.steps.pop(0)
+        if isinstance(step, str) and step.startswith("save:"):
+            self.file.write_text(step[len("save:"):])
+            return Event(CHANGED)
+        return Event(CHANGED) if step == CHANGED else Event(KEY, step)
+
+    def drain_changes(self) -> bool:
+        drained = False
+        while self.steps and self.steps[0] == CHANGED:  # saves queued behind the one being handled
+            self.steps.pop(0)
+            drained = True
+        return drained
+
+
+class Screen(WatchScreen):
+    """The real screen, drawn into a buffer, remembering what each check showed."""
+
+    def __init__(self, **kw):
+        self.buffer = io.StringIO()
+        super().__init__(Console(file=self.buffer, width=120), **kw)
+        self.shown = []  # per check: the verdict's status, or "error: ..."
+        self.events = []
+
+    def checked(self, state):
+        super().checked(state)
+        self.shown.append(state.judged.result.verdict.status if state.judged else f"error: {state.error}")
+
+    @contextmanager
+    def grading(self, state):
+        with super().grading(state) as progress:
+            def both(event):
+                self.events.append(event["event"])
+                progress(event)
+
+            yield both
+
+
+def test_saves_and_keys_drive_real_checks_a_grade_and_a_hint(tmp_path):
+    flow = Workflow(tmp_path / "work")
+    flow.start("lesson1")
+    file = flow.work_file("lesson1")
+    file.write_text(TINY)
+    warmed = []
+    screen = Screen(quick=True)
+    loop = WatchLoop(flow, file, "lesson1", screen, GradeRequest(None, device="cpu", quick=True), warm=warmed.append)
+    script = Script(file, [
+        "g",  # a --quick grade of the passing file, with its progress
+        f"save:{TOO_BIG}",  # over lesson1's parameter budget
+        "h",  # the hint answers the criterion that just failed
+        "save:class Net(:\n",  # a syntax error: shown, and the watch goes on
+        f"save:{TINY}", CHANGED, CHANGED,  # a burst of saves is one check
+        "x",  # an unknown key says which keys there are
+        "q",
+    ])
+    summary = loop.run(script)
+
+    assert summary.quit_by == "q" and summary.grades == 1 and summary.hints == 1
+    assert screen.shown[0] == "passed" and screen.shown[1] == "failed"
+    assert screen.shown[2].startswith("error: ") and "syntax error" in screen.shown[2]
+    assert screen.shown[3:] == ["passed"] and summary.checks == 4  # the two extra saves were coalesced
+    assert warmed == [file.resolve(), file.resolve()]  # the zygote hook: after each passing check only
+    assert screen.events[:2] == ["check", "start"] and "epoch" in screen.events  # the grade's progress was shown
+    text = screen.buffer.getvalue()
+    assert "SMOKE RUN" in text and "epoch 1/1: step" in text  # the grade's result, plain progress lines
+    assert "about max_params, which your last run failed" in text
+    assert "unknown key 'x'" in text and text.count("g grade") >= 4
+    assert "159,010" in text and "< 100,000" in text
+    # the verdicts went into the student's progress, as `course check` would record them
+    last = flow.state().lesson("lesson1").last
+    assert last.mode == "check" and last.status == "passed"
+
+
+class FakeFlow:
+    """A workflow stand-in for what a real one cannot be made to do on cue."""
+
+    def __init__(self, grade_error=None):
+        self.checks, self.grades, self.grade_error = 0, 0, grade_error
+
+    def check(self, file, lesson, data_dir=None):
+        from types import SimpleNamespace
+
+        self.checks += 1
+        verdict = SimpleNamespace(status="passed", message="ok", exit_code=0, criteria=[])
+        return SimpleNamespace(result=SimpleNamespace(verdict=verdict, report={}))
+
+    def grade(self, request, on_event=None):
+        self.grades += 1
+        if self.grade_error:
+            raise self.grade_error
+        raise AssertionError("not reached in these tests")
+
+    def target(self, file, lesson):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(file=Path(file).resolve(), lesson=lesson)
+
+
+class QuietView:
+    def __init__(self):
+        self.messages, self.checked_at = [], []
+
+    def checked(self, state):
+        self.checked_at.append(state.checks)
+
+    @contextmanager
+    def grading(self, state):
+        yield lambda event: None
+
+    def graded(self, state):
+        pass
+
+    def hint(self, answer):
+        pass
+
+    def message(self, text):
+        self.messages.append(text)
+
+
+def test_a_failed_or_interrupted_grade_keeps_watching_and_rechecks_saves_made_meanwhile(tmp_path):
+    file = tmp_path / "model.py"
+    file.write_text(TINY)
+    for error, words in ((TrainingError("diverged"), "the grading stopped: diverged"),
+                         (KeyboardInterrupt(), "grading interrupted")):
+        flow, view = FakeFlow(error), QuietView()
+        events = Events()
+        for event in (Event(KEY, "g"), Event(CHANGED), Event(KEY, "h"), Event(KEY, "q")):
+            events.put(event)
+        # the `changed` sits in the queue while the grade runs: drained after it, and checked once
+        summary = WatchLoop(flow, file, None, view).run(events)
+        assert summary.quit_by == "q" and flow.grades == 1 and summary.grades == 0
+        assert flow.checks == 2 and words in view.messages[0]
+        assert "hints belong to a lesson" in view.messages[1]  # no lesson: nothing to hint about
+
+
+def test_real_file_events_trigger_a_recheck(tmp_path):
+    file = tmp_path / "model.py"
+    file.write_text(TINY)
+    (tmp_path / "other.py").write_text("")
+    read_end, write_end = os.pipe()
+    keys = os.fdopen(read_end, "r")
+    view, flow = QuietView(), FakeFlow()
+    done = {}
+    runner = threading.Thread(target=lambda: done.update(summary=watch(flow, None, view, file=file, stream=keys)))
+    runner.start()
+    try:
+        _wait(lambda: view.checked_at == [1], "the first check")
+        time.sleep(0.5)  # let the watcher start before saving
+        (tmp_path / "other.py").write_text("x = 1\n")  # another file in the folder is not a save of this one
+        file.write_text(TINY + "\n# edited\n")
+        _wait(lambda: len(view.checked_at) >= 2, "a check after the save")
+        time.sleep(1.0)
+        assert view.checked_at == [1, 2]  # one save, one check; other.py changed nothing
+    finally:
+        os.write(write_end, b"q\n")
+        os.close(write_end)
+        runner.join(timeout=10)
+    assert not runner.is_alive() and done["summary"].quit_by == "q"
+
+
+def test_the_watcher_sees_an_editor_that_saves_by_renaming(tmp_path):
+    file = tmp_path / "model.py"
+    file.write_text(TINY)
+    events = Events()
+    FileWatcher(file, events).start()
+    time.sleep(0.5)
+    tmp = tmp_path / ".model.py.swp-new"
+    tmp.write_text(TINY + "\n# saved by rename\n")
+    os.replace(tmp, file)
+    try:
+        event = _get(events, 10)
+        assert event is not None and event.kind == CHANGED
+    finally:
+        events.stop.set()
+
+
+def _get(events: Events, timeout: float):
+    import queue
+
+    try:
+        return events.queue.get(timeout=timeout)
+    except queue.Empty:
+        return None
+
+
+def _wait(condition, what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
