@@ -112,10 +112,10 @@ class WatchLoop:
     view: WatchView
     request: GradeRequest = field(default_factory=lambda: GradeRequest(None))  # what `g` grades with (file set here)
     data_dir: str | None = None
-    # ZYGOTE HOOK: called with the file after every check that passes its static criteria, the moment a grade
-    # becomes likely. The scale issue's zygote plugs in here (start a worker with torch imported and the training
-    # split loaded) so that `g` starts training at once; None until it lands.
+    # Called with the file after every check that passes its static criteria, the moment a grade becomes likely:
+    # WarmWorkers starts a zygote then, so `g` forks a worker that has torch imported instead of starting one.
     warm: Callable[[Path], None] | None = None
+    launch: Callable[[], object] | None = None  # the warm launcher for `g`, once there is one (None: cold)
 
     def __post_init__(self):
         self.state = WatchState(Path(self.file), self.lesson)
@@ -166,9 +166,10 @@ class WatchLoop:
     def grade(self) -> None:
         s = self.state
         request = replace(self.request, file=s.file, lesson=self.lesson)
+        warm = self.launch() if self.launch is not None else None
         try:
             with self.view.grading(s) as on_event:
-                s.last_grade = self.flow.grade(request, on_event=on_event)
+                s.last_grade = self.flow.grade(request, on_event=on_event, **({"launch": warm} if warm else {}))
         except CourseError as exc:
             self.view.message(f"the grading stopped: {exc}")
             return
@@ -276,14 +277,46 @@ def single_keys(stream=None):
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
+class WarmWorkers:
+    """A zygote started in the background after the first passing check, so a grade forks a worker that already
+    has torch imported; where there is no fork (Windows) or it fails, grades start cold as usual."""
+
+    def __init__(self):
+        self._zygote = None
+        self._thread: threading.Thread | None = None
+
+    def __call__(self, file: Path) -> None:
+        if self._thread is None:
+            from grader.host.zygote import warm_launcher
+
+            self._thread = threading.Thread(target=lambda: setattr(self, "_zygote", warm_launcher()), daemon=True,
+                                            name="zygote-start")
+            self._thread.start()
+
+    def launch(self):
+        """The zygote's launcher if it is up already (a grade never waits for it), else None."""
+        return self._zygote.launch if self._zygote is not None else None
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._thread.join(60)
+        if self._zygote is not None:
+            self._zygote.close()
+
+
 def watch(flow, lesson_id: str | None, view: WatchView, *, file=None, manual: bool = False,
-          request: GradeRequest | None = None, data_dir=None, warm: Callable[[Path], None] | None = None,
+          request: GradeRequest | None = None, data_dir=None, warm_workers: bool = True,
           stream=None) -> WatchSummary:
-    """`course watch`: resolve the file (the lesson's work file, or `file`), then run the loop on real events."""
+    """`course watch`: resolve the file (the lesson's work file, or `file`), then run the loop on real events.
+
+    With warm_workers, a zygote starts after the first passing check so that `g` skips importing torch.
+    """
     target = flow.target(file, lesson_id)
     if not target.file.is_file():
         raise UsageError(f"{target.file} does not exist")
-    loop = WatchLoop(flow, target.file, target.lesson, view, request or GradeRequest(None), data_dir, warm)
+    warm = WarmWorkers() if warm_workers else None
+    loop = WatchLoop(flow, target.file, target.lesson, view, request or GradeRequest(None), data_dir, warm,
+                     warm.launch if warm is not None else None)
     events = Events()
     with single_keys(stream):
         KeyReader(events, stream).start()
@@ -293,3 +326,5 @@ def watch(flow, lesson_id: str | None, view: WatchView, *, file=None, manual: bo
             return loop.run(events)
         finally:
             events.stop.set()  # the file watcher sees it within rust_timeout; the key reader dies with the process
+            if warm is not None:
+                warm.close()

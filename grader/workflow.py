@@ -456,7 +456,7 @@ class Workflow:
         return outcomes
 
     def grade(self, request: GradeRequest | None = None, on_event: Callable[[dict], None] | None = None,
-              plot: bool = True) -> Judged:
+              plot: bool = True, launch=None) -> Judged:
         """`course grade`: grader.api.grade on the resolved target (no file: the current lesson's); for a workspace
         file the run and the progress land in the workspace gradebook together, in one transaction."""
         from grader import api
@@ -476,7 +476,7 @@ class Workflow:
 
         # a workspace file is the student's attempt: the gradebook keeps each run for `course history`
         db = workspace_gradebook(self.root) if target.record_as else None
-        result = api.grade(request, on_event=on_event, plot=plot, db=db, after=after if db else None)
+        result = api.grade(request, on_event=on_event, plot=plot, db=db, after=after if db else None, launch=launch)
         return Judged(result, target, db is not None)
 
     @staticmethod

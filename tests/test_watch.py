@@ -176,7 +176,8 @@ def test_real_file_events_trigger_a_recheck(tmp_path):
     keys = os.fdopen(read_end, "r")
     view, flow = QuietView(), FakeFlow()
     done = {}
-    runner = threading.Thread(target=lambda: done.update(summary=watch(flow, None, view, file=file, stream=keys)))
+    runner = threading.Thread(target=lambda: done.update(summary=watch(flow, None, view, file=file, stream=keys,
+                                                                       warm_workers=False)))
     runner.start()
     try:
         _wait(lambda: view.checked_at == [1], "the first check")
@@ -223,3 +224,21 @@ def _wait(condition, what: str, timeout: float = 15.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
+
+
+def test_warm_workers_start_after_a_passing_check_and_a_grade_uses_them(tmp_path):
+    """The zygote starts in the background after the first passing check; a grade never waits for it."""
+    import time
+
+    from grader.watch import WarmWorkers
+
+    warm = WarmWorkers()
+    assert warm.launch() is None  # nothing started before a check passed
+    try:
+        warm(tmp_path / "model.py")
+        deadline = time.monotonic() + 120
+        while warm.launch() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert warm.launch() is not None
+    finally:
+        warm.close()
