@@ -340,3 +340,60 @@ class BrokenNet(nn.Module):
 def test_model_whose_forward_fails_is_a_submission_error():
     with pytest.raises(SubmissionError, match="forward pass failed"):
         receptive_field(BrokenNet())
+
+
+# ------------------------------------------------------------------------ gates and global convs (issue 11)
+
+
+class _SqueezeExcite(nn.Module):
+    """28 -> conv3 -> 26 (RF 3) -> conv3 -> 24 (RF 5), gated by a squeeze-and-excitation branch, -> conv3 -> 22 (RF 7)."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2, self.c3 = nn.Conv2d(1, 8, 3), nn.Conv2d(8, 8, 3), nn.Conv2d(8, 10, 3)
+        self.fc1, self.fc2 = nn.Linear(8, 4), nn.Linear(4, 8)
+
+    def forward(self, x):
+        x = self.c2(self.c1(x).relu()).relu()
+        gate = torch.sigmoid(self.fc2(self.fc1(x.mean((2, 3))).relu())).view(-1, 8, 1, 1)
+        x = self.c3(x * gate)
+        return x.mean((2, 3))
+
+
+def test_a_channel_gate_keeps_the_maps_receptive_field_and_jump():
+    """By hand: the gate scales channels (N, 8, 1, 1); the product is still the 24x24 map with RF 5 and jump 1,
+    so c3 gives RF 5 + 2 = 7 before the final global pooling (the gate's own pooling is not the last)."""
+    rf = receptive_field(_SqueezeExcite())
+    assert rf.rf_before_global_pool == 7 and rf.where == "before global pooling"
+    assert rf.rf_final == 7 + (22 - 1) * 1  # the final pooling covers the 22x22 map at jump 1
+
+
+class _GlobalConvHead(nn.Module):
+    """28 -> conv3 -> 26 (RF 3) -> conv3 -> 24 (RF 5) -> a 24x24 conv to 10 channels: 1x1, a global operation."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2, self.head = nn.Conv2d(1, 8, 3), nn.Conv2d(8, 8, 3), nn.Conv2d(8, 10, 24)
+
+    def forward(self, x):
+        return self.head(self.c2(self.c1(x).relu()).relu()).flatten(1)
+
+
+def test_a_conv_covering_its_whole_map_is_reported_as_the_global_operation():
+    rf = receptive_field(_GlobalConvHead())
+    assert rf.rf_before_global_pool == 5 and rf.where == "before the conv that covers the whole map"
+    assert rf.rf_final == 5 + (24 - 1) * 1 == 28
+
+
+class _NoGlobal(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(1, 4, 3, stride=2), nn.Conv2d(4, 10, 3, stride=2)  # 28 -> 13 -> 6
+
+    def forward(self, x):
+        return self.c2(self.c1(x))[:, :, 3, 3]  # one position of the 6x6 map: nothing pools over the map
+
+
+def test_without_a_global_operation_the_label_says_so():
+    rf = receptive_field(_NoGlobal())
+    assert rf.where == "at the output (no global pooling)" and rf.rf_before_global_pool == rf.rf_final

@@ -159,3 +159,36 @@ def test_an_epoch_on_cuda_syncs_with_the_host_a_few_times_not_every_step(submiss
     # The whole second epoch (its steps and the end-of-epoch reads) syncs a handful of times;
     # one sync per step would be at least `steps`.
     assert len(marks) == 2 and marks[1] - marks[0] <= 8 < steps
+
+
+@pytest.mark.parametrize("mode, figure", [("min", "train_loss"), ("max", "train_acc")])
+def test_reduce_lr_on_plateau_watches_a_training_figure_never_a_test_one(submission, train_split, mode, figure,
+                                                                          monkeypatch):
+    """The worker has no test set to leak; ReduceLROnPlateau is stepped with the epoch's training loss, or its
+    training accuracy for mode='max' (it used to get the test loss, and ignored mode='max')."""
+    from grader.worker import train as loop
+
+    sub = load(submission("tiny"))
+    model = build(sub)
+    recipe = resolve({}, {"optimizer": {"name": "SGD", "lr": 0.05},
+                          "scheduler": {"name": "ReduceLROnPlateau", "mode": mode, "patience": 0}}, max_epochs=2)
+    seen = []
+    real = loop.step_scheduler
+    monkeypatch.setattr(loop, "step_scheduler", lambda s, e, st, lr, metric=None: (seen.append(metric),
+                                                                                   real(s, e, st, lr, metric))[1])
+    result = fit(model, recipe, train_split.subset(1000), CPU, 0)
+    assert seen == [getattr(e, figure) for e in result.epochs]
+
+
+def test_a_one_cycle_built_for_another_length_is_named_with_both_numbers(submission, train_split):
+    """lesson 6's old stub hard-coded steps_per_epoch=469; with another batch size the schedule never finishes."""
+    import torch
+
+    from grader.worker.train import schedule_warnings
+
+    model = build(load(submission("tiny")))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    long = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, epochs=20, steps_per_epoch=469)
+    (warning,) = schedule_warnings(long, epochs=20, steps=235)
+    assert "9,380 steps" in warning and "20 epochs x 235 steps = 4,700" in warning and "does not finish" in warning
+    assert schedule_warnings(long, epochs=20, steps=469) == []

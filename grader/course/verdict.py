@@ -26,6 +26,7 @@ class Verdict:
     criteria: list[CriterionResult] = field(default_factory=list)
     epochs_to_target: int | None = None
     message: str = ""
+    warnings: list[str] = field(default_factory=list)  # what the student should fix though no criterion failed
 
     @property
     def exit_code(self) -> int:
@@ -44,7 +45,8 @@ class Verdict:
         criteria = [CriterionResult(**{k: c.get(k) for k in ("name", "label", "measured", "threshold", "passed")},
                                     weight=float(c.get("weight", 1.0)))
                     for c in raw.get("criteria") or []]
-        return cls(raw["status"], criteria, raw.get("epochs_to_target"), raw.get("message", ""))
+        return cls(raw["status"], criteria, raw.get("epochs_to_target"), raw.get("message", ""),
+                   list(raw.get("warnings") or []))
 
 
 def _fmt(n: int) -> str:
@@ -62,7 +64,8 @@ def judge_static(criteria: Criteria, report: dict) -> list[CriterionResult]:
         rf = report["rf"]["rf_before_global_pool"]
         out.append(
             CriterionResult(
-                "min_receptive_field", "Receptive field (before global pooling)", str(rf),
+                "min_receptive_field", f"Receptive field ({report['rf'].get('where', 'before global pooling')})",
+                str(rf),
                 f">= {criteria.min_receptive_field}", rf >= criteria.min_receptive_field,
             )
         )

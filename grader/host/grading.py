@@ -385,4 +385,5 @@ def _record(run: _Run) -> RunRecord:
         test_images=run.test_images, sandbox=dict(result.get("sandbox") or {}),
         duration=time.perf_counter() - run.started)
     record.verdict = judge(criteria, report, record.test_accs, quick=run.request.quick)
+    record.verdict.warnings = list(record.warnings)  # a schedule built for another run length, a fixed recipe ...
     return record

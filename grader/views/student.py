@@ -75,7 +75,7 @@ def show_check(result, out: Console) -> None:
         out.print(f"[yellow]warning: {r['rf']['warning']}[/]")
     out.print(
         f"Parameters: [bold]{r['params']:,}[/]   receptive field: [bold]{r['rf']['rf_before_global_pool']}[/] "
-        f"before global pooling, [bold]{r['rf']['rf_final']}[/] at the output"
+        f"{r['rf'].get('where', 'before global pooling')}, [bold]{r['rf']['rf_final']}[/] at the output"
     )
     out.print(Panel(structure_lines(r["structure"]), title="Structure", expand=False))
     out.print(criteria_table(result.verdict))
@@ -201,10 +201,9 @@ def show_grade(result, out: Console) -> None:
         measurement_line(rec),
     ]
     title = {"passed": "PASSED", "failed": "FAILED", "smoke": "SMOKE RUN (not graded)"}[verdict.status]
-    out.print(Panel(Group(Text(verdict.message, style=STYLE[verdict.status]), Text("\n".join(lines))),
+    warnings = [Text(f"warning: {w}", style="yellow") for w in verdict.warnings or rec.warnings]
+    out.print(Panel(Group(Text(verdict.message, style=STYLE[verdict.status]), Text("\n".join(lines)), *warnings),
                     title=f"[{STYLE[verdict.status]}]{title}[/]", expand=False))
-    for warning in rec.warnings:
-        out.print(f"[yellow]warning: {warning}[/]")
     if result.plot:
         out.print(f"Curves saved to {result.plot}")
 

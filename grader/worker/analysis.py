@@ -63,8 +63,9 @@ class RFRow:
 class RFReport:
     """The receptive-field table plus the two figures the lesson criteria use.
 
-    rf_before_global_pool is the RF entering the last global op (global pool, or a Linear on a flattened
-    map); rf_final the RF at the output. method is "fx" or "hooks"; warning says why the result may be off.
+    rf_before_global_pool is the RF entering the last global op (global pool, a conv or pool whose window covers
+    the whole map, or a Linear on a flattened map), or the RF at the output when there is none; `where` says which,
+    in words. rf_final is the RF at the output. method is "fx" or "hooks"; warning says why it may be off.
     """
 
     rows: list[RFRow]
@@ -72,6 +73,7 @@ class RFReport:
     rf_final: int
     method: str
     warning: str | None
+    where: str = "before global pooling"  # what rf_before_global_pool is measured before, for the tables
 
 
 @dataclass
@@ -113,6 +115,7 @@ def receptive_field(model: nn.Module, input_size=(1, 28, 28)) -> RFReport:
         rf_final=analysis.rf_final,
         method=analysis.method,
         warning="; ".join(analysis.warnings) or None,
+        where=analysis.where,
     )
 
 
@@ -226,14 +229,15 @@ class _Analysis:
     rf_final: int
     method: str
     warnings: list[str]
+    where: str = "before global pooling"
 
 
 def _analyse(model: nn.Module, input_size) -> _Analysis:
     # A forward that draws noise itself must not shift the global RNG stream that seeded training uses.
     with torch.random.fork_rng(devices=[]):
         ops, method, warnings = _trace(model, input_size)
-    rows, rf_before_global_pool, rf_final, notes = _propagate(ops)
-    return _Analysis(ops, rows, rf_before_global_pool, rf_final, method, warnings + notes)
+    rows, rf_before_global_pool, rf_final, notes, where = _propagate(ops)
+    return _Analysis(ops, rows, rf_before_global_pool, rf_final, method, warnings + notes, where)
 
 
 def _trace(model: nn.Module, input_size) -> tuple[list[_Op], str, list[str]]:
@@ -408,32 +412,43 @@ def _function_op(node, in_shape, out_shape) -> _Op:
     return op
 
 
-def _propagate(ops: list[_Op]) -> tuple[list[RFRow], int, int, list[str]]:
+def _propagate(ops: list[_Op]) -> tuple[list[RFRow], int, int, list[str], str]:
     """Walk the ops in order tracking (rf, jump, map size) per op; rows for ops that change geometry.
 
     r_out = r_in + (k_eff - 1) * j_in and j_out = j_in * s with k_eff = dilation * (k - 1) + 1. A merge takes
-    the largest rf and jump of its inputs. Flattened tensors remember the size of the map they came from so
-    that a Linear on them can be treated as a global op.
+    the largest rf and jump of its spatial inputs: a (N, C, 1, 1) gate multiplied in (squeeze-and-excitation,
+    attention) scales channels, it does not move the map's grid. Flattened tensors remember the size of the map
+    they came from so that a Linear on them can be treated as a global op; so is a conv or pool whose window
+    covers its whole input and leaves a 1x1 map.
     """
     rf: list[int] = []
     jump: list[int] = []
     size: list[int] = []
     rows: list[RFRow] = []
     notes: list[str] = []
-    rf_before_global_pool = None
+    rf_before_global_pool, where = None, "at the output (no global pooling)"
     for op in ops:
         if op.kind == "input":
             rf.append(1)
             jump.append(1)
             size.append(_spatial(op.out_shape) or 1)
             continue
-        rf_in = max((rf[i] for i in op.inputs), default=1)
-        jump_in = max((jump[i] for i in op.inputs), default=1)
-        size_in = _spatial(op.in_shape) or max((size[i] for i in op.inputs), default=1)
+        sources = op.inputs
+        if op.kind == "merge":
+            spatial = [i for i in op.inputs if size[i] > 1]
+            sources = spatial or op.inputs  # a broadcast 1x1 gate does not set the map's rf or jump
+        rf_in = max((rf[i] for i in sources), default=1)
+        jump_in = max((jump[i] for i in sources), default=1)
+        if op.kind == "merge":
+            size_in = max((size[i] for i in sources), default=1)
+        else:
+            size_in = _spatial(op.in_shape) or max((size[i] for i in op.inputs), default=1)
         size_out = _spatial(op.out_shape) or size_in
         rf_out, jump_out = rf_in, jump_in
 
         linear_on_map = op.kind == "linear" and _spatial(op.in_shape) is None and size_in > 1
+        window = op.dilation * (op.kernel - 1) + 1
+        covering_conv = op.kind == "conv" and size_in > 1 and size_out == 1 and window + 2 * op.padding >= size_in
         acts_global = op.kind == "global" or linear_on_map
         if acts_global:
             # A global op sees the whole map: a kernel as large as the map, moving by the whole map.
@@ -454,8 +469,11 @@ def _propagate(ops: list[_Op]) -> tuple[list[RFRow], int, int, list[str]]:
                 dilation=op.dilation, size_in=size_in, size_out=size_out,
                 rf_in=rf_in, rf_out=rf_out, jump_in=jump_in, jump_out=jump_out,
             ))
-        if acts_global:
+        if acts_global or covering_conv:
             rf_before_global_pool = rf_in
+            where = ("before the Linear on the flattened map" if linear_on_map
+                     else "before the conv that covers the whole map" if covering_conv
+                     else "before global pooling")
         if op.kind == "global":  # the window of x.mean((2, 3)) or an adaptive pool is only known here
             op.detail = {**op.detail, "kernel": size_in, "stride": size_in, "global": True}
         rf.append(rf_out)
@@ -464,7 +482,7 @@ def _propagate(ops: list[_Op]) -> tuple[list[RFRow], int, int, list[str]]:
 
     final = [i for i, op in enumerate(ops) if op.kind == "output"]
     rf_final = rf[final[-1]] if final else rf[-1]
-    return rows, rf_before_global_pool or rf_final, rf_final, notes
+    return rows, rf_before_global_pool or rf_final, rf_final, notes, where
 
 
 # ------------------------------------------------------------------------------------------------- helpers
