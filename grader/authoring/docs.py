@@ -40,7 +40,7 @@ BLOCK_KEYS = ("param_table", "rf_table", "lr_levers", "compare_table", "gradesco
 RESULTS_KEYS = ("gradescope_fit",)  # SOURCE is solutions/RESULTS.md itself
 CRITERION_PREFIX = "criterion:"
 PREFIXES = ("criterion:NAME", "rf_row:FIELD:LAYER", "schedule:FIELD", "onecycle:ARG", "testset:FIELD",
-            "default:CLASS.ARG")
+            "default:CLASS.ARG", "json:DOTTED.PATH")
 OTHER_KEYS = ("translate_px", "lr_levers", "binomial_se", "binomial_se_images", "compare_table")
 SCHEDULE_FIELDS = ("steps_per_epoch", "total_steps", "built_steps", "start_lr", "peak_lr", "peak_epoch", "final_lr",
                    "start_momentum", "peak_momentum", "tail_lr")
@@ -111,6 +111,25 @@ def documents(root: Path) -> list[Path]:
     return found
 
 
+def json_figure(path: Path, dotted: str, source: str) -> str:
+    """A figure from a results file a script wrote (benchmarks/results/*.json): `json:lesson6.wall_s`."""
+    import json
+
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DocsError(f"{source} cannot be read as JSON ({exc})") from exc
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise DocsError(f"{source} has no {dotted!r}")
+        value = value[part]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.0f}" if abs(value) >= 10 else f"{value:.2f}"
+
+
 class Values:
     """Computes marker values, measuring each model file once."""
 
@@ -135,6 +154,8 @@ class Values:
             return fit_table(results.read(path))
         if key.startswith("default:"):
             return torch_default(key[len("default:"):], source)
+        if key.startswith("json:"):
+            return json_figure(path, key[len("json:"):], source)
         if key.startswith("testset:"):
             return self._testset(key[len("testset:"):], path, source)
         if key in ("binomial_se", "binomial_se_images") or (key == "translate_px" and path.is_dir()):
