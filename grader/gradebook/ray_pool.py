@@ -358,7 +358,9 @@ def _grade_on_node(spec: dict, data: bytes, events, head_version: str, threads: 
     where = {"node": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(), "pid": os.getpid(),
              "gpu_ids": gpu_ids, "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
              "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-             "device": "cuda" if gpu_ids else "cpu", "started": time.time()}
+             "started": time.time()}
+    # the assigned GPU when torch can use it, else the CPU (a node that declares GPUs it has not got)
+    device = where["device"] = "cuda" if gpu_ids and _cuda_usable() else "cpu"
     who = {"student": job.student, "seed": job.seed}
     last_progress = [0.0]
 
@@ -383,8 +385,11 @@ def _grade_on_node(spec: dict, data: bytes, events, head_version: str, threads: 
                                          f"{head_version}; install the same version on every node"},
                     "seconds": 0.0, "where": where}
         with tempfile.TemporaryDirectory(prefix="course-ray-") as folder:
-            # "auto": the assigned GPU when torch sees it, else the CPU (a node that declares GPUs it cannot use)
-            local = replace(job, file=materialize_file(data, Path(folder)), device="auto" if gpu_ids else "cpu")
+            from grader.walls.sandbox import worker_env
+
+            # what the sandbox hands the worker and the evaluator, from this task's environment
+            where["worker_cuda_visible_devices"] = worker_env(Path(folder)).get("CUDA_VISIBLE_DEVICES")
+            local = replace(job, file=materialize_file(data, Path(folder)), device=device)
             result = grade_job(local, forward)
         result = _restore_path(result, local.file, job.file)
     except Exception as exc:  # noqa: BLE001 - a task that raises would be a crashed task: make it an error row
@@ -393,6 +398,20 @@ def _grade_on_node(spec: dict, data: bytes, events, head_version: str, threads: 
                   "seconds": time.perf_counter() - started}
     where["ended"] = time.time()
     return {**result, "where": where}
+
+
+def _cuda_usable() -> bool:
+    """Whether torch on this node can use the GPU Ray assigned; asked once per Ray worker, which Ray reuses."""
+    global _CUDA_USABLE
+    if _CUDA_USABLE is None:
+        os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")  # ask NVML: no CUDA context in this process
+        import torch
+
+        _CUDA_USABLE = bool(torch.cuda.is_available())
+    return _CUDA_USABLE
+
+
+_CUDA_USABLE: bool | None = None
 
 
 def _restore_path(value, temporary: str, original: str):
