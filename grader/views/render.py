@@ -191,7 +191,7 @@ def measurement_line(rec) -> str:
 
 
 def show_error(message: str, out: Console) -> None:
-    out.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    out.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)  # a message may hold [brackets]
 
 
 # ------------------------------------------------------------------------------------ the student's workflow
