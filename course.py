@@ -340,7 +340,7 @@ def _root_workspace():
 @cli.command("grade-all", epilog=GRADEBOOK_EXAMPLES["grade-all"])
 @click.argument("folder", type=click.Path(file_okay=False))
 @lesson_option
-@click.option("--jobs", "-j", type=click.IntRange(min=1), help="Gradings at a time (default: 2 per GPU, else half the CPUs, at least 2).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), help="Gradings at a time (default: 2 per GPU, else half the CPUs, at least 2; with --backend ray, what the cluster fits).")
 @click.option("--devices", help="Comma-separated devices to spread over, e.g. cuda:0,cuda:1 (default: every visible GPU, else cpu).")
 @click.option("--seeds", default=1, show_default=True, type=click.IntRange(min=1), help="Grade each submission with seeds 0..K-1.")
 @db_option

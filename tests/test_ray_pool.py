@@ -110,6 +110,20 @@ def test_devices_that_ray_cannot_honour_are_refused(tmp_path, devices, address, 
         api.grade_all(tmp_path / "subs", db=tmp_path / "g.sqlite", backend="ray", devices=devices, address=address)
 
 
+@needs_ray
+def test_an_address_where_no_cluster_runs_is_refused_at_once(tmp_path):
+    import socket
+
+    with socket.socket() as free:  # a port nothing listens on once closed
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    _students(tmp_path / "subs", bob="syntax_error")
+    started = time.monotonic()
+    with pytest.raises(UsageError, match=f"no Ray cluster answers at 127.0.0.1:{port}"):
+        api.grade_all(tmp_path / "subs", db=tmp_path / "g.sqlite", backend="ray", address=f"127.0.0.1:{port}")
+    assert time.monotonic() - started < 30  # Ray on its own retries such an address for minutes
+
+
 # ------------------------------------------------------------------- Ctrl-C on a cluster the command started
 
 # Never finishes building, with nothing the import policy refuses (time.sleep would be refused).

@@ -98,6 +98,8 @@ class RayPool:
         # an offline course sends no usage statistics
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         options = dict(include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+        if self.address:
+            _answers(self.address)
         try:
             if self.address:
                 ray.init(address=self.address, **options)
@@ -105,9 +107,10 @@ class RayPool:
                 self._start_local(options)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = f"the Ray cluster at {self.address}" if self.address else "a local Ray cluster"
-            hint = (" (start one with `ray start --head`, or leave out --address to start one here)"
+            hint = (" (start one with `ray start --head`, or leave out --address to start one here; a cluster with "
+                    "token authentication also needs RAY_AUTH_MODE=token and its token on this machine)"
                     if self.address else "")
-            raise UsageError(f"cannot connect to {where}: {exc}{hint}") from exc
+            raise UsageError(f"cannot connect to {where}: {str(exc).strip()}{hint}") from exc
         self._owned = True
 
     def _start_local(self, options: dict) -> None:
@@ -256,6 +259,33 @@ class RayPool:
 
 
 # ----------------------------------------------------------------------------------------------- head side
+
+
+def _answers(address: str) -> None:
+    """A HOST:PORT where nothing listens is refused at once (Ray itself would retry it for minutes)."""
+    if address == "auto":  # $RAY_ADDRESS, else the last `ray start` on this machine, which may be long gone
+        try:
+            from ray._private.services import canonicalize_bootstrap_address
+
+            found = canonicalize_bootstrap_address("auto")
+        except Exception:  # noqa: BLE001 - a private helper of Ray's: without it, Ray checks on its own
+            return
+        if not found:
+            return  # Ray says at once that no cluster runs here
+        try:
+            _answers(found)
+        except UsageError as exc:
+            raise UsageError(f"--address auto found {found} (the last `ray start` here, or $RAY_ADDRESS), where no "
+                             f"cluster runs any more; start one with `ray start --head`, or pass its HOST:PORT") from exc
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return  # "auto", ray://...: Ray finds (or fails to find) those quickly itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as exc:
+        raise UsageError(f"no Ray cluster answers at {address} ({exc.strerror or exc}); start its head there with "
+                         f"`ray start --head --port {port}`, or check the address") from exc
 
 
 def _read_submission(spec: JobSpec) -> bytes | dict:
