@@ -111,6 +111,16 @@ def test_devices_that_ray_cannot_honour_are_refused(tmp_path, devices, address, 
 
 
 @needs_ray
+def test_devices_choose_the_gpus_of_a_cluster_started_here():
+    from grader.gradebook.ray_pool import ray_devices
+
+    # CUDA_VISIBLE_DEVICES for the cluster's one node, and its GPU count (Ray then assigns ids "1" and "3")
+    assert ray_devices(["cuda:1", "cuda:3"], None) == ("1,3", 2)
+    assert ray_devices(["cpu"], None) == ("", 0)  # no GPU: every grading asks for a CPU
+    assert ray_devices(None, None) == (None, None)  # Ray finds the machine's GPUs itself
+
+
+@needs_ray
 def test_an_address_where_no_cluster_runs_is_refused_at_once(tmp_path):
     import socket
 
