@@ -97,7 +97,7 @@ class RayPool:
             return  # a caller (a notebook, a test) connected already: use that cluster, leave it up afterwards
         # an offline course sends no usage statistics
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        options = dict(include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+        options = {"include_dashboard": False, "log_to_driver": False, "logging_level": "WARNING"}
         if self.address:
             _answers(self.address)
         try:
@@ -226,7 +226,7 @@ class RayPool:
                     pass
             self._disconnect()
 
-    def _stop(self, inflight: dict, relay: "_Relay", on_result) -> None:
+    def _stop(self, inflight: dict, relay: _Relay, on_result) -> None:
         """Ctrl-C: keep what finished, kill the running tasks (their gradings' worker and evaluator die with them).
 
         A gentle ray.cancel would raise KeyboardInterrupt in the task only when its grading next wakes up, which a
@@ -248,7 +248,7 @@ class RayPool:
         except KeyboardInterrupt:  # a second Ctrl-C: stop waiting
             pass
 
-    def _keep(self, inflight: dict, ref, relay: "_Relay", on_result) -> None:
+    def _keep(self, inflight: dict, ref, relay: _Relay, on_result) -> None:
         spec = inflight.pop(ref)
         relay.finish(spec)
         try:
