@@ -452,7 +452,8 @@ def docs(check_only):
 # ------------------------------------------------------------------ instructors: gradebook, batch, leaderboard
 
 GRADEBOOK_EXAMPLES = {
-    "grade-all": "Example:\n\n    course grade-all submissions/ --lesson lesson6 --jobs 4 --db class.sqlite",
+    "grade-all": "Examples:\n\n    course grade-all submissions/ --lesson lesson6 --jobs 4 --db class.sqlite\n\n"
+                 "    course grade-all submissions/ --backend ray --address auto --per-gpu 8",
     "leaderboard": "Example:\n\n    course leaderboard --lesson lesson6 --format html -o board.html --db class.sqlite",
     "history": "Example:\n\n    course history lesson6",
     "autograder": "Example:\n\n    course autograder lesson3 -o autograder.zip",
@@ -470,7 +471,7 @@ def _root_workspace():
 @cli.command("grade-all", epilog=GRADEBOOK_EXAMPLES["grade-all"])
 @click.argument("folder", type=click.Path(file_okay=False))
 @lesson_option
-@click.option("--jobs", "-j", type=click.IntRange(min=1), help="Gradings at a time (default: 2 per GPU, else half the CPUs, at least 2).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), help="Gradings at a time (default: 2 per GPU, else half the CPUs, at least 2; with --backend ray, what the cluster fits).")
 @click.option("--devices", help="Comma-separated devices to spread over, e.g. cuda:0,cuda:1 (default: every visible GPU, else cpu).")
 @click.option("--seeds", default=1, show_default=True, type=click.IntRange(min=1), help="Grade each submission with seeds 0..K-1.")
 @db_option
@@ -478,20 +479,27 @@ def _root_workspace():
 @click.option("--quick", is_flag=True, help="Smoke runs: one epoch on a small subset. Never a pass.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Train at most this many epochs.")
 @click.option("--timeout", type=click.IntRange(min=1), help="Wall-clock limit per grading in seconds (default: the lesson's).")
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where the gradings run: processes on this machine, or tasks on a Ray cluster (pip install -e \".[ray]\").")
+@click.option("--address", help="Ray: the cluster to join, auto or HOST:PORT (default: start one on this machine).")
+@click.option("--per-gpu", type=click.IntRange(min=1), help="Ray: gradings that share one GPU (default 1).")
 @data_option
 @json_option
 @reports_errors
-def grade_all(folder, lesson, jobs, devices, seeds, db, regrade, quick, epochs, timeout, data_dir, as_json):
+def grade_all(folder, lesson, jobs, devices, seeds, db, regrade, quick, epochs, timeout, backend, address, per_gpu,
+              data_dir, as_json):
     """Grade every submission in FOLDER: FOLDER/<student>/model.py, FOLDER/<student>.py or FOLDER/<student>.zip.
 
-    Runs already in the gradebook are skipped, so an interrupted batch resumes where it stopped. Exit code 0
-    when the batch ran (whatever the students' verdicts), 2 when it could not start, 130 after Ctrl-C.
+    Runs already in the gradebook are skipped, so an interrupted batch resumes where it stopped. With --backend
+    ray each grading is a task on a Ray cluster; this machine still writes the gradebook. Exit code 0 when the
+    batch ran (whatever the students' verdicts), 2 when it could not start, 130 after Ctrl-C.
     """
     from grader import api
 
     device_list = [d.strip() for d in devices.split(",") if d.strip()] if devices else None
     kw = dict(jobs=jobs, devices=device_list, seeds=seeds, db=db, regrade=regrade, quick=quick, epochs=epochs,
-              data_dir=data_dir, timeout=timeout, workspace=_root_workspace())
+              data_dir=data_dir, timeout=timeout, workspace=_root_workspace(), backend=backend, address=address,
+              per_gpu=per_gpu)
     if as_json:
         from dataclasses import asdict
 

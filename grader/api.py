@@ -127,13 +127,26 @@ def _gradebook(db, must_exist: bool = False, workspace=None) -> Path:
 def grade_all(folder, lesson_id: str | None = None, jobs: int | None = None, devices: list[str] | None = None,
               seeds: int = 1, db=None, regrade: bool = False, quick: bool = False, epochs: int | None = None,
               data_dir=None, timeout: float | None = None, on_event: Callable[[dict], None] | None = None,
-              workspace=None):
-    """Grade every submission in `folder` into the gradebook `db` (default: the workspace's); a BatchResult."""
+              workspace=None, backend: str = "local", address: str | None = None, per_gpu: int | None = None):
+    """Grade every submission in `folder` into the gradebook `db` (default: the workspace's); a BatchResult.
+
+    `backend` "ray" grades on a Ray cluster: joined at `address` ("auto", HOST:PORT) or started here (None), with
+    `per_gpu` gradings sharing each GPU. This process records every result either way.
+    """
     from grader.gradebook.batch import BatchConfig
     from grader.gradebook.batch import grade_all as run_batch
 
+    pool = None
+    if backend == "ray":
+        from grader.gradebook.ray_pool import pool_factory
+
+        pool = pool_factory(address, per_gpu or 1, jobs, devices)
+    elif backend != "local":
+        raise UsageError(f"unknown backend {backend!r}; use local or ray")
+    elif address or per_gpu:
+        raise UsageError("--address and --per-gpu are for --backend ray")
     config = BatchConfig(lesson=lesson_id, jobs=jobs, devices=devices, seeds=seeds, quick=quick, epochs=epochs,
-                         regrade=regrade, data_dir=str(data_dir) if data_dir else None, timeout=timeout)
+                         regrade=regrade, data_dir=str(data_dir) if data_dir else None, timeout=timeout, pool=pool)
     return run_batch(folder, _gradebook(db, workspace=workspace), config, on_event)
 
 

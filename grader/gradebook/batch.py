@@ -39,7 +39,9 @@ class BatchConfig:
     regrade: bool = False  # grade again even when the gradebook has this run already
     data_dir: str | None = None
     timeout: float | None = None  # per grading; None: the lesson's
-    pool: object = None  # runs the jobs; None: a LocalPool over `devices` (grader.gradebook.ray_pool for a cluster)
+    # runs the jobs: None, a LocalPool over `devices`; or a function of the number of gradings to run that makes
+    # the pool, so a cluster is started only when there is something to grade (grader.gradebook.ray_pool)
+    pool: object = None
 
 
 @dataclass
@@ -235,6 +237,8 @@ def grade_all(root: str | os.PathLike, db: str | os.PathLike, config: BatchConfi
                 result.outcomes.append(_record_problem(conn, entry, seed, config))
             graded = [t for t in todo if not t[0].problem]
             pool = config.pool or _local_pool(config, len(graded))
+            if callable(pool):
+                pool = pool(len(graded))
             result.devices, result.jobs = pool.describe() if hasattr(pool, "describe") else ([], 1)
             emit({"event": "batch", "total": len(todo), "skipped": sum(o.status == SKIPPED for o in result.outcomes),
                   "jobs": result.jobs, "devices": result.devices, "students": len(entries)})

@@ -77,7 +77,7 @@ class LocalPool:
         pending = list(specs)
         free = list(self.slot_devices)
         running: dict[threading.Thread, _Launches] = {}
-        restore = _sigterm_is_ctrl_c()
+        restore = sigterm_is_ctrl_c()
         try:
             while pending or running:
                 while pending and free:
@@ -131,7 +131,7 @@ def _grade(spec: JobSpec, launches: _Launches, inbox: queue.Queue) -> None:
         inbox.put(("result", thread, spec, result))
 
 
-def _sigterm_is_ctrl_c() -> Callable[[], None]:
+def sigterm_is_ctrl_c() -> Callable[[], None]:
     """While jobs run, `kill PID` stops the batch as Ctrl-C does (instead of orphaning the jobs)."""
 
     def interrupt(signum, frame):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 
 STYLE = {"passed": "bold green", "failed": "bold red", "error": "bold red", "smoke": "bold yellow"}
 
@@ -42,7 +43,7 @@ def fmt_num(value, spec: str) -> str:
 
 
 def show_error(message: str, out: Console) -> None:
-    out.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    out.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)  # a message may hold [brackets]
 
 
 def next_command(out: Console, command: str, why: str = "Next") -> None:
