@@ -27,7 +27,8 @@ EXAMPLES = {
     "progress": "Example:\n\n    course progress --json",
     "verify": "Example:\n\n    course verify --train --seeds 3 --lesson lesson6",
     "docs": "Example:\n\n    course docs --check",
-    "watch": "Example:\n\n\b\n    course watch lesson3\n    course watch --manual        # WSL, network drives: Enter re-checks",
+    "watch": "Example:\n\n\b\n    course watch lesson3\n"
+             "    course watch --manual        # WSL, network drives: Enter re-checks",
 }
 
 
@@ -95,7 +96,8 @@ def _workflow(workspace):
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON instead of tables.")
-lesson_option = click.option("--lesson", "-l", metavar="LESSON", help="Judge against this lesson's criteria (e.g. lesson6).")
+lesson_option = click.option("--lesson", "-l", metavar="LESSON",
+                             help="Judge against this lesson's criteria (e.g. lesson6).")
 data_option = click.option("--data-dir", type=click.Path(file_okay=False), envvar="COURSE_DATA_DIR",
                            help="Folder with the MNIST IDX files (default: $COURSE_DATA_DIR, then the bundled copy).")
 
@@ -471,16 +473,23 @@ def _root_workspace():
 @cli.command("grade-all", epilog=GRADEBOOK_EXAMPLES["grade-all"])
 @click.argument("folder", type=click.Path(file_okay=False))
 @lesson_option
-@click.option("--jobs", "-j", type=click.IntRange(min=1), help="Gradings at a time (default: 2 per GPU, else half the CPUs, at least 2; with --backend ray, what the cluster fits).")
-@click.option("--devices", help="Comma-separated devices to spread over, e.g. cuda:0,cuda:1 (default: every visible GPU, else cpu).")
-@click.option("--seeds", default=1, show_default=True, type=click.IntRange(min=1), help="Grade each submission with seeds 0..K-1.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1),
+              help="Gradings at a time (default: 2 per GPU, else half the CPUs, at least 2; "
+                   "with --backend ray, what the cluster fits).")
+@click.option("--devices",
+              help="Comma-separated devices to spread over, e.g. cuda:0,cuda:1 (default: every visible GPU, else cpu).")
+@click.option("--seeds", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Grade each submission with seeds 0..K-1.")
 @db_option
-@click.option("--regrade", is_flag=True, help="Grade again what the gradebook already has (same file, lesson, seed, grader).")
+@click.option("--regrade", is_flag=True,
+              help="Grade again what the gradebook already has (same file, lesson, seed, grader).")
 @click.option("--quick", is_flag=True, help="Smoke runs: one epoch on a small subset. Never a pass.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Train at most this many epochs.")
-@click.option("--timeout", type=click.IntRange(min=1), help="Wall-clock limit per grading in seconds (default: the lesson's).")
+@click.option("--timeout", type=click.IntRange(min=1),
+              help="Wall-clock limit per grading in seconds (default: the lesson's).")
 @click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="Where the gradings run: processes on this machine, or tasks on a Ray cluster (pip install -e \".[ray]\").")
+              help="Where the gradings run: processes on this machine, or tasks on a Ray cluster "
+                   "(pip install -e \".[ray]\").")
 @click.option("--address", help="Ray: the cluster to join, auto or HOST:PORT (default: start one on this machine).")
 @click.option("--per-gpu", type=click.IntRange(min=1), help="Ray: gradings that share one GPU (default 1).")
 @data_option
@@ -522,7 +531,8 @@ def grade_all(folder, lesson, jobs, devices, seeds, db, regrade, quick, epochs, 
 @lesson_option
 @click.option("--format", "fmt", default="table", show_default=True,
               type=click.Choice(["table", "csv", "json", "md", "html", "gradescope"]), help="What to produce.")
-@click.option("-o", "--output", type=click.Path(), help="Write to this file (a folder for gradescope) instead of stdout.")
+@click.option("-o", "--output", type=click.Path(),
+              help="Write to this file (a folder for gradescope) instead of stdout.")
 @click.option("--anonymize", is_flag=True, help="Stable pseudonyms instead of names; no submission paths.")
 @db_option
 @reports_errors
@@ -572,7 +582,8 @@ def history(lesson, student, db, workspace, as_json):
               help="The zip to upload on Gradescope.")
 @click.option("--quick", is_flag=True, help="Grade with a smoke run (to try the setup out; it scores no accuracy).")
 @click.option("--epochs", type=click.IntRange(min=1), help="Train at most this many epochs.")
-@click.option("--timeout", type=click.IntRange(min=60), help="Seconds per grading (default 2100, under Gradescope's 40 min).")
+@click.option("--timeout", type=click.IntRange(min=60),
+              help="Seconds per grading (default 2100, under Gradescope's 40 min).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of every student's grading.")
 @click.option("--visibility", default="visible", show_default=True,
               type=click.Choice(["visible", "hidden", "after_due_date", "after_published"]),

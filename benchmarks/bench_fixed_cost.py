@@ -58,8 +58,8 @@ def main(argv=None) -> int:
         for path in order[: 2 * args.gradings]:
             run = one(request, zygote.launch if path == "warm" else None)
             runs[path].append(run)
-            print(f"{path:4}  wall {run['wall']:6.2f} s  training {run['training']:6.2f} s  fixed {run['fixed']:6.2f} s",
-                  flush=True)
+            print(f"{path:4}  wall {run['wall']:6.2f} s  training {run['training']:6.2f} s  "
+                  f"fixed {run['fixed']:6.2f} s", flush=True)
         startup = zygote.startup_seconds
     cold, warm = (summary([r["fixed"] for r in runs[p]]) for p in ("cold", "warm"))
     result = {

@@ -189,8 +189,8 @@ def plan(files: list[str], seeds: list[int], order: str = "seed", **common) -> l
 
 def _screen(files: list[str], lesson_id: str) -> list[str]:
     """The static policy each file must pass before grading; refused files are named and dropped."""
-    from grader.errors import CourseError
     from grader.course.lesson import get_lesson
+    from grader.errors import CourseError
     from grader.walls.policy import check_file
 
     lesson = get_lesson(lesson_id)

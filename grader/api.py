@@ -120,7 +120,8 @@ def _gradebook(db, must_exist: bool = False, workspace=None) -> Path:
 
     path = Path(db) if db else store.workspace_gradebook(workspace)
     if must_exist and not path.is_file():
-        raise UsageError(f"no gradebook at {path}; grade something first (course grade, or course grade-all DIR --db {path})")
+        raise UsageError(f"no gradebook at {path}; grade something first "
+                         f"(course grade, or course grade-all DIR --db {path})")
     return path
 
 

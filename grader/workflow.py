@@ -265,7 +265,8 @@ class Workflow:
             try:
                 shutil.copy2(file, backup)
             except OSError as exc:
-                raise UsageError(f"cannot back up {file} to {backup} ({exc.strerror or exc}); nothing was reset") from exc
+                raise UsageError(f"cannot back up {file} to {backup} ({exc.strerror or exc}); "
+                                 "nothing was reset") from exc
         _copy_stub(lesson, file)
         state = self.state()
         state.record_start(lesson.id)
@@ -313,10 +314,12 @@ class Workflow:
         """Check an answer to one of the lesson's find-the-error exercises, or show the answer when none is given."""
         lesson = self.lesson(lesson_id)
         if not lesson.exercises:
-            raise UsageError(f"{lesson.id} has no exercises to answer; `{self.command('hint', lesson.id)}` helps instead")
+            raise UsageError(f"{lesson.id} has no exercises to answer; "
+                             f"`{self.command('hint', lesson.id)}` helps instead")
         if exercise_id is None:
             known = ", ".join(e.id for e in lesson.exercises)
-            raise UsageError(f"name the exercise: {known} (e.g. `{self.command('answer', lesson.id, lesson.exercises[0].id, 'N')}`)")
+            example = self.command("answer", lesson.id, lesson.exercises[0].id, "N")
+            raise UsageError(f"name the exercise: {known} (e.g. `{example}`)")
         exercise = exercises.find(lesson.exercises, exercise_id, lesson.id)
         others = [e.id for e in lesson.exercises if e.id != exercise.id]
         if given is None:
@@ -372,7 +375,8 @@ class Workflow:
         current = next((r for r in rows if r.current), None)
         if current is None:
             first = next((r for r in rows if r.status != PASSED), rows[0])
-            return Status(progress, None, f"Welcome: {len(rows)} lessons, from a first working CNN to a very small, very accurate one.",
+            return Status(progress, None,
+                          f"Welcome: {len(rows)} lessons, from a first working CNN to a very small, very accurate one.",
                           self.command("start", first.id))
         if current.status == PASSED:
             later = rows[rows.index(current) + 1:] + rows[: rows.index(current)]
@@ -380,7 +384,8 @@ class Workflow:
             if nxt is None:
                 return Status(progress, current, f"Every lesson passed ({progress.total}/{progress.total}). Well done!",
                               self.command("progress"))
-            return Status(progress, current, f"{current.id} ({current.title}) is passed.", self.command("start", nxt.id))
+            return Status(progress, current, f"{current.id} ({current.title}) is passed.",
+                          self.command("start", nxt.id))
         return self._status_in_lesson(progress, current)
 
     def _status_in_lesson(self, progress: Progress, row: LessonRow) -> Status:
@@ -415,7 +420,8 @@ class Workflow:
             lesson = self._current_or(lesson_id)
             path = self.work_file(lesson.id)
             if not path.is_file():
-                raise UsageError(f"{path} does not exist; run `{self.command('start', lesson.id)}` to copy the stub there")
+                raise UsageError(f"{path} does not exist; "
+                                 f"run `{self.command('start', lesson.id)}` to copy the stub there")
             return Target(path, lesson.id, lesson.id)
         path = Path(file).resolve()
         own = self._workspace_lesson(path)

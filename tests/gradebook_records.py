@@ -13,8 +13,8 @@ CRITERIA = Criteria(max_params=20_000, accuracy=AccuracyRule(99.4, "best"), max_
 def report(params: int, rf: int = 30) -> dict:
     """The part of a check report that judge_static reads."""
     return {"params": params, "rf": {"rf_before_global_pool": rf, "rf_final": rf + 8},
-            "structure": {"layer_types": ["Conv2d", "BatchNorm2d"], "batchnorm_after_conv": [True], "bn_after_3x3": [True],
-                          "bn_after_every_3x3": True, "max_dropout": None}}
+            "structure": {"layer_types": ["Conv2d", "BatchNorm2d"], "batchnorm_after_conv": [True],
+                          "bn_after_3x3": [True], "bn_after_every_3x3": True, "max_dropout": None}}
 
 
 def make_record(name: str = "model", params: int = 9_000, accs=(98.0, 99.1, 99.45), lesson: str | None = "lesson6",

@@ -346,7 +346,8 @@ def test_model_whose_forward_fails_is_a_submission_error():
 
 
 class _SqueezeExcite(nn.Module):
-    """28 -> conv3 -> 26 (RF 3) -> conv3 -> 24 (RF 5), gated by a squeeze-and-excitation branch, -> conv3 -> 22 (RF 7)."""
+    """28 -> conv3 -> 26 (RF 3) -> conv3 -> 24 (RF 5), gated by a squeeze-and-excitation branch,
+    -> conv3 -> 22 (RF 7)."""
 
     def __init__(self):
         super().__init__()

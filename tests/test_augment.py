@@ -1,4 +1,5 @@
-"""grader.worker.augment against torchvision itself: same pixels for fixed parameters, same distributions when sampled."""
+"""grader.worker.augment against torchvision itself: same pixels for fixed parameters, same distributions when
+sampled."""
 
 from pathlib import Path
 

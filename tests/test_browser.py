@@ -129,7 +129,7 @@ def page(tmp_path):
 def shown(browser) -> list[str]:
     """The student column, top to bottom, as the page shows it now."""
     return browser.js("Array.from(document.querySelectorAll('table.board tbody tr'))"
-                      ".map(r => r.cells[%d].textContent)" % column("student"))
+                      f".map(r => r.cells[{column('student')}].textContent)")
 
 
 def header(name: str) -> str:

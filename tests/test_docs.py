@@ -77,7 +77,8 @@ def test_the_param_table_rows_add_up_and_each_formula_gives_its_count(repo):
 def test_a_table_in_the_block_form_ignores_surrounding_blank_lines(repo):
     docs.run(repo)
     text = _readme(repo).read_text()
-    _readme(repo).write_text(text.replace("-->\n\n| layer", "-->\n| layer").replace("|\n\n<!-- /value", "|\n<!-- /value"))
+    _readme(repo).write_text(text.replace("-->\n\n| layer", "-->\n| layer")
+                             .replace("|\n\n<!-- /value", "|\n<!-- /value"))
     assert docs.run(repo, check=True).changes == []
 
 
@@ -159,7 +160,8 @@ def test_markers_shown_as_code_are_left_alone(repo):
     _readme(repo).write_text(example + "<!-- value: params solutions/lesson1/model.py -->0<!-- /value -->\n")
     report = docs.run(repo)
     assert report.markers == 1 and [c.line for c in report.changes] == [6]
-    assert _readme(repo).read_text() == example + "<!-- value: params solutions/lesson1/model.py -->3,818<!-- /value -->\n"
+    assert _readme(repo).read_text() == (example + "<!-- value: params solutions/lesson1/model.py -->"
+                                         "3,818<!-- /value -->\n")
 
 
 def test_an_edit_made_while_docs_runs_is_never_overwritten(repo, monkeypatch):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from grader.errors import ManifestError, UsageError
 from grader.course.exercises import check, find, format_answer, parse_exercises, reveal
+from grader.errors import ManifestError, UsageError
 
 ENTRIES = [
     {"id": "rf-row8", "question": "What should row 8's RF out be?", "answer": 22,

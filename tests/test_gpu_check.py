@@ -3,7 +3,6 @@ writes its figures; a GPU session then only has to run it for real."""
 
 import json
 import sys
-from pathlib import Path
 
 from tests.conftest import ROOT
 

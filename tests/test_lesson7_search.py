@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import lesson7_search
+import lesson7_search  # noqa: E402 - importable only once benchmarks/ is on sys.path (just above)
 
 REFERENCE = ROOT / "solutions" / "lesson7" / "model.py"
 TINY = ROOT / "tests" / "submissions" / "tiny.py"

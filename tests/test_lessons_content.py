@@ -354,7 +354,8 @@ def test_lesson4_dropout_lowers_the_training_accuracy():
     compared = _compared("lesson4")
     with_dropout, without = compared["model.py"], compared["compare_no_dropout.py"]
     if with_dropout.mean_train is None:
-        pytest.skip("the lesson-4 solution's row predates the training accuracy (course verify --train --lesson lesson4)")
+        pytest.skip("the lesson-4 solution's row predates the training accuracy "
+                    "(course verify --train --lesson lesson4)")
     assert with_dropout.mean_train < without.mean_train
 
 

@@ -38,8 +38,8 @@ def test_wheel_carries_every_lesson_solution_and_data_file(wheel):
 
 def test_installed_copy_resolves_its_own_assets(wheel, tmp_path):
     site = tmp_path / "site"
-    proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site),
+                           str(wheel)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     code = (
         "from grader.paths import lessons_dir, bundled_data_dir; from grader.course.lesson import lesson_ids; "
@@ -48,7 +48,8 @@ def test_installed_copy_resolves_its_own_assets(wheel, tmp_path):
     )
     env = {**os.environ, "PYTHONPATH": str(site)}
     env.pop("COURSE_DATA_DIR", None)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env,
+                          timeout=120)
     assert proc.returncode == 0, proc.stderr
     lessons, count, test_images = proc.stdout.split()
     assert lessons.startswith(str(site)) and lessons.endswith("grader/_assets/lessons")

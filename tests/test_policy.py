@@ -230,13 +230,15 @@ def test_torchs_doors_to_files_processes_and_native_code(name):
     "import torch\nclass A:\n    def __init__(self):\n        self.T = torch.Tensor\n        self.T.eq = None",
     "import torch\nclass A:\n    def __init__(self):\n        self.acts = []\n        self.acts.append(torch.Tensor)\n"
     "        self.acts[0].eq = None",
-    "import torch\nclass A:\n    def __init__(self):\n        setattr(self, 'T', torch.Tensor)\n        self.T.eq = None",
+    "import torch\nclass A:\n    def __init__(self):\n        setattr(self, 'T', torch.Tensor)\n"
+    "        self.T.eq = None",
     "import torch\nimport functools\np = functools.partial(torch.Tensor)\np.func.eq = None",
-    "import torch\nclass Holder:\n    def __init__(self, c):\n        self.c = c\nh = Holder(torch.Tensor)\nh.c.eq = None",
+    "import torch\nclass Holder:\n    def __init__(self, c):\n        self.c = c\n"
+    "h = Holder(torch.Tensor)\nh.c.eq = None",
     "import torch\nimport dataclasses\n@dataclasses.dataclass\nclass Holder:\n    c: object = None\n"
     "h = Holder(torch.Tensor)\nh.c.eq = None",
-    "import torch\nG = []\nclass Grab:\n    def __contains__(self, item):\n        G.append(item)\n        return True\n"
-    "x = torch.Tensor in Grab()\nG[0].eq = None",
+    "import torch\nG = []\nclass Grab:\n    def __contains__(self, item):\n        G.append(item)\n"
+    "        return True\nx = torch.Tensor in Grab()\nG[0].eq = None",
 ])
 def test_monkeypatching_is_refused(source):
     refused(source, "monkeypatching")
@@ -510,7 +512,7 @@ def test_an_import_inside_a_class_body_is_refused():
     assert reasons("def f():\n    import torch\n    return torch.zeros(1)") == []
 
 
-# ------------------------------------------------------------------------------------------ class factories, annotations
+# ----------------------------------------------------------------------------------------- class factories, annotations
 
 
 @pytest.mark.parametrize("source, fragment", [
@@ -637,15 +639,17 @@ def test_model_classes_may_not_override_nn_modules_api(source, fragment):
 def test_a_plain_class_may_use_nn_module_names_and_a_model_its_own():
     assert reasons("class Config:\n    def parameters(self):\n        return 3\n    train = True") == []
     assert reasons(H + "class Net(nn.Module):\n    def extra_repr(self):\n        return 'x'\n"
-                       "    def forward(self, x):\n        return x\n    def features(self, x):\n        return x") == []
+                       "    def forward(self, x):\n        return x\n"
+                       "    def features(self, x):\n        return x") == []
 
 
 # ------------------------------------------------------------------------------------------ what students write
 
 
 @pytest.mark.parametrize("source", [
-    H + "class Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self._stem = self._block()\n"
-        "        self._init_weights()\n    def _block(self):\n        return nn.Linear(2, 2)\n"
+    H + "class Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self._stem = self._block()\n        self._init_weights()\n"
+        "    def _block(self):\n        return nn.Linear(2, 2)\n"
         "    def _init_weights(self):\n        for m in self.modules():\n"
         "            if m.__class__.__name__ == 'Linear':\n                nn.init.zeros_(m.bias)\n"
         "    def _make_layer(self):\n        return self._stem",
@@ -709,8 +713,8 @@ def test_a_file_without_net_lists_its_classes_and_suggests_an_alias():
     source = H + "class Block(nn.Module):\n    pass\nclass MyModel(nn.Module):\n    pass\nclass Config:\n    pass\n"
     found = check_source(source.encode())
     assert [(f.line, f.col) for f in found] == [(1, 1)]
-    assert found[0].reason == ("the file defines no Net; it defines Block (line 6), MyModel (line 8), Config (line 10). "
-                               "Add `Net = MyModel` after the class, or name your model class Net")
+    assert found[0].reason == ("the file defines no Net; it defines Block (line 6), MyModel (line 8), "
+                               "Config (line 10). Add `Net = MyModel` after the class, or name your model class Net")
     assert check_source((source + "Net = MyModel\n").encode()) == []
     assert check_source((source + "def build():\n    Net = MyModel\n").encode())[0].reason.startswith(
         "the file defines no Net")

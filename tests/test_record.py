@@ -45,7 +45,8 @@ def test_derived_figures_are_computed_in_one_place():
     assert (record.best_acc, record.last_acc, record.best_epoch) == (99.45, 99.41, 2)
     assert record.epochs_to_target == 2  # the first epoch at or above the 99.4 target
     assert record.epochs_to_target == record.verdict.epochs_to_target or record.verdict.epochs_to_target is None
-    assert RunRecord.from_dict({**record.to_dict(), "quick": True}).epochs_to_target is None  # a smoke run proves nothing
+    # a smoke run proves nothing
+    assert RunRecord.from_dict({**record.to_dict(), "quick": True}).epochs_to_target is None
 
 
 def test_a_schema_1_record_from_course_0_1_still_loads():
@@ -74,8 +75,8 @@ def test_a_newer_schema_is_refused_with_advice():
 
 
 def test_the_worker_task_round_trips_and_carries_no_test_set():
-    task = WorkerTask("grade", "model.py", "0" * 64, "train-images", "train-labels", seed=3, loop=LoopOptions("default"),
-                      fixed_recipe=("AUGMENT",), limits={"memory_gib": 2})
+    task = WorkerTask("grade", "model.py", "0" * 64, "train-images", "train-labels", seed=3,
+                      loop=LoopOptions("default"), fixed_recipe=("AUGMENT",), limits={"memory_gib": 2})
     assert WorkerTask.from_dict(json.loads(json.dumps(task.to_dict()))) == task
     assert not any("t10k" in str(v) or "test" in k for k, v in task.to_dict().items())
 

@@ -4,7 +4,6 @@ import multiprocessing
 import os
 import signal
 import sqlite3
-
 from pathlib import Path
 
 import pytest
@@ -87,15 +86,16 @@ def test_an_exception_between_start_and_end_leaves_no_record(conn):
 
     with pytest.raises(KeyError):
         store.record_run(conn, rec, student="alice", after=fails_after_the_run_row)
-    assert (count(conn, "students"), count(conn, "submissions"), count(conn, "runs"), count(conn, "epochs")) == (0, 0, 0, 0)
+    counts = (count(conn, "students"), count(conn, "submissions"), count(conn, "runs"), count(conn, "epochs"))
+    assert counts == (0, 0, 0, 0)
 
 
 def _killed_mid_write(path: str) -> None:
     conn = store.connect(path)
     conn.execute("BEGIN IMMEDIATE")
     store._insert_run(conn, "alice", "f" * 64, "a.py", store.utc_stamp(), "lesson1",
-                      {"finished_at": store.utc_stamp(), "grader_version": "0.1.0", "seed": 0, "quick": 0, "status": "passed",
-                       "best_acc": 99.5}, [{"epoch": 1, "test_acc": 99.5}])
+                      {"finished_at": store.utc_stamp(), "grader_version": "0.1.0", "seed": 0, "quick": 0,
+                       "status": "passed", "best_acc": 99.5}, [{"epoch": 1, "test_acc": 99.5}])
     os.kill(os.getpid(), signal.SIGKILL)  # dies holding the write lock, before COMMIT
 
 

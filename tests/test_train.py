@@ -20,7 +20,8 @@ def _measure(model, split):
     model.eval()
     with torch.no_grad():
         out = model(normalize(split.images)).float()
-    return torch.nn.functional.cross_entropy(out, split.labels).item(), 100.0 * (out.argmax(1) == split.labels).float().mean().item()
+    return (torch.nn.functional.cross_entropy(out, split.labels).item(),
+            100.0 * (out.argmax(1) == split.labels).float().mean().item())
 
 
 def _run(submission, train_split, test_split, n_train=10_000, n_test=2_000, seed=0, augment=None, epochs=1):
@@ -97,7 +98,8 @@ def test_compile_failure_falls_back_to_eager_with_a_warning(submission, train_sp
     monkeypatch.setattr(torch, "compile", broken_compile)
     fell_back, fell_back_acc = _train_tiny(submission, train_split, test_split, {"compile": True})
     eager, eager_acc = _train_tiny(submission, train_split, test_split, {})
-    assert fell_back.warnings == ["torch.compile could not handle this model (RuntimeError: backend exploded); trained without it"]
+    assert fell_back.warnings == ["torch.compile could not handle this model (RuntimeError: backend exploded); "
+                                  "trained without it"]
     # the failed compiled step left no trace: the run is exactly the eager one
     assert [e.train_loss for e in fell_back.epochs] == [e.train_loss for e in eager.epochs]
     assert fell_back_acc == eager_acc

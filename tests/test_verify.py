@@ -93,7 +93,8 @@ def test_training_writes_results_and_a_rerun_of_one_lesson_keeps_the_others(cour
     assert calls == [("lesson1", 0, "cpu", False), ("lesson1", 1, "cpu", False),
                      ("lesson2", 0, "cpu", False), ("lesson2", 1, "cpu", False)]
     runs = [e for e in events if e["event"] == "verify-run"]
-    assert [(e["lesson"], e["seed"], e["index"], e["total"]) for e in runs][:2] == [("lesson1", 0, 1, 4), ("lesson1", 1, 2, 4)]
+    assert [(e["lesson"], e["seed"], e["index"], e["total"]) for e in runs][:2] == [
+        ("lesson1", 0, 1, 4), ("lesson1", 1, 2, 4)]
     rows = results.read(path)
     assert [r.lesson for r in rows] == ["lesson1", "lesson2"]
     one = rows[0]

@@ -167,7 +167,8 @@ class Values:
             known = ", ".join(MODEL_KEYS + RESULT_KEYS + OTHER_KEYS + RESULTS_KEYS + PREFIXES)
             raise DocsError(f"unknown key {key!r}; known: {known}")
         if not path.is_file():
-            raise DocsError(f"{source} is not a file (SOURCE is a repo-relative path such as solutions/lesson2/model.py)")
+            raise DocsError(f"{source} is not a file "
+                            "(SOURCE is a repo-relative path such as solutions/lesson2/model.py)")
         if key in RESULT_KEYS:
             return self._result(key, path, source)
         if key.startswith(("schedule:", "onecycle:")) or key == "lr_levers":
@@ -212,7 +213,7 @@ class Values:
         raise DocsError(f"{source} is not inside a lesson's folder (lessons/lessonN or solutions/lessonN), so its "
                         "recipe defaults are unknown")
 
-    def _schedule(self, path: Path, source: str) -> "Schedule":
+    def _schedule(self, path: Path, source: str) -> Schedule:
         if path not in self._schedules:
             self._schedules[path] = lr_schedule(self._submission(path, source), self._lesson_of(path, source),
                                                 self._test_counts(source, train=True)["images"], source)
@@ -222,9 +223,7 @@ class Values:
         """{"images": n, "digits": [count of 0s, 1s, ...]} of the bundled test (or training) labels."""
         key = (train, data_dir)
         if key not in self._counts:
-            from grader.mnist import read_idx
-
-            from grader.mnist import resolve_data_dir
+            from grader.mnist import read_idx, resolve_data_dir
 
             try:
                 labels = read_idx(data_dir or resolve_data_dir(), f"{'train' if train else 't10k'}-labels-idx1-ubyte")
@@ -319,7 +318,7 @@ class Values:
                                  f"`course verify --train --lesson {row.lesson}`")
         return result_value(key, row, self._target(row.lesson), self._test_counts(source)["images"])
 
-    def comparison(self, path: Path, source: str) -> list["Compared"]:
+    def comparison(self, path: Path, source: str) -> list[Compared]:
         """The solution and each extra of a lesson, restricted to one device and the seeds they all have."""
         from grader.course.lesson import load_lesson
 
@@ -412,10 +411,11 @@ class Compared:
 def compare_table(compared: list[Compared]) -> str:
     """Markdown: the solution and its one-change variants, the same seeds on the same device."""
     seeds = ", ".join(map(str, compared[0].seeds))
-    lines = [f"| model | change | best test % | last test % | last train % | passed |",
+    lines = ["| model | change | best test % | last test % | last train % | passed |",
              "|---|---|---:|---:|---:|---|"]
     for c in compared:
-        name = "solution" if c.file.endswith("/model.py") and c.file.startswith("solutions/") else f"`{c.file.rsplit('/', 1)[-1]}`"
+        name = ("solution" if c.file.endswith("/model.py") and c.file.startswith("solutions/")
+                else f"`{c.file.rsplit('/', 1)[-1]}`")
         train = "-" if c.mean_train is None else f"{c.mean_train:.2f}"
         lines.append(f"| {name} | {c.change if name != 'solution' else '-'} | {c.mean_best:.2f} | {c.mean_last:.2f} | "
                      f"{train} | {sum(c.passed)} of {len(c.passed)} |")

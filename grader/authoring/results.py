@@ -101,7 +101,8 @@ def read(path: Path) -> list[ResultRow]:
         names = {f.name for f in fields(ResultRow)}
         return [ResultRow(**{k: v for k, v in raw.items() if k in names}) for raw in json.loads(m.group(1))]
     except (json.JSONDecodeError, TypeError, AttributeError) as exc:
-        raise ResultsError(f"{path}: the data block is damaged ({exc}); regenerate it with `course verify --train`") from exc
+        raise ResultsError(f"{path}: the data block is damaged ({exc}); "
+                           "regenerate it with `course verify --train`") from exc
 
 
 def merge(old: list[ResultRow], new: list[ResultRow]) -> list[ResultRow]:

@@ -184,7 +184,8 @@ def verify(
             if (les.id, path) in ok_static:
                 todo.append((les, path, expect))
             else:  # a file that fails its static checks cannot be calibrated
-                report.runs.append(SeedRun(les.id, -1, "error", f"{_rel(path, root)} fails its static checks; not trained",
+                report.runs.append(SeedRun(les.id, -1, "error",
+                                           f"{_rel(path, root)} fails its static checks; not trained",
                                            file=_rel(path, root), expect=expect))
     outcomes = _train_all(todo, seeds, device, data_dir, quick, emit, jobs, root)
     for les, path, expect in todo:

@@ -7,8 +7,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.errors import ManifestError, UsageError
 from grader.course.exercises import Exercise, parse_exercises
+from grader.errors import ManifestError, UsageError
 from grader.paths import lessons_dir
 
 _RULE = re.compile(r"^(best|last-(\d+))$")
@@ -198,7 +198,8 @@ def parse_lesson(raw: dict, path: Path) -> Lesson:
     may_change = tuple(_expect(raw.get("may_change", []), list, f"{where}: may_change"))
     unknown = set(may_change) - set(RECIPE_NAMES) - {"Net"}
     if unknown:
-        raise ManifestError(f"{where}: may_change has unknown name(s) {sorted(unknown)}; known: Net, {', '.join(RECIPE_NAMES)}")
+        raise ManifestError(f"{where}: may_change has unknown name(s) {sorted(unknown)}; "
+                            f"known: Net, {', '.join(RECIPE_NAMES)}")
     timeout = _expect(raw.get("timeout", 3600), int, f"{where}: timeout")
     allowed_imports = parse_allowed_imports(raw.get("allowed_imports", []), f"{where}: allowed_imports")
     exercises = parse_exercises(raw.get("exercise", []), f"{where}: exercise")
@@ -255,7 +256,8 @@ def parse_allowed_imports(raw, where: str) -> tuple[str, ...]:
         top = name.split(".")[0]
         if top in NEVER_IMPORTABLE or name.startswith(("torch.utils", "torch.hub", "torch.jit", "torch.multiprocessing",
                                                         "torch.distributed", "torch.library", "torch.ops")):
-            raise ManifestError(f"{where}[{i}]: {name!r} reaches files, processes or native code; no lesson may allow it")
+            raise ManifestError(f"{where}[{i}]: {name!r} reaches files, processes or native code; "
+                                "no lesson may allow it")
         names.append(name)
     return tuple(names)
 

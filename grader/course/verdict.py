@@ -59,7 +59,8 @@ def judge_static(criteria: Criteria, report: dict) -> list[CriterionResult]:
     structure = report["structure"]
     if criteria.max_params is not None:
         p = report["params"]
-        out.append(CriterionResult("max_params", "Parameters", _fmt(p), f"< {_fmt(criteria.max_params)}", p < criteria.max_params))
+        out.append(CriterionResult("max_params", "Parameters", _fmt(p), f"< {_fmt(criteria.max_params)}",
+                                   p < criteria.max_params))
     if criteria.min_receptive_field is not None:
         rf = report["rf"]["rf_before_global_pool"]
         out.append(
@@ -71,9 +72,11 @@ def judge_static(criteria: Criteria, report: dict) -> list[CriterionResult]:
         )
     present = set(structure["layer_types"])
     for name in criteria.required_layers:
-        out.append(CriterionResult("required_layers", f"Uses {name}", "yes" if name in present else "no", "required", name in present))
+        out.append(CriterionResult("required_layers", f"Uses {name}", "yes" if name in present else "no",
+                                   "required", name in present))
     for name in criteria.forbidden_layers:
-        out.append(CriterionResult("forbidden_layers", f"No {name}", "present" if name in present else "absent", "forbidden", name not in present))
+        out.append(CriterionResult("forbidden_layers", f"No {name}", "present" if name in present else "absent",
+                                   "forbidden", name not in present))
     if criteria.bn_after_every_3x3:
         flags = structure["bn_after_3x3"]
         ok = structure["bn_after_every_3x3"]
@@ -115,10 +118,12 @@ def judge_accuracy(criteria: Criteria, test_accs: list[float]) -> CriterionResul
         tail = test_accs[-rule.last_k :]
         ok = len(tail) == rule.last_k and min(tail) >= rule.target
         shown = ", ".join(f"{a:.2f}" for a in tail) or "no epochs"
-        return CriterionResult("accuracy", f"Test accuracy, each of the last {rule.last_k} epochs", f"{shown} %", f">= {rule.target:g} %", ok)
+        return CriterionResult("accuracy", f"Test accuracy, each of the last {rule.last_k} epochs", f"{shown} %",
+                               f">= {rule.target:g} %", ok)
     best = max(test_accs, default=0.0)
     return CriterionResult(
-        "accuracy", f"Best test accuracy within {criteria.max_epochs} epochs", f"{best:.2f} %", f">= {rule.target:g} %", best >= rule.target
+        "accuracy", f"Best test accuracy within {criteria.max_epochs} epochs", f"{best:.2f} %", f">= {rule.target:g} %",
+        best >= rule.target,
     )
 
 

@@ -69,12 +69,11 @@ def serve(link) -> int:
     try:
         import torch
 
+        from grader.device import pick_device
         from grader.errors import CourseError
         from grader.evaluator.interpret import Program, check_tensors, tensors_from_file
         from grader.mnist import normalize, split_from_files
         from grader.program import read_graph
-
-        from grader.device import pick_device
 
         device = pick_device(setup.get("device") or "auto")  # resolved as the worker resolves it: the same device
         if device.type == "cpu":

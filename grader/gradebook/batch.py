@@ -123,7 +123,8 @@ def discover(root: Path, scratch: Path) -> list[Entry]:
     for i, (student, paths) in enumerate(sorted(found.items())):
         if len(paths) > 1:
             names = ", ".join(p.name + ("/" if p.is_dir() else "") for p in paths)
-            entries.append(Entry(student, paths[0], None, f"{student} handed in several submissions ({names}); keep one"))
+            entries.append(Entry(student, paths[0], None,
+                                 f"{student} handed in several submissions ({names}); keep one"))
         elif paths[0].is_dir():
             entries.append(_from_folder(student, paths[0]))
         elif paths[0].suffix == ".zip":
@@ -154,23 +155,26 @@ def _from_zip(student: str, archive: Path, scratch: Path) -> Entry:
     try:
         with zipfile.ZipFile(archive) as zf:
             members = [m for m in zf.infolist() if not m.is_dir() and m.filename.endswith(".py")
-                       and not m.filename.startswith("__MACOSX/") and not PurePosixPath(m.filename).name.startswith(".")]
+                       and not m.filename.startswith("__MACOSX/")
+                       and not PurePosixPath(m.filename).name.startswith(".")]
             chosen = _choose(members)
             if isinstance(chosen, str):
                 return Entry(student, archive, None, f"{archive.name}: {chosen}")
             if _unsafe(chosen.filename) or _is_symlink(chosen):
                 return Entry(student, archive, None, f"{archive.name}: refusing unsafe member {chosen.filename!r}")
             if chosen.flag_bits & 0x1:
-                return Entry(student, archive, None, f"{archive.name}: {chosen.filename} is encrypted; zip it without a password")
+                return Entry(student, archive, None,
+                             f"{archive.name}: {chosen.filename} is encrypted; zip it without a password")
             if chosen.file_size > MAX_MODEL_BYTES:
-                return Entry(student, archive, None, f"{archive.name}: {chosen.filename} is {chosen.file_size:,} bytes; "
-                             f"a model.py is a few KB")
+                return Entry(student, archive, None,
+                             f"{archive.name}: {chosen.filename} is {chosen.file_size:,} bytes; a model.py is a few KB")
             with zf.open(chosen) as fh:
                 data = fh.read(MAX_MODEL_BYTES + 1)  # the header's size may lie: read no more than the cap
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, NotImplementedError, EOFError) as exc:
         return Entry(student, archive, None, f"{archive.name} cannot be read as a zip ({exc})")
     if len(data) > MAX_MODEL_BYTES:
-        return Entry(student, archive, None, f"{archive.name}: {chosen.filename} is larger than {MAX_MODEL_BYTES:,} bytes")
+        return Entry(student, archive, None,
+                     f"{archive.name}: {chosen.filename} is larger than {MAX_MODEL_BYTES:,} bytes")
     scratch.mkdir(parents=True, exist_ok=True)
     target = scratch / MODEL_FILE
     target.write_bytes(data)

@@ -141,7 +141,8 @@ def sparkline(curve: list[float], lo: float, hi: float, target: float | None = N
     parts = [f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">',
              f"<title>{html.escape(title)}</title>"]
     if target is not None and lo <= target <= hi:
-        parts.append(f'<line x1="0" x2="{width}" y1="{y(target)}" y2="{y(target)}" stroke="#999" stroke-dasharray="3,3"/>')
+        parts.append(f'<line x1="0" x2="{width}" y1="{y(target)}" y2="{y(target)}" '
+                     'stroke="#999" stroke-dasharray="3,3"/>')
     if len(curve) == 1:
         parts.append(f'<circle cx="{width / 2}" cy="{y(curve[0])}" r="2.5" fill="#1a5fb4"/>')
     else:
@@ -165,7 +166,8 @@ def to_html(rows: list[Row], title: str = "Leaderboard", generated: str | None =
         for _, attr, kind, show in _COLUMNS:
             v = getattr(r, attr)
             shown = "" if v is None else show(v)
-            extra = f' class="{html.escape(r.status)}"' if attr == "status" else (' class="text"' if kind == "text" else "")
+            extra = (f' class="{html.escape(r.status)}"' if attr == "status"
+                     else (' class="text"' if kind == "text" else ""))
             cells.append(f'<td data-value="{html.escape(_cell(v))}"{extra}>{html.escape(shown)}</td>')
         cells.insert(CURVE_AT, f"<td>{sparkline(r.curve, lo, hi, r.target)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")

@@ -110,7 +110,8 @@ class State:
         state.current = current
         for lesson_id, row in rows.items():
             last = json.loads(row["last_verdict"] or "null")
-            state.lessons[lesson_id] = _lesson_state({**row, "hints_shown": json.loads(row["hints_shown"]), "last": last})
+            state.lessons[lesson_id] = _lesson_state({**row, "hints_shown": json.loads(row["hints_shown"]),
+                                                      "last": last})
         return state
 
     @classmethod

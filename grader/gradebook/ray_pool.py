@@ -13,9 +13,9 @@ import os
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 from grader.errors import UsageError
 from grader.gradebook.job import JobSpec
@@ -276,7 +276,7 @@ def _answers(address: str) -> None:
             _answers(found)
         except UsageError as exc:
             raise UsageError(f"--address auto found {found} (the last `ray start` here, or $RAY_ADDRESS), where no "
-                             f"cluster runs any more; start one with `ray start --head`, or pass its HOST:PORT") from exc
+                             "cluster runs any more; start one with `ray start --head`, or pass its HOST:PORT") from exc
         return
     host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit() or "://" in address:

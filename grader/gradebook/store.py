@@ -496,7 +496,8 @@ def salt(conn: sqlite3.Connection) -> str:
 
 
 # ------------------------------------------------------------------------------------- student progress
-# Rows as plain dicts: grader.gradebook.progress turns them into its dataclasses, so this module stays the schema's only home.
+# Rows as plain dicts: grader.gradebook.progress turns them into its dataclasses, so this module stays the schema's
+# only home.
 
 PROGRESS_COLUMNS = ("started", "passed", "hints_shown", "best_acc", "solution_seen", "last_verdict")
 

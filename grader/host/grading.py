@@ -380,7 +380,8 @@ def _record(run: _Run) -> RunRecord:
         params_detail=run.count.to_dict() if run.count else {}, rf=rf.get("rf_before_global_pool"),
         rf_final=rf.get("rf_final"), report=report, baseline_test_acc=run.measured[0]["test_acc"],
         epochs=[_epoch(run, e) for e in sorted(run.trained)], train_loss_steps=run.steps,
-        train_images=int(result.get("train_images") or 0), target=criteria.accuracy.target if criteria.accuracy else None,
+        train_images=int(result.get("train_images") or 0),
+        target=criteria.accuracy.target if criteria.accuracy else None,
         export=run.export, evaluator=run.evaluator, warnings=list(result.get("warnings") or []),
         test_images=run.test_images, sandbox=dict(result.get("sandbox") or {}),
         duration=time.perf_counter() - run.started)

@@ -59,7 +59,8 @@ def show_verify(report, out: Console) -> None:
     for col, width in zip(("lesson", "file", "must", "got", "ok"), widths):
         table.add_column(col, no_wrap=True, min_width=width)
     # the message takes what is left of the line, cut with an ellipsis (the full text of a failure follows)
-    table.add_column("why", no_wrap=True, overflow="ellipsis", max_width=max(20, out.width - sum(widths) - 3 * len(widths) - 6))
+    table.add_column("why", no_wrap=True, overflow="ellipsis",
+                     max_width=max(20, out.width - sum(widths) - 3 * len(widths) - 6))
     for row, r in zip(rows, report.static):
         table.add_row(*row, Text(r.message.splitlines()[0] if r.message else "", style="dim"))
     out.print(table)
@@ -73,8 +74,10 @@ def show_verify(report, out: Console) -> None:
                             min_width=len(col) if col != "lesson" else 7)
         for r in report.runs:
             runs.add_row(
-                _verify_name(r.lesson, r.file), str(r.seed) if r.seed >= 0 else "-", f"{r.params:,}" if r.params else "-", str(r.rf or "-"),
-                fmt_num(r.best, ".2f") if r.best is not None else "-", fmt_num(r.last, ".2f") if r.last is not None else "-",
+                _verify_name(r.lesson, r.file), str(r.seed) if r.seed >= 0 else "-",
+                f"{r.params:,}" if r.params else "-", str(r.rf or "-"),
+                fmt_num(r.best, ".2f") if r.best is not None else "-",
+                fmt_num(r.last, ".2f") if r.last is not None else "-",
                 str(r.epochs_to_target or "-"), r.device or "-", f"{r.seconds:.0f}s", MARK[r.ok],
             )
         out.print(runs)

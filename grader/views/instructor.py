@@ -69,8 +69,8 @@ class BatchProgress:
             detail = o["message"].splitlines()[0] if o["status"] == "error" and o["message"] else (
                 f"{int_text(o['params'])} params, best {acc_text(o['best_acc'])}")
             took = f"  {o['duration']:.0f}s" if o.get("duration") else ""
-            self.out.print(f"{BATCH_MARK[o['status']]} {escape(o['student'])} (seed {o['seed']}): {escape(detail)}{took}",
-                           soft_wrap=True)
+            self.out.print(f"{BATCH_MARK[o['status']]} {escape(o['student'])} (seed {o['seed']}): "
+                           f"{escape(detail)}{took}", soft_wrap=True)
 
 
 def show_batch(result, out: Console) -> None:

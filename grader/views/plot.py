@@ -33,7 +33,8 @@ def save_curves(record, path: Path, target: float | None = None) -> Path | None:
                  label="train, epoch mean" if steps else "train")
     ax_loss.plot(xs, [e["test_loss"] for e in epochs], marker="o", color="tab:orange", label="test")
     ax_loss.set(title="Loss", xlabel="epoch", ylabel="cross-entropy")
-    if steps and min(s[1] for s in steps) > 0 and max(s[1] for s in steps) > 4 * max(max(e["train_loss"], e["test_loss"]) for e in epochs):
+    if (steps and min(s[1] for s in steps) > 0
+            and max(s[1] for s in steps) > 4 * max(max(e["train_loss"], e["test_loss"]) for e in epochs)):
         ax_loss.set_yscale("log")  # the first steps' loss (about 2.3) would flatten every later point
     ax_loss.legend()
     augment = (record.get("recipe") or {}).get("augment") or {}

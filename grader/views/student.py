@@ -32,7 +32,8 @@ def criteria_table(verdict) -> Table:
 def rf_table(rf: dict) -> Table:
     # in -> out pairs keep the seed write-ups' eleven columns readable in an 80-column terminal
     table = Table(box=box.SIMPLE, padding=(0, 1), title_justify="left",
-                  title=f"Receptive field (from the {rf['method']} graph): kernel, stride, padding, dilation; size, RF, jump in→out")
+                  title=f"Receptive field (from the {rf['method']} graph): "
+                        "kernel, stride, padding, dilation; size, RF, jump in→out")
     table.add_column("#", justify="right", min_width=2)
     table.add_column("layer", no_wrap=True, overflow="ellipsis", max_width=24)
     for col in ("k", "s", "p", "d"):
@@ -162,9 +163,11 @@ class GradeProgress:
                 f"testing on {event['test_images']:,}{label}", soft_wrap=True
             )
             self.steps = event["steps_per_epoch"]
-            self.task = self.progress.add_task("train", total=event["steps_per_epoch"], epoch=1, epochs=self.epochs, loss="-", acc="-")
+            self.task = self.progress.add_task("train", total=event["steps_per_epoch"], epoch=1, epochs=self.epochs,
+                                               loss="-", acc="-")
         elif kind == "progress" and self.task is not None:
-            self.progress.update(self.task, completed=event["step"], loss=fmt_num(event["loss"], ".4f"), acc=fmt_num(event["acc"], ".2f") + "%")
+            self.progress.update(self.task, completed=event["step"], loss=fmt_num(event["loss"], ".4f"),
+                                 acc=fmt_num(event["acc"], ".2f") + "%")
         elif kind == "epoch":
             self.out.print(
                 f"epoch {event['epoch']:>2}  train loss {event['train_loss']:.4f} acc {event['train_acc']:6.2f}%   "
@@ -276,7 +279,8 @@ def show_hint(answer, out: Console) -> None:
     # plain text: hints write arithmetic such as 3*3*16*16, which Markdown would turn into emphasis
     out.print(Panel(Text(answer.text), title=title, title_align="left", border_style="cyan"))
     left = answer.total - len(answer.seen) - 1
-    out.print(f"[dim]{left} more hint(s) for {lesson.id}.[/]" if left else f"[dim]That was the last hint for {lesson.id}.[/]")
+    out.print(f"[dim]{left} more hint(s) for {lesson.id}.[/]" if left
+              else f"[dim]That was the last hint for {lesson.id}.[/]")
 
 
 def show_reset(reset, out: Console) -> None:

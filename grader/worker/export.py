@@ -100,7 +100,8 @@ def _graph(ep, batch: int) -> program.Graph:
     for spec in ep.graph_signature.output_specs:
         if spec.kind.name != "USER_OUTPUT":
             raise SubmissionError(f"forward() changes {spec.target} in eval mode; an evaluation must not change the "
-                                  "model (BatchNorm's statistics are the only state allowed to move, and only in training)")
+                                  "model (BatchNorm's statistics are the only state allowed to move, "
+                                  "and only in training)")
     kinds = {s.arg.name: (_KINDS.get(s.kind.name), s.target) for s in ep.graph_signature.input_specs}
     inputs, nodes, output = [], [], None
     for node in ep.graph.nodes:
@@ -109,12 +110,14 @@ def _graph(ep, batch: int) -> program.Graph:
             val = node.meta.get("val")
             if kind is None or not isinstance(val, torch.Tensor):
                 raise SubmissionError(f"the exported graph takes an input the grader cannot hand over ({node.name})")
-            inputs.append(program.GraphInput(node.name, kind, target, tuple(int(s) for s in val.shape), _dtype(val.dtype)))
+            inputs.append(program.GraphInput(node.name, kind, target, tuple(int(s) for s in val.shape),
+                                             _dtype(val.dtype)))
         elif node.op == "call_function":
             if not allowed_op(node.target):
                 raise SubmissionError(
-                    f"forward() uses {getattr(node.target, '__name__', node.target)}, which the grader's evaluator does "
-                    "not run (it runs ATen's core operations only); use standard layers and tensor operations")
+                    f"forward() uses {getattr(node.target, '__name__', node.target)}, "
+                    "which the grader's evaluator does not run (it runs ATen's core operations only); "
+                    "use standard layers and tensor operations")
             nodes.append(program.GraphNode(node.name, op_name(node.target), [_encode(a) for a in node.args],
                                            {k: _encode(v) for k, v in node.kwargs.items()}))
         elif node.op == "output":

@@ -18,7 +18,8 @@ PER_BATCH_SCHEDULERS = (torch.optim.lr_scheduler.OneCycleLR, torch.optim.lr_sche
 class Recipe:
     epochs: int = 20  # the course target's budget
     batch_size: int = 128  # what the seed write-ups used; small enough for BN noise to help
-    optimizer: dict = field(default_factory=lambda: {"name": "SGD", "lr": 0.01, "momentum": 0.9})  # the seeds' plain baseline
+    # the seeds' plain baseline
+    optimizer: dict = field(default_factory=lambda: {"name": "SGD", "lr": 0.01, "momentum": 0.9})
     scheduler: dict | None = None  # none unless the lesson or submission asks: lesson 6 teaches OneCycle
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # off: augmentation is lesson 6's topic
     make_optimizer: object = None  # the submission's own function, if any; replaces optimizer/scheduler
@@ -132,7 +133,8 @@ def build_optimizer(recipe: Recipe, model: torch.nn.Module, steps_per_epoch: int
 
 def describe_optimizer(optimizer, scheduler) -> dict:
     """What was actually built, for the record: class names and the first group's hyperparameters."""
-    group = {k: v for k, v in optimizer.param_groups[0].items() if k != "params" and isinstance(v, (int, float, bool, str, tuple, type(None)))}
+    group = {k: v for k, v in optimizer.param_groups[0].items()
+             if k != "params" and isinstance(v, (int, float, bool, str, tuple, type(None)))}
     return {
         "optimizer": type(optimizer).__name__,
         "optimizer_args": group,

@@ -79,7 +79,8 @@ def load_checked(file: str, sha256: str):
 
 
 def _prepare(task: WorkerTask, workdir: Path):
-    """Import the very file the parent checked, then build, check and export it: (sub, model, split, report, exported)."""
+    """Import the very file the parent checked, then build, check and export it:
+    (sub, model, split, report, exported)."""
     sub = load_checked(task.file, task.sha256)
     split = split_from_files(Path(task.train_images), Path(task.train_labels))
     model, report, exported = examine(sub, split, task.seed, workdir)

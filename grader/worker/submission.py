@@ -70,7 +70,8 @@ def load(path: str | Path) -> Submission:
     if net is None:
         raise SubmissionError(_no_net_message(path.name, module))
     if not (isinstance(net, type) and issubclass(net, torch.nn.Module)):
-        raise SubmissionError(f"{path.name}: Net must be a class derived from torch.nn.Module, got {type(net).__name__}")
+        raise SubmissionError(f"{path.name}: Net must be a class derived from torch.nn.Module, "
+                              f"got {type(net).__name__}")
     return Submission(path=path, sha256=hashlib.sha256(raw).hexdigest(), module=module)
 
 
@@ -82,7 +83,8 @@ def _no_net_message(name: str, module: ModuleType) -> str:
     models = [c for c in own if issubclass(c, torch.nn.Module)]
     listed = ", ".join(c.__name__ for c in own)
     pick = (models or own)[-1].__name__
-    return f"{name} defines no Net; it defines {listed}. Add `Net = {pick}` after the class, or name your model class Net"
+    return (f"{name} defines no Net; it defines {listed}. "
+            f"Add `Net = {pick}` after the class, or name your model class Net")
 
 
 def build(sub: Submission) -> torch.nn.Module:
@@ -99,7 +101,8 @@ def build(sub: Submission) -> torch.nn.Module:
 
 
 def materialize(model: torch.nn.Module, images: torch.Tensor, path: Path | None = None) -> None:
-    """Give lazy modules (nn.LazyConv2d ...) their shapes with one eval-mode pass, so they can be counted and trained."""
+    """Give lazy modules (nn.LazyConv2d ...) their shapes with one eval-mode pass, so they can be counted and
+    trained."""
     if any(torch.nn.parameter.is_lazy(p) for p in model.parameters()):
         was_training = model.training
         model.eval()  # no BatchNorm statistics move
@@ -113,21 +116,26 @@ def materialize(model: torch.nn.Module, images: torch.Tensor, path: Path | None 
         finally:
             model.train(was_training)
     if not any(p.requires_grad for p in model.parameters()):
-        raise SubmissionError("Net has no trainable parameters; define layers in __init__ (e.g. self.conv1 = nn.Conv2d(1, 8, 3))")
+        raise SubmissionError("Net has no trainable parameters; "
+                              "define layers in __init__ (e.g. self.conv1 = nn.Conv2d(1, 8, 3))")
 
 
 def _check_output(out, batch: int, mode: str) -> None:
     if isinstance(out, (tuple, list)):
-        raise SubmissionError(f"forward() returned a {type(out).__name__} in {mode} mode; return one tensor of shape ({batch}, 10)")
+        raise SubmissionError(f"forward() returned a {type(out).__name__} in {mode} mode; "
+                              f"return one tensor of shape ({batch}, 10)")
     if not isinstance(out, torch.Tensor):
-        raise SubmissionError(f"forward() returned {type(out).__name__} in {mode} mode; return a tensor of shape ({batch}, 10)")
+        raise SubmissionError(f"forward() returned {type(out).__name__} in {mode} mode; "
+                              f"return a tensor of shape ({batch}, 10)")
     if tuple(out.shape) != (batch, 10):
         hint = " (flatten with x.view(-1, 10) after the last 1x1 conv or GAP)" if out.numel() == batch * 10 else ""
-        raise SubmissionError(f"forward() returned shape {tuple(out.shape)} in {mode} mode; expected ({batch}, 10){hint}")
+        raise SubmissionError(f"forward() returned shape {tuple(out.shape)} in {mode} mode; "
+                              f"expected ({batch}, 10){hint}")
     if not out.is_floating_point():
         raise SubmissionError(f"forward() returned dtype {out.dtype} in {mode} mode; expected floating-point logits")
     if not torch.isfinite(out).all():
-        raise SubmissionError(f"forward() returned NaN or inf in {mode} mode on real images; check divisions, logs and initialisation")
+        raise SubmissionError(f"forward() returned NaN or inf in {mode} mode on real images; "
+                              "check divisions, logs and initialisation")
 
 
 def check_contract(model: torch.nn.Module, images: torch.Tensor, path: Path | None = None) -> None:

@@ -109,7 +109,8 @@ def current_lr(optimizer) -> float:
 def _loss(fn, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     out = fn(x)
     if type(out) is not torch.Tensor:  # a subclass could redefine argmax or ==; the grader reads plain tensors only
-        raise SubmissionError(f"forward() returned a {type(out).__name__}; return a plain torch.Tensor of shape (N, 10)")
+        raise SubmissionError(f"forward() returned a {type(out).__name__}; "
+                              "return a plain torch.Tensor of shape (N, 10)")
     loss = F.cross_entropy(out.float(), y)  # right for logits and log-probabilities alike
     loss.backward()
     return out, loss
@@ -127,7 +128,8 @@ def train_epoch(loop: Loop, epoch: int, on_step: Callable | None = None) -> Epoc
     lrs = []  # host-side: the lr each step used, to name it if the run diverges
     seen = 0
     for step, idx in enumerate(_batches(len(loop.labels), loop.batch_size, loop.generator, device), start=1):
-        x = normalize(loop.augment(to_unit(loop.images[idx]), loop.generator)).contiguous(memory_format=loop.memory_format)
+        x = normalize(loop.augment(to_unit(loop.images[idx]), loop.generator))
+        x = x.contiguous(memory_format=loop.memory_format)
         y = loop.labels[idx]
         lrs.append(current_lr(optimizer))
         optimizer.zero_grad(set_to_none=True)

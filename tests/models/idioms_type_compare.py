@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 
 def init_weights(m):
-    if type(m) == nn.Conv2d:
+    if type(m) == nn.Conv2d:  # noqa: E721 - a common student idiom this model exists to show the policy accepts
         nn.init.xavier_uniform_(m.weight)
     elif type(m) is nn.Linear:
         nn.init.normal_(m.weight, std=0.01)
