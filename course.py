@@ -404,10 +404,12 @@ def solution(lesson, force, workspace):
               help="With --train: train only the solutions, or only the extra files lessons list in [verify].")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(min=1),
               help="With --train: trainings at a time, started warm (a GPU trains many tiny models side by side).")
+@click.option("--quick", is_flag=True,
+              help="With --train: smoke runs (one epoch on a subset) that prove the path; RESULTS.md is not touched.")
 @data_option
 @json_option
 @reports_errors
-def verify(train, seeds, device, lesson, only, jobs, data_dir, as_json):
+def verify(train, seeds, device, lesson, only, jobs, quick, data_dir, as_json):
     """Prove the course: every stub fails its lesson's static checks and every solution passes them.
 
     With --train, every solution, and every extra file a lesson.toml lists under [verify] (hint paths,
@@ -418,7 +420,7 @@ def verify(train, seeds, device, lesson, only, jobs, data_dir, as_json):
     from grader.authoring.verify import verify as run_verify
 
     if as_json:
-        report = run_verify(lesson, train, seeds, device, data_dir, only=only, jobs=jobs)
+        report = run_verify(lesson, train, seeds, device, data_dir, only=only, jobs=jobs, quick=quick)
         _json_out(report.to_dict())
     else:
         from grader.views.author import VerifyProgress, show_verify
@@ -426,7 +428,8 @@ def verify(train, seeds, device, lesson, only, jobs, data_dir, as_json):
 
         out = console()
         with VerifyProgress(out) as progress:
-            report = run_verify(lesson, train, seeds, device, data_dir, on_event=progress, only=only, jobs=jobs)
+            report = run_verify(lesson, train, seeds, device, data_dir, on_event=progress, only=only, jobs=jobs,
+                                quick=quick)
         show_verify(report, out)
     sys.exit(report.exit_code)
 

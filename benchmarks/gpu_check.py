@@ -104,7 +104,7 @@ def step_throughput(cfg, out: Path) -> dict:
 
 def step_verify(cfg, out: Path) -> dict:
     args = ["verify", "--train", "--seeds", str(cfg.seeds), "--device", cfg.device, "--jobs", str(cfg.verify_jobs),
-            "--json"] + (["--lesson", "lesson1", "--only", "solutions"] if cfg.dry_run else [])
+            "--json"] + (["--lesson", "lesson1", "--only", "solutions", "--quick"] if cfg.dry_run else [])
     results = ROOT / "solutions" / "RESULTS.md"
     before = results.read_text() if results.is_file() else None
     run = _run("verify", _course(*args), cfg.budget["verify"], out)
@@ -125,7 +125,7 @@ def step_benchmark(cfg, out: Path) -> dict:
         args = [PYTHON, str(ROOT / "benchmarks" / "bench_grade.py"), "--epochs", str(cfg.bench_epochs), "--device",
                 cfg.device, "--seeds", str(cfg.seeds), "--b", b]
         if cfg.dry_run:
-            args += ["--limit", "2000"]
+            args += ["--limit", "1000"]
         run = _run(f"benchmark_{b.replace(':', '-').replace('+', '_')}", args,
                    cfg.budget["benchmark"] / len(cfg.bench_sides), out)
         tail = run.pop("stdout").strip().splitlines()[-6:]

@@ -558,25 +558,23 @@ def test_the_grader_never_evaluates_a_models_annotations(tmp_path):
     import typing
 
     import torch
-    from grader.evaluator.evaluate import export_model
 
     from grader.mnist import Split
     from grader.worker.recipe import Recipe
-    from grader.worker.report import measure
+    from grader.worker.report import examine
     from grader.worker.submission import load
-    from grader.worker.train import train
+    from grader.worker.train import fit
 
     path = ROOT / "tests" / "models" / "idioms_future_annotations.py"
     assert check_source(path.read_bytes()) == []
     sub = load(path)
-    model, report = measure(sub)
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (320, 28, 28), dtype=torch.uint8, generator=g)
     labels = torch.randint(0, 10, (320,), generator=g)
-    train(model, Recipe(epochs=1, batch_size=64, optimizer={"name": "SGD", "lr": 0.01}),
-          Split(images[:256], labels[:256]), Split(images[256:], labels[256:]), torch.device("cpu"), seed=0)
-    exported = export_model(model, torch.zeros(4, 1, 28, 28), tmp_path)
-    assert report["params"] > 0 and exported["format"] is not None
+    model, report, exported = examine(sub, Split(images, labels), 0, tmp_path)  # build, check, export
+    fit(model, Recipe(epochs=1, batch_size=64, optimizer={"name": "SGD", "lr": 0.01}), Split(images, labels),
+        torch.device("cpu"), seed=0)
+    assert exported.graph.nodes and report["torchsummary"]["total"]
     assert sub.module.EVALUATED == []
     typing.get_type_hints(sub.module.Net.forward)
     assert sub.module.EVALUATED == [5, 6]
