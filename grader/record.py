@@ -11,10 +11,10 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from grader.course.lesson import COURSE_MAX_EPOCHS, DEFAULT_TIMEOUT_S
 from grader.course.verdict import Verdict, epochs_to_target
 
 SCHEMA_VERSION = 2  # 1: the untyped record of course 0.1 (worker figures, "verified" flag); 2: evaluator figures
-DEFAULT_TIMEOUT_S = 3600.0  # a whole grading, worker and evaluator together, when the lesson sets none
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class WorkerTask:
     device: str = "auto"
     quick: bool = False
     epochs: int | None = None  # --epochs cap
-    max_epochs: int = 20  # the lesson's budget; EPOCHS above it is capped
+    max_epochs: int = COURSE_MAX_EPOCHS  # the lesson's budget; EPOCHS above it is capped
     max_params: int | None = None  # a model far over it is refused before training
     lesson_recipe: dict | None = None  # the lesson's default recipe (lesson.toml [recipe])
     fixed_recipe: tuple[str, ...] = ()  # recipe names the lesson fixes: a submission's own value is ignored

@@ -13,6 +13,7 @@ from pathlib import Path
 from grader import paths
 from grader.authoring import results, trusted
 from grader.course.lesson import Lesson, get_lesson, lesson_ids
+from grader.course.verdict import FAILED, PASSED, SMOKE
 from grader.errors import CourseError, SubmissionError, TrainingError
 from grader.gradebook.progress import now
 
@@ -100,12 +101,12 @@ def command_line(lesson: str | None, train: bool, seeds: int, device: str, only:
 def expected(status: str, expect: str, quick: bool = False) -> bool:
     """Whether a graded run went the way the lesson says: pass, fail, or (measure) graded at all."""
     if quick:
-        return status == "smoke"
+        return status == SMOKE
     if expect == "fail":
-        return status == "failed"
+        return status == FAILED
     if expect == "measure":
         return status in ("passed", "failed")
-    return status == "passed"
+    return status == PASSED
 
 
 def static_check(path: Path, lesson: Lesson, data_dir=None) -> tuple[str, str]:
@@ -158,12 +159,12 @@ def verify(
         report.static.append(StaticRow(les.id, "stub", les.stub, status, message, ok))
         solution = solutions_root / les.id / "model.py"
         status, message = static_check(solution, les, data_dir)
-        report.static.append(StaticRow(les.id, "solution", solution, status, message, ok=status == "passed"))
+        report.static.append(StaticRow(les.id, "solution", solution, status, message, ok=status == PASSED))
         for extra in les.verify_extras:
             path = lessons_root.parent / extra.file
             status, message = static_check(path, les, data_dir)
             # a hint path must pass the checks; a file the text says fails, or that is only measured, must build
-            ok = status == "passed" if extra.expect == "pass" else status in ("passed", "failed")
+            ok = status == PASSED if extra.expect == "pass" else status in ("passed", "failed")
             report.static.append(StaticRow(les.id, "extra", path, status, message, ok, extra.expect))
     if not train:
         return report
@@ -279,7 +280,7 @@ def _result_row(lesson: Lesson, rel: str, records: list, runs: list[SeedRun], co
         lesson=lesson.id, file=rel, sha256=first.sha256, device=first.device_name, params=first.params,
         rf=first.rf, seeds=[r.seed for r in runs], best=[r.best for r in runs], last=[r.last for r in runs],
         epochs_to_target=[r.epochs_to_target for r in runs], epochs=[r.epochs for r in runs],
-        passed=[r.status == "passed" for r in runs], seconds=[round(r.seconds, 1) for r in runs], when=now(),
+        passed=[r.status == PASSED for r in runs], seconds=[round(r.seconds, 1) for r in runs], when=now(),
         command=command, torch=first.versions.get("torch"), quick=quick, expect=expect,
         train_last=None if None in train_last else [round(a, 2) for a in train_last],
     )

@@ -21,6 +21,10 @@ NEVER_IMPORTABLE = frozenset({
 })
 
 
+COURSE_MAX_EPOCHS = 20  # the course target's epoch budget: the default max_epochs and a recipe's default EPOCHS
+DEFAULT_TIMEOUT_S = 3600  # a whole grading, worker and evaluator together, when the lesson sets none
+
+
 @dataclass(frozen=True)
 class AccuracyRule:
     target: float  # percent, e.g. 99.4
@@ -41,7 +45,7 @@ class Criteria:
     bn_after_every_3x3: bool = False  # lesson 3 onward: BatchNorm after each 3x3 conv
     max_dropout: float | None = None  # a rate above this hurts a tiny net more than it helps
     accuracy: AccuracyRule | None = None
-    max_epochs: int = 20  # caps the submission's EPOCHS
+    max_epochs: int = COURSE_MAX_EPOCHS  # caps the submission's EPOCHS
     # Points per row of the criteria table on Gradescope ([criteria.weights]); a criterion left out weighs 1, so
     # manifests written before weights existed score one point a row, as they always did.
     weights: tuple[tuple[str, float], ...] = ()
@@ -79,7 +83,7 @@ class Lesson:
     recipe: dict = field(default_factory=dict)  # defaults for what the submission leaves out
     hints: tuple[Hint, ...] = ()
     may_change: tuple[str, ...] = ()  # the submission names a student may set; empty: all of them
-    timeout: int = 3600  # seconds of wall clock for one grading, on the slowest machine we support
+    timeout: int = DEFAULT_TIMEOUT_S  # seconds of wall clock for one grading, on the slowest machine we support
     allowed_imports: tuple[str, ...] = ()  # modules (with their submodules) added to the policy's allowlist
     exercises: tuple[Exercise, ...] = ()  # find-the-error questions; answers stay hidden until asked
     verify_extras: tuple[VerifyExtra, ...] = ()  # models the text talks about, trained by `course verify --train`
@@ -110,7 +114,7 @@ CRITERION_NAMES = (
 )
 
 # The course's target, used when `course grade` is given no lesson.
-DEFAULT_CRITERIA = Criteria(max_params=20_000, accuracy=AccuracyRule(99.4, "best"), max_epochs=20)
+DEFAULT_CRITERIA = Criteria(max_params=20_000, accuracy=AccuracyRule(99.4, "best"), max_epochs=COURSE_MAX_EPOCHS)
 
 _RECIPE_KEYS = {"epochs", "batch_size", "optimizer", "scheduler", "augment"}
 
@@ -200,7 +204,7 @@ def parse_lesson(raw: dict, path: Path) -> Lesson:
     if unknown:
         raise ManifestError(f"{where}: may_change has unknown name(s) {sorted(unknown)}; "
                             f"known: Net, {', '.join(RECIPE_NAMES)}")
-    timeout = _expect(raw.get("timeout", 3600), int, f"{where}: timeout")
+    timeout = _expect(raw.get("timeout", DEFAULT_TIMEOUT_S), int, f"{where}: timeout")
     allowed_imports = parse_allowed_imports(raw.get("allowed_imports", []), f"{where}: allowed_imports")
     exercises = parse_exercises(raw.get("exercise", []), f"{where}: exercise")
     verify_extras = parse_verify(raw.get("verify", {}), f"{where}: verify")

@@ -60,11 +60,12 @@ def serve(link) -> int:
     setup = link.receive()
     if not setup or setup.get("op") != "setup":
         return 2
+    from grader.course.lesson import DEFAULT_TIMEOUT_S
     from grader.walls.sandbox import Limits, isolate
 
     workdir = Path(setup["workdir"])
     # It reads its own directory (the test split) and the parent's copies of the program and states, nothing else.
-    isolate(workdir, float(setup.get("timeout", 3600)), Limits(**setup.get("limits", {})),
+    isolate(workdir, float(setup.get("timeout", DEFAULT_TIMEOUT_S)), Limits(**setup.get("limits", {})),
             readable=[Path(p) for p in setup.get("readable", [])])
     try:
         import torch

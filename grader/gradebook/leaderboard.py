@@ -9,11 +9,12 @@ import re
 import sqlite3
 from dataclasses import dataclass, field, replace
 
+from grader.course.verdict import ERROR, FAILED, PASSED, SMOKE
 from grader.errors import CourseError
 from grader.gradebook import store
 
 # Passed first; a failed run and a smoke run both fall short of a pass; an error measured nothing.
-STATUS_ORDER = {"passed": 0, "failed": 1, "smoke": 1, "error": 2}
+STATUS_ORDER = {PASSED: 0, FAILED: 1, SMOKE: 1, ERROR: 2}
 
 
 @dataclass

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 
+from grader.course.verdict import PASSED
 from grader.errors import CourseError
 from grader.gradebook import store
 
@@ -190,7 +191,7 @@ class State:
         full_grade = verdict.mode == "grade" and not verdict.quick
         if full_grade and verdict.best_acc is not None:
             entry.best_acc = verdict.best_acc if entry.best_acc is None else max(entry.best_acc, verdict.best_acc)
-        if full_grade and verdict.status == "passed" and entry.passed is None:
+        if full_grade and verdict.status == PASSED and entry.passed is None:
             entry.passed = verdict.when
 
     def record_hint(self, lesson_id: str, index: int) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grader
+from grader.course.verdict import ERROR, FAILED, PASSED, SMOKE
 from grader.digest import file_sha256
 from grader.errors import CourseError
 from grader.record import RunRecord
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 GRADEBOOK = Path(".course") / "gradebook.sqlite"
 BUSY_TIMEOUT_S = 60  # a writer holds the lock for milliseconds; a minute covers a batch of 16 landing at once
-STATUSES = ("passed", "failed", "smoke", "error")
+STATUSES = (PASSED, FAILED, SMOKE, ERROR)  # what a run can end as (the runs table CHECKs the same words)
 
 # Each entry migrates from version i to i + 1; a new schema is a new entry, never an edit of an old one.
 MIGRATIONS: list[tuple[str, ...]] = [

@@ -5,7 +5,9 @@ from __future__ import annotations
 from rich.console import Console
 from rich.markup import escape
 
-STYLE = {"passed": "bold green", "failed": "bold red", "error": "bold red", "smoke": "bold yellow"}
+from grader.course.verdict import ERROR, FAILED, PASSED, SMOKE
+
+STYLE = {PASSED: "bold green", FAILED: "bold red", ERROR: "bold red", SMOKE: "bold yellow"}
 
 
 MARK = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[yellow]-[/]"}

@@ -10,7 +10,9 @@ import base64
 from html import escape
 from pathlib import Path
 
-COLOUR = {"passed": "#17702b", "failed": "#b3261e", "error": "#b3261e", "smoke": "#8a6d00"}
+from grader.course.verdict import ERROR, FAILED, PASSED, SMOKE
+
+COLOUR = {PASSED: "#17702b", FAILED: "#b3261e", ERROR: "#b3261e", SMOKE: "#8a6d00"}
 MARK = {True: '<span style="color:#17702b">pass</span>', False: '<span style="color:#b3261e"><b>FAIL</b></span>',
         None: '<span style="color:#8a6d00">not judged</span>'}
 _TABLE = 'style="border-collapse:collapse"'

@@ -7,9 +7,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from grader.course.verdict import ERROR, FAILED, PASSED, SMOKE
 from grader.views.console import STYLE, acc_text, int_text, local_time
 
-BATCH_MARK = {"passed": "[green]pass[/]", "failed": "[red]FAIL[/]", "smoke": "[yellow]smoke[/]",
+BATCH_MARK = {PASSED: "[green]pass[/]", FAILED: "[red]FAIL[/]", SMOKE: "[yellow]smoke[/]",
               "error": "[red]ERROR[/]", "skipped": "[dim]skip[/]"}
 
 
@@ -66,7 +67,7 @@ class BatchProgress:
                 self.progress.remove_task(task)
             if self.total is not None:
                 self.progress.advance(self.total)
-            detail = o["message"].splitlines()[0] if o["status"] == "error" and o["message"] else (
+            detail = o["message"].splitlines()[0] if o["status"] == ERROR and o["message"] else (
                 f"{int_text(o['params'])} params, best {acc_text(o['best_acc'])}")
             took = f"  {o['duration']:.0f}s" if o.get("duration") else ""
             self.out.print(f"{BATCH_MARK[o['status']]} {escape(o['student'])} (seed {o['seed']}): "
@@ -93,7 +94,7 @@ def show_batch(result, out: Console) -> None:
             table.add_row(o.student, str(o.seed), o.status, o.device or "-", f"{o.duration:.1f}s")
         out.print(table)
     for o in result.outcomes:
-        if o.status == "error":
+        if o.status == ERROR:
             out.print(f"[red]error[/] {escape(o.student)} (seed {o.seed}, {escape(o.source)}): {escape(o.message)}",
                       soft_wrap=True)
     for names in result.identical:
@@ -151,7 +152,7 @@ def show_history(attempts, out: Console) -> None:
     for a in attempts:
         status = f"[{STYLE.get(a.status, '')}]{a.status}[/]"
         changed = "first attempt" if a.first else ("\n".join(_change_text(c) for c in a.changes) or "nothing")
-        if a.status == "error" and a.message:
+        if a.status == ERROR and a.message:
             changed += f"\n[dim]{escape(a.message.splitlines()[0])}[/]"
         table.add_row(local_time(a.when), escape(a.lesson or "-"), status, int_text(a.params),
                       acc_text(a.best_acc), changed)

@@ -8,6 +8,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from grader.course.verdict import FAILED, PASSED, SMOKE
 from grader.views.console import (
     MARK,
     STYLE,
@@ -81,7 +82,7 @@ def show_check(result, out: Console) -> None:
     out.print(Panel(structure_lines(r["structure"]), title="Structure", expand=False))
     out.print(criteria_table(result.verdict))
     scope = f"lesson {result.lesson}" if result.lesson else "the course target (no --lesson given)"
-    if result.verdict.status == "passed":
+    if result.verdict.status == PASSED:
         out.print(f"[green]Static checks pass for {scope}.[/] Next: [bold]course grade {r['file']}[/] to train it.")
     else:
         out.print(f"[red]Static checks fail for {scope}:[/] {result.verdict.message}")
@@ -203,7 +204,7 @@ def show_grade(result, out: Console) -> None:
         f"seed {rec.seed} on {rec.device_name}, torch {rec.versions.get('torch')}, {fmt_num(rec.duration, '.1f')}s",
         measurement_line(rec),
     ]
-    title = {"passed": "PASSED", "failed": "FAILED", "smoke": "SMOKE RUN (not graded)"}[verdict.status]
+    title = {PASSED: "PASSED", FAILED: "FAILED", SMOKE: "SMOKE RUN (not graded)"}[verdict.status]
     warnings = [Text(f"warning: {w}", style="yellow") for w in verdict.warnings or rec.warnings]
     out.print(Panel(Group(Text(verdict.message, style=STYLE[verdict.status]), Text("\n".join(lines)), *warnings),
                     title=f"[{STYLE[verdict.status]}]{title}[/]", expand=False))
@@ -218,7 +219,7 @@ def measurement_line(rec) -> str:
             f"{rec.params:,} parameters counted on it" if rec.params is not None else "not measured")
 
 
-STATUS_STYLE = {"passed": "green", "in progress": "yellow", "not started": "dim"}
+STATUS_STYLE = {PASSED: "green", "in progress": "yellow", "not started": "dim"}
 
 
 def show_started(started, out: Console) -> None:

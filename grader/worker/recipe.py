@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from grader.course.lesson import COURSE_MAX_EPOCHS
 from grader.errors import SubmissionError, TrainingError
 from grader.worker.augment import AugmentConfig
 
@@ -16,7 +17,7 @@ PER_BATCH_SCHEDULERS = (torch.optim.lr_scheduler.OneCycleLR, torch.optim.lr_sche
 
 @dataclass
 class Recipe:
-    epochs: int = 20  # the course target's budget
+    epochs: int = COURSE_MAX_EPOCHS  # the course target's budget
     batch_size: int = 128  # what the seed write-ups used; small enough for BN noise to help
     # the seeds' plain baseline
     optimizer: dict = field(default_factory=lambda: {"name": "SGD", "lr": 0.01, "momentum": 0.9})
