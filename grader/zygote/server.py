@@ -35,10 +35,18 @@ def _warm_up() -> int:
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # no thread pool in the zygote: a forked child could not use it
+    import torch._decomp
     import torch._dynamo  # noqa: F401 - the exporter's machinery: the slowest import a child would pay
+    import torch._export.passes  # noqa: F401
+    import torch._export.utils  # noqa: F401
+    import torch._functorch._aot_autograd  # noqa: F401
     import torch.export  # noqa: F401
+    import torch.export._trace  # noqa: F401
+    import torch.fx.experimental.symbolic_shapes  # noqa: F401
     import torch.fx.passes.shape_prop  # noqa: F401
     import torchsummary  # noqa: F401
+
+    torch._decomp.core_aten_decompositions()  # the table run_decompositions builds: about a third of an export
 
     import grader.evaluator.interpret  # noqa: F401
     import grader.evaluator.main  # noqa: F401
