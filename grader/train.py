@@ -10,7 +10,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from grader import integrity
+from grader import integrity, speed
 from grader.augment import Augmenter
 from grader.data import Split, normalize, to_unit
 from grader.errors import SubmissionError, TrainingError
@@ -83,9 +83,10 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor)
     model.eval()
     loss_sum = torch.zeros((), device=images.device)
     correct = torch.zeros((), device=images.device, dtype=torch.long)
+    batch = speed.eval_batch_size(images.device)  # LOCAL WIRING (bench branch): cache-sized batches on a CPU
     with torch.no_grad():
-        for start in range(0, len(labels), EVAL_BATCH):
-            x, y = images[start : start + EVAL_BATCH], labels[start : start + EVAL_BATCH]
+        for start in range(0, len(labels), batch):
+            x, y = images[start : start + batch], labels[start : start + batch]
             try:
                 out = model(x).float()
             except Exception as exc:
