@@ -251,6 +251,7 @@ def _summary(pipeline: str, history: list[dict], wall: float, n_train: int, devi
         "peak_memory_mb": _peak_memory_mb(device),
         "final_acc": history[-1]["test_acc"],
         "best_acc": max(h["test_acc"] for h in history),
+        "train_images": n_train,
     }
 
 
@@ -431,6 +432,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-save", action="store_true", help="print only; write no results file")
     parser.add_argument("--limit", type=int,
                         help="train and test on the first N images only (short or smoke runs; implies --no-save)")
+    parser.add_argument("--save", action="store_true", help="write the results file even with --limit")
     args = parser.parse_args(argv)
     if args.child:
         _child(args)
@@ -469,12 +471,14 @@ def main(argv=None) -> int:
         print(f"  seed {p['seed']}: b/a {p['speedup_wall']:.2f}x wall, {p['speedup_images_per_second']:.2f}x img/s; "
               f"repeats {p['repeat_apart']:.0%} apart{' - DISTURBED' if p['disturbed'] else ''}")
     print(format_summary(summary))
-    if not (args.no_save or args.limit):
+    if not args.no_save and (args.save or not args.limit):
         RESULTS.mkdir(parents=True, exist_ok=True)
         slug = re.sub(r"[^a-z0-9]+", "-", env["device_name"].lower()).strip("-")
         tag = "" if (a.label, b.label) == ("reference", "grader") else "-" + re.sub(r"[^a-z0-9]+", "-", b.label)
-        path = RESULTS / f"{slug}-{env['date'][:10]}-e{args.epochs}{tag}.json"
+        size = f"-n{args.limit}" if args.limit else ""
+        path = RESULTS / f"{slug}-{env['date'][:10]}-e{args.epochs}{size}{tag}.json"
         payload = {"environment": env, "args": {"method": METHOD, "epochs": args.epochs, "seeds": args.seeds,
+                                                "train_images": runs[0]["train_images"],
                                                 "workers": args.workers, "a": a.label, "b": b.label,
                                                 "loop": b.flags, "command": command},
                    "runs": runs, "summary": summary}
