@@ -68,7 +68,7 @@ def test_evaluate_is_eval_mode_and_no_grad(submission, test_split):
 def test_forward_failing_on_other_batch_sizes_is_a_submission_error(submission, train_split, test_split, monkeypatch):
     from grader.errors import SubmissionError
 
-    with pytest.raises(SubmissionError, match=r"evaluation failed on a batch of 500 test images: RuntimeError"):
+    with pytest.raises(SubmissionError, match=r"evaluation failed on a batch of 256 test images: RuntimeError"):
         _run(submission("batch_of_two"), train_split, test_split, n_train=1000, n_test=500)
     # past the untrained evaluation, the training step itself names where it failed
     monkeypatch.setattr("grader.train.evaluate", lambda *a: (2.3, 10.0))
