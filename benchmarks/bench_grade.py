@@ -134,7 +134,6 @@ def run_reference(device, epochs: int, seed: int, workers: int, limit: int | Non
     import torch.nn.functional as F
     from torchvision import datasets, transforms
 
-    from grader.mnist import read_idx
     from grader.paths import bundled_data_dir
 
     sol = _solution()
@@ -267,6 +266,7 @@ def _summary(pipeline: str, history: list[dict], wall: float, n_train: int, devi
         "peak_memory_mb": _peak_memory_mb(device),
         "final_acc": history[-1]["test_acc"],
         "best_acc": max(h["test_acc"] for h in history),
+        "train_images": n_train,
     }
 
 
@@ -285,7 +285,8 @@ def _child(args) -> None:
         out = run_reference(device, args.epochs, args.seed, args.workers, args.limit)
     else:
         out = run_grader(device, args.epochs, args.seed, side, args.limit)
-    print("RESULT " + json.dumps({**out, "seed": args.seed, "side_label": side.label, "threads": torch.get_num_threads()}))
+    print("RESULT " + json.dumps({**out, "seed": args.seed, "side_label": side.label,
+                                  "threads": torch.get_num_threads()}))
 
 
 def _environment(device_arg: str) -> dict:
@@ -302,7 +303,7 @@ def _environment(device_arg: str) -> dict:
         "cpu_count": os.cpu_count(),
         "cpu_model": _cpu_model(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
 
@@ -423,7 +424,7 @@ def _run_child(side: Side, seed: int, args) -> dict:
     if args.limit:
         cmd += ["--limit", str(args.limit)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
-    line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
     if proc.returncode or line is None:
         raise RuntimeError(f"{side.label} (seed {seed}) failed:\n{proc.stdout}{proc.stderr}")
     return json.loads(line[len("RESULT "):])
@@ -447,6 +448,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-save", action="store_true", help="print only; write no results file")
     parser.add_argument("--limit", type=int,
                         help="train and test on the first N images only (short or smoke runs; implies --no-save)")
+    parser.add_argument("--save", action="store_true", help="write the results file even with --limit")
     args = parser.parse_args(argv)
     if args.child:
         _child(args)
@@ -485,12 +487,14 @@ def main(argv=None) -> int:
         print(f"  seed {p['seed']}: b/a {p['speedup_wall']:.2f}x wall, {p['speedup_images_per_second']:.2f}x img/s; "
               f"repeats {p['repeat_apart']:.0%} apart{' - DISTURBED' if p['disturbed'] else ''}")
     print(format_summary(summary))
-    if not (args.no_save or args.limit):
+    if not args.no_save and (args.save or not args.limit):
         RESULTS.mkdir(parents=True, exist_ok=True)
         slug = re.sub(r"[^a-z0-9]+", "-", env["device_name"].lower()).strip("-")
         tag = "" if (a.label, b.label) == ("reference", "grader") else "-" + re.sub(r"[^a-z0-9]+", "-", b.label)
-        path = RESULTS / f"{slug}-{env['date'][:10]}-e{args.epochs}{tag}.json"
+        size = f"-n{args.limit}" if args.limit else ""
+        path = RESULTS / f"{slug}-{env['date'][:10]}-e{args.epochs}{size}{tag}.json"
         payload = {"environment": env, "args": {"method": METHOD, "epochs": args.epochs, "seeds": args.seeds,
+                                                "train_images": runs[0]["train_images"],
                                                 "workers": args.workers, "a": a.label, "b": b.label,
                                                 "loop": b.flags, "command": command},
                    "runs": runs, "summary": summary}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,12 +33,12 @@ def profile(device_arg: str, steps: int, warmup: int, compile: str | None, rows:
 
     import torch
     import torch.nn.functional as F
+    from bench_grade import _solution
     from torch.profiler import ProfilerActivity, record_function
 
-    from bench_grade import _solution
-    from grader.worker.augment import Augmenter
-    from grader.mnist import load_split, normalize, to_unit
     from grader.device import device_name, pick_device
+    from grader.mnist import load_split, normalize, to_unit
+    from grader.worker.augment import Augmenter
     from grader.worker.recipe import build_optimizer, resolve
     from grader.worker.speed import fast_dropout as fast_dropout_patch
     from grader.worker.train import steps_per_epoch
@@ -79,11 +80,13 @@ def profile(device_arg: str, steps: int, warmup: int, compile: str | None, rows:
     with fast_dropout_patch(fast_dropout) if fast_dropout else contextlib.nullcontext():
         for i in range(warmup):
             step(i)
+        cpu_started = time.process_time()
         with torch.profiler.profile(activities=activities) as prof:
             for i in range(steps):
                 step(warmup + i)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
+        cpu_seconds = time.process_time() - cpu_started
     averages = prof.key_averages()
     sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
     total = {e.key: e.cpu_time_total for e in averages if e.key in PHASES}
@@ -92,7 +95,8 @@ def profile(device_arg: str, steps: int, warmup: int, compile: str | None, rows:
     flags += [name for name, on in (("fast_dropout", fast_dropout), ("channels_last", channels_last),
                                     ("foreach", foreach)) if on]
     lines = [f"{steps} training steps on {device_name(device)} ({', '.join(flags)}), "
-             f"{whole / steps / 1000:.1f} ms of host time a step",
+             f"{whole / steps / 1000:.1f} ms of host time a step, {1000 * cpu_seconds / steps:.1f} ms of CPU time "
+             "(all threads; steadier than host time on a shared machine, but it counts threads spinning)",
              "phase shares: " + ", ".join(f"{p} {100 * total.get(p, 0) / whole:.1f} %" for p in PHASES), ""]
     lines.append(averages.table(sort_by=sort, row_limit=rows))
     return "\n".join(lines)
@@ -106,7 +110,8 @@ def main(argv=None) -> int:
     parser.add_argument("--compile", nargs="?", const="default", choices=("default", "reduce-overhead", "max-autotune"),
                         help="profile the step through torch.compile, in this mode")
     parser.add_argument("--rows", type=int, default=15, help="ops listed")
-    parser.add_argument("--fast-dropout", action="store_true", help="draw dropout masks with grader.worker.speed.fast_dropout")
+    parser.add_argument("--fast-dropout", action="store_true",
+                        help="draw dropout masks with grader.worker.speed.fast_dropout")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads(N) first")
     parser.add_argument("--channels-last", action="store_true", help="model and batches in channels_last memory")
     parser.add_argument("--foreach", action="store_true", help="the optimizer steps with foreach=True")

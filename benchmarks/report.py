@@ -26,11 +26,12 @@ How to read a row: for each seed the runs went a, b, b, a, each in a fresh proce
 over a's from its four runs (above 1: b is faster). The figure is the **median over seeds**, followed by its
 spread: min..max, and the interquartile range from 4 seeds on. A seed whose two runs of one side differ by more
 than 20 % was disturbed by other work on the machine; it is flagged and left out, and "seeds used / flagged"
-says how many the figure rests on. s/epoch and wall times are medians of the runs; accuracies are means.
+says how many the figure rests on. s/epoch and wall times are medians of the runs; accuracies are means. Rows on
+fewer than 60,000 images are short runs (`--limit`) that try one speed candidate at a time.
 `python benchmarks/profile_step.py` shows where a training step of (b) spends its time.
 """
 
-COLUMNS = ("device", "date", "epochs", "a → b", "seeds used / flagged", "speed-up, wall", "speed-up, img/s",
+COLUMNS = ("device", "date", "epochs × images", "a → b", "seeds used / flagged", "speed-up, wall", "speed-up, img/s",
            "s/epoch a / b", "wall s a / b", "final acc % a / b", "peak MB a / b", "versions", "command")
 
 LEGACY_HEADER = """## Before the paired method
@@ -65,7 +66,8 @@ def _row(data: dict) -> str:
         used += " (all disturbed)"
     device = env["device_name"] + (f", {env['cpu_model']}" if env.get("cpu_model") else "")
     return (
-        f"| {device} | {env['date'][:10]} | {args['epochs']} | {args['a']} → {args['b']} | {used} | "
+        f"| {device} | {env['date'][:10]} | {args['epochs']} × {args.get('train_images', 60000):,} | "
+        f"{args['a']} → {args['b']} | {used} | "
         f"{_spread(s.get('speedup_wall'))} | {_spread(s.get('speedup_images_per_second'))} | "
         f"{both('seconds_per_epoch', '.2f')} | {both('wall_seconds', '.1f')} | {both('final_acc', '.2f')} | "
         f"{both('peak_memory_mb', ',.0f')} | torch {env['torch']} | `{args.get('command', '')}` |"
@@ -97,7 +99,9 @@ def _table(columns, rows: list[str]) -> list[str]:
 
 def render() -> str:
     """docs/performance.md's text from every results file, newest first; files from before the paired method last."""
-    loaded = [json.loads(p.read_text()) for p in RESULTS.glob("*.json")]
+    # bench_grade.py's files (other scripts keep their own results beside them: fixed cost, GPU gradings ...)
+    loaded = [d for d in (json.loads(p.read_text()) for p in RESULTS.glob("*.json"))
+              if isinstance(d, dict) and {"environment", "args", "summary"} <= set(d)]
     loaded.sort(key=lambda d: d["environment"]["date"], reverse=True)
     paired = [d for d in loaded if d["args"].get("method") == "paired"]
     legacy = [d for d in loaded if d["args"].get("method") != "paired"]

@@ -1,4 +1,5 @@
-"""grader.speed: fast_dropout draws the same Bernoulli masks as torch, is used by every dropout, and is undone on exit."""
+"""grader.worker.speed: fast_dropout draws the same Bernoulli masks as torch, is used by every dropout, and is
+undone on exit."""
 
 import math
 
@@ -7,7 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from grader.worker.speed import fast_dropout, keep_mask
+from grader.worker.speed import _successes, fast_dropout, keep_mask
 
 
 def _within(count: int, n: int, p: float, sigmas: float = 5.0) -> bool:
@@ -15,7 +16,8 @@ def _within(count: int, n: int, p: float, sigmas: float = 5.0) -> bool:
     return abs(count - n * p) <= sigmas * math.sqrt(n * p * (1 - p))
 
 
-@pytest.mark.parametrize("p", [0.01, 0.07, 0.5, 0.9])
+# 0.01, 0.07, 0.25 and 0.9 take the gaps path (0.9 through its keeps), 0.3 and 0.5 the random-bits path.
+@pytest.mark.parametrize("p", [0.01, 0.07, 0.25, 0.3, 0.5, 0.9])
 def test_the_mask_drops_each_element_with_probability_p_and_scales_the_rest_as_torch_does(p):
     torch.manual_seed(0)
     mask = keep_mask((1000, 1000), p, torch.float32, torch.device("cpu"))
@@ -26,9 +28,11 @@ def test_the_mask_drops_each_element_with_probability_p_and_scales_the_rest_as_t
     assert abs(float(mask.double().mean()) - 1.0) < 5 * math.sqrt(p / (1 - p) / mask.numel())  # unbiased
 
 
-def test_each_position_is_dropped_at_rate_p_independently_of_its_neighbour():
-    # Positions 2i and 2i+1 share one 64-bit word: their joint drop rate must still be p * p.
-    p, draws = 0.3, 2000
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.8])
+def test_each_position_is_dropped_at_rate_p_independently_of_its_neighbour(p):
+    # Gaps path: a drop must not make the next one likelier or rarer. Bits path: positions 2i and 2i+1 share one
+    # 64-bit word. Either way the joint drop rate of neighbours must be p * p.
+    draws = 2000
     torch.manual_seed(1)
     masks = torch.stack([keep_mask((64,), p, torch.float32, torch.device("cpu")) == 0 for _ in range(draws)])
     per_position = masks.sum(dim=0)
@@ -49,7 +53,7 @@ def test_nn_dropout_uses_the_fast_mask_in_training_only_and_the_patch_is_undone_
         with torch.profiler.profile() as prof:
             y = layer(x)
         names = {e.key for e in prof.key_averages()}
-        assert "aten::bernoulli_" not in names and "aten::random_" in names
+        assert "aten::bernoulli_" not in names and "aten::geometric_" in names
         assert _within(int((y == 0).sum()), y.numel(), 0.2)
         assert torch.equal(y[y != 0], x[y != 0] * torch.ones(1).div_(0.8))
         layer.eval()
@@ -116,3 +120,40 @@ def test_what_it_does_not_handle_goes_to_torch_unchanged():
             F.dropout(x, 1.5)
         assert torch.equal(F.dropout(torch.ones(10, dtype=torch.float64), 0.3, training=False),
                            torch.ones(10, dtype=torch.float64))
+
+
+def test_gaps_drawn_in_many_small_chunks_still_make_one_bernoulli_sequence():
+    torch.manual_seed(5)
+    hits = torch.zeros(300)
+    for _ in range(400):
+        positions = _successes(300, 0.1, torch.device("cpu"), chunk=3)  # about ten extra draws a call
+        assert torch.equal(positions, positions.unique()) and int(positions.max()) < 300
+        hits[positions] += 1
+    assert _within(int(hits.sum()), 300 * 400, 0.1) and all(_within(int(h), 400, 0.1) for h in hits)
+
+
+def test_a_channels_last_input_gets_a_channels_last_mask():
+    torch.manual_seed(6)
+    x = torch.rand(64, 16, 12, 12).add_(0.5).contiguous(memory_format=torch.channels_last)
+    with fast_dropout():
+        y = F.dropout(x, 0.1)
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    for p in (0.1, 0.5):  # gaps and bits
+        assert keep_mask(tuple(x.shape), p, x.dtype, x.device, x.stride()).stride() == x.stride()
+    assert _within(int((y == 0).sum()), y.numel(), 0.1)
+    assert torch.equal(y[y != 0], x[y != 0] * torch.ones(1).div_(0.9))
+
+
+def test_evaluating_in_cpu_sized_batches_predicts_what_one_large_batch_does():
+    from grader.worker.speed import eval_batch_size
+
+    assert eval_batch_size(torch.device("cpu")) < eval_batch_size(torch.device("cuda")) <= 1000
+    torch.manual_seed(7)
+    model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 26 * 26, 10))
+    model(torch.randn(64, 1, 28, 28))  # move BatchNorm's running statistics off their initial values
+    model.eval()
+    x = torch.randn(1000, 1, 28, 28)
+    with torch.no_grad():
+        whole = model(x)
+        chunks = torch.cat([model(x[i : i + eval_batch_size(torch.device("cpu"))]) for i in range(0, 1000, 256)])
+    assert torch.allclose(whole, chunks, atol=1e-5) and torch.equal(whole.argmax(1), chunks.argmax(1))

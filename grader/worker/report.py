@@ -31,14 +31,15 @@ def inspect_model(sub: Submission, model: torch.nn.Module, images: torch.Tensor)
     }
 
 
-def examine(sub: Submission, split: Split, seed: int, directory: Path) -> tuple[torch.nn.Module, dict, Exported]:
-    """Build the submission's Net on the CPU, check it, and export its program into `directory`."""
+def examine(sub: Submission, split: Split, seed: int, directory: Path,
+            batch: int = EXPORT_BATCH) -> tuple[torch.nn.Module, dict, Exported]:
+    """Build the submission's Net on the CPU, check it, and export its program (for `batch` images) into `directory`."""
     contract = normalize(split.images[:CONTRACT_IMAGES])
     torch.manual_seed(seed)  # the same seed builds the same initial weights for check and grade
     model = build(sub)
     materialize(model, contract, sub.path)
     report = inspect_model(sub, model, contract)
-    example = normalize(split.images[:EXPORT_BATCH])
-    if len(example) < EXPORT_BATCH:  # a small --quick split: the program's batch size is still the evaluator's
-        example = torch.cat([example, example.new_zeros((EXPORT_BATCH - len(example), *example.shape[1:]))])
+    example = normalize(split.images[:batch])
+    if len(example) < batch:  # a small split: the program's batch size is still the evaluator's
+        example = torch.cat([example, example.new_zeros((batch - len(example), *example.shape[1:]))])
     return model, report, export_program(model, example, directory)

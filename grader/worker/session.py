@@ -22,7 +22,7 @@ from grader.errors import IntegrityError, SubmissionError
 from grader.mnist import split_from_files
 from grader.record import WorkerTask
 from grader.walls import sandbox
-from grader.worker.export import CONSTANTS_FILE, GRAPH_FILE, changed_constants, write_state
+from grader.worker.export import CONSTANTS_FILE, GRAPH_FILE, changed_constants, export_batch, write_state
 from grader.worker.recipe import resolve
 from grader.worker.report import examine
 from grader.worker.submission import load
@@ -78,12 +78,12 @@ def load_checked(file: str, sha256: str):
     return sub
 
 
-def _prepare(task: WorkerTask, workdir: Path):
+def _prepare(task: WorkerTask, workdir: Path, device_type: str = "cpu"):
     """Import the very file the parent checked, then build, check and export it:
     (sub, model, split, report, exported)."""
     sub = load_checked(task.file, task.sha256)
     split = split_from_files(Path(task.train_images), Path(task.train_labels))
-    model, report, exported = examine(sub, split, task.seed, workdir)
+    model, report, exported = examine(sub, split, task.seed, workdir, export_batch(device_type))
     return sub, model, split, report, exported
 
 
@@ -103,7 +103,7 @@ def run_grade(task: WorkerTask, emit: Callable[[dict], None], workdir: Path) -> 
         torch.backends.cudnn.benchmark = False  # same seed, same kernels: repeatable numbers
     else:  # CUDA reserves far more address space than it uses, so only other devices get the cap
         sandbox.limit_memory(sandbox.Limits(**task.limits))
-    sub, model, split, report, exported = _prepare(task, workdir)
+    sub, model, split, report, exported = _prepare(task, workdir, device.type)
     emit({"event": "check", "report": report, "graph": GRAPH_FILE, "constants": CONSTANTS_FILE,
           "export": exported.info()})
 

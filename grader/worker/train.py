@@ -182,12 +182,15 @@ def fit(model: torch.nn.Module, recipe: Recipe, train_split: Split, device: torc
         on_epoch: Callable[[EpochStats], None] | None = None, on_step: Callable | None = None,
         options: LoopOptions = LoopOptions()) -> FitResult:
     """Train `model` for the recipe's epochs; `on_epoch` gets each epoch's figures as it ends."""
+    from grader.worker.speed import fast_dropout
+
     result = FitResult()
     loop = build_loop(model, recipe, train_split, device, seed, options, result.warnings)
     result.optimizer = describe_optimizer(loop.optimizer, loop.scheduler)
     result.warnings.extend(schedule_warnings(loop.scheduler, recipe.epochs, loop.steps))
     for epoch in range(1, recipe.epochs + 1):
-        stats = train_epoch(loop, epoch, on_step)
+        with fast_dropout(options.fast_dropout):
+            stats = train_epoch(loop, epoch, on_step)
         if loop.scheduler is not None and not loop.per_batch:
             step_scheduler(loop.scheduler, epoch, loop.steps, stats.lr, metric=plateau_metric(loop.scheduler, stats))
         stats.lr = current_lr(loop.optimizer)
