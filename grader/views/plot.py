@@ -9,8 +9,9 @@ def save_curves(record, path: Path, target: float | None = None) -> Path | None:
     """Two panels (loss, accuracy) over epochs; returns the path, or None if there is nothing to draw.
 
     Epochs are whole numbers on the x axis; the target is a dashed line on the accuracy panel; a record with
-    `train_loss_steps` ([epoch_fraction, loss] pairs, 1.0 = the end of epoch 1) also gets the training loss
-    step by step, thin, under the per-epoch points.
+    `train_loss_steps` ([epoch_fraction, loss] pairs, 1.0 = the end of epoch 1: the epoch's running mean as
+    the progress reported it, about 20 points an epoch) also gets the training loss as it went, thin, under the
+    per-epoch points.
     """
     if not isinstance(record, dict):  # a grader.record.RunRecord
         record = record.to_dict()
@@ -28,7 +29,7 @@ def save_curves(record, path: Path, target: float | None = None) -> Path | None:
     steps = _steps(record.get("train_loss_steps"))
     if steps:
         ax_loss.plot([s[0] for s in steps], [s[1] for s in steps], color="tab:blue", linewidth=0.6, alpha=0.35,
-                     label="train, per step")
+                     label="train, running mean in the epoch")
     ax_loss.plot(xs, [e["train_loss"] for e in epochs], marker="o", color="tab:blue",
                  label="train, epoch mean" if steps else "train")
     ax_loss.plot(xs, [e["test_loss"] for e in epochs], marker="o", color="tab:orange", label="test")
@@ -48,7 +49,10 @@ def save_curves(record, path: Path, target: float | None = None) -> Path | None:
     ax_acc.set(title="Accuracy (%)", xlabel="epoch", ylabel="percent")
     ax_acc.legend()
     for ax in (ax_loss, ax_acc):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no 2.5
+        # epochs are whole: a tick at each (at most about ten), never 2.5
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        ax.set_xticks([x for x in range(0 if steps and ax is ax_loss else min(xs), max(xs) + 1)
+                       if x % max(1, len(xs) // 10) == 0])
         ax.set_xlim(left=0 if steps and ax is ax_loss else min(xs) - 0.5, right=max(xs) + 0.5)
         ax.grid(alpha=0.3)
     name = Path(record["file"]).name

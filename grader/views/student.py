@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich import box
 from rich.console import Console, Group
 from rich.panel import Panel
@@ -64,6 +66,14 @@ def structure_lines(structure: dict) -> Text:
     return Text("\n".join(lines))
 
 
+def _shown(path: str) -> str:
+    """A path as the student would type it: relative to where they are when it is below it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return path
+
+
 def show_check(result, out: Console) -> None:
     r = result.report
     out.print(Text(r["torchsummary"]["text"].rstrip()))
@@ -83,7 +93,8 @@ def show_check(result, out: Console) -> None:
     out.print(criteria_table(result.verdict))
     scope = f"lesson {result.lesson}" if result.lesson else "the course target (no --lesson given)"
     if result.verdict.status == PASSED:
-        out.print(f"[green]Static checks pass for {scope}.[/] Next: [bold]course grade {r['file']}[/] to train it.")
+        out.print(f"[green]Static checks pass for {scope}.[/] Next: [bold]course grade {_shown(r['file'])}[/] to "
+                  "train it.")
     else:
         out.print(f"[red]Static checks fail for {scope}:[/] {result.verdict.message}")
 
