@@ -16,7 +16,6 @@ because `select` does not work on Windows pipes.
 from __future__ import annotations
 
 import json
-import math
 import os
 import queue
 import signal
@@ -26,6 +25,8 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+from grader.record import json_safe
 
 LOG_LIMIT = 1_000_000  # bytes of a child's output kept, as Exercism caps it: enough to debug, not to fill a disk
 EVENT_LIMIT = 64_000_000  # bytes of one channel line; events are small, so more is not the grader talking
@@ -61,17 +62,7 @@ def parse_event(line: bytes) -> dict | None:
 
 def json_line(message: dict) -> bytes:
     """One channel line; NaN and inf (a diverging model makes them) travel as strings."""
-    return (json.dumps(_finite(message), separators=(",", ":"), default=str) + "\n").encode("utf-8")
-
-
-def _finite(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
+    return (json.dumps(json_safe(message), separators=(",", ":"), default=str) + "\n").encode("utf-8")
 
 
 # ------------------------------------------------------------------------------------------------ parent side

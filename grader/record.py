@@ -177,7 +177,7 @@ class RunRecord:
         out["epochs"] = [asdict(e) for e in self.epochs]
         out["verdict"] = self.verdict.to_dict() if self.verdict else None
         out.update(best_acc=self.best_acc, last_acc=self.last_acc, epochs_to_target=self.epochs_to_target)
-        return _json_safe(out)
+        return json_safe(out)
 
     @classmethod
     def from_dict(cls, raw: dict) -> RunRecord:
@@ -225,13 +225,14 @@ def _number(value) -> float | None:
         return None
 
 
-def _json_safe(value):
+def json_safe(value):
+    """JSON-ready: NaN and inf (a diverging model makes them) become strings, paths become text."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, Path):
         return str(value)
     return value
