@@ -134,15 +134,15 @@ def test_compile_flags_become_the_request_s_loop_options(monkeypatch, flags, exp
 
 
 def test_loop_flags_reach_the_training_loop(tmp_path):
-    """A real grading: the worker reports the options it trained with, and whether torch.compile really ran."""
+    """A real grading: the worker reports the loop options it trained with (torch.compile's own path is tested
+    in tests/test_train.py, where compiling a model costs no worker start)."""
     model = tmp_path / "model.py"
     model.write_text((SUBMISSIONS / "tiny.py").read_text())
     result = invoke("grade", model, "--quick", "--device", "cpu", "--no-plot", "--json", "--channels-last",
-                    "--compile-mode", "reduce-overhead")
+                    "--fast-dropout")
     loop = json.loads(result.output)["loop"]
-    assert loop["channels_last"] is True and loop["compile"] == "reduce-overhead"
-    warnings = json.loads(result.output)["warnings"]
-    assert loop["compiled"] is True or any("torch.compile could not" in w for w in warnings)
+    assert loop["channels_last"] is True and loop["fast_dropout"] is True
+    assert loop["compile"] is False and loop["compiled"] is False
 
 
 def test_an_unknown_compile_mode_is_refused_with_the_choices():
