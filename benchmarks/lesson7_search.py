@@ -19,6 +19,9 @@ A summary table ends the output.
     # CPU screening, one run at a time, printing every epoch
     OMP_NUM_THREADS=1 python benchmarks/lesson7_search.py solutions/lesson7/candidates/dw20.py --progress
     python benchmarks/lesson7_search.py --summarise l7.jsonl
+    # the summary lesson 7's text quotes (its `json:` markers), from the runs of one device
+    python benchmarks/lesson7_search.py --summarise benchmarks/results/lesson7-search-h100-*.jsonl \\
+        --summary-json benchmarks/results/lesson7-search-summary.json
 """
 
 from __future__ import annotations
@@ -292,6 +295,33 @@ def summarise(records: list[dict]) -> list[dict]:
     return rows
 
 
+def _repo_relative(file: str) -> str:
+    """A run's file as the repository names it: runs made in another checkout (a worktree, a GPU box) match."""
+    parts = Path(file).parts
+    for anchor in ("solutions", "lessons", "tests"):
+        if anchor in parts:
+            return Path(*parts[parts.index(anchor):]).as_posix()
+    return file
+
+
+def summary_document(paths: list[Path], records: list[dict]) -> dict:
+    """What lesson 7 quotes: per candidate (by name) its summary row, and the runs it rests on.
+
+    The file's sha256 per candidate lets a test prove the figures still describe the committed file."""
+    rows = summarise(records)
+    sha = {rec["name"]: rec.get("sha256") for rec in records}
+    files = {rec["name"]: _repo_relative(rec["file"]) for rec in records}
+    devices = sorted({rec.get("device") or "?" for rec in records})
+    return {
+        "written_by": "python benchmarks/lesson7_search.py --summarise " + " ".join(p.as_posix() for p in paths)
+                      + " --summary-json FILE",
+        "runs_files": [p.as_posix() for p in paths],
+        "device": " + ".join(devices),
+        "rule": "each of the last 3 of at most 15 epochs >= 99.4 % (lesson 7)",
+        "candidates": {r["name"]: {**r, "file": files[r["name"]], "sha256": sha.get(r["name"])} for r in rows},
+    }
+
+
 def table(rows: list[dict]) -> str:
     def num(v, fmt):
         return "-" if v is None else format(v, fmt)
@@ -335,12 +365,22 @@ def main(argv=None) -> int:
     p.add_argument("--test-subset", type=int, default=None, help="first N test images only")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--progress", action="store_true", help="print every epoch of every run")
-    p.add_argument("--summarise", type=Path, default=None, help="print the summary of an existing JSONL and exit")
+    p.add_argument("--summarise", type=Path, nargs="+", default=None,
+                   help="print the summary of existing JSONL files (their runs together) and exit")
+    p.add_argument("--summary-json", type=Path, default=None,
+                   help="with --summarise: also write the summary as JSON (what lesson 7's markers read)")
     args = p.parse_args(argv)
 
     if args.summarise:
-        print(table(summarise(read(args.summarise))))
+        records = [rec for path in args.summarise for rec in read(path)]
+        print(table(summarise(records)))
+        if args.summary_json:
+            doc = summary_document(args.summarise, records)
+            args.summary_json.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+            print(f"-> {args.summary_json}")
         return 0
+    if args.summary_json:
+        p.error("--summary-json goes with --summarise")
     if not args.files:
         p.error("give candidate files (or --summarise FILE)")
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))  # inherited by the spawned workers

@@ -298,6 +298,19 @@ def test_torch_defaults_and_test_set_figures(repo):
     assert values.value("testset:pct_1", "data/MNIST/raw") == "11.35"
 
 
+def test_json_figures_with_and_without_a_format(repo):
+    (repo / "bench.json").write_text('{"run": {"wall_s": 65.4, "n": 1200, "acc": 99.398, "ok": true, "dev": "H100"}}')
+    values = _values(repo)
+    assert values.value("json:run.wall_s", "bench.json") == "65"
+    assert values.value("json:run.n", "bench.json") == "1,200"
+    assert values.value("json:run.acc:.2f", "bench.json") == "99.40"
+    assert values.value("json:run.dev", "bench.json") == "H100"
+    with pytest.raises(docs.DocsError, match="has no 'run.missing'"):
+        values.value("json:run.missing", "bench.json")
+    with pytest.raises(docs.DocsError, match="cannot be formatted as '.2f'"):
+        values.value("json:run.dev:.2f", "bench.json")
+
+
 def test_the_standard_error_matches_a_simulation_of_the_test_set():
     """0.077 % at 99.4 % over 10,000 images: what the spread of simulated test sets shows, not a typed number."""
     import torch

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from grader.digest import file_sha256
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -92,7 +94,8 @@ def test_a_short_budget_launches_no_run_that_would_overrun_it(tmp_path):
     assert any("budget" in line and "1 run(s) not launched" in line for line in logged)
 
 
-FRONTIER = 3762  # the smallest public claim at >= 99.4 % (issue 14): a candidate must be below it
+# the smallest public claim at >= 99.4 %, which lesson 7 quotes: a candidate must be below it
+FRONTIER = json.loads((ROOT / "lessons" / "lesson7" / "public_frontier.json").read_text())["smallest_claim"]["params"]
 
 
 CANDIDATES = sorted((ROOT / "solutions" / "lesson7" / "candidates").glob("*.py"))
@@ -110,3 +113,23 @@ def test_every_candidate_passes_lesson7s_static_checks_below_the_public_frontier
     report = report_course_file(path)
     assert all(c.passed for c in judge_static(lesson.criteria, report)), judge_static(lesson.criteria, report)
     assert report["params"] < FRONTIER
+
+
+SUMMARY = ROOT / "benchmarks" / "results" / "lesson7-search-summary.json"
+
+
+def test_the_summary_lesson7_quotes_is_what_its_runs_say_of_the_committed_candidates(tmp_path):
+    committed = json.loads(SUMMARY.read_text())
+    runs = [ROOT / f for f in committed["runs_files"]]
+    records = [rec for path in runs for rec in lesson7_search.read(path)]
+    fresh = lesson7_search.summary_document([Path(f) for f in committed["runs_files"]], records)
+    assert json.loads(json.dumps(fresh)) == committed  # regenerate: the command in its "written_by"
+    for row in committed["candidates"].values():
+        file = ROOT / row["file"]
+        assert file_sha256(file) == row["sha256"], f"{row['file']} changed since it was searched"
+
+
+def test_summary_json_goes_with_summarise(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        lesson7_search.main([str(TINY), "--summary-json", str(tmp_path / "s.json")])
+    assert "--summary-json goes with --summarise" in capsys.readouterr().err

@@ -15,6 +15,8 @@ form, markers on their own lines. SOURCE is, by key:
   the files its lesson.toml `[verify]` table lists, on the seeds and device they share);
 - data/MNIST/raw: testset:images, testset:image_pct, testset:count_D and testset:pct_D (images of digit D);
 - torch: default:CLASS.ARG, a torch.optim.lr_scheduler class's default argument (default:OneCycleLR.pct_start).
+- a JSON file a script wrote (benchmarks/results/*.json): json:DOTTED.PATH, or json:DOTTED.PATH:FORMAT with a
+  Python format spec (json:candidates.dw20.min_last_k_min:.2f);
 - solutions/RESULTS.md itself: gradescope_fit (which lessons fit Gradescope's time on half a CPU).
 """
 
@@ -40,7 +42,7 @@ BLOCK_KEYS = ("param_table", "rf_table", "lr_levers", "compare_table", "gradesco
 RESULTS_KEYS = ("gradescope_fit",)  # SOURCE is solutions/RESULTS.md itself
 CRITERION_PREFIX = "criterion:"
 PREFIXES = ("criterion:NAME", "rf_row:FIELD:LAYER", "schedule:FIELD", "onecycle:ARG", "testset:FIELD",
-            "default:CLASS.ARG", "json:DOTTED.PATH")
+            "default:CLASS.ARG", "json:DOTTED.PATH[:FORMAT]")
 OTHER_KEYS = ("translate_px", "lr_levers", "binomial_se", "binomial_se_images", "compare_table")
 SCHEDULE_FIELDS = ("steps_per_epoch", "total_steps", "built_steps", "start_lr", "peak_lr", "peak_epoch", "final_lr",
                    "start_momentum", "peak_momentum", "tail_lr")
@@ -111,10 +113,14 @@ def documents(root: Path) -> list[Path]:
     return found
 
 
-def json_figure(path: Path, dotted: str, source: str) -> str:
-    """A figure from a results file a script wrote (benchmarks/results/*.json): `json:lesson6.wall_s`."""
+def json_figure(path: Path, key: str, source: str) -> str:
+    """A figure from a results file a script wrote (benchmarks/results/*.json): `json:lesson6.wall_s`.
+
+    An optional format spec after a colon says how to print it (`json:summary.best:.2f`); without one, integers
+    get thousands separators and floats lose their decimals from 10 up (seconds, not accuracies)."""
     import json
 
+    dotted, _, spec = key.partition(":")
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -123,6 +129,11 @@ def json_figure(path: Path, dotted: str, source: str) -> str:
         if not isinstance(value, dict) or part not in value:
             raise DocsError(f"{source} has no {dotted!r}")
         value = value[part]
+    if spec:
+        try:
+            return format(value, spec)
+        except (TypeError, ValueError) as exc:
+            raise DocsError(f"{dotted!r} in {source} ({value!r}) cannot be formatted as {spec!r}: {exc}") from exc
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
     if isinstance(value, int):
