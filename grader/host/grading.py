@@ -15,7 +15,6 @@ from __future__ import annotations
 import queue
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from grader.errors import (
     UsageError,
 )
 from grader.host import rules
+from grader.host.rooms import Rooms
 from grader.record import DEFAULT_TIMEOUT_S, EpochRecord, GradeRequest, RunRecord, WorkerTask
 from grader.walls.policy import check_file
 from grader.walls.sandbox import worker_env
@@ -83,20 +83,6 @@ def _screen(file: Path, lesson: Lesson | None) -> str:
     return check_file(file, lesson.allowed_imports if lesson else ())
 
 
-class _Rooms:
-    """The temporary directories of one grading: the worker's, the evaluator's, and the parent's own copies."""
-
-    def __init__(self):
-        self._tmp = tempfile.TemporaryDirectory(prefix="course-grading-")
-        root = Path(self._tmp.name).resolve()
-        self.worker, self.evaluator, self.handed = root / "worker", root / "evaluator", root / "handed"
-        for d in (self.worker, self.evaluator, self.handed):
-            d.mkdir()
-
-    def close(self) -> None:
-        self._tmp.cleanup()
-
-
 def _place_submission(file: Path, sha256: str, directory: Path) -> Path:
     """Copy the checked bytes into the worker's directory: the worker imports that copy, never the student's path."""
     target = directory / MODEL_FILE
@@ -140,7 +126,7 @@ def check(request: GradeRequest, lesson: Lesson | None, *, screen: bool = True, 
     file = _file(request.file)
     sha = _screen(file, lesson) if screen else file_sha256(file)
     timeout = request.timeout or CHECK_TIMEOUT_S
-    rooms = _Rooms()
+    rooms = Rooms()
     events: queue.Queue = queue.Queue()
     try:
         images, labels = mnist.write_split(rooms.worker, train=True, data_dir=request.data_dir, limit=CHECK_TRAIN)
@@ -223,7 +209,7 @@ def grade(request: GradeRequest, lesson: Lesson | None, on_event: Callable[[dict
     run = _Run(request, lesson, _screen(file, lesson) if screen else file_sha256(file), file, on_event)
     timeout = request.timeout or (lesson.timeout if lesson else DEFAULT_TIMEOUT_S)
     deadline = time.monotonic() + timeout
-    rooms = _Rooms()
+    rooms = Rooms()
     events: queue.Queue = queue.Queue()
     children: list[ChildProcess] = []
     try:
@@ -262,7 +248,7 @@ def _count_items(labels: Path) -> int:
         return mnist.idx_shape(fh.read(8))[0]
 
 
-def _pump(run: _Run, events: queue.Queue, worker: ChildProcess, evaluator: ChildProcess, rooms: _Rooms,
+def _pump(run: _Run, events: queue.Queue, worker: ChildProcess, evaluator: ChildProcess, rooms: Rooms,
           deadline: float, timeout: float) -> None:
     for child, event in drain(events, deadline):
         if isinstance(event, Garbage):
@@ -285,7 +271,7 @@ def _pump(run: _Run, events: queue.Queue, worker: ChildProcess, evaluator: Child
                       f"{worker.tail()}")
 
 
-def _from_worker(run: _Run, event: dict, evaluator: ChildProcess, rooms: _Rooms) -> None:
+def _from_worker(run: _Run, event: dict, evaluator: ChildProcess, rooms: Rooms) -> None:
     kind = event["event"]
     if kind == "check":
         if run.report is not None:
@@ -327,7 +313,7 @@ def _from_worker(run: _Run, event: dict, evaluator: ChildProcess, rooms: _Rooms)
         run.result = event["record"]
 
 
-def _take(rooms: _Rooms, name: str) -> None:
+def _take(rooms: Rooms, name: str) -> None:
     """Copy a file the worker announced out of its directory, into the parent's own."""
     source = rooms.worker / name
     if source.is_symlink() or not source.is_file():
