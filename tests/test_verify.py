@@ -1,6 +1,7 @@
 """`course verify`: stubs fail and solutions pass statically; training writes and merges solutions/RESULTS.md."""
 
 import json
+import os
 
 import pytest
 from click.testing import CliRunner
@@ -259,3 +260,17 @@ def test_jobs_train_several_at_a_time_and_write_the_same_rows(course, tmp_path, 
     assert strip(results.read(one)) == strip(results.read(many))
     assert sorted(e["index"] for e in events if e["event"] == "verify-run") == [1, 2, 3, 4]
     assert "--jobs 3" in many.read_text()
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: every share of it is the whole of it")
+def test_parallel_cpu_trainings_share_the_cores_instead_of_each_taking_all(course, monkeypatch):
+    """Real --quick trainings, two at a time through the warm zygote: each worker reports its torch threads."""
+    from grader.gradebook.local_pool import cpu_threads
+
+    lessons, solutions = course
+    use_course(monkeypatch, lessons, solutions)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    report = verify("lesson1", train=True, seeds=2, device="cpu", quick=True, jobs=2)
+    share = cpu_threads("cpu", ["cpu", "cpu"])
+    assert len(report.runs) == 2 and all(r.status == "smoke" for r in report.runs), report.runs
+    assert {r.device.split(", ")[-1] for r in report.runs} == {f"{share} threads)"}

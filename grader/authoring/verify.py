@@ -219,12 +219,20 @@ def _train_all(todo, seeds: int, device: str, data_dir, quick: bool, emit, jobs:
             outcomes[(rel, seed)] = (run, record)
             emit({"event": "verify-done", "run": run})
         return outcomes
+    import threading
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
+    from grader.channel import cold_start
+    from grader.device import visible_devices
+    from grader.gradebook.local_pool import Launches, cpu_threads
     from grader.host.zygote import warm_launcher
 
     zygote = warm_launcher()
-    launch = zygote.launch if zygote is not None else None
+    # each training gets its share of the cores, as grade-all's do: K trainings that each take every core spin in
+    # each other's OpenMP barriers and run several times slower than one at a time
+    on_cpu = device == "cpu" or (device == "auto" and visible_devices() == ["cpu"])
+    threads = cpu_threads("cpu", ["cpu"] * jobs) if on_cpu else None
+    launch = Launches(zygote.launch if zygote is not None else cold_start, threads, set(), threading.Lock())
     try:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = {pool.submit(_train_one, path, les, seed, device, data_dir, quick, None, expect, launch):

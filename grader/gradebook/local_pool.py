@@ -30,7 +30,7 @@ def cpu_threads(device: str, slot_devices: list[str]) -> int | None:
     return max(1, (os.cpu_count() or 1) // cpu_slots)
 
 
-class _Launches:
+class Launches:
     """Starts one job's children (warm or cold) with its thread count, and remembers them so Ctrl-C can kill them."""
 
     def __init__(self, start: Callable[..., ChildProcess], threads: int | None, live: set, lock: threading.Lock):
@@ -76,14 +76,14 @@ class LocalPool:
         lock = threading.Lock()
         pending = list(specs)
         free = list(self.slot_devices)
-        running: dict[threading.Thread, _Launches] = {}
+        running: dict[threading.Thread, Launches] = {}
         restore = sigterm_is_ctrl_c()
         try:
             while pending or running:
                 while pending and free:
                     device = free.pop(0)
                     spec = replace(pending.pop(0), device=device)
-                    launches = _Launches(start, cpu_threads(device, self.slot_devices), live, lock)
+                    launches = Launches(start, cpu_threads(device, self.slot_devices), live, lock)
                     thread = threading.Thread(target=_grade, args=(spec, launches, inbox), daemon=True,
                                               name=f"grading-{spec.student}-{spec.seed}")
                     running[thread] = launches
@@ -118,7 +118,7 @@ class LocalPool:
             thread.join(JOIN_S)
 
 
-def _grade(spec: JobSpec, launches: _Launches, inbox: queue.Queue) -> None:
+def _grade(spec: JobSpec, launches: Launches, inbox: queue.Queue) -> None:
     thread = threading.current_thread()
     try:
         result = grade_job(spec, lambda event: inbox.put(("event", event)), launch=launches)
