@@ -65,6 +65,16 @@ def test_table_headers_are_never_cut(readme, width):
         assert re.search(pattern, shown), f"{readme.parent.name} at {width} columns: header {plain} is cut"
 
 
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("readme", READMES, ids=lambda p: p.parent.name)
+def test_nothing_is_cut_short_with_an_ellipsis(readme, width):
+    """A table cell rich cannot fit ends in "…": a file name a student cannot read, or a figure half shown."""
+    text = strip_markers(readme.read_text())
+    shown = _render(text, width)
+    cut = [line.strip() for line in shown.splitlines() if "…" in line]
+    assert shown.count("…") == text.count("…"), f"{readme.parent.name} at {width} columns: {cut}"  # the text's own stay
+
+
 def test_the_seed_table_of_lesson_2_keeps_kernel_stride_padding():
     text = strip_markers((ROOT / "lessons" / "lesson2" / "README.md").read_text(encoding="utf-8"))
     shown = _render(text, 80)

@@ -422,7 +422,8 @@ class Compared:
 def compare_table(compared: list[Compared]) -> str:
     """Markdown: the solution and its one-change variants, the same seeds on the same device."""
     seeds = ", ".join(map(str, compared[0].seeds))
-    lines = ["| model | change | best test % | last test % | last train % | passed |",
+    # short headers: at 80 columns the file names must fit whole (the caption says what the figures are)
+    lines = ["| model | change | best | last | train | passed |",
              "|---|---|---:|---:|---:|---|"]
     for c in compared:
         name = ("solution" if c.file.endswith("/model.py") and c.file.startswith("solutions/")
@@ -432,7 +433,8 @@ def compare_table(compared: list[Compared]) -> str:
                      f"{train} | {sum(c.passed)} of {len(c.passed)} |")
     noun = "seed" if len(compared[0].seeds) == 1 else "seeds"
     lines.append("")
-    lines.append(f"Means over {noun} {seeds} on {compared[0].device}, from `solutions/RESULTS.md`.")
+    lines.append(f"Test accuracy in % at the best and the last epoch, and the last epoch's training accuracy; means "
+                 f"over {noun} {seeds} on {compared[0].device}, from `solutions/RESULTS.md`.")
     return "\n".join(lines)
 
 
