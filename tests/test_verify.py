@@ -264,13 +264,14 @@ def test_jobs_train_several_at_a_time_and_write_the_same_rows(course, tmp_path, 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: every share of it is the whole of it")
 def test_parallel_cpu_trainings_share_the_cores_instead_of_each_taking_all(course, monkeypatch):
-    """Real --quick trainings, two at a time through the warm zygote: each worker reports its torch threads."""
+    """A real --quick training with --jobs 2, through the warm zygote: the worker reports its torch threads (one
+    training is enough: its share is set by the jobs asked for, not by how many happen to run)."""
     from grader.gradebook.local_pool import cpu_threads
 
     lessons, solutions = course
     use_course(monkeypatch, lessons, solutions)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    report = verify("lesson1", train=True, seeds=2, device="cpu", quick=True, jobs=2)
+    report = verify("lesson1", train=True, seeds=1, device="cpu", quick=True, jobs=2)
     share = cpu_threads("cpu", ["cpu", "cpu"])
-    assert len(report.runs) == 2 and all(r.status == "smoke" for r in report.runs), report.runs
+    assert len(report.runs) == 1 and all(r.status == "smoke" for r in report.runs), report.runs
     assert {r.device.split(", ")[-1] for r in report.runs} == {f"{share} threads)"}
