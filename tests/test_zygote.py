@@ -109,10 +109,19 @@ def test_one_warm_grading_cannot_reach_another(zygote, tmp_path):
     victim, spy = tmp_path / "victim.py", tmp_path / "spy.py"
     victim.write_text(VICTIM)
     spy.write_text(SPY.format())
+    victims = []
+
+    def launch_victim(*args, **kwargs):
+        child = zygote.launch(*args, **kwargs)
+        victims.append(child)
+        return child
+
     stuck = threading.Thread(target=lambda: pytest.raises(WorkerError, run_unscreened, victim, timeout=25,
-                                                           launch=zygote.launch), daemon=True)
+                                                           launch=launch_victim), daemon=True)
     stuck.start()
     out = run_unscreened(spy, timeout=120, launch=zygote.launch)
+    for child in victims:  # the spy is done: end the victim now rather than at its timeout
+        child.kill()
     stuck.join(60)
     report = json.loads(next(x for x in out.log.splitlines() if x.startswith("SPY "))[4:])
     assert report["seen"], "the spy found no other grading to try (the victim never started?)"
