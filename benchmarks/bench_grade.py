@@ -81,6 +81,7 @@ class Side:
     compile: str | None = None  # a torch.compile mode name ("default" included); grader only
     channels_last: bool = False  # grader only
     fast_dropout: bool = False  # grader.worker.speed.fast_dropout around the loop; grader only
+    cuda_graph: bool = True  # the recorded step on a GPU (LoopOptions.cuda_graph, on by default); grader only
     threads: int | None = None  # torch.set_num_threads in the process that trains (None: torch's default)
 
     @property
@@ -92,6 +93,8 @@ class Side:
             flags.append("channels_last")
         if self.fast_dropout:
             flags.append("fast_dropout")
+        if not self.cuda_graph and self.pipeline == "grader":
+            flags.append("cuda_graph:off")
         if self.threads is not None:
             flags.append(f"threads:{self.threads}")
         return "+".join([self.pipeline, *flags])
@@ -116,13 +119,13 @@ def parse_side(text: str) -> Side:
         off = value == "off"
         if name == "compile" and (off or not value or value in _COMPILE_MODES):
             values["compile"] = None if off else (value or "default")
-        elif name in ("channels_last", "fast_dropout") and value in ("", "off"):
+        elif name in ("channels_last", "fast_dropout", "cuda_graph") and value in ("", "off"):
             values[name] = not off
         elif name == "threads" and value.isdigit() and int(value) > 0:
             values["threads"] = int(value)
         else:
             raise ValueError(f"unknown flag {flag!r} in {text!r}: use compile[:MODE], channels_last, fast_dropout, "
-                             "threads:N (a boolean flag takes :off)")
+                             "cuda_graph, threads:N (a boolean flag takes :off)")
         if pipeline == "reference" and name != "threads":
             raise ValueError(f"{flag!r} is a flag of the grader's loop; the reference takes threads:N only")
     return Side(pipeline, **values)
@@ -221,10 +224,10 @@ def train_with_grader_loop(model, recipe, train_split, test_split, device, seed:
         history.append({"epoch": stats.epoch, "seconds": stats.seconds + time.perf_counter() - started,
                         "train_acc": stats.train_acc, "test_acc": 100.0 * correct / len(labels)})
 
-    options = LoopOptions(compile=side.compile or False, channels_last=side.channels_last)
+    options = LoopOptions(compile=side.compile or False, channels_last=side.channels_last, cuda_graph=side.cuda_graph)
     with speed.fast_dropout(side.fast_dropout):
         result = fit(model, recipe, train_split, device, seed, on_epoch=evaluate, options=options)
-    return history, result.warnings
+    return history, result
 
 
 def run_grader(device, epochs: int, seed: int, side: Side, limit: int | None = None) -> dict:
@@ -242,11 +245,12 @@ def run_grader(device, epochs: int, seed: int, side: Side, limit: int | None = N
     if limit:
         train_split, test_split = train_split.subset(limit), test_split.subset(limit)
     torch.manual_seed(seed)
-    history, warnings = train_with_grader_loop(sol.Net(), recipe, train_split, test_split, device, seed, side)
+    history, result = train_with_grader_loop(sol.Net(), recipe, train_split, test_split, device, seed, side)
     _sync(device)
     wall = time.perf_counter() - started
     out = _summary("grader", history, wall, len(train_split), device)
-    out["warnings"] = warnings  # e.g. torch.compile fell back to eager: the figures are then eager ones
+    out["warnings"] = result.warnings  # e.g. torch.compile fell back to eager: the figures are then eager ones
+    out["graphed"] = result.graphed
     return out
 
 
@@ -353,6 +357,8 @@ def spread(values: list[float]) -> dict:
 
 
 def _side_figures(runs: list[dict]) -> dict:
+    if not runs:  # --only ran the other side
+        return {}
     out = {k: statistics.median(r[k] for r in runs) for k in ("images_per_second", "seconds_per_epoch",
                                                              "wall_seconds", "peak_memory_mb")}
     out.update({k: statistics.fmean(r[k] for r in runs) for k in ("final_acc", "best_acc")})
@@ -413,8 +419,10 @@ def format_summary(summary: dict) -> str:
 
 # --- the driver ---
 
-def order(seeds: int) -> list[tuple[int, str, int]]:
-    """(seed, side, repeat) in the order they run: a b b a for each seed."""
+def order(seeds: int, only: str | None = None) -> list[tuple[int, str, int]]:
+    """(seed, side, repeat) in the order they run: a b b a for each seed, or one run a seed of side `only`."""
+    if only:
+        return [(seed, only, 1) for seed in range(seeds)]
     return [(seed, side, rep) for seed in range(seeds) for side, rep in (("a", 1), ("b", 1), ("b", 2), ("a", 2))]
 
 
@@ -445,6 +453,8 @@ def main(argv=None) -> int:
                         help="side b through torch.compile, in this mode (course grade --compile-mode)")
     parser.add_argument("--channels-last", action="store_true",
                         help="side b in channels_last memory (course grade --channels-last)")
+    parser.add_argument("--only", choices=("a", "b"),
+                        help="run one side only, once a seed: its time and accuracy over more seeds, no ratio")
     parser.add_argument("--no-save", action="store_true", help="print only; write no results file")
     parser.add_argument("--limit", type=int,
                         help="train and test on the first N images only (short or smoke runs; implies --no-save)")
@@ -464,11 +474,12 @@ def main(argv=None) -> int:
     command = "python benchmarks/bench_grade.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     if env["omp_num_threads"]:
         command = f"OMP_NUM_THREADS={env['omp_num_threads']} " + command
+    how = f"side {args.only} only, one run a seed" if args.only else "runs a b b a per seed"
     print(f"benchmark on {env['device_name']} ({env['cpu_model']}): {args.epochs} epoch(s)"
-          f"{f' on {args.limit} images' if args.limit else ''}, seeds 0..{args.seeds - 1}, runs a b b a per seed; "
+          f"{f' on {args.limit} images' if args.limit else ''}, seeds 0..{args.seeds - 1}, {how}; "
           f"a = {a.label}, b = {b.label}; {args.workers} DataLoader workers for the reference", flush=True)
     runs = []
-    for seed, which, rep in order(args.seeds):
+    for seed, which, rep in order(args.seeds, args.only):
         side = a if which == "a" else b
         try:
             run = _run_child(side, seed, args)
@@ -491,9 +502,10 @@ def main(argv=None) -> int:
         RESULTS.mkdir(parents=True, exist_ok=True)
         slug = re.sub(r"[^a-z0-9]+", "-", env["device_name"].lower()).strip("-")
         tag = "" if (a.label, b.label) == ("reference", "grader") else "-" + re.sub(r"[^a-z0-9]+", "-", b.label)
-        size = f"-n{args.limit}" if args.limit else ""
+        size = (f"-n{args.limit}" if args.limit else "") + (f"-only-{args.only}" if args.only else "")
         path = RESULTS / f"{slug}-{env['date'][:10]}-e{args.epochs}{size}{tag}.json"
         payload = {"environment": env, "args": {"method": METHOD, "epochs": args.epochs, "seeds": args.seeds,
+                                                "only": args.only,
                                                 "train_images": runs[0]["train_images"],
                                                 "workers": args.workers, "a": a.label, "b": b.label,
                                                 "loop": b.flags, "command": command},

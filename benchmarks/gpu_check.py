@@ -8,6 +8,7 @@ Run once on a machine with a GPU (offline; carry torchsummary's wheel, see bench
 Steps, each bounded by its own time budget and each writing a JSON file to --out (a step that fails or runs out
 of time is recorded as such, and the next one still runs):
 
+0. cuda_tests  the tests that need a CUDA device (host syncs per epoch, the recorded step against eager, fallbacks);
 1. grade       a full sandboxed `course grade` of solutions/lesson6/model.py (worker and clean evaluator on the
                device, behind Landlock and the rlimits, with the CUDA driver);
 2. fixed_cost  the fixed cost per grading (wall minus training), cold vs warm (zygote), same run;
@@ -15,8 +16,10 @@ of time is recorded as such, and the next one still runs):
                gradings per GPU-hour;
 4. verify      `course verify --train --seeds 3 --jobs 16`: every lesson's solution and extras, which rewrites
                solutions/RESULTS.md with this device's rows (copied to --out);
-5. benchmark   benchmarks/bench_grade.py at 20 epochs on 3 seeds: the reference DataLoader pipeline against the
-               grader's loop, eager and through torch.compile (reduce-overhead).
+5. benchmark   benchmarks/bench_grade.py at 20 epochs: the reference DataLoader pipeline against the grader's loop
+               (its recorded step on by default), a b b a on 1 seed: the reference's 20 epochs take a minute each;
+6. accuracy    the grader's loop alone at 20 epochs on 5 seeds (bench_grade.py --only b): its time and mean final
+               accuracy over more seeds than the paired step affords.
 A summary.json gathers the headline figures.
 """
 
@@ -119,11 +122,29 @@ def step_verify(cfg, out: Path) -> dict:
     return run
 
 
+def step_cuda_tests(cfg, out: Path) -> dict:
+    tests = ["tests/test_graphed.py", "tests/test_train.py", "tests/test_augment.py"]
+    # the dry run proves the step only: on the CPU every CUDA test skips
+    run = _run("cuda_tests", [PYTHON, "-m", "pytest", "-q", "-rs", *tests, "-k",
+                              "cuda" if cfg.dry_run else "cuda or replay or graph"], cfg.budget["cuda_tests"], out)
+    run["summary"] = run.pop("stdout").strip().splitlines()[-3:]
+    return run
+
+
+def step_accuracy(cfg, out: Path) -> dict:
+    args = [PYTHON, str(ROOT / "benchmarks" / "bench_grade.py"), "--epochs", str(cfg.bench_epochs), "--device",
+            cfg.device, "--seeds", str(cfg.accuracy_seeds), "--only", "b"]
+    args += ["--limit", "1000"] if cfg.dry_run else []
+    run = _run("accuracy", args, cfg.budget["accuracy"], out)
+    run["summary"] = run.pop("stdout").strip().splitlines()[-8:]
+    return run
+
+
 def step_benchmark(cfg, out: Path) -> dict:
     runs = []
     for b in cfg.bench_sides:
         args = [PYTHON, str(ROOT / "benchmarks" / "bench_grade.py"), "--epochs", str(cfg.bench_epochs), "--device",
-                cfg.device, "--seeds", str(cfg.seeds), "--b", b]
+                cfg.device, "--seeds", str(cfg.bench_seeds), "--b", b]
         if cfg.dry_run:
             args += ["--limit", "1000"]
         run = _run(f"benchmark_{b.replace(':', '-').replace('+', '_')}", args,
@@ -137,8 +158,10 @@ def step_benchmark(cfg, out: Path) -> dict:
     return {"status": "ok" if all(r["status"] == "ok" for r in runs) else "partial", "runs": runs}
 
 
-STEPS = {"grade": step_grade, "fixed_cost": step_fixed_cost, "throughput": step_throughput, "verify": step_verify,
-         "benchmark": step_benchmark}
+# What one 15-minute device session runs by default: the tests, a real grading, the speed and accuracy figures.
+SESSION = ("cuda_tests", "grade", "benchmark", "accuracy")
+STEPS = {"cuda_tests": step_cuda_tests, "grade": step_grade, "fixed_cost": step_fixed_cost,
+         "throughput": step_throughput, "verify": step_verify, "benchmark": step_benchmark, "accuracy": step_accuracy}
 
 
 def _json(text: str) -> dict:
@@ -153,15 +176,15 @@ def config(args) -> argparse.Namespace:
     if args.dry_run:
         # K = 2 alone: two gradings side by side prove the concurrent path; K = 1 would add a dozen seconds to CI
         return argparse.Namespace(dry_run=True, device="cpu", concurrency=[2], seeds=1, fixed_gradings=1,
-                                  verify_jobs=1, bench_epochs=1, bench_sides=["grader"],
-                                  budget=dict.fromkeys(STEPS, 900))
+                                  verify_jobs=1, bench_epochs=1, bench_sides=["grader"], bench_seeds=1,
+                                  accuracy_seeds=1, budget=dict.fromkeys(STEPS, 900))
     return argparse.Namespace(
         dry_run=False, device=args.device, concurrency=[1, 4, 8, 16], seeds=3, fixed_gradings=3, verify_jobs=16,
-        bench_epochs=20, bench_sides=["grader", "grader+compile:reduce-overhead"],
-        # seconds per step, 8 minutes in all. At the speed first measured on an H100 (a 20-epoch lesson-6 grading
-        # in 65 s, benchmarks/results/gpu-first-gradings-h100-2026-11-27.json) the larger steps do not fit whole:
-        # a step that runs out of its budget is recorded as such, with what it finished.
-        budget={"grade": 80, "fixed_cost": 40, "throughput": 120, "verify": 150, "benchmark": 90})
+        bench_epochs=20, bench_sides=["grader"], bench_seeds=1, accuracy_seeds=5,
+        # seconds per step. A device session has 15 minutes in all, so pick steps with --steps; a step that runs
+        # out of its budget is recorded as such, with what it finished.
+        budget={"cuda_tests": 60, "grade": 60, "fixed_cost": 40, "throughput": 120, "verify": 150, "benchmark": 170,
+                "accuracy": 75})
 
 
 def main(argv=None) -> int:
@@ -169,13 +192,14 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder for the figures (created)")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--dry-run", action="store_true", help="shrink everything and run on the CPU")
-    parser.add_argument("--steps", default=",".join(STEPS), help=f"comma-separated subset of {','.join(STEPS)}")
+    parser.add_argument("--steps", help=f"comma-separated subset of {','.join(STEPS)} (default: all for a dry run, "
+                                        f"else {','.join(SESSION)}, which fit one device session)")
     args = parser.parse_args(argv)
     cfg = config(args)
     args.out.mkdir(parents=True, exist_ok=True)
     summary = {"dry_run": cfg.dry_run, "device": cfg.device, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
                "python": sys.version.split()[0], "steps": {}}
-    wanted = [s for s in args.steps.split(",") if s]
+    wanted = [s for s in (args.steps or ",".join(STEPS if cfg.dry_run else SESSION)).split(",") if s]
     unknown = set(wanted) - set(STEPS)
     if unknown:
         parser.error(f"unknown step(s) {sorted(unknown)}; known: {', '.join(STEPS)}")

@@ -173,6 +173,7 @@ def run_one(spec: RunSpec) -> dict:
             static_failed=[c.name for c in static if c.passed is False],
             passed=bool(accuracy and accuracy.passed) and all(c.passed for c in static),
             warnings=result.warnings,
+            graphed=result.graphed,
             error=None,
         )
     except Exception as exc:  # noqa: BLE001 - one broken candidate must not stop the search: record it, go on

@@ -19,7 +19,7 @@ SCHEMA_VERSION = 2  # 1: the untyped record of course 0.1 (worker figures, "veri
 
 @dataclass(frozen=True)
 class LoopOptions:
-    """Opt-in speed-ups of the training loop that leave what is computed unchanged, up to float rounding."""
+    """Speed-ups of the training loop that leave what is computed unchanged, up to float rounding."""
 
     # torch.compile: costs tens of seconds up front, pays off only on long GPU runs. True, or a torch.compile mode:
     # "reduce-overhead" also replays the step as CUDA graphs, which is what a small model on a fast GPU waits on.
@@ -28,6 +28,9 @@ class LoopOptions:
     # Draw CPU dropout masks with grader.worker.speed.fast_dropout (the same Bernoulli masks, 1.2-1.3x a step
     # here); opt-in until a 20-epoch parity run on several seeds backs making it the default.
     fast_dropout: bool = False
+    # On a CUDA device, record the training step once as a CUDA graph and replay it (grader.worker.graphed): a
+    # small net's step is launch-bound there. On by default; SGD only, anything else trains eagerly and says why.
+    cuda_graph: bool = True
 
     @classmethod
     def from_dict(cls, raw: dict | None) -> LoopOptions:

@@ -147,7 +147,7 @@ def run_grade(task: WorkerTask, emit: Callable[[dict], None], workdir: Path) -> 
         "device_name": device_name(device),
         "versions": versions(device),
         "recipe": {**recipe.to_dict(), **result.optimizer},
-        "loop": {**asdict(task.loop), "compiled": result.compiled},
+        "loop": {**asdict(task.loop), "compiled": result.compiled, "graphed": result.graphed},
         "epochs_trained": len(result.epochs),
         "train_images": len(split),
         "warnings": warnings + result.warnings,

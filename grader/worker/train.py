@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -20,6 +21,7 @@ from grader.errors import SubmissionError, TrainingError
 from grader.mnist import Split, normalize, to_unit
 from grader.record import LoopOptions
 from grader.worker.augment import Augmenter
+from grader.worker.graphed import Replay, unsupported
 from grader.worker.recipe import PER_BATCH_SCHEDULERS, Recipe, build_optimizer, describe_optimizer, step_scheduler
 
 DIVERGENCE_CHECK_EVERY = 50  # steps between host reads of the NaN flag: cheap, and stops a dead run early
@@ -42,6 +44,7 @@ class FitResult:
     optimizer: dict = field(default_factory=dict)  # what make_optimizer or the recipe built, for the record
     warnings: list[str] = field(default_factory=list)
     compiled: bool = False  # whether the epochs really ran through torch.compile (it falls back to eager)
+    graphed: bool = False  # whether the epochs replayed a recorded CUDA graph (grader.worker.graphed)
 
 
 class _Forward:
@@ -80,6 +83,7 @@ class Loop:
     batch_size: int
     generator: torch.Generator  # on the data's device, so shuffling and augmentation never leave it
     memory_format: torch.memory_format
+    replay: Replay | None = None  # the recorded step, when the run replays it (LoopOptions.cuda_graph)
 
     @property
     def per_batch(self) -> bool:
@@ -96,10 +100,13 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return steps - 1 if steps > 1 and n % batch_size == 1 else steps
 
 
+def _shuffle(n: int, generator: torch.Generator, device) -> torch.Tensor:
+    return torch.randperm(n, generator=generator, device=generator.device).to(device)
+
+
 def _batches(n: int, batch_size: int, generator: torch.Generator, device) -> list[torch.Tensor]:
     # A trailing batch of one sample breaks BatchNorm in train mode, so it is dropped (at most 1 image).
-    order = torch.randperm(n, generator=generator, device=generator.device).to(device)
-    return list(order.split(batch_size))[: steps_per_epoch(n, batch_size)]
+    return list(_shuffle(n, generator, device).split(batch_size))[: steps_per_epoch(n, batch_size)]
 
 
 def current_lr(optimizer) -> float:
@@ -118,6 +125,8 @@ def _loss(fn, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
 
 def train_epoch(loop: Loop, epoch: int, on_step: Callable | None = None) -> EpochStats:
     """Train one epoch over a fresh shuffle; figures are read from the device once, at the end."""
+    if loop.replay is not None:
+        return _train_epoch_replayed(loop, epoch, on_step)
     started = time.perf_counter()
     model, optimizer = loop.model, loop.optimizer
     device = loop.images.device
@@ -164,6 +173,50 @@ def train_epoch(loop: Loop, epoch: int, on_step: Callable | None = None) -> Epoc
     return stats
 
 
+def _train_epoch_replayed(loop: Loop, epoch: int, on_step: Callable | None) -> EpochStats:
+    """train_epoch with the recorded step: the epoch's batches are augmented up front, then one replay a step."""
+    started = time.perf_counter()
+    replay = loop.replay
+    loop.model.train()
+    replay.start_epoch(loop.images, loop.labels, _shuffle(len(loop.labels), loop.generator, loop.images.device),
+                       loop.augment, loop.generator)
+    lrs, seen = [], 0
+    for step in range(1, loop.steps + 1):
+        lrs.append(current_lr(loop.optimizer))
+        seen += replay.step(step - 1)
+        if loop.per_batch:
+            with warnings.catch_warnings():  # it checks for optimizer.step(), which the replayed step replaces
+                warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+                step_scheduler(loop.scheduler, epoch, step, lrs[-1])
+        if step % DIVERGENCE_CHECK_EVERY == 0:
+            _raise_if_diverged(replay.first_bad, epoch, lrs)
+        if on_step is not None:
+            on_step(step, loop.steps, replay.loss_sum, replay.correct, seen)
+    _raise_if_diverged(replay.first_bad, epoch, lrs)
+    stats = EpochStats(epoch, replay.loss_sum.item() / seen, 100.0 * replay.correct.item() / seen,
+                       current_lr(loop.optimizer), time.perf_counter() - started)
+    if not math.isfinite(stats.train_loss):
+        raise TrainingError(f"diverged at epoch {epoch}: the training loss is {stats.train_loss} (lr {stats.lr:.3g})")
+    return stats
+
+
+def replay_or_why(loop: Loop, record: bool = True) -> tuple[Replay | None, str | None]:
+    """The recorded step for this loop, or why it trains eagerly instead (record=False: the same step, eagerly)."""
+    reason = unsupported(loop.optimizer)
+    if reason is None and loop.forward.compiled:
+        reason = "torch.compile was asked for, and it brings its own CUDA graphs (compile mode reduce-overhead)"
+    if reason is not None:
+        return None, reason
+    try:
+        return Replay(loop.model, loop.optimizer, len(loop.labels), loop.batch_size, loop.steps, loop.images.device,
+                      loop.memory_format, record=record), None
+    except SubmissionError:
+        raise
+    except Exception as exc:  # recording fails on host reads (.item()), CPU tensors, ...: all mean "run eagerly"
+        loop.optimizer.zero_grad(set_to_none=True)
+        return None, f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:200]}"
+
+
 def build_loop(model: torch.nn.Module, recipe: Recipe, train_split: Split, device: torch.device, seed: int,
                options: LoopOptions = LoopOptions(), warnings: list[str] | None = None) -> Loop:
     """Move model and data to the device and build the optimizer and scheduler the recipe asks for."""
@@ -186,6 +239,10 @@ def fit(model: torch.nn.Module, recipe: Recipe, train_split: Split, device: torc
 
     result = FitResult()
     loop = build_loop(model, recipe, train_split, device, seed, options, result.warnings)
+    if options.cuda_graph and device.type == "cuda":
+        loop.replay, why = replay_or_why(loop)
+        if why:
+            result.warnings.append(f"trained without CUDA graphs (slower on a GPU): {why}")
     result.optimizer = describe_optimizer(loop.optimizer, loop.scheduler)
     result.warnings.extend(schedule_warnings(loop.scheduler, recipe.epochs, loop.steps))
     for epoch in range(1, recipe.epochs + 1):
@@ -198,6 +255,7 @@ def fit(model: torch.nn.Module, recipe: Recipe, train_split: Split, device: torc
         if on_epoch is not None:
             on_epoch(stats)
     result.compiled = loop.forward.compiled
+    result.graphed = loop.replay is not None and bool(loop.replay.graphs)
     return result
 
 
