@@ -284,9 +284,10 @@ def _affine_grid(theta: torch.Tensor, h: int, w: int) -> torch.Tensor:
     base_grid[..., 0].copy_(torch.linspace((1.0 - w) * 0.5, (w - 1.0) * 0.5, steps=w, device=device))
     base_grid[..., 1].copy_(torch.linspace((1.0 - h) * 0.5, (h - 1.0) * 0.5, steps=h, device=device).unsqueeze_(-1))
     base_grid[..., 2].fill_(1)
-    # filled in place rather than torch.tensor([...], device=...), whose host-to-device copy syncs
-    half_size = torch.empty(2, dtype=dtype, device=device)
-    half_size[0], half_size[1] = 0.5 * w, 0.5 * h
+    # fill_ takes the value as a kernel argument; torch.tensor([...], device=...) and item assignment
+    # (half_size[0] = ...) copy from the host and sync (the CUDA sync test caught the latter)
+    half_size = torch.full((2,), 0.5 * w, dtype=dtype, device=device)
+    half_size[1:].fill_(0.5 * h)
     rescaled_theta = theta.transpose(1, 2) / half_size
     base_grid = base_grid.view(1, h * w, 3).expand(theta.shape[0], -1, -1)
     return base_grid.bmm(rescaled_theta).view(-1, h, w, 2)
