@@ -312,6 +312,7 @@ def summary_document(paths: list[Path], records: list[dict]) -> dict:
     rows = summarise(records)
     sha = {rec["name"]: rec.get("sha256") for rec in records}
     files = {rec["name"]: _repo_relative(rec["file"]) for rec in records}
+    batch = {rec["name"]: rec.get("batch_size") for rec in records}
     devices = sorted({rec.get("device") or "?" for rec in records})
     return {
         "written_by": "python benchmarks/lesson7_search.py --summarise " + " ".join(p.as_posix() for p in paths)
@@ -319,7 +320,8 @@ def summary_document(paths: list[Path], records: list[dict]) -> dict:
         "runs_files": [p.as_posix() for p in paths],
         "device": " + ".join(devices),
         "rule": "each of the last 3 of at most 15 epochs >= 99.4 % (lesson 7)",
-        "candidates": {r["name"]: {**r, "file": files[r["name"]], "sha256": sha.get(r["name"])} for r in rows},
+        "candidates": {r["name"]: {**r, "file": files[r["name"]], "sha256": sha.get(r["name"]),
+                                   "batch_size": batch[r["name"]]} for r in rows},
     }
 
 

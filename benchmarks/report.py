@@ -97,6 +97,32 @@ def _table(columns, rows: list[str]) -> list[str]:
     return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns), *rows]
 
 
+GPU_HEADER = """## On a GPU
+
+Each row is one device session, summarised by `python benchmarks/gpu_summary.py FOLDER` from the files that
+`benchmarks/gpu_check.py` and single `bench_grade.py --child` runs brought back (FOLDER holds them). A session has
+15 minutes of device time, so the reference rests on as many runs as fitted: read its ratio with that count.
+"""
+
+GPU_COLUMNS = ("machine", "folder", "sandboxed grading: wall s, best / last %", "reference: runs, s/epoch, wall s",
+               "grader: s/epoch, wall s", "speed-up per epoch / wall", "final acc %: reference / grader (seeds)",
+               "versions")
+
+
+def _gpu_row(d: dict) -> str:
+    """A gpu_summary.py file as one table row."""
+    g, ref, ours = d["grading"], d["reference"], d["grader"]
+    ref_figures = (f"{ref['runs']}, {ref['seconds_per_epoch']['median']:.2f}, {ref['wall_seconds']['median']:.1f}"
+                   if ref["runs"] else "-")
+    speed = (f"{d['speedup_per_epoch']:.1f}x / {d['speedup_wall']:.1f}x" if "speedup_per_epoch" in d else "-")
+    ref_acc = ", ".join(f"{a:.2f}" for a in ref["final_acc"]) or "-"
+    versions = g.get("versions") or {}
+    return (f"| {d['machine']} | {d['folder']} | {g['wall_seconds']:.1f}, {g['best_acc']:.2f} / {g['last_acc']:.2f} | "
+            f"{ref_figures} | {ours['seconds_per_epoch']['median']:.2f}, {ours['wall_seconds']['median']:.1f} | "
+            f"{speed} | {ref_acc} / {ours['mean_final_acc']:.3f} ({ours['seeds']}) | "
+            f"torch {versions.get('torch', '?')} |")
+
+
 def render() -> str:
     """docs/performance.md's text from every results file, newest first; files from before the paired method last."""
     # bench_grade.py's files (other scripts keep their own results beside them: fixed cost, GPU gradings ...)
@@ -107,6 +133,10 @@ def render() -> str:
     legacy = [d for d in loaded if d["args"].get("method") != "paired"]
     rows = [_row(d) for d in paired] or ["| (no paired results yet) |" + " |" * (len(COLUMNS) - 1)]
     lines = [HEADER, *_table(COLUMNS, rows)]
+    gpu = [d for d in (json.loads(p.read_text()) for p in sorted(RESULTS.glob("gpu-*.json")))
+           if isinstance(d, dict) and {"machine", "grading", "grader"} <= set(d)]
+    if gpu:
+        lines += ["", GPU_HEADER, *_table(GPU_COLUMNS, [_gpu_row(d) for d in gpu])]
     if legacy:
         lines += ["", LEGACY_HEADER, *_table(LEGACY_COLUMNS, [_legacy_row(d) for d in legacy])]
     return "\n".join(lines) + "\n"

@@ -29,6 +29,13 @@ def test_runs_go_a_b_b_a_for_each_seed():
                                     (1, "a", 1), (1, "b", 1), (1, "b", 2), (1, "a", 2)]
 
 
+def test_only_runs_one_side_once_a_seed_and_summarises_it_without_a_ratio():
+    assert bench_grade.order(3, only="b") == [(0, "b", 1), (1, "b", 1), (2, "b", 1)]
+    summary = bench_grade.summarise([_run("b", s, 20.0, 3000.0, 99.5) for s in range(3)])
+    assert summary["a"] == {} and summary["pairs"] == [] and summary["b"]["runs"] == 3
+    assert bench_grade.format_summary(summary) == "no seed ran both sides: no ratio"
+
+
 def test_a_seeds_ratio_sums_each_sides_repeats_and_flags_a_repeat_more_than_20_percent_apart():
     a = [_run("a", 0, 100.0, 600.0), _run("a", 0, 110.0, 550.0)]
     b = [_run("b", 0, 50.0, 1200.0), _run("b", 0, 55.0, 1100.0)]
@@ -76,6 +83,8 @@ def test_sides_parse_from_pipeline_and_flags():
     assert side.label == "grader+compile:reduce-overhead+fast_dropout+threads:1"
     assert bench_grade.parse_side("grader+fast_dropout:off").label == "grader"
     assert bench_grade.parse_side("grader").flags == "eager"
+    assert bench_grade.parse_side("grader+cuda_graph:off").cuda_graph is False
+    assert bench_grade.parse_side("grader+cuda_graph:off").label == "grader+cuda_graph:off"
     assert bench_grade.loop_label("default", True) == "compile+channels_last"
     for bad in ("grader+turbo", "torchvision", "reference+fast_dropout", "grader+threads:0"):
         with pytest.raises(ValueError):
@@ -134,3 +143,27 @@ def test_the_step_profile_names_the_phases():
 
     text = profile("cpu", steps=2, warmup=1, compile=None, rows=5, fast_dropout=True)
     assert "phase shares: augment" in text and "forward" in text and "aten::" in text and "fast_dropout" in text
+
+
+def test_the_gpu_session_summary_is_what_its_files_say(tmp_path):
+    """benchmarks/results/gpu-*.json (quoted by the README and docs/performance.md) is gpu_summary.py's reading of
+    the folder beside it: the logs and RESULT documents the device session brought back."""
+    import gpu_summary
+
+    results = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+    folders = [p for p in results.glob("gpu-*") if p.is_dir()]
+    assert folders
+    for folder in folders:
+        committed = json.loads(folder.with_suffix(".json").read_text())
+        assert gpu_summary.summarise(folder, committed["machine"]) == committed
+        assert f"| {committed['machine']} | {folder.name} |" in report.render()
+
+
+def test_a_bench_log_line_reads_back():
+    import gpu_summary
+
+    line = ("  seed 3 a2 reference                  13204 img/s    4.54 s/epoch  wall   91.3 s  peak   186 MB  "
+            "final 99.34%")
+    (m,) = [gpu_summary.RUN_LINE.search(line)]
+    assert (m["seed"], m["side"], m["repeat"], m["label"], m["spe"], m["wall"], m["final"]) == (
+        "3", "a", "2", "reference", "4.54", "91.3", "99.34")

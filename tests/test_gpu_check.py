@@ -37,3 +37,24 @@ def test_the_real_run_fits_its_budget_and_asks_for_what_the_issue_lists():
     assert set(gpu_check.SESSION) <= set(gpu_check.STEPS)
     assert cfg.concurrency == [1, 4, 8, 16] and cfg.seeds == 3 and cfg.bench_epochs == 20
     assert cfg.accuracy_seeds == 5 and cfg.bench_sides == ["grader"]
+
+
+def test_a_step_out_of_budget_takes_its_grandchildren_with_it(tmp_path):
+    """bench_grade.py trains in a grandchild: one left running after its step's budget slowed every later step."""
+    import os
+    import time
+
+    pid_file = tmp_path / "grandchild.pid"
+    script = (f"import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', 'import time; "
+              f"time.sleep(60)']); open({str(pid_file)!r}, 'w').write(str(p.pid)); time.sleep(60)")
+    run = gpu_check._run("slow", [sys.executable, "-c", script], budget=3, out=tmp_path)
+    assert run["status"] == "ran out of its 3 s budget"
+    grandchild = int(pid_file.read_text())
+    for _ in range(50):  # reaped by init a moment after the kill
+        try:
+            os.kill(grandchild, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"the grandchild {grandchild} outlived its step")
