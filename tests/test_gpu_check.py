@@ -14,6 +14,7 @@ import gpu_check  # noqa: E402
 def test_the_dry_run_runs_every_step_and_writes_its_figures(tmp_path):
     results = ROOT / "solutions" / "RESULTS.md"
     before = results.read_text()
+    bench_results = sorted((ROOT / "benchmarks" / "results").glob("*.json"))
     assert gpu_check.main(["--dry-run", "--out", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["dry_run"] and set(summary["steps"]) == set(gpu_check.STEPS)
@@ -25,9 +26,19 @@ def test_the_dry_run_runs_every_step_and_writes_its_figures(tmp_path):
     assert all(r["gradings_per_hour"] > 0 for r in throughput["runs"])
     fixed = json.loads((tmp_path / "fixed_cost.json").read_text())
     assert fixed["result"]["cold"]["n"] == fixed["result"]["warm"]["n"] == 1
+    # its benchmark step is bench_grade.py's own dry run: a b b a on one seed, a median, and no results file
+    bench = (tmp_path / "benchmark_grader.log").read_text()
+    order = [line.split()[2] for line in bench.splitlines() if line.startswith("  seed 0 ") and "img/s" in line]
+    assert order == ["a1", "b1", "b2", "a2"]
+    # "seed(s)": the figure's basis, "median of 1 paired seed(s)" or, on a busy machine, "all 1 seeds ... disturbed"
+    assert "b over a:" in bench and "images/s" in bench and "seed(s)" in bench
+    assert "wrote" not in bench  # --limit writes no results file
+    accuracy = (tmp_path / "accuracy.log").read_text()
+    assert "side b only" in accuracy and "no seed ran both sides: no ratio" in accuracy
     verify = json.loads((tmp_path / "verify.json").read_text())
     assert verify["runs"] and all(r["lesson"] == "lesson1" for r in verify["runs"])
     assert results.read_text() == before  # a dry run leaves the real results alone
+    assert sorted((ROOT / "benchmarks" / "results").glob("*.json")) == bench_results
 
 
 def test_the_real_run_fits_its_budget_and_asks_for_what_the_issue_lists():
