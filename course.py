@@ -189,8 +189,9 @@ def check(files, lesson, data_dir, workspace, as_json, fmt):
 @click.option("--channels-last", is_flag=True, help="Train in NHWC memory format (can help cuDNN on GPUs).")
 @click.option("--fast-dropout", is_flag=True,
               help="Draw CPU dropout masks the cheaper way (same Bernoulli masks; about 1.2x a step on a CPU).")
-@click.option("--cuda-graph/--no-cuda-graph", default=True, show_default=True,
-              help="On a GPU, record the training step once and replay it (SGD; anything else trains eagerly).")
+@click.option("--cuda-graph/--no-cuda-graph", default=True,
+              help="On a GPU, record the training step once and replay it (the default; needs plain SGD, "
+                   "anything else trains eagerly).")
 @data_option
 @workspace_option
 @json_option
