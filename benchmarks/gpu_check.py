@@ -50,18 +50,18 @@ def _run(name: str, argv: list[str], budget: float, out: Path, env: dict | None 
     log = out / f"{name}.log"
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}, start_new_session=True)
+    returncode = None  # None: killed at its budget
     try:
         stdout, stderr = proc.communicate(timeout=budget)
+        returncode = proc.returncode
+        status = "ok" if returncode in (0, 1) else f"exit code {returncode}"
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         stdout, stderr = proc.communicate()
-        log.write_text(stdout + stderr)
-        return {"status": f"ran out of its {budget:.0f} s budget", "seconds": round(time.perf_counter() - started, 1),
-                "stdout": stdout, "returncode": None}
+        status = f"ran out of its {budget:.0f} s budget"
     log.write_text(stdout + stderr)
-    status = "ok" if proc.returncode in (0, 1) else f"exit code {proc.returncode}"
     return {"status": status, "seconds": round(time.perf_counter() - started, 1), "stdout": stdout,
-            "returncode": proc.returncode}
+            "returncode": returncode}
 
 
 def _course(*args: str) -> list[str]:
@@ -141,11 +141,15 @@ def step_cuda_tests(cfg, out: Path) -> dict:
     return run
 
 
+def _bench(cfg, *args: str) -> list[str]:
+    """benchmarks/bench_grade.py at the session's epochs and device (on 1,000 images in a dry run)."""
+    return [PYTHON, str(ROOT / "benchmarks" / "bench_grade.py"), "--epochs", str(cfg.bench_epochs), "--device",
+            cfg.device, *args, *(["--limit", "1000"] if cfg.dry_run else [])]
+
+
 def step_accuracy(cfg, out: Path) -> dict:
-    args = [PYTHON, str(ROOT / "benchmarks" / "bench_grade.py"), "--epochs", str(cfg.bench_epochs), "--device",
-            cfg.device, "--seeds", str(cfg.accuracy_seeds), "--only", "b"]
-    args += ["--limit", "1000"] if cfg.dry_run else []
-    run = _run("accuracy", args, cfg.budget["accuracy"], out)
+    run = _run("accuracy", _bench(cfg, "--seeds", str(cfg.accuracy_seeds), "--only", "b"), cfg.budget["accuracy"],
+               out)
     run["summary"] = run.pop("stdout").strip().splitlines()[-8:]
     return run
 
@@ -153,11 +157,8 @@ def step_accuracy(cfg, out: Path) -> dict:
 def step_benchmark(cfg, out: Path) -> dict:
     runs = []
     for b in cfg.bench_sides:
-        args = [PYTHON, str(ROOT / "benchmarks" / "bench_grade.py"), "--epochs", str(cfg.bench_epochs), "--device",
-                cfg.device, "--seeds", str(cfg.bench_seeds), "--b", b]
-        if cfg.dry_run:
-            args += ["--limit", "1000"]
-        run = _run(f"benchmark_{b.replace(':', '-').replace('+', '_')}", args,
+        run = _run(f"benchmark_{b.replace(':', '-').replace('+', '_')}",
+                   _bench(cfg, "--seeds", str(cfg.bench_seeds), "--b", b),
                    cfg.budget["benchmark"] / len(cfg.bench_sides), out)
         tail = run.pop("stdout").strip().splitlines()[-6:]
         runs.append({**run, "b": b, "summary": tail})

@@ -16,7 +16,12 @@ import argparse
 import json
 import re
 import statistics
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_grade import spread  # noqa: E402  (median, min..max: the same figures as the paired table)
 
 RUN_LINE = re.compile(r"seed (?P<seed>\d+) (?P<side>[ab])(?P<repeat>\d) (?P<label>\S+)\s+(?P<ips>\d+) img/s\s+"
                       r"(?P<spe>[\d.]+) s/epoch\s+wall\s+(?P<wall>[\d.]+) s.*final (?P<final>[\d.]+)%")
@@ -32,10 +37,6 @@ def runs_from_log(path: Path) -> list[dict]:
                          "seconds_per_epoch": float(m["spe"]), "wall_seconds": float(m["wall"]),
                          "final_acc": float(m["final"]), "source": path.name})
     return runs
-
-
-def _spread(values: list[float]) -> dict:
-    return {"n": len(values), "median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def summarise(folder: Path, machine: str) -> dict:
@@ -63,11 +64,11 @@ def summarise(folder: Path, machine: str) -> dict:
                     "evaluator_seconds": (record.get("evaluator") or {}).get("seconds"),
                     "versions": record.get("versions")},
         "reference": {"runs": len(reference),
-                      "seconds_per_epoch": _spread([r["seconds_per_epoch"] for r in reference]) if reference else None,
-                      "wall_seconds": _spread([r["wall_seconds"] for r in reference]) if reference else None,
+                      "seconds_per_epoch": spread([r["seconds_per_epoch"] for r in reference]) if reference else None,
+                      "wall_seconds": spread([r["wall_seconds"] for r in reference]) if reference else None,
                       "final_acc": [r["final_acc"] for r in reference]},
-        "grader": {"seconds_per_epoch": _spread([r["seconds_per_epoch"] for r in grader_paired]),
-                   "wall_seconds": _spread([r["wall_seconds"] for r in grader_paired]),
+        "grader": {"seconds_per_epoch": spread([r["seconds_per_epoch"] for r in grader_paired]),
+                   "wall_seconds": spread([r["wall_seconds"] for r in grader_paired]),
                    "final_acc_by_seed": {str(k): v for k, v in sorted(by_seed.items())},
                    "mean_final_acc": statistics.fmean(by_seed.values()), "seeds": len(by_seed)},
         "runs": paired + alone,

@@ -69,6 +69,7 @@ def _loop(sub, split, seed=0, augment=True, epochs=2):
     return build_loop(model, recipe, split, CPU, seed)
 
 
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")  # fit quiets it (below)
 def test_the_replayed_epoch_trains_as_the_eager_one(submission, train_split):
     """Without augmentation the two draw the same shuffle and the same dropout masks, so a short epoch of the
     replayed step (run eagerly here) ends where the eager loop's does, to float rounding (over a long one, rounding
@@ -87,6 +88,7 @@ def test_the_replayed_epoch_trains_as_the_eager_one(submission, train_split):
     assert a.train_loss == pytest.approx(b.train_loss, rel=1e-5) and a.lr == b.lr and a.train_acc == b.train_acc
 
 
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")  # fit quiets it (below)
 def test_the_replayed_epoch_augments_each_image_and_learns_as_much(submission, train_split, test_split):
     """With augmentation the replayed epoch draws its images up front: another draw from the same distribution,
     so both loops learn about as much from one epoch."""
@@ -107,6 +109,23 @@ def test_the_replayed_epoch_augments_each_image_and_learns_as_much(submission, t
         accuracies.append((stats.train_acc, _measure(loop.model, test_split.subset(2000))[1]))
     (train_e, test_e), (train_r, test_r) = accuracies
     assert test_e > 85 and test_r > 85 and abs(test_e - test_r) < 3 and abs(train_e - train_r) < 5, accuracies
+
+
+def test_with_a_replayed_step_the_scheduler_does_not_warn_of_a_missing_optimizer_step(submission, train_split):
+    """torch warns when a scheduler steps before optimizer.step() ran; the replayed step never calls it."""
+    import warnings
+
+    from grader.worker.train import _quiet_about_replayed_steps
+
+    loop = _loop(load(submission("tiny")), train_split.subset(200))
+    for replayed in (False, True):
+        loop.replay = replay_or_why(loop, record=False)[0] if replayed else None
+        scheduler = torch.optim.lr_scheduler.StepLR(loop.optimizer, step_size=1)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with _quiet_about_replayed_steps(loop):
+                scheduler.step()
+        assert any("lr_scheduler.step()" in str(w.message) for w in caught) != replayed
 
 
 def test_fit_on_the_cpu_never_records(submission, train_split):

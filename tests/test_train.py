@@ -131,11 +131,12 @@ def test_channels_last_computes_the_same_thing(submission, train_split, test_spl
 
 
 def test_steps_per_epoch_matches_the_batches_the_loop_draws():
-    from grader.worker.train import _batches, steps_per_epoch
+    from grader.worker.train import _batches, batch_sizes, steps_per_epoch
 
     for n, bs in ((60000, 128), (257, 128), (129, 128), (128, 128), (1, 128), (5000, 64)):
         batches = _batches(n, bs, torch.Generator().manual_seed(0), "cpu")
         assert len(batches) == steps_per_epoch(n, bs), (n, bs)
+        assert [len(b) for b in batches] == batch_sizes(n, bs), (n, bs)  # what the recorded step is built for
         assert sum(len(b) for b in batches) >= n - 1 and all(len(b) > 1 for b in batches if n > 1)
     assert steps_per_epoch(257, 128) == 2  # the lone 257th image would break BatchNorm: dropped
 

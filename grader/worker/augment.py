@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from grader.errors import SubmissionError
+from grader.mnist import normalize, to_unit
 
 INTERPOLATIONS = ("nearest", "bilinear")
 KEYS = ("degrees", "translate", "scale", "shear", "brightness", "contrast", "interpolation", "fill")
@@ -377,3 +378,7 @@ class Augmenter:
             c = sample_color_params(n, cfg, generator, device)
             images = adjust_brightness_contrast(images, c["brightness"], c["contrast"], c["brightness_first"])
         return images
+
+    def inputs(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """uint8 (B, 28, 28) -> what the network trains on: (B, 1, 28, 28) floats, augmented in [0, 1], normalised."""
+        return normalize(self(to_unit(images), generator))

@@ -15,11 +15,10 @@ ops. What it cannot replay faithfully trains eagerly, and `unsupported` or the c
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from grader.errors import SubmissionError
-from grader.mnist import normalize, to_unit
 from grader.worker.augment import Augmenter
+from grader.worker.step import Tally, loss_and_backward
 
 AUGMENT_CHUNK = 8192  # images augmented per call when an epoch starts: bounds the sampling grid to ~50 MB
 WARMUP_STEPS = 2  # eager steps per batch size before recording: cuDNN and autograd set themselves up outside it
@@ -104,20 +103,18 @@ class Replay:
     record=False runs the same step eagerly instead of replaying it: how the CPU tests check its arithmetic.
     """
 
-    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, n: int, batch_size: int,
-                 steps: int, device: torch.device, memory_format: torch.memory_format, record: bool = True):
+    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, n: int, sizes: list[int],
+                 device: torch.device, memory_format: torch.memory_format, record: bool = True):
+        """`sizes`: the epoch's batch sizes in order (train.batch_sizes), over n images."""
         self.model, self.optimizer, self.memory_format = model, optimizer, memory_format
         self.sgd = ReplayableSGD(optimizer, device)
-        tail = n - (steps - 1) * batch_size
-        self.sizes = [batch_size] * (steps - 1) + [min(tail, batch_size)]  # what _batches draws, in order
+        self.sizes = sizes
         self.images = torch.zeros((n, 1, 28, 28), device=device)  # the epoch's batches: augmented, normalised
         self.labels = torch.zeros(n, dtype=torch.long, device=device)
         self.offsets = {size: torch.arange(size, device=device) for size in set(self.sizes)}
         self.position = torch.zeros((), dtype=torch.long, device=device)  # first row of the next batch
         self.step_no = torch.zeros((), dtype=torch.long, device=device)
-        self.loss_sum = torch.zeros((), device=device)
-        self.correct = torch.zeros((), dtype=torch.long, device=device)
-        self.first_bad = torch.full((), -1, dtype=torch.long, device=device)  # first step with a non-finite loss
+        self.tally = Tally(device)
         self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
         self._grads: list[list] = []  # each recording's gradient tensors, which its replays write
         if record:
@@ -128,19 +125,10 @@ class Replay:
         idx = self.position + self.offsets[size]
         x = self.images.index_select(0, idx).contiguous(memory_format=self.memory_format)
         y = self.labels.index_select(0, idx)
-        out = self.model(x)
-        if type(out) is not torch.Tensor:  # as in train_epoch: the grader reads plain tensors only
-            raise SubmissionError(f"forward() returned a {type(out).__name__}; "
-                                  "return a plain torch.Tensor of shape (N, 10)")
-        loss = F.cross_entropy(out.float(), y)
-        loss.backward()
+        out, loss = loss_and_backward(self.model, x, y)
         self.sgd.step()
         self.step_no += 1
-        detached = loss.detach()
-        self.first_bad.copy_(torch.where((self.first_bad < 0) & ~torch.isfinite(detached), self.step_no,
-                                         self.first_bad))
-        self.loss_sum += detached * size
-        self.correct += (out.detach().argmax(dim=1) == y).sum()
+        self.tally.add(self.step_no, loss, out, y)
         self.position += size
 
     def _state(self) -> list[torch.Tensor]:
@@ -182,11 +170,11 @@ class Replay:
         """Lay the epoch's images out in batch order, each augmented (its own draw) and normalised."""
         for start in range(0, len(order), AUGMENT_CHUNK):
             idx = order[start:start + AUGMENT_CHUNK]
-            self.images[start:start + len(idx)] = normalize(augment(to_unit(images[idx]), generator))
+            self.images[start:start + len(idx)] = augment.inputs(images[idx], generator)
         self.labels[: len(order)] = labels[order]
-        for t in (self.position, self.step_no, self.loss_sum, self.correct):
-            t.zero_()
-        self.first_bad.fill_(-1)
+        self.position.zero_()
+        self.step_no.zero_()
+        self.tally.reset()
 
     def step(self, index: int) -> int:
         """Take the epoch's step `index` (0-based); returns its batch size."""

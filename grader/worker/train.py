@@ -8,21 +8,22 @@ and the caller writes the state the clean evaluator measures.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 
 from grader.errors import SubmissionError, TrainingError
-from grader.mnist import Split, normalize, to_unit
+from grader.mnist import Split
 from grader.record import LoopOptions
 from grader.worker.augment import Augmenter
 from grader.worker.graphed import Replay, unsupported
 from grader.worker.recipe import PER_BATCH_SCHEDULERS, Recipe, build_optimizer, describe_optimizer, step_scheduler
+from grader.worker.step import Tally, loss_and_backward
 
 DIVERGENCE_CHECK_EVERY = 50  # steps between host reads of the NaN flag: cheap, and stops a dead run early
 
@@ -64,9 +65,12 @@ class _Forward:
 
     def fall_back(self, exc: Exception) -> None:
         self.fn = self.model
-        reason = (str(exc).strip().splitlines() or [""])[0][:200]
-        self.warnings.append(f"torch.compile could not handle this model ({type(exc).__name__}: {reason}); "
-                             "trained without it")
+        self.warnings.append(f"torch.compile could not handle this model ({_reason(exc)}); trained without it")
+
+
+def _reason(exc: Exception) -> str:
+    """An exception in one short line, for a warning that says why the loop fell back."""
+    return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:200]}"
 
 
 @dataclass
@@ -100,6 +104,11 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return steps - 1 if steps > 1 and n % batch_size == 1 else steps
 
 
+def batch_sizes(n: int, batch_size: int) -> list[int]:
+    """The size of each batch _batches draws from n images, in order."""
+    return [min(batch_size, n - i * batch_size) for i in range(steps_per_epoch(n, batch_size))]
+
+
 def _shuffle(n: int, generator: torch.Generator, device) -> torch.Tensor:
     return torch.randperm(n, generator=generator, device=generator.device).to(device)
 
@@ -113,16 +122,6 @@ def current_lr(optimizer) -> float:
     return float(optimizer.param_groups[0]["lr"])
 
 
-def _loss(fn, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    out = fn(x)
-    if type(out) is not torch.Tensor:  # a subclass could redefine argmax or ==; the grader reads plain tensors only
-        raise SubmissionError(f"forward() returned a {type(out).__name__}; "
-                              "return a plain torch.Tensor of shape (N, 10)")
-    loss = F.cross_entropy(out.float(), y)  # right for logits and log-probabilities alike
-    loss.backward()
-    return out, loss
-
-
 def train_epoch(loop: Loop, epoch: int, on_step: Callable | None = None) -> EpochStats:
     """Train one epoch over a fresh shuffle; figures are read from the device once, at the end."""
     if loop.replay is not None:
@@ -131,19 +130,16 @@ def train_epoch(loop: Loop, epoch: int, on_step: Callable | None = None) -> Epoc
     model, optimizer = loop.model, loop.optimizer
     device = loop.images.device
     model.train()
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    first_bad = torch.full((), -1, device=device, dtype=torch.long)  # first step with a non-finite loss
+    tally = Tally(device)
     lrs = []  # host-side: the lr each step used, to name it if the run diverges
     seen = 0
     for step, idx in enumerate(_batches(len(loop.labels), loop.batch_size, loop.generator, device), start=1):
-        x = normalize(loop.augment(to_unit(loop.images[idx]), loop.generator))
-        x = x.contiguous(memory_format=loop.memory_format)
+        x = loop.augment.inputs(loop.images[idx], loop.generator).contiguous(memory_format=loop.memory_format)
         y = loop.labels[idx]
         lrs.append(current_lr(optimizer))
         optimizer.zero_grad(set_to_none=True)
         try:
-            out, loss = _loss(loop.forward.fn, x, y)
+            out, loss = loss_and_backward(loop.forward.fn, x, y)
         except SubmissionError:
             raise
         except Exception as exc:
@@ -152,25 +148,17 @@ def train_epoch(loop: Loop, epoch: int, on_step: Callable | None = None) -> Epoc
                                       f"{type(exc).__name__}: {exc}") from exc
             loop.forward.fall_back(exc)
             optimizer.zero_grad(set_to_none=True)
-            out, loss = _loss(loop.forward.fn, x, y)
+            out, loss = loss_and_backward(loop.forward.fn, x, y)
         optimizer.step()
         if loop.per_batch:
             step_scheduler(loop.scheduler, epoch, step, lrs[-1])
-        detached = loss.detach()
-        first_bad = torch.where((first_bad < 0) & ~torch.isfinite(detached), step, first_bad)
-        loss_sum += detached * len(idx)
-        correct += (out.detach().argmax(dim=1) == y).sum()
+        tally.add(step, loss, out, y)
         seen += len(idx)
         if step % DIVERGENCE_CHECK_EVERY == 0:
-            _raise_if_diverged(first_bad, epoch, lrs)
+            _raise_if_diverged(tally.first_bad, epoch, lrs)
         if on_step is not None:
-            on_step(step, loop.steps, loss_sum, correct, seen)  # tensors: the caller decides when to sync
-    _raise_if_diverged(first_bad, epoch, lrs)
-    stats = EpochStats(epoch, loss_sum.item() / seen, 100.0 * correct.item() / seen, current_lr(optimizer),
-                       time.perf_counter() - started)
-    if not math.isfinite(stats.train_loss):
-        raise TrainingError(f"diverged at epoch {epoch}: the training loss is {stats.train_loss} (lr {stats.lr:.3g})")
-    return stats
+            on_step(step, loop.steps, tally.loss_sum, tally.correct, seen)  # tensors: the caller decides when to sync
+    return _end_epoch(loop, tally, epoch, seen, lrs, started)
 
 
 def _train_epoch_replayed(loop: Loop, epoch: int, on_step: Callable | None) -> EpochStats:
@@ -185,15 +173,18 @@ def _train_epoch_replayed(loop: Loop, epoch: int, on_step: Callable | None) -> E
         lrs.append(current_lr(loop.optimizer))
         seen += replay.step(step - 1)
         if loop.per_batch:
-            with warnings.catch_warnings():  # it checks for optimizer.step(), which the replayed step replaces
-                warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
-                step_scheduler(loop.scheduler, epoch, step, lrs[-1])
+            step_scheduler(loop.scheduler, epoch, step, lrs[-1])
         if step % DIVERGENCE_CHECK_EVERY == 0:
-            _raise_if_diverged(replay.first_bad, epoch, lrs)
+            _raise_if_diverged(replay.tally.first_bad, epoch, lrs)
         if on_step is not None:
-            on_step(step, loop.steps, replay.loss_sum, replay.correct, seen)
-    _raise_if_diverged(replay.first_bad, epoch, lrs)
-    stats = EpochStats(epoch, replay.loss_sum.item() / seen, 100.0 * replay.correct.item() / seen,
+            on_step(step, loop.steps, replay.tally.loss_sum, replay.tally.correct, seen)
+    return _end_epoch(loop, replay.tally, epoch, seen, lrs, started)
+
+
+def _end_epoch(loop: Loop, tally: Tally, epoch: int, seen: int, lrs: list[float], started: float) -> EpochStats:
+    """The epoch's figures, read from the device once; a run that diverged stops here with a TrainingError."""
+    _raise_if_diverged(tally.first_bad, epoch, lrs)
+    stats = EpochStats(epoch, tally.loss_sum.item() / seen, 100.0 * tally.correct.item() / seen,
                        current_lr(loop.optimizer), time.perf_counter() - started)
     if not math.isfinite(stats.train_loss):
         raise TrainingError(f"diverged at epoch {epoch}: the training loss is {stats.train_loss} (lr {stats.lr:.3g})")
@@ -208,13 +199,13 @@ def replay_or_why(loop: Loop, record: bool = True) -> tuple[Replay | None, str |
     if reason is not None:
         return None, reason
     try:
-        return Replay(loop.model, loop.optimizer, len(loop.labels), loop.batch_size, loop.steps, loop.images.device,
-                      loop.memory_format, record=record), None
+        return Replay(loop.model, loop.optimizer, len(loop.labels), batch_sizes(len(loop.labels), loop.batch_size),
+                      loop.images.device, loop.memory_format, record=record), None
     except SubmissionError:
         raise
     except Exception as exc:  # recording fails on host reads (.item()), CPU tensors, ...: all mean "run eagerly"
         loop.optimizer.zero_grad(set_to_none=True)
-        return None, f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:200]}"
+        return None, _reason(exc)
 
 
 def build_loop(model: torch.nn.Module, recipe: Recipe, train_split: Split, device: torch.device, seed: int,
@@ -245,18 +236,29 @@ def fit(model: torch.nn.Module, recipe: Recipe, train_split: Split, device: torc
             result.warnings.append(f"trained without CUDA graphs (slower on a GPU): {why}")
     result.optimizer = describe_optimizer(loop.optimizer, loop.scheduler)
     result.warnings.extend(schedule_warnings(loop.scheduler, recipe.epochs, loop.steps))
-    for epoch in range(1, recipe.epochs + 1):
-        with fast_dropout(options.fast_dropout):
-            stats = train_epoch(loop, epoch, on_step)
-        if loop.scheduler is not None and not loop.per_batch:
-            step_scheduler(loop.scheduler, epoch, loop.steps, stats.lr, metric=plateau_metric(loop.scheduler, stats))
-        stats.lr = current_lr(loop.optimizer)
-        result.epochs.append(stats)
-        if on_epoch is not None:
-            on_epoch(stats)
+    with _quiet_about_replayed_steps(loop):
+        for epoch in range(1, recipe.epochs + 1):
+            with fast_dropout(options.fast_dropout):
+                stats = train_epoch(loop, epoch, on_step)
+            if loop.scheduler is not None and not loop.per_batch:
+                step_scheduler(loop.scheduler, epoch, loop.steps, stats.lr,
+                               metric=plateau_metric(loop.scheduler, stats))
+            stats.lr = current_lr(loop.optimizer)
+            result.epochs.append(stats)
+            if on_epoch is not None:
+                on_epoch(stats)
     result.compiled = loop.forward.compiled
     result.graphed = loop.replay is not None and bool(loop.replay.graphs)
     return result
+
+
+@contextlib.contextmanager
+def _quiet_about_replayed_steps(loop: Loop) -> Iterator[None]:
+    """A scheduler warns when it steps before optimizer.step() ever ran, which a replayed step never calls."""
+    with warnings.catch_warnings():
+        if loop.replay is not None:
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+        yield
 
 
 def plateau_metric(scheduler, stats: EpochStats) -> float:
