@@ -57,6 +57,37 @@ def test_a_killed_gradings_room_is_swept_and_a_live_ones_is_not(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+RAY_OWNER = """
+import sys, time
+from grader.host.rooms import RAY_PREFIX, LockedFolder
+owned = LockedFolder(RAY_PREFIX, sys.argv[1])
+folder = owned.root
+(folder / "student.py").write_text("class Net: ...")
+print(folder, flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_killed_ray_tasks_folder_with_the_students_file_is_swept_too(tmp_path):
+    """A Ray task copies the submission into a folder of its own; a forced cancel kills its worker mid-grading."""
+    proc = subprocess.Popen([sys.executable, "-c", RAY_OWNER, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,
+                            text=True)
+    folder = proc.stdout.readline().strip()
+    assert os.path.basename(folder).startswith(rooms.RAY_PREFIX)
+    assert sweep_stale(tmp_path) == []  # alive: kept
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    assert os.path.isfile(os.path.join(folder, "student.py"))
+    Rooms(tmp_path).close()  # the next grading's sweep
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_locked_folder_goes_when_its_block_ends(tmp_path):
+    with rooms.LockedFolder(rooms.RAY_PREFIX, tmp_path) as folder:
+        (folder / "student.py").write_text("x")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_unlocked_rooms_go_only_when_a_day_old_and_other_folders_stay(tmp_path):
     old = tmp_path / (rooms.PREFIX + "old")  # left by a version before locks
     new = tmp_path / (rooms.PREFIX + "new")  # being created this instant, its lock not taken yet

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import socket
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -414,12 +413,15 @@ def _grade_on_node(spec: dict, data: bytes, events, head_version: str, threads: 
                               "message": f"node {where['host']} runs course {grader.__version__}, the head "
                                          f"{head_version}; install the same version on every node"},
                     "seconds": 0.0, "where": where}
-        with tempfile.TemporaryDirectory(prefix="course-ray-") as folder:
+        from grader.host.rooms import RAY_PREFIX, LockedFolder
+
+        # locked: a Ray worker killed by a cancel or a shutdown leaves the student's file to the next sweep
+        with LockedFolder(RAY_PREFIX) as folder:
             from grader.walls.sandbox import worker_env
 
             # what the sandbox hands the worker and the evaluator, from this task's environment
-            where["worker_cuda_visible_devices"] = worker_env(Path(folder)).get("CUDA_VISIBLE_DEVICES")
-            local = replace(job, file=materialize_file(data, Path(folder)), device=device)
+            where["worker_cuda_visible_devices"] = worker_env(folder).get("CUDA_VISIBLE_DEVICES")
+            local = replace(job, file=materialize_file(data, folder), device=device)
             result = grade_job(local, forward)
         result = _restore_path(result, local.file, job.file)
     except Exception as exc:  # noqa: BLE001 - a task that raises would be a crashed task: make it an error row
