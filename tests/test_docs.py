@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from course import cli
 from grader.authoring import docs, results
 from grader.authoring.trusted import report_course_file
+from grader.digest import code_sha256
 from tests.conftest import ROOT
 from tests.minicourse import make_course, use_course
 
@@ -129,6 +130,23 @@ def test_result_keys_quote_solutions_results_and_notice_a_changed_solution(repo)
     report = docs.run(repo, check=True)
     assert report.stale and len(report.missing) == 3
     assert "changed since solutions/RESULTS.md was written" in report.missing[0]
+
+
+def test_an_edit_to_comments_or_docstrings_keeps_the_numbers_and_one_to_the_code_does_not(repo):
+    solution = repo / "solutions" / "lesson1" / "model.py"
+    path = repo / "solutions" / "RESULTS.md"
+    results.write(path, [_row(repo, code_sha256=code_sha256(solution.read_text()))], "course verify --train",
+                  "2026-01-01")
+    _readme(repo).write_text("best <!-- value: best_acc solutions/lesson1/model.py -->?<!-- /value -->\n")
+    original = solution.read_text()
+    assert original.startswith('"""')  # its docstring is reworded, and a comment added
+    body = original.split('"""', 2)[2]
+    solution.write_text('"""Reworded: what this model teaches.\n\nAt length."""\n# a comment\n' + body)
+    report = docs.run(repo)
+    assert not report.missing and "-->99.46<!--" in _readme(repo).read_text()
+    solution.write_text(original + "\nWIDTH = 16\n")  # one statement more: other code
+    report = docs.run(repo, check=True)
+    assert len(report.missing) == 1 and "changed since solutions/RESULTS.md was written" in report.missing[0]
 
 
 def test_a_result_marker_without_results_is_listed_and_the_rest_is_still_filled(repo):

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from course import cli
 from grader.authoring import results, trusted
 from grader.authoring.verify import verify
+from grader.digest import code_sha256
 from tests.minicourse import TINY, make_course, use_course
 
 
@@ -102,6 +103,8 @@ def test_training_writes_results_and_a_rerun_of_one_lesson_keeps_the_others(cour
     assert one.file == "solutions/lesson1/model.py" and one.params == 3818 and one.seeds == [0, 1]
     assert one.best == [96.0, 97.0] and one.last == [96.0, 97.0] and one.epochs_to_target == [2, 1]
     assert one.max_epochs_to_target == 2 and one.passed == [True, True] and one.device == "CPU (test)"
+    solution = solutions / "lesson1" / "model.py"
+    assert one.code_sha256 == code_sha256(solution.read_text()) and one.describes(solution)
     assert "`course verify --train --seeds 2 --device cpu`" in path.read_text()
 
     # lesson2 again, on two seeds where one misses its target: only lesson2's row changes, and verify fails

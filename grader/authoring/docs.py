@@ -324,7 +324,7 @@ class Values:
                 raise ResultsAwaiting(f"{rel} has no {'training-accuracy ' if need else ''}results for {source} yet; "
                                       f"{run} trains it")
             raise ResultsMissing(f"{rel} has no results for {source}; run {run}")
-        if row.sha256 != _sha256(path):
+        if not row.describes(path):
             raise ResultsMissing(f"{source} changed since {rel} was written ({row.when}); its numbers are stale: run "
                                  f"`course verify --train --lesson {row.lesson}`")
         return result_value(key, row, self._target(row.lesson), self._test_counts(source)["images"])
@@ -345,8 +345,7 @@ class Values:
         current: dict[str, list[results.ResultRow]] = {}
         for file, _ in files:
             target = self.root / file
-            sha = _sha256(target) if target.is_file() else None
-            current[file] = [r for r in self._results if r.file == file and not r.quick and r.sha256 == sha]
+            current[file] = [r for r in self._results if r.file == file and not r.quick and r.describes(target)]
         devices = set.intersection(*({r.device for r in rows} for rows in current.values()))
         run = f"`course verify --train --lesson {lesson.id}`"
         if not devices:
@@ -832,12 +831,6 @@ def _relative(path: Path, root: Path) -> str:
         return Path(path).resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         return str(path)
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _number(name: str) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 from statistics import mean
 
 from grader import atomic
+from grader.digest import code_sha256, file_sha256
 from grader.errors import CourseError
 
 DATA_OPEN = "<!-- course-verify-data"
@@ -32,7 +33,7 @@ class ResultRow:
 
     lesson: str
     file: str  # repo-relative path of the solution, as lesson markers name it
-    sha256: str  # of the solution when it was trained: a later edit makes these numbers stale
+    sha256: str  # of the solution when it was trained: a later edit makes these numbers stale...
     device: str  # device name (GPU model or CPU): with lesson, the key a re-run replaces
     params: int
     rf: int
@@ -52,6 +53,17 @@ class ResultRow:
     # "pass", "fail" (e.g. "too narrow to pass") or "measure" (only its figures are quoted).
     expect: str = "pass"
     train_last: list[float] | None = None  # last epoch's training accuracy per seed (None: rows from before)
+    # ...unless it only touched comments, docstrings or layout: the code's digest (digest.code_sha256) stays.
+    # None: rows from before, which only the file's bytes can vouch for.
+    code_sha256: str | None = None
+
+    def describes(self, path: Path) -> bool:
+        """Whether these numbers still describe the file at `path`: the same bytes, or the same code."""
+        if not path.is_file():
+            return False
+        if self.sha256 == file_sha256(path):
+            return True
+        return self.code_sha256 is not None and self.code_sha256 == code_sha256(path.read_text(encoding="utf-8"))
 
     @property
     def label(self) -> str:

@@ -14,6 +14,7 @@ from grader import paths
 from grader.authoring import results, trusted
 from grader.course.lesson import Lesson, get_lesson, lesson_ids
 from grader.course.verdict import FAILED, PASSED, SMOKE
+from grader.digest import code_sha256, file_sha256
 from grader.errors import CourseError, SubmissionError, TrainingError
 from grader.gradebook.progress import now
 
@@ -195,7 +196,7 @@ def verify(
         records = [outcomes[(rel, seed)][1] for seed in range(seeds) if outcomes[(rel, seed)][1] is not None]
         report.runs.extend(runs)
         if records and results_path is not None and len(records) == len(runs):
-            row = _result_row(les, rel, records, runs, command, quick, expect)
+            row = _result_row(les, path, rel, records, runs, command, quick, expect)
             merged = results.merge(results.read(results_path), [row])
             results.write(results_path, merged, command, now())
             report.written.append(row)
@@ -280,9 +281,11 @@ def _train_one(solution: Path, lesson: Lesson, seed: int, device: str, data_dir,
     return run, rec
 
 
-def _result_row(lesson: Lesson, rel: str, records: list, runs: list[SeedRun], command: str, quick: bool,
-                expect: str = "pass") -> results.ResultRow:
+def _result_row(lesson: Lesson, path: Path, rel: str, records: list, runs: list[SeedRun], command: str,
+                quick: bool, expect: str = "pass") -> results.ResultRow:
     first = records[0]
+    # the code's digest only if the file is still what was trained (an edit during the training would lie)
+    code = code_sha256(path.read_text(encoding="utf-8")) if file_sha256(path) == first.sha256 else None
     train_last = [rec.epochs[-1].train_acc if rec.epochs else None for rec in records]
     return results.ResultRow(
         lesson=lesson.id, file=rel, sha256=first.sha256, device=first.device_name, params=first.params,
@@ -290,5 +293,5 @@ def _result_row(lesson: Lesson, rel: str, records: list, runs: list[SeedRun], co
         epochs_to_target=[r.epochs_to_target for r in runs], epochs=[r.epochs for r in runs],
         passed=[r.status == PASSED for r in runs], seconds=[round(r.seconds, 1) for r in runs], when=now(),
         command=command, torch=first.versions.get("torch"), quick=quick, expect=expect,
-        train_last=None if None in train_last else [round(a, 2) for a in train_last],
+        train_last=None if None in train_last else [round(a, 2) for a in train_last], code_sha256=code,
     )
