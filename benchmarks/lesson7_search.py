@@ -291,6 +291,7 @@ def summarise(records: list[dict]) -> list[dict]:
             "min_last_k_min": min(minima) if minima else None,
             "mean_final": statistics.fmean(r["test_acc"][-1] for r in ok) if ok else None,
             "mean_seconds": statistics.fmean(r["seconds"] for r in recs),
+            "device": " + ".join(sorted({r.get("device") or "?" for r in recs})),  # files from several machines
         })
     rows.sort(key=lambda r: (-r["passed"] / max(r["runs"], 1), -(r["mean_last_k_min"] or 0.0), r["params"] or 0))
     return rows
