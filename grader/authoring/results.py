@@ -33,7 +33,8 @@ class ResultRow:
 
     lesson: str
     file: str  # repo-relative path of the solution, as lesson markers name it
-    sha256: str  # of the solution when it was trained: a later edit makes these numbers stale...
+    sha256: str  # of the solution when it was trained: an edit makes these numbers stale, unless code_sha256 says
+    # it touched only comments, docstrings or layout
     device: str  # device name (GPU model or CPU): with lesson, the key a re-run replaces
     params: int
     rf: int
@@ -53,8 +54,7 @@ class ResultRow:
     # "pass", "fail" (e.g. "too narrow to pass") or "measure" (only its figures are quoted).
     expect: str = "pass"
     train_last: list[float] | None = None  # last epoch's training accuracy per seed (None: rows from before)
-    # ...unless it only touched comments, docstrings or layout: the code's digest (digest.code_sha256) stays.
-    # None: rows from before, which only the file's bytes can vouch for.
+    # digest.code_sha256 of the solution when it was trained. None: rows from before, only the bytes vouch for them
     code_sha256: str | None = None
 
     def describes(self, path: Path) -> bool:
