@@ -24,7 +24,10 @@ class LoopOptions:
     # torch.compile: costs tens of seconds up front, pays off only on long GPU runs. True, or a torch.compile mode:
     # "reduce-overhead" also replays the step as CUDA graphs, which is what a small model on a fast GPU waits on.
     compile: bool | str = False
-    channels_last: bool = False  # NHWC memory: can speed up cuDNN on GPUs; slower for small nets on a few CPU threads
+    # NHWC memory: can speed up cuDNN on GPUs. Off on the CPU too, though benchmarks/profile_step.py --channels-last
+    # found a lesson-6 step 10 % faster on 2 threads (2026-11-28): it changes the float order, and its 20-epoch
+    # accuracy parity has not been run.
+    channels_last: bool = False
     # Draw CPU dropout masks with grader.worker.speed.fast_dropout (the same Bernoulli masks, 1.2-1.3x a step
     # here). Opt-in: its 20-epoch parity run (benchmarks/results/cpu-fast-dropout-parity-2026-11-27/, 3 seeds)
     # ended 0.06 points above torch's masks on average, in its favour but outside the 0.05 a default must meet.
