@@ -30,7 +30,7 @@ class LoopOptions:
     channels_last: bool = False
     # Draw CPU dropout masks with grader.worker.speed.fast_dropout (the same Bernoulli masks, 1.2-1.3x a step
     # here). Opt-in: its 20-epoch parity run (benchmarks/results/cpu-fast-dropout-parity-2026-11-27/, 3 seeds)
-    # ended 0.06 points above torch's masks on average, in its favour but outside the 0.05 a default must meet.
+    # ended above torch's masks on average, in its favour but outside the 0.05 a default must meet (parity.json).
     fast_dropout: bool = False
     # On a CUDA device, record the training step once as a CUDA graph and replay it (grader.worker.graphed): a
     # small net's step is launch-bound there. On by default; SGD only, anything else trains eagerly and says why.

@@ -156,3 +156,37 @@ def test_a_bench_log_line_reads_back():
     (m,) = [gpu_summary.RUN_LINE.search(line)]
     assert (m["seed"], m["side"], m["repeat"], m["label"], m["spe"], m["wall"], m["final"]) == (
         "3", "a", "2", "reference", "4.54", "91.3", "99.34")
+
+
+def _result(final, epochs=20):
+    return {"final_acc": final, "epochs": [{"epoch": e + 1} for e in range(epochs)]}
+
+
+def test_parity_compares_mean_finals_over_the_seeds_both_sides_ran(tmp_path):
+    import parity
+
+    for seed, (ref, cand) in enumerate(((99.40, 99.50), (99.50, 99.50), (99.45, 99.50))):
+        (tmp_path / f"eager_seed{seed}.json").write_text(json.dumps(_result(ref)))
+        (tmp_path / f"fast_seed{seed}.json").write_text(json.dumps(_result(cand)))
+    (tmp_path / "fast_seed7.json").write_text(json.dumps(_result(10.0)))  # no reference run: left out
+    assert parity.main([str(tmp_path), "--candidate", "fast"]) == 0
+    doc = json.loads((tmp_path / "parity.json").read_text())
+    assert doc["seeds"] == [0, 1, 2] and doc["epochs"] == 20
+    assert doc["difference"] == pytest.approx(0.05) and doc["within"]  # the tolerance itself still passes
+    off = parity.parity({0: _result(99.40)}, {0: _result(99.46)})
+    assert off["difference"] == pytest.approx(0.06) and not off["within"]
+    assert parity.parity({0: _result(99.46)}, {0: _result(99.40)})["within"] is False  # below counts too
+    with pytest.raises(ValueError, match="no seed"):
+        parity.parity({0: _result(99.4)}, {1: _result(99.4)})
+
+
+def test_committed_parity_summaries_match_their_runs():
+    import parity
+
+    docs = sorted(Path(bench_grade.RESULTS).glob("*parity*/parity.json"))
+    assert docs  # fast_dropout's at least
+    for doc_path in docs:
+        doc = json.loads(doc_path.read_text())
+        fresh = parity.parity(parity.read_side(doc_path.parent, doc["reference"]),
+                              parity.read_side(doc_path.parent, doc["candidate"]))
+        assert {k: doc[k] for k in fresh} == json.loads(json.dumps(fresh)), doc_path
