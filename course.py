@@ -186,7 +186,9 @@ def check(files, lesson, data_dir, workspace, as_json, fmt):
               help="Train through torch.compile: compiling costs time up front; falls back to eager if it fails.")
 @click.option("--compile-mode", type=click.Choice(COMPILE_MODES),
               help="torch.compile mode; implies --compile. reduce-overhead adds CUDA graphs on a GPU.")
-@click.option("--channels-last", is_flag=True, help="Train in NHWC memory format (can help cuDNN on GPUs).")
+@click.option("--channels-last", is_flag=True,
+              help="Train in NHWC memory format (faster convolutions on a CPU, can help cuDNN on GPUs); a model that "
+                   "fails in it trains without it, with a warning.")
 @click.option("--fast-dropout", is_flag=True,
               help="Draw CPU dropout masks the cheaper way (same Bernoulli masks; about 1.2x a step on a CPU).")
 @click.option("--cuda-graph/--no-cuda-graph", default=True,

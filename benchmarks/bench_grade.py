@@ -251,6 +251,7 @@ def run_grader(device, epochs: int, seed: int, side: Side, limit: int | None = N
     out = _summary("grader", history, wall, len(train_split), device)
     out["warnings"] = result.warnings  # e.g. torch.compile fell back to eager: the figures are then eager ones
     out["graphed"] = result.graphed
+    out["channels_last"] = result.channels_last  # what the loop trained in (a model may refuse it: then False)
     return out
 
 

@@ -6,7 +6,7 @@ runs are bench_grade.py `--child` RESULT documents, one file per seed and side, 
 
     OMP_NUM_THREADS=1 python benchmarks/bench_grade.py --child grader+channels_last:off+threads:1 \\
         --seed N --epochs 20 --device cpu           # its RESULT line's JSON -> DIR/eager_seedN.json
-    python benchmarks/parity.py DIR --reference eager --candidate channels_last
+    python benchmarks/parity.py DIR --reference eager --candidate channels_last [--reference-dir OTHER_DIR]
 
 Writes DIR/parity.json (what the README's and the docs' markers read) and prints one line.
 """
@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import sys
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
 TOLERANCE = 0.05  # points of mean final test accuracy (the issue's rule for a default)
 
 
@@ -60,14 +62,19 @@ def main(argv=None) -> int:
     p.add_argument("folder", type=Path)
     p.add_argument("--reference", default="eager", help="file prefix of the reference side")
     p.add_argument("--candidate", required=True, help="file prefix of the candidate side")
+    p.add_argument("--reference-dir", type=Path, default=None,
+                   help="where the reference side's files are, when an earlier parity run made them (default: FOLDER)")
     args = p.parse_args(argv)
+    reference_dir = args.reference_dir or args.folder
     try:
-        doc = parity(read_side(args.folder, args.reference), read_side(args.folder, args.candidate))
+        doc = parity(read_side(reference_dir, args.reference), read_side(args.folder, args.candidate))
     except ValueError as exc:
-        print(f"parity: {exc} (files {args.reference}_seedN.json and {args.candidate}_seedN.json in {args.folder})",
-              file=sys.stderr)
+        print(f"parity: {exc} ({args.reference}_seedN.json in {reference_dir}, {args.candidate}_seedN.json in "
+              f"{args.folder})", file=sys.stderr)
         return 2
     doc = {"reference": args.reference, "candidate": args.candidate, **doc}
+    if args.reference_dir:  # relative to the repository, so the committed file reads the same everywhere
+        doc["reference_dir"] = os.path.relpath(args.reference_dir.resolve(), ROOT)
     (args.folder / "parity.json").write_text(json.dumps(doc, indent=1) + "\n")
     print(f"{args.candidate} vs {args.reference} over seeds {doc['seeds']}: mean final "
           f"{doc['candidate_mean_final']:.2f} vs {doc['reference_mean_final']:.2f} %, difference "

@@ -24,9 +24,11 @@ class LoopOptions:
     # torch.compile: costs tens of seconds up front, pays off only on long GPU runs. True, or a torch.compile mode:
     # "reduce-overhead" also replays the step as CUDA graphs, which is what a small model on a fast GPU waits on.
     compile: bool | str = False
-    # NHWC memory: can speed up cuDNN on GPUs. Off on the CPU too, though benchmarks/profile_step.py --channels-last
-    # found a lesson-6 step 10 % faster on 2 threads (2026-11-28): it changes the float order, and its 20-epoch
-    # accuracy parity has not been run.
+    # NHWC memory: oneDNN's CPU convolutions run a lesson-6 step about 10 % faster in it on 2 threads
+    # (benchmarks/profile_step.py), and it can help cuDNN on GPUs. Opt-in: it changes the float order, and its
+    # 20-epoch parity (benchmarks/results/cpu-channels-last-parity-2026-11-28/, 3 seeds) ended above the default
+    # layout on average, in its favour but outside the 0.05 a default must meet. A model that cannot run in it (a
+    # .view() over channels, say) trains in the default layout, with a warning (grader.worker.train).
     channels_last: bool = False
     # Draw CPU dropout masks with grader.worker.speed.fast_dropout (the same Bernoulli masks, 1.2-1.3x a step
     # here). Opt-in: its 20-epoch parity run (benchmarks/results/cpu-fast-dropout-parity-2026-11-27/, 3 seeds)

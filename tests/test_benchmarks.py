@@ -187,6 +187,7 @@ def test_committed_parity_summaries_match_their_runs():
     assert docs  # fast_dropout's at least
     for doc_path in docs:
         doc = json.loads(doc_path.read_text())
-        fresh = parity.parity(parity.read_side(doc_path.parent, doc["reference"]),
+        reference_dir = parity.ROOT / doc["reference_dir"] if "reference_dir" in doc else doc_path.parent
+        fresh = parity.parity(parity.read_side(reference_dir, doc["reference"]),
                               parity.read_side(doc_path.parent, doc["candidate"]))
         assert {k: doc[k] for k in fresh} == json.loads(json.dumps(fresh)), doc_path

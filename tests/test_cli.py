@@ -146,6 +146,17 @@ def test_loop_flags_reach_the_training_loop(tmp_path):
     assert loop["compile"] is False and loop["compiled"] is False and loop["graphed"] is False
 
 
+def test_the_record_says_which_memory_format_the_loop_trained_in(tmp_path):
+    """--channels-last on a model that fails in it: it trains in the default layout, and the record and the
+    verdict's warnings say so."""
+    model = tmp_path / "view_flatten.py"
+    model.write_text((SUBMISSIONS / "view_flatten.py").read_text())
+    out = json.loads(invoke("grade", model, "--quick", "--device", "cpu", "--no-plot", "--json",
+                            "--channels-last").output)
+    assert out["loop"]["channels_last"] is False
+    assert any("not channels_last" in w for w in out["warnings"]), out["warnings"]
+
+
 def test_an_unknown_compile_mode_is_refused_with_the_choices():
     result = invoke("grade", SOLUTION6, "--compile-mode", "fastest")
     assert result.exit_code == 2 and "reduce-overhead" in result.output

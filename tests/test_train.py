@@ -78,10 +78,10 @@ def test_forward_failing_on_other_batch_sizes_is_a_submission_error(submission, 
         fit(model, recipe, train_split.subset(1000), CPU, 0)
 
 
-def _train_tiny(submission, train_split, test_split, options):
+def _train_tiny(submission, train_split, test_split, options, name="tiny"):
     from grader.record import LoopOptions
 
-    sub = load(submission("tiny"))
+    sub = load(submission(name))
     torch.manual_seed(0)
     model = build(sub)
     recipe = resolve(sub.recipe_overrides(), None, max_epochs=1)
@@ -128,6 +128,44 @@ def test_channels_last_computes_the_same_thing(submission, train_split, test_spl
     # and the loop runs with it: training still learns (float summation order differs, so not bit-equal)
     _, acc = _train_tiny(submission, train_split, test_split, {"channels_last": True})
     assert acc > 70
+
+
+def test_channels_last_is_opt_in_and_the_result_says_which_format_trained(submission, train_split, test_split):
+    default, _ = _train_tiny(submission, train_split, test_split, {})
+    asked, _ = _train_tiny(submission, train_split, test_split, {"channels_last": True})
+    assert not default.channels_last and asked.channels_last and default.warnings == asked.warnings == []
+
+
+def test_a_model_that_fails_in_channels_last_trains_without_it_and_says_why(submission, train_split, test_split):
+    result, acc = _train_tiny(submission, train_split, test_split, {"channels_last": True}, name="view_flatten")
+    assert not result.channels_last and acc > 70
+    (warning,) = result.warnings
+    assert "not channels_last" in warning and "RuntimeError: view size is not compatible" in warning
+    assert ".flatten(1)" in warning  # what to change
+    # ... and it trained exactly as without the flag: the probe left no trace (BatchNorm statistics, RNG)
+    plain, plain_acc = _train_tiny(submission, train_split, test_split, {}, name="view_flatten")
+    assert [e.train_loss for e in result.epochs] == [e.train_loss for e in plain.epochs] and acc == plain_acc
+
+
+def test_the_memory_format_probe_changes_nothing_it_runs(submission, train_split):
+    from grader.record import LoopOptions
+    from grader.worker.train import pick_memory_format
+
+    torch.manual_seed(0)
+    model = build(load(submission("tiny"))).train()
+    before = copy.deepcopy(model.state_dict())
+    rng = torch.get_rng_state()
+    fmt = pick_memory_format(model, train_split.images[:2], LoopOptions(channels_last=True))
+    assert fmt == torch.channels_last and model.training and torch.equal(rng, torch.get_rng_state())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # running stats untouched
+
+
+def test_a_model_that_fails_either_way_is_left_to_the_training_step(submission, train_split, test_split):
+    # forward_raises fails in both layouts: no memory-format warning, the student's own error surfaces
+    from grader.errors import SubmissionError
+
+    with pytest.raises(SubmissionError, match="training failed at epoch 1, step 1"):
+        _train_tiny(submission, train_split, test_split, {"channels_last": True}, name="forward_raises")
 
 
 def test_steps_per_epoch_matches_the_batches_the_loop_draws():

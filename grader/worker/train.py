@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 from grader.errors import SubmissionError, TrainingError
-from grader.mnist import Split
+from grader.mnist import Split, normalize
 from grader.record import LoopOptions
 from grader.worker.augment import Augmenter
 from grader.worker.graphed import Replay, unsupported
@@ -46,6 +46,7 @@ class FitResult:
     warnings: list[str] = field(default_factory=list)
     compiled: bool = False  # whether the epochs really ran through torch.compile (it falls back to eager)
     graphed: bool = False  # whether the epochs replayed a recorded CUDA graph (grader.worker.graphed)
+    channels_last: bool = False  # the memory format the epochs really used (a model may refuse the one asked for)
 
 
 class _Forward:
@@ -208,12 +209,46 @@ def replay_or_why(loop: Loop, record: bool = True) -> tuple[Replay | None, str |
         return None, _reason(exc)
 
 
+def pick_memory_format(model: torch.nn.Module, sample: torch.Tensor, options: LoopOptions,
+                       warnings: list[str] | None = None) -> torch.memory_format:
+    """channels_last where it is asked for and the model runs in it; else the default (contiguous) layout.
+
+    The probe is one forward of `sample` (uint8 training images) in eval mode, with the random state put back, so
+    it changes neither BatchNorm's running statistics nor the masks training will draw.
+    """
+    if not options.channels_last:
+        return torch.contiguous_format
+    x = normalize(sample)
+    was_training = model.training
+    try:
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            model.eval()
+            model.to(memory_format=torch.channels_last)
+            model(x.contiguous(memory_format=torch.channels_last))
+        return torch.channels_last
+    except Exception as exc:  # any failure in NHWC means "train as the student wrote it"
+        model.to(memory_format=torch.contiguous_format)
+        try:
+            with torch.random.fork_rng(devices=[]), torch.no_grad():
+                model(x)
+        except Exception:  # fails either way: the training step reports the student's own error
+            return torch.contiguous_format
+        if warnings is not None:
+            warnings.append(f"trained in the default memory format, not channels_last: the model fails in it with "
+                            f"{_reason(exc)}. A .view() over channels is the usual cause; .flatten(1) or .reshape() "
+                            "works in both")
+        return torch.contiguous_format
+    finally:
+        model.train(was_training)
+
+
 def build_loop(model: torch.nn.Module, recipe: Recipe, train_split: Split, device: torch.device, seed: int,
                options: LoopOptions = LoopOptions(), warnings: list[str] | None = None) -> Loop:
     """Move model and data to the device and build the optimizer and scheduler the recipe asks for."""
     generator = torch.Generator(device=device if device.type == "cuda" else "cpu").manual_seed(seed)
-    memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
-    model.to(device, memory_format=memory_format)
+    model.to(device)
+    memory_format = pick_memory_format(model, train_split.images[:2].to(device), options, warnings)
+    model.to(memory_format=memory_format)
     steps = steps_per_epoch(len(train_split), recipe.batch_size)
     optimizer, scheduler = build_optimizer(recipe, model, steps)
     warnings = warnings if warnings is not None else []
@@ -248,6 +283,7 @@ def fit(model: torch.nn.Module, recipe: Recipe, train_split: Split, device: torc
             if on_epoch is not None:
                 on_epoch(stats)
     result.compiled = loop.forward.compiled
+    result.channels_last = loop.memory_format == torch.channels_last
     result.graphed = loop.replay is not None and bool(loop.replay.graphs)
     return result
 
