@@ -14,7 +14,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import lesson7_search  # noqa: E402 - importable only once benchmarks/ is on sys.path (just above)
 
-REFERENCE = ROOT / "solutions" / "lesson7" / "model.py"
+REFERENCE = ROOT / "solutions" / "lesson7" / "hint_path.py"  # the plain design the hints describe: 7,746 params
 TINY = ROOT / "tests" / "submissions" / "tiny.py"
 BROKEN = ROOT / "tests" / "submissions" / "forward_raises.py"
 
@@ -41,7 +41,7 @@ def test_two_candidates_train_for_real_and_a_broken_one_is_recorded(tmp_path, ca
                                 "--out", str(out)])
     assert code == 1  # the broken file's error makes the search report failure
     records = [json.loads(line) for line in out.read_text().splitlines()]
-    assert sorted(r["name"] for r in records) == ["forward_raises", "model", "tiny"]
+    assert sorted(r["name"] for r in records) == ["forward_raises", "hint_path", "tiny"]
     by_name = {r["name"]: r for r in records}
 
     broken = by_name.pop("forward_raises")
@@ -51,17 +51,17 @@ def test_two_candidates_train_for_real_and_a_broken_one_is_recorded(tmp_path, ca
         assert rec["error"] is None and rec["seed"] == 0
         assert rec["epochs"] == 1 and rec["train_images"] == 2560 and rec["test_images"] == 500
         assert len(rec["test_acc"]) == 1 and all(math.isfinite(a) for a in rec["test_acc"])
-        # 20 steps lift both nets well off chance (10 %): about 36 % (the reference) and 88 % (tiny, batch 64)
+        # 20 steps lift both nets well off chance (10 %): about 36 % (the hint path) and 88 % (tiny, batch 64)
         assert rec["test_acc"][0] > 20.0, rec["test_acc"]
         assert rec["last_k"] == 3 and rec["last_k_min"] == rec["test_acc"][0]
         assert isinstance(rec["static_passed"], bool) and rec["passed"] is False  # 1 epoch < the last 3
         assert rec["seconds"] > 0
-    assert by_name["model"]["params"] == 7746 and by_name["tiny"]["batch_size"] == 64
+    assert by_name["hint_path"]["params"] == 7746 and by_name["tiny"]["batch_size"] == 64
 
     printed = capsys.readouterr().out
     assert "candidate" in printed and "0/1" in printed
     rows = lesson7_search.summarise(records)
-    assert {r["name"] for r in rows} == {"model", "tiny", "forward_raises"}
+    assert {r["name"] for r in rows} == {"hint_path", "tiny", "forward_raises"}
     assert next(r for r in rows if r["name"] == "forward_raises")["errors"] == 1
 
 
@@ -72,7 +72,7 @@ def test_the_deadline_stops_runs_in_flight_and_returns(tmp_path):
     logged = []
     records = lesson7_search.search(specs, jobs=1, out=out, budget_s=None, deadline_s=0.0, log=logged.append)
     assert records == [] and out.read_text() == ""  # a full 15-epoch run was stopped, not waited for
-    assert "deadline" in logged[0] and "model seed 0" in logged[0]
+    assert "deadline" in logged[0] and "hint_path seed 0" in logged[0]
 
 
 @pytest.mark.parametrize("text", ["", "4-2"])
