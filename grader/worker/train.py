@@ -246,12 +246,12 @@ def build_loop(model: torch.nn.Module, recipe: Recipe, train_split: Split, devic
                options: LoopOptions = LoopOptions(), warnings: list[str] | None = None) -> Loop:
     """Move model and data to the device and build the optimizer and scheduler the recipe asks for."""
     generator = torch.Generator(device=device if device.type == "cuda" else "cpu").manual_seed(seed)
+    warnings = warnings if warnings is not None else []
     model.to(device)
     memory_format = pick_memory_format(model, train_split.images[:2].to(device), options, warnings)
     model.to(memory_format=memory_format)
     steps = steps_per_epoch(len(train_split), recipe.batch_size)
     optimizer, scheduler = build_optimizer(recipe, model, steps)
-    warnings = warnings if warnings is not None else []
     forward = _Forward(model, options.compile, warnings)
     return Loop(model, forward, optimizer, scheduler, Augmenter(recipe.augment), train_split.images.to(device),
                 train_split.labels.to(device), recipe.batch_size, generator, memory_format)
