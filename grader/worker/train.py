@@ -220,26 +220,31 @@ def pick_memory_format(model: torch.nn.Module, sample: torch.Tensor, options: Lo
         return torch.contiguous_format
     x = normalize(sample)
     was_training = model.training
+    model.eval()
     try:
-        with torch.random.fork_rng(devices=[]), torch.no_grad():
-            model.eval()
-            model.to(memory_format=torch.channels_last)
-            model(x.contiguous(memory_format=torch.channels_last))
-        return torch.channels_last
-    except Exception as exc:  # any failure in NHWC means "train as the student wrote it"
+        nhwc = torch.channels_last
+        why = _forward_fails(model.to(memory_format=nhwc), x.contiguous(memory_format=nhwc))
+        if why is None:
+            return torch.channels_last
         model.to(memory_format=torch.contiguous_format)
-        try:
-            with torch.random.fork_rng(devices=[]), torch.no_grad():
-                model(x)
-        except Exception:  # fails either way: the training step reports the student's own error
-            return torch.contiguous_format
-        if warnings is not None:
+        # a model that fails either way is left to the training step, which reports the student's own error
+        if warnings is not None and _forward_fails(model, x) is None:
             warnings.append(f"trained in the default memory format, not channels_last: the model fails in it with "
-                            f"{_reason(exc)}. A .view() over channels is the usual cause; .flatten(1) or .reshape() "
-                            "works in both")
+                            f"{why}. A .view() over channels is the usual cause; .flatten(1) or .reshape() works "
+                            "in both")
         return torch.contiguous_format
     finally:
         model.train(was_training)
+
+
+def _forward_fails(model: torch.nn.Module, x: torch.Tensor) -> str | None:
+    """Why one forward of x raises (a short line), or None; the random state is put back either way."""
+    try:
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            model(x)
+    except Exception as exc:  # any failure means "not in this layout"
+        return _reason(exc)
+    return None
 
 
 def build_loop(model: torch.nn.Module, recipe: Recipe, train_split: Split, device: torch.device, seed: int,
