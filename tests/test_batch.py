@@ -240,7 +240,8 @@ def test_ctrl_c_stops_cleanly_and_keeps_finished_runs(tmp_path, stop):
     db = tmp_path / "g.sqlite"
     proc = subprocess.Popen(
         [sys.executable, "-m", "course", "grade-all", str(root), "--quick", "--jobs", "2", "--devices", "cpu",
-         "--db", str(db)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+         "--db", str(db)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"})
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and not (db.exists() and _runs(db)):
@@ -254,7 +255,12 @@ def test_ctrl_c_stops_cleanly_and_keeps_finished_runs(tmp_path, stop):
             os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C: the whole foreground group
         else:
             proc.terminate()  # `kill PID`: SIGTERM to the batch alone
-        output = proc.communicate(timeout=60)[0].decode()
+        try:
+            output = proc.communicate(timeout=60)[0].decode()
+        except subprocess.TimeoutExpired:  # say where it hangs: faulthandler prints every thread's stack on SIGABRT
+            proc.send_signal(signal.SIGABRT)
+            stacks = proc.communicate(timeout=30)[0].decode()
+            raise AssertionError(f"grade-all did not stop within 60 s:\n{stacks}") from None
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
