@@ -278,3 +278,27 @@ def test_parallel_cpu_trainings_share_the_cores_instead_of_each_taking_all(cours
     share = cpu_threads("cpu", ["cpu", "cpu"])
     assert len(report.runs) == 1 and all(r.status == "smoke" for r in report.runs), report.runs
     assert {r.device.split(", ")[-1] for r in report.runs} == {f"{share} threads)"}
+
+
+@pytest.mark.parametrize("devices", [["CPU (x86_64, 1 threads)"] * 3, ["CPU (x86_64, 1 threads)"] * 2 + ["cuda: H100"]])
+def test_the_trained_table_fits_80_columns_with_every_figure_whole(devices):
+    from rich.console import Console
+
+    from grader.authoring.verify import SeedRun, VerifyReport
+    from grader.views.author import show_verify
+
+    report = VerifyReport(runs=[
+        SeedRun("lesson7", seed, "passed", "", params=3712, rf=44, best=99.53, last=99.45, epochs_to_target=9,
+                epochs=15, device=device, seconds=11843, ok=True, file="solutions/lesson7/hint_path.py",
+                expect="pass") for seed, device in enumerate(devices)])
+    out = Console(width=80, record=True, force_terminal=False)
+    show_verify(report, out)
+    text = out.export_text()
+    rows = [line for line in text.splitlines() if line.lstrip().startswith("lesson7")]
+    assert len(rows) == 3
+    for row in rows:
+        assert len(row.rstrip()) <= 80
+        for figure in ("hint_path.py", "3,712", "99.53", "99.45", "11843s", "pass"):
+            assert figure in row
+    for device in set(devices):
+        assert device in text  # each device in full: in the title, or below the table when they differ

@@ -68,19 +68,31 @@ def show_verify(report, out: Console) -> None:
         if not r.ok:
             out.print(f"[red]{r.lesson} {r.kind}[/] ({r.file}): {r.status}: {r.message}", soft_wrap=True)
     if report.runs:
-        runs = Table(box=box.SIMPLE_HEAVY, title="Trained solutions", title_justify="left")
-        for col in ("lesson", "seed", "params", "RF", "best", "last", "to target", "device", "time", ""):
+        devices = list(dict.fromkeys(r.device or "-" for r in report.runs))
+        # one device (the usual case) is said once in the title, so the table fits 80 columns
+        title = f"Trained solutions, on {devices[0]}" if len(devices) == 1 else "Trained solutions"
+        runs = Table(box=box.SIMPLE_HEAVY, title=title, title_justify="left", pad_edge=False,
+                     collapse_padding=True)
+        columns = ["lesson", "seed", "params", "RF", "best", "last", "to target", "time", ""]
+        if len(devices) > 1:
+            columns.insert(-2, "device")
+        for col in columns:  # only the device may shrink (cut with an ellipsis) when the line is too narrow
             runs.add_column(col, justify="left" if col in ("lesson", "device") else "right", no_wrap=col != "device",
-                            min_width=len(col) if col != "lesson" else 7)
+                            min_width=len(col) if col else 4)
         for r in report.runs:
-            runs.add_row(
+            cells = [
                 _verify_name(r.lesson, r.file), str(r.seed) if r.seed >= 0 else "-",
                 f"{r.params:,}" if r.params else "-", str(r.rf or "-"),
                 fmt_num(r.best, ".2f") if r.best is not None else "-",
                 fmt_num(r.last, ".2f") if r.last is not None else "-",
-                str(r.epochs_to_target or "-"), r.device or "-", f"{r.seconds:.0f}s", MARK[r.ok],
-            )
+                str(r.epochs_to_target or "-"), f"{r.seconds:.0f}s", MARK[r.ok],
+            ]
+            if len(devices) > 1:
+                cells.insert(-2, Text(r.device or "-", no_wrap=True, overflow="ellipsis"))
+            runs.add_row(*cells)
         out.print(runs)
+        if len(devices) > 1:  # in full, in case a narrow terminal cut the column
+            out.print(f"[dim]Devices: {'; '.join(devices)}[/]", soft_wrap=True)
         for r in report.runs:
             if not r.ok:
                 want = "" if r.expect == "pass" else f" (the lesson expects: {r.expect})"
