@@ -31,6 +31,7 @@ from grader.record import json_safe
 LOG_LIMIT = 1_000_000  # bytes of a child's output kept, as Exercism caps it: enough to debug, not to fill a disk
 EVENT_LIMIT = 64_000_000  # bytes of one channel line; events are small, so more is not the grader talking
 _POSIX = os.name == "posix"
+POLL_S = 0.25  # the longest a waiting thread sleeps between looks for Ctrl-C (see poll_get)
 
 
 @dataclass(frozen=True)
@@ -210,13 +211,27 @@ def cold_start(module: str, *, name: str, cwd, env, events: queue.Queue) -> Chil
     return ChildProcess.python(module, name=name, cwd=cwd, env=env, events=events)
 
 
+def poll_get(q: queue.Queue, timeout: float | None = None):
+    """q.get(timeout=timeout) that lets Ctrl-C in: it waits in slices of POLL_S (queue.Empty after `timeout`).
+
+    The OS may hand a SIGINT to any thread; Python raises KeyboardInterrupt in the main thread only once that thread
+    wakes, so a main thread blocked on a queue that nothing feeds (a hung submission) would never stop.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        left = POLL_S if deadline is None else min(POLL_S, deadline - time.monotonic())
+        if left <= 0:
+            raise queue.Empty
+        try:
+            return q.get(timeout=left)
+        except queue.Empty:
+            continue
+
+
 def next_event(events: queue.Queue, deadline: float):
     """The next (child, event) from a shared queue, or None once `deadline` (time.monotonic) has passed."""
-    left = deadline - time.monotonic()
-    if left <= 0:
-        return None
     try:
-        return events.get(timeout=left)
+        return poll_get(events, deadline - time.monotonic())
     except queue.Empty:
         return None
 

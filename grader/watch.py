@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from grader.channel import poll_get
 from grader.errors import CourseError, UsageError
 from grader.record import GradeRequest
 
@@ -75,7 +76,7 @@ class Events:
         self.queue.put(event)
 
     def get(self) -> Event:
-        return self.queue.get()
+        return poll_get(self.queue)  # Ctrl-C gets in even when no key or save comes
 
     def drain_changes(self) -> bool:
         kept, changed = [], False

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 
-from grader.channel import ChildProcess, cold_start
+from grader.channel import ChildProcess, cold_start, poll_get
 from grader.gradebook.job import JobSpec, grade_job
 
 JOIN_S = 30  # after Ctrl-C, how long a grading's thread may take to notice its children are gone
@@ -89,7 +89,7 @@ class LocalPool:
                     running[thread] = launches
                     emit({"event": "job", "student": spec.student, "seed": spec.seed, "device": device})
                     thread.start()
-                kind, *rest = inbox.get()
+                kind, *rest = poll_get(inbox)  # not inbox.get(): Ctrl-C must get in while a job hangs
                 if kind == "event":
                     emit(rest[0])
                 else:

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 
-from grader.channel import CLOSED, ChildProcess, Garbage
+from grader.channel import CLOSED, ChildProcess, Garbage, poll_get
 from grader.errors import CourseError
 
 READY_TIMEOUT_S = 300  # importing torch and warming the exporter on a slow, busy machine
@@ -93,7 +93,7 @@ class Zygote:
 
     def _wait_ready(self) -> None:
         try:
-            _, event = self._events.get(timeout=READY_TIMEOUT_S)
+            _, event = poll_get(self._events, READY_TIMEOUT_S)
         except queue.Empty:
             self.close()
             raise ZygoteError(f"the zygote did not start within {READY_TIMEOUT_S} s") from None
