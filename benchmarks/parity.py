@@ -8,7 +8,7 @@ runs are bench_grade.py `--child` RESULT documents, one file per seed and side, 
         --seed N --epochs 20 --device cpu           # its RESULT line's JSON -> DIR/eager_seedN.json
     python benchmarks/parity.py DIR --reference eager --candidate channels_last [--reference-dir OTHER_DIR]
 
-Writes DIR/parity.json (what the README's and the docs' markers read) and prints one line.
+Writes DIR/parity.json, or --out (what the README's and the docs' markers read), and prints one line.
 """
 
 from __future__ import annotations
@@ -64,8 +64,11 @@ def main(argv=None) -> int:
     p.add_argument("--candidate", required=True, help="file prefix of the candidate side")
     p.add_argument("--reference-dir", type=Path, default=None,
                    help="where the reference side's files are, when an earlier parity run made them (default: FOLDER)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="where to write the comparison (default: FOLDER/parity.json); elsewhere, it names FOLDER")
     args = p.parse_args(argv)
     reference_dir = args.reference_dir or args.folder
+    out = args.out or args.folder / "parity.json"
     try:
         doc = parity(read_side(reference_dir, args.reference), read_side(args.folder, args.candidate))
     except ValueError as exc:
@@ -73,9 +76,12 @@ def main(argv=None) -> int:
               f"{args.folder})", file=sys.stderr)
         return 2
     doc = {"reference": args.reference, "candidate": args.candidate, **doc}
-    if args.reference_dir:  # relative to the repository, so the committed file reads the same everywhere
-        doc["reference_dir"] = os.path.relpath(args.reference_dir.resolve(), ROOT)
-    (args.folder / "parity.json").write_text(json.dumps(doc, indent=1) + "\n")
+    # each side's folder, when it is not the one the file lies in: relative to the repository, so that the
+    # committed file reads the same everywhere (and tests/test_benchmarks.py can recompute it)
+    for key, folder in (("reference_dir", reference_dir), ("candidate_dir", args.folder)):
+        if folder.resolve() != out.parent.resolve():
+            doc[key] = os.path.relpath(folder.resolve(), ROOT)
+    out.write_text(json.dumps(doc, indent=1) + "\n")
     print(f"{args.candidate} vs {args.reference} over seeds {doc['seeds']}: mean final "
           f"{doc['candidate_mean_final']:.2f} vs {doc['reference_mean_final']:.2f} %, difference "
           f"{doc['difference']:+.2f} points: {'within' if doc['within'] else 'outside'} {TOLERANCE}")

@@ -171,7 +171,13 @@ def test_parity_compares_mean_finals_over_the_seeds_both_sides_ran(tmp_path):
     (tmp_path / "fast_seed7.json").write_text(json.dumps(_result(10.0)))  # no reference run: left out
     assert parity.main([str(tmp_path), "--candidate", "fast"]) == 0
     doc = json.loads((tmp_path / "parity.json").read_text())
-    assert doc["seeds"] == [0, 1, 2] and doc["epochs"] == 20
+    assert doc["seeds"] == [0, 1, 2] and doc["epochs"] == 20 and "candidate_dir" not in doc
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    assert parity.main([str(tmp_path), "--candidate", "fast", "--out", str(other / "parity-fast.json")]) == 0
+    moved = json.loads((other / "parity-fast.json").read_text())  # it names the folders its sides came from
+    assert Path(parity.ROOT / moved["candidate_dir"]).resolve() == tmp_path.resolve() == \
+        Path(parity.ROOT / moved["reference_dir"]).resolve() and moved["difference"] == doc["difference"]
     assert doc["difference"] == pytest.approx(0.05) and doc["within"]  # the tolerance itself still passes
     off = parity.parity({0: _result(99.40)}, {0: _result(99.46)})
     assert off["difference"] == pytest.approx(0.06) and not off["within"]
@@ -183,11 +189,12 @@ def test_parity_compares_mean_finals_over_the_seeds_both_sides_ran(tmp_path):
 def test_committed_parity_summaries_match_their_runs():
     import parity
 
-    docs = sorted(Path(bench_grade.RESULTS).glob("*parity*/parity.json"))
+    docs = sorted(Path(bench_grade.RESULTS).glob("*parity*/parity*.json"))
     assert docs  # fast_dropout's at least
     for doc_path in docs:
         doc = json.loads(doc_path.read_text())
         reference_dir = parity.ROOT / doc["reference_dir"] if "reference_dir" in doc else doc_path.parent
+        candidate_dir = parity.ROOT / doc["candidate_dir"] if "candidate_dir" in doc else doc_path.parent
         fresh = parity.parity(parity.read_side(reference_dir, doc["reference"]),
-                              parity.read_side(doc_path.parent, doc["candidate"]))
+                              parity.read_side(candidate_dir, doc["candidate"]))
         assert {k: doc[k] for k in fresh} == json.loads(json.dumps(fresh)), doc_path
