@@ -123,6 +123,41 @@ def _gpu_row(d: dict) -> str:
             f"torch {versions.get('torch', '?')} |")
 
 
+PARITY_HEADER = """## Accuracy parity
+
+A speed change that alters the float order or the random draws becomes a default only if it leaves the accuracy
+where it was: over the same seeds, 20 epochs of the lesson-6 solution on the CPU, its mean final test accuracy lies
+within 0.05 points of the reference side's. Each row is one `parity*.json` that `python benchmarks/parity.py`
+wrote (its folder's README has the commands of its runs).
+"""
+
+
+def _seed_noise(docs: list[dict]) -> str:
+    """What a difference is to be read against: the seed-to-seed spread of one run, pooled over every side."""
+    sides = {tuple(d[key]) for d in docs for key in ("reference_final", "candidate_final")}  # a side shared: once
+    sides = [s for s in sides if len(s) > 1]
+    if not sides:
+        return ""
+    squares = sum(sum((a - sum(s) / len(s)) ** 2 for a in s) for s in sides)
+    sd = (squares / sum(len(s) - 1 for s in sides)) ** 0.5
+    n = round(sum(len(s) for s in sides) / len(sides))
+    return (f"Read a difference against its noise: in these runs one run's final accuracy has a standard deviation "
+            f"of {sd:.3f} points from seed to seed (pooled over the {len(sides)} sides below), so the difference of "
+            f"two {n}-seed means has a standard error of about {sd * (2 / n) ** 0.5:.3f} points.\n")
+
+PARITY_COLUMNS = ("file", "reference", "candidate", "seeds", "final % per seed: reference / candidate",
+                  "mean final % reference / candidate", "difference", "within 0.05")
+
+
+def _parity_row(path: Path, d: dict) -> str:
+    """A parity.py file as one table row."""
+    per_seed = (", ".join(f"{a:.2f}" for a in d["reference_final"]) + " / "
+                + ", ".join(f"{a:.2f}" for a in d["candidate_final"]))
+    return (f"| {path.parent.name}/{path.name} | {d['reference']} | {d['candidate']} | "
+            f"{', '.join(map(str, d['seeds']))} | {per_seed} | {d['reference_mean_final']:.3f} / "
+            f"{d['candidate_mean_final']:.3f} | {d['difference']:+.3f} | {'yes' if d['within'] else 'no'} |")
+
+
 def render() -> str:
     """docs/performance.md's text from every results file, newest first; files from before the paired method last."""
     # bench_grade.py's files (other scripts keep their own results beside them: fixed cost, GPU gradings ...)
@@ -137,6 +172,10 @@ def render() -> str:
            if isinstance(d, dict) and {"machine", "grading", "grader"} <= set(d)]
     if gpu:
         lines += ["", GPU_HEADER, *_table(GPU_COLUMNS, [_gpu_row(d) for d in gpu])]
+    parity = {p: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*parity*/parity*.json"))}
+    if parity:
+        lines += ["", PARITY_HEADER + _seed_noise(list(parity.values())),
+                  *_table(PARITY_COLUMNS, [_parity_row(p, d) for p, d in parity.items()])]
     if legacy:
         lines += ["", LEGACY_HEADER, *_table(LEGACY_COLUMNS, [_legacy_row(d) for d in legacy])]
     return "\n".join(lines) + "\n"

@@ -123,6 +123,27 @@ def test_results_from_before_the_paired_method_stay_readable_under_their_own_not
     assert "**2.00x** (2.00–2.00)" in paired and "1.22x" in before and "ratio of means" in before
 
 
+def test_parity_files_become_a_table_read_against_the_pooled_seed_noise(tmp_path, monkeypatch):
+    import parity
+
+    folder = tmp_path / "cpu-x-parity"
+    folder.mkdir()
+    sides = {"eager": (99.40, 99.50, 99.45), "fast": (99.50, 99.60, 99.55), "cl": (99.45, 99.45, 99.45)}
+    for side, finals in sides.items():
+        for seed, final in enumerate(finals):
+            (folder / f"{side}_seed{seed}.json").write_text(json.dumps(_result(final)))
+    assert parity.main([str(folder), "--candidate", "fast"]) == 0
+    assert parity.main([str(folder), "--candidate", "cl", "--out", str(folder / "parity-cl.json")]) == 0
+    monkeypatch.setattr(report, "RESULTS", tmp_path)
+    text = report.render().partition("## Accuracy parity")[2]
+    assert "| cpu-x-parity/parity.json | eager | fast | 0, 1, 2 | 99.40, 99.50, 99.45 / 99.50, 99.60, 99.55 | " \
+           "99.450 / 99.550 | +0.100 | no |" in text
+    assert "| cpu-x-parity/parity-cl.json | eager | cl |" in text and "| +0.000 | yes |" in text
+    # eager's finals counted once though both files hold them: variances 0.0025, 0.0025, 0 over 6 degrees of freedom
+    assert "standard deviation of 0.041 points" in text and "pooled over the 3 sides" in text
+    assert "two 3-seed means has a standard error of about 0.033 points" in text
+
+
 def test_docs_performance_md_is_what_the_results_files_generate():
     assert report.OUT.read_text() == report.render(), "stale: run python benchmarks/report.py"
 
