@@ -127,8 +127,10 @@ PARITY_HEADER = """## Accuracy parity
 
 A speed change that alters the float order or the random draws becomes a default only if it leaves the accuracy
 where it was: over the same seeds, 20 epochs of the lesson-6 solution on the CPU, its mean final test accuracy lies
-within 0.05 points of the reference side's. Each row is one `parity*.json` that `python benchmarks/parity.py`
-wrote (its folder's README has the commands of its runs).
+within 0.05 points of the reference side's. A side named `reference` is the torchvision DataLoader pipeline, the
+reference the issue measures against; `eager` is the grader's loop with torch's own dropout kernel in the default
+layout, which the first two comparisons used as their reference. Each row is one `parity*.json` that
+`python benchmarks/parity.py` wrote (its folder's README has the commands of its runs).
 """
 
 
