@@ -189,8 +189,9 @@ def check(files, lesson, data_dir, workspace, as_json, fmt):
 @click.option("--channels-last", is_flag=True,
               help="Train in NHWC memory format (faster convolutions on a CPU, can help cuDNN on GPUs); a model that "
                    "fails in it trains without it, with a warning.")
-@click.option("--fast-dropout", is_flag=True,
-              help="Draw CPU dropout masks the cheaper way (same Bernoulli masks; about 1.2x a step on a CPU).")
+@click.option("--fast-dropout/--torch-dropout", default=True,
+              help="On a CPU, draw dropout masks the cheaper way (the default: the same Bernoulli masks from fewer "
+                   "random draws), or with torch's own kernel.")
 @click.option("--cuda-graph/--no-cuda-graph", default=True,
               help="On a GPU, record the training step once and replay it (the default; needs plain SGD, "
                    "anything else trains eagerly).")

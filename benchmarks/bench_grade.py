@@ -209,7 +209,6 @@ def train_with_grader_loop(model, recipe, train_split, test_split, device, seed:
 
     from grader.mnist import normalize
     from grader.record import LoopOptions
-    from grader.worker import speed
     from grader.worker.train import fit
 
     images, labels = normalize(test_split.images).to(device), test_split.labels.to(device)
@@ -224,9 +223,10 @@ def train_with_grader_loop(model, recipe, train_split, test_split, device, seed:
         history.append({"epoch": stats.epoch, "seconds": stats.seconds + time.perf_counter() - started,
                         "train_acc": stats.train_acc, "test_acc": 100.0 * correct / len(labels)})
 
-    options = LoopOptions(compile=side.compile or False, channels_last=side.channels_last, cuda_graph=side.cuda_graph)
-    with speed.fast_dropout(side.fast_dropout):
-        result = fit(model, recipe, train_split, device, seed, on_epoch=evaluate, options=options)
+    # every flag explicit: a side's label names what it ran, whatever LoopOptions' defaults are
+    options = LoopOptions(compile=side.compile or False, channels_last=side.channels_last,
+                          fast_dropout=side.fast_dropout, cuda_graph=side.cuda_graph)
+    result = fit(model, recipe, train_split, device, seed, on_epoch=evaluate, options=options)
     return history, result
 
 

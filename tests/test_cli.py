@@ -132,6 +132,7 @@ def test_compile_flags_become_the_request_s_loop_options(monkeypatch, flags, exp
     result = invoke("grade", SOLUTION6, "--json", "--channels-last", *flags)
     assert result.exit_code == 2 and seen[0].loop.compile == expected and seen[0].loop.channels_last
     assert seen[0].loop.cuda_graph  # on unless --no-cuda-graph: it only acts on a CUDA device
+    assert seen[0].loop.fast_dropout  # on unless --torch-dropout: it only acts on a CPU, in training
 
 
 def test_loop_flags_reach_the_training_loop(tmp_path):
@@ -140,9 +141,9 @@ def test_loop_flags_reach_the_training_loop(tmp_path):
     model = tmp_path / "model.py"
     model.write_text((SUBMISSIONS / "tiny.py").read_text())
     result = invoke("grade", model, "--quick", "--device", "cpu", "--no-plot", "--json", "--channels-last",
-                    "--fast-dropout", "--no-cuda-graph")
+                    "--torch-dropout", "--no-cuda-graph")
     loop = json.loads(result.output)["loop"]
-    assert loop["channels_last"] is True and loop["fast_dropout"] is True and loop["cuda_graph"] is False
+    assert loop["channels_last"] is True and loop["fast_dropout"] is False and loop["cuda_graph"] is False
     assert loop["compile"] is False and loop["compiled"] is False and loop["graphed"] is False
 
 

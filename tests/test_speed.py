@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from grader.worker.speed import _successes, fast_dropout, keep_mask
+from grader.worker.speed import Tally, _successes, fast_dropout, keep_mask
 
 
 def _within(count: int, n: int, p: float, sigmas: float = 5.0) -> bool:
@@ -120,6 +120,21 @@ def test_what_it_does_not_handle_goes_to_torch_unchanged():
             F.dropout(x, 1.5)
         assert torch.equal(F.dropout(torch.ones(10, dtype=torch.float64), 0.3, training=False),
                            torch.ones(10, dtype=torch.float64))
+
+
+def test_the_tally_counts_drawn_masks_and_says_which_calls_were_left_to_torch_and_why():
+    tally = Tally()
+    with fast_dropout(tally=tally):
+        x = torch.ones(4, 3, 5, 5)
+        F.dropout(x, 0.1)
+        nn.Dropout2d(0.1)(x)
+        F.dropout(x, 0.1, training=False)  # no mask: not counted
+        F.dropout(x, 0.0)  # nor here
+        F.dropout(nn.Parameter(x), 0.1)  # a tensor subclass: torch's kernel
+    assert tally.drawn == 2 and tally.left_to_torch == {"a Parameter of torch.float32": 1}
+    assert tally.warning() == ("fast dropout: 1 of 3 dropout calls in training drew their masks with torch's own "
+                               "kernel (1 a Parameter of torch.float32): the same masks in distribution, only slower")
+    assert Tally().warning() is None  # all drawn, or no dropout at all: nothing to say
 
 
 def test_gaps_drawn_in_many_small_chunks_still_make_one_bernoulli_sequence():

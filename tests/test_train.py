@@ -89,6 +89,19 @@ def _train_tiny(submission, train_split, test_split, options, name="tiny"):
     return result, _measure(model, test_split.subset(500))[1]
 
 
+def test_dropout_the_cheaper_draw_cannot_take_is_left_to_torch_and_the_run_says_so(submission, train_split,
+                                                                                    test_split):
+    result, accuracy = _train_tiny(submission, train_split, test_split, {}, name="dropconnect")
+    steps = -(-2000 // 64)
+    # nn.Dropout on activations got the cheaper masks; dropout of the head's weight Parameter went to torch's kernel
+    assert [w for w in result.warnings if w.startswith("fast dropout:")] == [
+        f"fast dropout: {steps} of {2 * steps} dropout calls in training drew their masks with torch's own kernel "
+        f"({steps} a Parameter of torch.float32): the same masks in distribution, only slower"]
+    assert accuracy > 25  # and it trained (chance is 10 %)
+    torch_masks, _ = _train_tiny(submission, train_split, test_split, {"fast_dropout": False}, name="dropconnect")
+    assert not any(w.startswith("fast dropout:") for w in torch_masks.warnings)  # --torch-dropout: nothing to say
+
+
 def test_compile_failure_falls_back_to_eager_with_a_warning(submission, train_split, test_split, monkeypatch):
     def broken_compile(model, **kwargs):
         def compiled(x):

@@ -2,7 +2,8 @@
 
 - fast_dropout(): dropout masks drawn as the gaps between drops (p*n draws instead of n), or from 32 random bits
   an element where drops are common, instead of torch's per-element Bernoulli draw: a serial loop that took a
-  quarter to a third of a training step on a CPU (benchmarks/profile_step.py).
+  quarter to a third of a training step on a CPU (benchmarks/profile_step.py). On by default in the grader's
+  loop (LoopOptions.fast_dropout); `course grade --torch-dropout` turns it off.
 - eval_batch_size(): evaluation batches small enough on a CPU for a batch's activations to stay in cache.
 """
 
@@ -69,11 +70,18 @@ def _dense_stride(input: torch.Tensor) -> tuple[int, ...] | None:
     return None
 
 
-def _usable(input: torch.Tensor, p: float, train: bool) -> bool:
-    # Everything else goes to torch's own kernel: eval mode, p at its ends, GPUs (fused there already),
-    # subclasses, and tracing by torch.compile/export, which must see the op it knows.
-    return (train and 0.0 < p < 1.0 - 2.0**-31 and type(input) is torch.Tensor and input.device.type == "cpu"
-            and input.is_floating_point() and not torch.compiler.is_compiling())
+def _not_drawn_because(input: torch.Tensor, p: float, train: bool) -> str | None:
+    """Why this call goes to torch's own kernel ("" when there is no mask to draw), or None when keep_mask draws it."""
+    if not train or not 0.0 < p < 1.0 - 2.0**-31:
+        return ""  # eval mode, or p at its ends: no random mask at all
+    # GPUs (fused there already), subclasses, and tracing by torch.compile/export, which must see the op it knows
+    if input.device.type != "cpu":
+        return f"on {input.device.type}"
+    if type(input) is not torch.Tensor or not input.is_floating_point():
+        return f"a {type(input).__name__} of {input.dtype}"
+    if torch.compiler.is_compiling():
+        return "traced by torch.compile"
+    return None
 
 
 def _feature_shape(input: torch.Tensor) -> tuple[int, ...]:
@@ -81,18 +89,43 @@ def _feature_shape(input: torch.Tensor) -> tuple[int, ...]:
     return tuple(input.shape[:2]) + (1,) * (input.dim() - 2)
 
 
+class Tally:
+    """What the dropout calls of a training did: masks drawn by keep_mask, and those left to torch, by reason."""
+
+    def __init__(self):
+        self.drawn = 0
+        self.left_to_torch: dict[str, int] = {}
+
+    def warning(self) -> str | None:
+        """A line for the run's warnings when some training-mode dropout did not get the cheaper masks."""
+        if not self.left_to_torch:
+            return None
+        left = sum(self.left_to_torch.values())
+        why = ", ".join(f"{n} {reason}" for reason, n in sorted(self.left_to_torch.items()))
+        return (f"fast dropout: {left} of {left + self.drawn} dropout calls in training drew their masks with "
+                f"torch's own kernel ({why}): the same masks in distribution, only slower")
+
+
 class _Patch:
     """The replacements for torch._VF's four dropout entry points, each falling back to the original."""
 
-    def __init__(self, originals: dict):
-        self.originals = originals
+    def __init__(self, originals: dict, tally: Tally | None):
+        self.originals, self.tally = originals, tally
 
     def make(self, name: str):
         original = self.originals[name]
         feature, inplace = name.startswith("feature"), name.endswith("_")
 
         def dropout(input, p, train):
-            if not _usable(input, p, train) or (feature and input.dim() < 2):
+            why = _not_drawn_because(input, p, train)
+            if why is None and feature and input.dim() < 2:
+                why = "feature dropout of a tensor under 2 dimensions"
+            if self.tally is not None and why != "" and not torch.compiler.is_compiling():
+                if why is None:
+                    self.tally.drawn += 1
+                else:
+                    self.tally.left_to_torch[why] = self.tally.left_to_torch.get(why, 0) + 1
+            if why is not None:
                 return original(input, p, train)
             if feature:  # one draw per (sample, channel): small, and broadcast over the rest
                 mask = keep_mask(_feature_shape(input), p, input.dtype, input.device)
@@ -108,11 +141,12 @@ _NAMES = ("dropout", "dropout_", "feature_dropout", "feature_dropout_")
 
 
 @contextlib.contextmanager
-def fast_dropout(enabled: bool = True) -> Iterator[bool]:
+def fast_dropout(enabled: bool = True, tally: Tally | None = None) -> Iterator[bool]:
     """Within the block, nn.Dropout/Dropout1d/2d/3d and F.dropout* on the CPU draw masks with keep_mask.
 
-    Yields whether the patch is in effect. It is undone on exit, even on error; a nested block leaves it to the
-    outer one. It patches torch for the whole process: meant for the process that trains one grading.
+    Yields whether the patch is in effect; `tally`, if given, counts what the block's calls did. It is undone on
+    exit, even on error; a nested block leaves it to the outer one (and its tally). It patches torch for the whole
+    process: meant for the process that trains one grading.
     """
     vf = torch._VF  # F.dropout and F.dropout1d/2d/3d call torch._VF.<name> once they have checked their arguments
     if not enabled:
@@ -121,7 +155,7 @@ def fast_dropout(enabled: bool = True) -> Iterator[bool]:
     if any(name in vars(vf) for name in _NAMES):  # an outer block holds the patch
         yield True
         return
-    patch = _Patch({name: getattr(vf, name) for name in _NAMES})
+    patch = _Patch({name: getattr(vf, name) for name in _NAMES}, tally)
     for name in _NAMES:
         setattr(vf, name, patch.make(name))
     try:

@@ -266,9 +266,10 @@ def fit(model: torch.nn.Module, recipe: Recipe, train_split: Split, device: torc
         on_epoch: Callable[[EpochStats], None] | None = None, on_step: Callable | None = None,
         options: LoopOptions = LoopOptions()) -> FitResult:
     """Train `model` for the recipe's epochs; `on_epoch` gets each epoch's figures as it ends."""
-    from grader.worker.speed import fast_dropout
+    from grader.worker.speed import Tally, fast_dropout
 
     result = FitResult()
+    tally = Tally()  # which dropout calls got the cheaper masks; the run's warnings say if some did not
     loop = build_loop(model, recipe, train_split, device, seed, options, result.warnings)
     if options.cuda_graph and device.type == "cuda":
         loop.replay, why = replay_or_why(loop)
@@ -278,7 +279,7 @@ def fit(model: torch.nn.Module, recipe: Recipe, train_split: Split, device: torc
     result.warnings.extend(schedule_warnings(loop.scheduler, recipe.epochs, loop.steps))
     with _quiet_about_replayed_steps(loop):
         for epoch in range(1, recipe.epochs + 1):
-            with fast_dropout(options.fast_dropout):
+            with fast_dropout(options.fast_dropout and device.type == "cpu", tally):  # GPUs fuse dropout already
                 stats = train_epoch(loop, epoch, on_step)
             if loop.scheduler is not None and not loop.per_batch:
                 step_scheduler(loop.scheduler, epoch, loop.steps, stats.lr,
@@ -288,6 +289,8 @@ def fit(model: torch.nn.Module, recipe: Recipe, train_split: Split, device: torc
             if on_epoch is not None:
                 on_epoch(stats)
     result.compiled = loop.forward.compiled
+    if (left := tally.warning()) is not None:
+        result.warnings.append(left)
     result.channels_last = loop.memory_format == torch.channels_last
     result.graphed = loop.replay is not None and bool(loop.replay.graphs)
     return result
