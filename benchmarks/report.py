@@ -147,6 +147,7 @@ def _seed_noise(docs: list[dict]) -> str:
             f"of {sd:.3f} points from seed to seed (pooled over the {len(sides)} sides below), so the difference of "
             f"two {n}-seed means has a standard error of about {sd * (2 / n) ** 0.5:.3f} points.\n")
 
+
 PARITY_COLUMNS = ("file", "reference", "candidate", "seeds", "final % per seed: reference / candidate",
                   "mean final % reference / candidate", "difference", "within 0.05")
 

@@ -70,11 +70,12 @@ def show_verify(report, out: Console) -> None:
     if report.runs:
         devices = list(dict.fromkeys(r.device or "-" for r in report.runs))
         # one device (the usual case) is said once in the title, so the table fits 80 columns
-        title = f"Trained solutions, on {devices[0]}" if len(devices) == 1 else "Trained solutions"
+        several = len(devices) > 1
+        title = "Trained solutions" if several else f"Trained solutions, on {devices[0]}"
         runs = Table(box=box.SIMPLE_HEAVY, title=title, title_justify="left", pad_edge=False,
                      collapse_padding=True)
         columns = ["lesson", "seed", "params", "RF", "best", "last", "to target", "time", ""]
-        if len(devices) > 1:
+        if several:
             columns.insert(-2, "device")
         for col in columns:  # only the device may shrink (cut with an ellipsis) when the line is too narrow
             runs.add_column(col, justify="left" if col in ("lesson", "device") else "right", no_wrap=col != "device",
@@ -87,11 +88,11 @@ def show_verify(report, out: Console) -> None:
                 fmt_num(r.last, ".2f") if r.last is not None else "-",
                 str(r.epochs_to_target or "-"), f"{r.seconds:.0f}s", MARK[r.ok],
             ]
-            if len(devices) > 1:
+            if several:
                 cells.insert(-2, Text(r.device or "-", no_wrap=True, overflow="ellipsis"))
             runs.add_row(*cells)
         out.print(runs)
-        if len(devices) > 1:  # in full, in case a narrow terminal cut the column
+        if several:  # in full, in case a narrow terminal cut the column
             out.print(f"[dim]Devices: {'; '.join(devices)}[/]", soft_wrap=True)
         for r in report.runs:
             if not r.ok:

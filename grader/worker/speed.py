@@ -70,17 +70,18 @@ def _dense_stride(input: torch.Tensor) -> tuple[int, ...] | None:
     return None
 
 
-def _not_drawn_because(input: torch.Tensor, p: float, train: bool) -> str | None:
-    """Why this call goes to torch's own kernel ("" when there is no mask to draw), or None when keep_mask draws it."""
-    if not train or not 0.0 < p < 1.0 - 2.0**-31:
-        return ""  # eval mode, or p at its ends: no random mask at all
-    # GPUs (fused there already), subclasses, and tracing by torch.compile/export, which must see the op it knows
-    if input.device.type != "cpu":
+def _not_drawn_because(input: torch.Tensor, p: float, train: bool, feature: bool) -> str | None:
+    """Why this call goes to torch's own kernel ("" when no mask is drawn now), or None when keep_mask draws it."""
+    if not train or not 0.0 < p < 1.0 - 2.0**-31 or torch.compiler.is_compiling():
+        # eval mode, p at its ends (no random mask at all), or tracing by torch.compile/export, which must see the
+        # op it knows: the compiled program draws its own masks when it runs
+        return ""
+    if input.device.type != "cpu":  # GPUs: fused there already
         return f"on {input.device.type}"
     if type(input) is not torch.Tensor or not input.is_floating_point():
         return f"a {type(input).__name__} of {input.dtype}"
-    if torch.compiler.is_compiling():
-        return "traced by torch.compile"
+    if feature and input.dim() < 2:
+        return "feature dropout of a tensor under 2 dimensions"
     return None
 
 
@@ -117,10 +118,8 @@ class _Patch:
         feature, inplace = name.startswith("feature"), name.endswith("_")
 
         def dropout(input, p, train):
-            why = _not_drawn_because(input, p, train)
-            if why is None and feature and input.dim() < 2:
-                why = "feature dropout of a tensor under 2 dimensions"
-            if self.tally is not None and why != "" and not torch.compiler.is_compiling():
+            why = _not_drawn_because(input, p, train, feature)
+            if self.tally is not None and why != "":
                 if why is None:
                     self.tally.drawn += 1
                 else:
