@@ -1,9 +1,12 @@
 """The exported program: a JSON graph of core ATen operations plus raw tensor files. No code, no pickle.
 
-The worker writes it (grader.worker.export) from the model it trains; the trusted side reads it: the parent
-counts its parameters here, without torch, and the evaluator runs it (grader.evaluator.interpret). Nothing in
-these files can execute: the graph names operations that the reader looks up in an allowlist, and tensors are
-a JSON header followed by raw bytes.
+The worker writes it once (grader.worker.export): the model's TRAINING-mode forward, with the buffer updates it
+makes (BatchNorm's running statistics) as explicit `mutations`. From then on only the grader's code runs it: the
+parent checks it and counts its parameters here, without torch; the trainer (grader.trainer) trains its own copy;
+and the parent derives the program the evaluator measures (`derive_eval`: dropout off, BatchNorm on its running
+statistics), so a model cannot behave one way while it trains and another while it is measured. Nothing in these
+files can execute: the graph names operations that the reader looks up in an allowlist, and tensors are a JSON
+header followed by raw bytes.
 
 Parameter accounting (`count_parameters`) is the course's one definition of "parameters": every parameter, every
 buffer and every lifted constant the program holds, except the running statistics of the BatchNorms it really
@@ -21,7 +24,7 @@ from pathlib import Path
 
 from grader.errors import IntegrityError
 
-GRAPH_FORMAT = "course-graph/1"
+GRAPH_FORMAT = "course-graph/2"  # 2: training mode, mutations, node scopes, a free batch size
 MAX_GRAPH_BYTES = 16 * 2**20  # a tiny CNN's graph is a few KB; more is data, not a network
 MAX_NODES = 20_000
 MAX_TENSOR_FILE_BYTES = 512 * 2**20  # the state of a model 10x over the largest budget is a few MB
@@ -31,7 +34,14 @@ DTYPE_BYTES = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2, "int64":
 INPUT_KINDS = ("parameter", "buffer", "constant", "input")
 # The core-IR BatchNorm in eval mode: (input, weight, bias, running_mean, running_var, momentum, eps)
 NORM_OP = "aten._native_batch_norm_legit_no_training.default"
+# ... and in training mode: (input, weight, bias, running_mean, running_var, training, momentum, eps) ->
+# (out, mean, rstd, new running_mean, new running_var). Not in ATen's core set; only a training graph may hold it.
+TRAIN_NORM_OP = "aten._native_batch_norm_legit_functional.default"
+NORM_OPS = (NORM_OP, TRAIN_NORM_OP)
 NORM_STATS_ARGS = (3, 4)
+DROPOUT_OP = "aten.native_dropout.default"  # (input, p, train) -> (output, mask)
+STEP_COUNTER = "num_batches_tracked"
+MAX_NAME = 200  # a module path or layer type in a node's scope; a real one is tens of characters
 
 
 class ProgramError(IntegrityError):
@@ -61,6 +71,16 @@ class GraphNode:
     target: str  # "aten.convolution.default", or "getitem" for picking one output of a multi-output op
     args: list
     kwargs: dict
+    module: str | None = None  # the innermost module path that ran it ("features.0.0"): names for the RF table
+    layer: str | None = None  # that module's class name ("Conv2d"); None outside any submodule
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """A buffer the training forward replaces with a value it computed (BatchNorm's running statistics)."""
+
+    buffer: str  # the graph input's name
+    value: dict  # an encoded argument: {"node": name}
 
 
 @dataclass
@@ -68,19 +88,21 @@ class Graph:
     inputs: list[GraphInput]
     nodes: list[GraphNode]
     output: object  # an encoded argument: {"node": name} for the model's output
-    batch: int  # the batch size the program was exported with; the evaluator pads to it
+    batch: int  # the batch size it was exported with; any batch of 2 or more runs it (dim 0 is free)
+    mode: str = "train"  # train: what the trainer runs; eval: what derive_eval made for the evaluator
+    mutations: list[Mutation] = field(default_factory=list)  # training mode only
 
     def to_dict(self) -> dict:
-        return {"format": GRAPH_FORMAT, "batch": self.batch, "inputs": [asdict(i) for i in self.inputs],
-                "nodes": [asdict(n) for n in self.nodes], "output": self.output}
+        return {"format": GRAPH_FORMAT, "batch": self.batch, "mode": self.mode,
+                "inputs": [asdict(i) for i in self.inputs], "nodes": [asdict(n) for n in self.nodes],
+                "output": self.output, "mutations": [asdict(m) for m in self.mutations]}
 
     @property
     def ops(self) -> list[str]:
         return sorted({n.target for n in self.nodes})
 
-    def held(self) -> list[GraphInput]:
-        """Inputs the program holds (parameters, buffers, constants), in input order."""
-        return [i for i in self.inputs if i.kind != "input"]
+    def input(self, name: str) -> GraphInput | None:
+        return next((i for i in self.inputs if i.name == name), None)
 
 
 def write_graph(graph: Graph, path: Path) -> None:
@@ -109,9 +131,12 @@ def graph_from_dict(raw) -> Graph:
     try:
         inputs = [GraphInput(str(i["name"]), str(i["kind"]), i["target"] if i["target"] is None else str(i["target"]),
                              tuple(int(s) for s in i["shape"]), str(i["dtype"])) for i in raw["inputs"]]
-        nodes = [GraphNode(str(n["name"]), str(n["target"]), list(n["args"]), dict(n["kwargs"])) for n in raw["nodes"]]
+        nodes = [GraphNode(str(n["name"]), str(n["target"]), list(n["args"]), dict(n["kwargs"]),
+                           _scope(n.get("module")), _scope(n.get("layer"))) for n in raw["nodes"]]
         batch = int(raw["batch"])
         output = raw["output"]
+        mode = str(raw.get("mode", "train"))
+        mutations = [Mutation(str(m["buffer"]), dict(m["value"])) for m in raw.get("mutations") or []]
     except (KeyError, TypeError, ValueError) as exc:
         raise ProgramError(f"the exported program is malformed ({type(exc).__name__}: {exc})") from exc
     if len(nodes) > MAX_NODES:
@@ -132,7 +157,21 @@ def graph_from_dict(raw) -> Graph:
         names.add(n.name)
     if not isinstance(output, dict) or output.get("node") not in names:
         raise ProgramError("the exported program's output is not one of its values")
-    return Graph(inputs, nodes, output, batch)
+    if mode not in ("train", "eval") or (mode == "eval" and mutations):
+        raise ProgramError("the exported program declares an invalid mode")
+    graph = Graph(inputs, nodes, output, batch, mode, mutations)
+    if mode == "train":
+        check_training(graph)
+    return graph
+
+
+def _scope(value) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_NAME:
+        raise ProgramError(f"the exported program names a layer with {len(str(value)):,} characters; "
+                           f"names may have at most {MAX_NAME}")
+    return value
 
 
 def _refs(args) -> list[str]:
@@ -147,6 +186,90 @@ def _refs(args) -> list[str]:
         elif isinstance(a, list):
             stack.extend(a)
     return out
+
+
+# ------------------------------------------------------------------------------------------ train and eval
+
+
+def _producers(graph: Graph) -> dict[str, GraphNode]:
+    return {n.name: n for n in graph.nodes}
+
+
+def _input_ref(arg) -> str | None:
+    return arg["node"] if isinstance(arg, dict) and isinstance(arg.get("node"), str) else None
+
+
+def check_training(graph: Graph) -> None:
+    """The training forward may change BatchNorm's running statistics and step counters, as BatchNorm does, and
+    nothing else: every mutation must be one a batch-norm op (or its counter's `+ 1`) makes of that very buffer."""
+    nodes = _producers(graph)
+    seen = set()
+    for m in graph.mutations:
+        buffer = graph.input(m.buffer)
+        if buffer is None or buffer.kind != "buffer" or m.buffer in seen:
+            raise ProgramError(f"forward() changes {m.buffer!r}, which is not one of the model's buffers")
+        seen.add(m.buffer)
+        if not _is_norm_update(m, buffer, nodes):
+            raise ProgramError(
+                f"forward() changes the buffer {buffer.target} while it trains; only BatchNorm may update its running "
+                "statistics. Keep learned numbers in nn.Parameters, which the grader's optimizer trains")
+    for node in graph.nodes:
+        if node.target == TRAIN_NORM_OP and node.args[5:6] != [True]:
+            raise ProgramError(f"{node.module or node.name}: a training-mode batch norm that does not train")
+    for node in graph.nodes:  # the updated statistics feed the mutations and nothing else
+        if node.target == "getitem" and node.args[1:2] in ([3], [4]):
+            source = nodes.get(_input_ref(node.args[0]) or "")
+            if source is not None and source.target == TRAIN_NORM_OP and _used_by_nodes(graph, node.name):
+                raise ProgramError(f"{node.module or node.name}: forward() reads BatchNorm's updated statistics; "
+                                   "only BatchNorm itself may use them")
+
+
+def _is_norm_update(m: Mutation, buffer: GraphInput, nodes: dict[str, GraphNode]) -> bool:
+    value = nodes.get(_input_ref(m.value) or "")
+    if value is None:
+        return False
+    if value.target == "getitem" and value.args[1:2] in ([3], [4]):
+        norm = nodes.get(_input_ref(value.args[0]) or "")
+        return norm is not None and norm.target == TRAIN_NORM_OP and _input_ref(norm.args[value.args[1]]) == m.buffer
+    # num_batches_tracked + 1: BatchNorm's step counter, which only momentum=None would read
+    return (value.target == "aten.add.Tensor" and bool(buffer.target) and buffer.target.endswith("." + STEP_COUNTER)
+            and _input_ref(value.args[0]) == m.buffer and value.args[1:] == [1] and not value.kwargs)
+
+
+def _used_by_nodes(graph: Graph, name: str) -> bool:
+    return any(name in _refs(n.args) + _refs(list(n.kwargs.values())) for n in graph.nodes)
+
+
+def derive_eval(graph: Graph) -> Graph:
+    """The program the evaluator measures, derived by the grader from the training one: dropout off, BatchNorm on
+    its running statistics, no mutations, and whatever no longer reaches the output dropped."""
+    if graph.mode != "train":
+        raise ProgramError("only a training-mode program can be derived for evaluation")
+    nodes = []
+    for node in graph.nodes:
+        if node.target == TRAIN_NORM_OP:  # drop `training`; outputs 0-2 keep their meaning
+            args = node.args[:5] + node.args[6:]
+            node = GraphNode(node.name, NORM_OP, args, dict(node.kwargs), node.module, node.layer)
+        elif node.target == DROPOUT_OP:  # train=False: the input itself, and a mask of ones
+            node = GraphNode(node.name, node.target, [*node.args[:2], False], {}, node.module, node.layer)
+        nodes.append(node)
+    return _reachable(Graph(graph.inputs, nodes, graph.output, graph.batch, "eval", []))
+
+
+def _reachable(graph: Graph) -> Graph:
+    """The graph without the operations its output does not need (dead code after the mutations are gone)."""
+    by_name = _producers(graph)
+    needed, todo = set(), _refs([graph.output])
+    while todo:
+        name = todo.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        if name in by_name:
+            node = by_name[name]
+            todo.extend(_refs(node.args) + _refs(list(node.kwargs.values())))
+    return Graph(graph.inputs, [n for n in graph.nodes if n.name in needed], graph.output, graph.batch, graph.mode,
+                 graph.mutations)
 
 
 # ------------------------------------------------------------------------------------------ parameter count
@@ -186,12 +309,13 @@ def count_parameters(graph: Graph) -> ParamCount:
         if i.kind != "buffer" or len(i.shape) != 1 or i.shape[0] > widest:
             continue
         used = uses.get(i.name, [])
-        if used and all(target == NORM_OP and pos in NORM_STATS_ARGS for target, pos in used):
+        if used and all(target in NORM_OPS and pos in NORM_STATS_ARGS for target, pos in used):
             exempt.add(i.name)
     owners = {i.target.rsplit(".", 1)[0] for i in graph.inputs if i.name in exempt and i.target}
-    for i in graph.inputs:  # a used BatchNorm's step counter travels with its statistics
-        if i.kind == "buffer" and i.target and i.target.endswith(".num_batches_tracked") and i.numel == 1 \
-                and i.target.rsplit(".", 1)[0] in owners and not uses.get(i.name):
+    for i in graph.inputs:  # a used BatchNorm's step counter travels with its statistics; training adds 1 to it
+        if i.kind == "buffer" and i.target and i.target.endswith("." + STEP_COUNTER) and i.numel == 1 \
+                and i.target.rsplit(".", 1)[0] in owners \
+                and all(target == "aten.add.Tensor" and pos == 0 for target, pos in uses.get(i.name, [])):
             exempt.add(i.name)
     parameters = sum(i.numel for i in graph.inputs if i.kind == "parameter")
     buffers = [i for i in graph.inputs if i.kind == "buffer" and i.name not in exempt]

@@ -28,15 +28,15 @@ class LoopOptions:
     # (benchmarks/profile_step.py), and it can help cuDNN on GPUs. Opt-in: it changes the float order, and its
     # 20-epoch parity (benchmarks/results/cpu-channels-last-parity-2026-11-28/, 3 seeds) ended above the default
     # layout on average, in its favour but outside the 0.05 a default must meet. A model that cannot run in it (a
-    # .view() over channels, say) trains in the default layout, with a warning (grader.worker.train).
+    # .view() over channels, say) trains in the default layout, with a warning (grader.trainer.train).
     channels_last: bool = False
-    # Draw CPU dropout masks with grader.worker.speed.fast_dropout: the same Bernoulli masks from fewer random draws,
+    # Draw CPU dropout masks with grader.trainer.speed.fast_dropout: the same Bernoulli masks from fewer random draws,
     # most of the loop's lead over the reference pipeline on a CPU (docs/performance.md). On by default since its
     # 20-epoch mean final accuracy (3 seeds) lies within 0.05 points of the reference pipeline's
     # (benchmarks/results/cpu-reference-parity-2026-11-28/). A call it cannot draw (a Parameter, say) goes to torch's
     # own kernel and the run's warnings count it; GPUs keep torch's fused kernel.
     fast_dropout: bool = True
-    # On a CUDA device, record the training step once as a CUDA graph and replay it (grader.worker.graphed): a
+    # On a CUDA device, record the training step once as a CUDA graph and replay it (grader.trainer.graphed): a
     # small net's step is launch-bound there. On by default; SGD only, anything else trains eagerly and says why.
     cuda_graph: bool = True
 
@@ -67,8 +67,9 @@ class WorkerTask:
     mode: str  # "check" or "grade"
     file: str  # the submission's copy inside the worker's directory
     sha256: str  # of the bytes the static policy passed; the worker refuses any other
-    train_images: str  # the training split as IDX files in the worker's directory (the parent wrote them)
+    train_images: str  # a few training images as IDX files in the worker's directory (the parent wrote them)
     train_labels: str
+    train_size: int = 60_000  # images the trainer will train on: make_optimizer's steps_per_epoch counts them
     seed: int = 0
     device: str = "auto"
     quick: bool = False
@@ -89,6 +90,35 @@ class WorkerTask:
         values = _known(cls, raw)
         values["loop"] = LoopOptions.from_dict(raw.get("loop"))
         values["fixed_recipe"] = tuple(raw.get("fixed_recipe") or ())
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class TrainTask:
+    """What the trusted trainer is told: the program and recipe the worker described, as files and data it reads
+    again itself, never the submission; the training split; and the grading's options."""
+
+    graph: str  # the parent's copies of the worker's files, in the trainer's own directory
+    constants: str
+    initial: str
+    recipe: dict  # grader.trainer.recipe.Recipe.to_dict(), as the worker resolved it
+    init: object = None  # the submission's INIT declaration, as data (grader.trainer.init checks it)
+    train_images: str = ""  # the training split as IDX files in the trainer's directory
+    train_labels: str = ""
+    seed: int = 0
+    device: str = "auto"
+    quick: bool = False
+    loop: LoopOptions = LoopOptions()
+    timeout: float = DEFAULT_TIMEOUT_S  # for the CPU-time limit the trainer sets on itself
+    limits: dict = field(default_factory=dict)  # grader.walls.sandbox.Limits fields; {}: its defaults
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> TrainTask:
+        values = _known(cls, raw)
+        values["loop"] = LoopOptions.from_dict(raw.get("loop"))
         return cls(**values)
 
 

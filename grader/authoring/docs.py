@@ -494,7 +494,7 @@ def rf_row(report: dict, spec: str, source: str) -> str:
 def translate_px(lesson, overrides: dict) -> str:
     """The largest shift RandomAffine's translate can draw, in whole pixels: it samples uniformly in
     [-f·28, f·28] and rounds half to even (Python's round), as torchvision's get_params does."""
-    from grader.worker.recipe import resolve
+    from grader.trainer.recipe import resolve
 
     recipe = resolve(overrides, lesson.recipe, lesson.criteria.max_epochs)
     if recipe.augment.translate is None:
@@ -552,9 +552,9 @@ def lr_schedule(sub, lesson, train_images: int, source: str) -> Schedule:
 
     import torch
 
-    from grader.worker.recipe import PER_BATCH_SCHEDULERS, build_optimizer, resolve
+    from grader.trainer.recipe import PER_BATCH_SCHEDULERS, build_optimizer, resolve
     from grader.worker.submission import build
-    from grader.worker.train import steps_per_epoch
+    from grader.trainer.train import steps_per_epoch
 
     recipe = resolve(sub.recipe_overrides(), lesson.recipe, lesson.criteria.max_epochs)
     steps = steps_per_epoch(train_images, recipe.batch_size)

@@ -148,7 +148,7 @@ def render(rows: list[ResultRow], command: str, when: str) -> str:
         "reached the lesson's target, per seed. Rows named `lessonN: FILE` are the other models a lesson's text",
         "talks about (listed in its lesson.toml `[verify]` table): \"passed\" then says what the lesson expects",
         "of them (to pass, to fail, or only to be measured). Since 2026-11-28 the loop draws CPU dropout masks",
-        "the cheaper way by default (grader/worker/speed.py: the same Bernoulli distribution, other draws); rows",
+        "the cheaper way by default (grader/trainer/speed.py: the same Bernoulli distribution, other draws); rows",
         "written before drew them with torch's kernel, so re-running one whose model has dropout gives figures of",
         "the same spread, not the same digits (`course grade --torch-dropout` draws them as those rows did).",
         "",

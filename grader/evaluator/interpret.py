@@ -18,10 +18,13 @@ _FORMATS = {"contiguous_format": torch.contiguous_format, "channels_last": torch
             "preserve_format": torch.preserve_format}
 
 
-def resolve_op(name: str):
-    """The operation a node names, if the allowlist has it: core ATen, no in-place or mutating variants."""
+def resolve_op(name: str, training: bool = False):
+    """The operation a node names, if the allowlist has it: core ATen, no in-place or mutating variants (and, in a
+    training program, BatchNorm's functional training step)."""
     if name == "getitem":
         return operator.getitem
+    if training and name == program.TRAIN_NORM_OP:
+        return torch.ops.aten._native_batch_norm_legit_functional.default
     parts = name.split(".")
     if len(parts) != 3 or parts[0] != "aten":
         raise ProgramError(f"the exported program uses {name!r}, which is not an ATen operation")
@@ -48,18 +51,26 @@ def _tensor(entry: program.TensorEntry, data: memoryview, device) -> torch.Tenso
 class Program:
     """A loaded graph: `run(state, images)` computes the model's output for one batch of normalised images."""
 
-    def __init__(self, graph: program.Graph, constants: dict[str, torch.Tensor], device: torch.device):
+    def __init__(self, graph: program.Graph, constants: dict[str, torch.Tensor], device: torch.device,
+                 overrides: dict | None = None, held_kinds: tuple[str, ...] = ("constant",)):
+        """`overrides` maps an op's name to the grader's own implementation of it (the trainer's dropout draw)."""
         self.graph, self.device = graph, device
-        self.ops = [(n.name, resolve_op(n.target), n.args, n.kwargs) for n in graph.nodes]
-        check_tensors(graph, constants, kinds=("constant",))
+        training = graph.mode == "train"
+        self.ops = [(n.name, (overrides or {}).get(n.target) or resolve_op(n.target, training), n.args, n.kwargs)
+                    for n in graph.nodes]
+        check_tensors(graph, constants, kinds=held_kinds)
         self.constants = constants
         self.image = next(i for i in graph.inputs if i.kind == "input")
 
     def run(self, state: dict[str, torch.Tensor], images: torch.Tensor) -> torch.Tensor:
+        return self.run_with_env(state, images)[0]
+
+    def run_with_env(self, state: dict[str, torch.Tensor], images: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """The output, and every value computed on the way (the trainer reads its mutations there)."""
         env = {**self.constants, **state, self.image.name: images}
         for name, op, args, kwargs in self.ops:
             env[name] = op(*[self._value(a, env) for a in args], **{k: self._value(v, env) for k, v in kwargs.items()})
-        return self._value(self.graph.output, env)
+        return self._value(self.graph.output, env), env
 
     def _value(self, arg, env):
         if isinstance(arg, dict):

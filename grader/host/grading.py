@@ -1,13 +1,15 @@
 """One check or grading from the parent's side (the CLI's process, no torch): the only place a verdict is decided.
 
-A grading runs two children (grader.channel):
-- the worker (grader.worker) imports the submission, trains it on the training split it was handed, exports its
-  program once and writes its state after every epoch;
-- the evaluator (grader.evaluator) holds the test split it was handed, never imports the submission, and
-  measures the program with each state.
-The parent counts the parameters on the exported program, copies each state out of the worker's directory as it
-is announced, and builds the run record from trusted figures only: the worker's own numbers are progress display.
-One budget (`timeout`) covers both children.
+A grading runs three children (grader.channel):
+- the worker (grader.worker) imports the submission, builds it, exports its training program with the state it
+  built and describes its recipe as data, then exits: the only time the submission's code runs;
+- the trainer (grader.trainer) never imports the submission: it draws the initial state, trains the program with
+  the grader's loop on the training split it was handed, and writes the state after every epoch;
+- the evaluator (grader.evaluator) holds the test split it was handed and measures, with each state, the program
+  the parent derived from the training one (grader.program.derive_eval).
+The parent checks and counts the exported program, copies every file out of a child's directory as it is
+announced, and builds the run record from trusted figures only: the trainer's own numbers are progress display.
+One budget (`timeout`) covers all three children.
 """
 
 from __future__ import annotations
@@ -37,13 +39,13 @@ from grader.errors import (
 )
 from grader.host import rules
 from grader.host.rooms import Rooms
-from grader.record import DEFAULT_TIMEOUT_S, EpochRecord, GradeRequest, RunRecord, WorkerTask
+from grader.record import DEFAULT_TIMEOUT_S, EpochRecord, GradeRequest, RunRecord, TrainTask, WorkerTask
 from grader.walls.policy import check_file
 from grader.walls.sandbox import worker_env
 
 QUICK_TRAIN = 5_000  # images for a --quick smoke run: about a tenth of an epoch, seconds on a CPU
 QUICK_TEST = 2_000
-CHECK_TRAIN = 1_000  # a check needs two digits for the contract and a batch to export with
+CHECK_TRAIN = 64  # the worker needs two digits for the contract and a few to export with, never the split
 CHECK_TIMEOUT_S = 120.0
 MODEL_FILE = "model.py"
 _STATE_NAME = re.compile(r"state-\d{3}\.bin")
@@ -92,19 +94,21 @@ def _place_submission(file: Path, sha256: str, directory: Path) -> Path:
     return target
 
 
+_WHO = {"evaluator": "the clean evaluator", "trainer": "the trainer", "worker": "the grading process"}
+
+
 def _error_from(child: ChildProcess, event: dict) -> CourseError:
     kind = event.get("kind")
     message = str(event.get("message", ""))
     if kind == "internal":
-        who = "the clean evaluator" if child.name == "evaluator" else "grading"
+        who = "grading" if child.name == "worker" else _WHO.get(child.name, child.name)
         return WorkerError(f"{who} failed unexpectedly: {message}\n{event.get('traceback', '')}" + child.tail())
     return _ERRORS.get(kind, WorkerError)(message + child.tail())
 
 
 def _closed(child: ChildProcess) -> WorkerError:
     code = child.wait(10)
-    who = "the clean evaluator" if child.name == "evaluator" else "the grading process"
-    return WorkerError(f"{who} {exit_reason(code)}{child.tail()}")
+    return WorkerError(f"{_WHO.get(child.name, child.name)} {exit_reason(code)}{child.tail()}")
 
 
 def _garbage(child: ChildProcess, item: Garbage) -> WorkerError:
@@ -143,9 +147,10 @@ def check(request: GradeRequest, lesson: Lesson | None, *, screen: bool = True, 
                     raise _closed(child)
                 if event["event"] == "error":
                     raise _error_from(child, event)
-                if event["event"] == "result":
+                if event["event"] == "described":
                     report = {**(event.get("report") or {}), "file": str(file)}
-                    graph = program.read_graph(rooms.worker / program_file(event, "graph"))
+                    _take(rooms.worker, rooms.handed, program_file(event, "graph"))
+                    graph = program.read_graph(rooms.handed / "graph.json")
                     return Checked(program.with_count(report, program.count_parameters(graph)), worker.log,
                                    worker.log_dropped)
             raise WorkerError(f"timed out after {timeout:g} s; the check was stopped{worker.tail()}")
@@ -153,9 +158,13 @@ def check(request: GradeRequest, lesson: Lesson | None, *, screen: bool = True, 
         rooms.close()
 
 
+PROGRAM_FILES = {"graph": "graph.json", "constants": "constants.bin", "initial": "initial.bin"}
+EVAL_GRAPH = "eval-graph.json"  # the program the evaluator measures, derived by the parent
+
+
 def program_file(event: dict, key: str) -> str:
     name = str(event.get(key, ""))
-    if name not in ("graph.json", "constants.bin"):
+    if name != PROGRAM_FILES.get(key):
         raise IntegrityError(f"the worker named an unexpected program file {name[:40]!r}")
     return name
 
@@ -176,9 +185,10 @@ class _Run:
     report: dict | None = None
     count: program.ParamCount | None = None
     export: dict = field(default_factory=dict)
+    described: dict = field(default_factory=dict)  # the worker's recipe, init and walls
     start: dict = field(default_factory=dict)
     result: dict | None = None
-    trained: dict[int, dict] = field(default_factory=dict)  # epoch -> the worker's figures
+    trained: dict[int, dict] = field(default_factory=dict)  # epoch -> the trainer's figures
     measured: dict[int, dict] = field(default_factory=dict)  # epoch -> the evaluator's figures
     sent: set[int] = field(default_factory=set)  # epochs handed to the evaluator
     steps: list[list[float]] = field(default_factory=list)
@@ -198,9 +208,21 @@ class _Run:
         return self.result is not None and self.sent == set(self.measured)
 
 
+@dataclass
+class _Children:
+    """The three children of one grading and the directories they work in."""
+
+    worker: ChildProcess
+    trainer: ChildProcess
+    evaluator: ChildProcess
+    rooms: Rooms
+    task: dict  # the TrainTask's fields known before the worker has described the submission
+
+
 def grade(request: GradeRequest, lesson: Lesson | None, on_event: Callable[[dict], None] | None = None, *,
           screen: bool = True, limits: dict | None = None, launch: Callable[..., ChildProcess] = cold_start) -> Graded:
-    """Train one submission in the worker, measure every epoch in the evaluator, and judge it.
+    """Describe the submission in the worker, train its program in the trainer, measure every epoch in the
+    evaluator, and judge it.
 
     `screen=False` skips the static policy: only tests do that, to prove the walls behind it hold on their own.
     `launch` starts the children: a fresh interpreter each (the default) or a fork of a warm zygote.
@@ -212,31 +234,40 @@ def grade(request: GradeRequest, lesson: Lesson | None, on_event: Callable[[dict
     rooms = Rooms()
     events: queue.Queue = queue.Queue()
     children: list[ChildProcess] = []
+
+    def start(module: str, name: str, room: Path) -> ChildProcess:
+        child = launch(module, name=name, cwd=room, env=worker_env(room), events=events)
+        children.append(child)
+        return child
+
     try:
         quick = request.quick
-        train = mnist.write_split(rooms.worker, True, request.data_dir, QUICK_TRAIN if quick else None)
+        sample = mnist.write_split(rooms.worker, True, request.data_dir, CHECK_TRAIN)
+        train = mnist.write_split(rooms.trainer, True, request.data_dir, QUICK_TRAIN if quick else None)
         test = mnist.write_split(rooms.evaluator, False, request.data_dir, QUICK_TEST if quick else None)
         run.test_images = _count_items(test[1])
         criteria = run.criteria
         task = WorkerTask(
-            "grade", str(_place_submission(file, run.sha256, rooms.worker)), run.sha256, str(train[0]), str(train[1]),
-            seed=request.seed, device=request.device, quick=quick, epochs=request.epochs,
-            max_epochs=criteria.max_epochs, max_params=criteria.max_params,
+            "grade", str(_place_submission(file, run.sha256, rooms.worker)), run.sha256, str(sample[0]),
+            str(sample[1]), train_size=_count_items(train[1]), seed=request.seed, device=request.device,
+            quick=quick, epochs=request.epochs, max_epochs=criteria.max_epochs, max_params=criteria.max_params,
             lesson_recipe=lesson.recipe if lesson else None, fixed_recipe=lesson.fixed_recipe if lesson else (),
             loop=request.loop, timeout=timeout, limits=limits or {})
-        worker = launch("grader.worker", name="worker", cwd=rooms.worker, env=worker_env(rooms.worker),
-                        events=events)
-        children.append(worker)
+        worker = start("grader.worker", "worker", rooms.worker)
         worker.send(task.to_dict())
-        evaluator = launch("grader.evaluator", name="evaluator", cwd=rooms.evaluator,
-                           env=worker_env(rooms.evaluator), events=events)
-        children.append(evaluator)
+        # Started now, so that their interpreters come up while the worker exports; each waits for its request.
+        trainer = start("grader.trainer", "trainer", rooms.trainer)
+        evaluator = start("grader.evaluator", "evaluator", rooms.evaluator)
         evaluator.send({"op": "setup", "test_images": str(test[0]), "test_labels": str(test[1]),
                         "device": request.device, "workdir": str(rooms.evaluator), "timeout": timeout,
                         "readable": [str(rooms.handed)]})
-        _pump(run, events, worker, evaluator, rooms, deadline, timeout)
+        kids = _Children(worker, trainer, evaluator, rooms, {
+            "train_images": str(train[0]), "train_labels": str(train[1]), "seed": request.seed,
+            "device": request.device, "quick": quick, "loop": request.loop, "timeout": timeout,
+            "limits": limits or {}})
+        _pump(run, events, kids, deadline, timeout)
         evaluator.close_input()
-        return Graded(_record(run), worker.log, worker.log_dropped)
+        return Graded(_record(run), worker.log + trainer.log, worker.log_dropped + trainer.log_dropped)
     finally:
         for child in children:
             child.kill()
@@ -248,45 +279,63 @@ def _count_items(labels: Path) -> int:
         return mnist.idx_shape(fh.read(8))[0]
 
 
-def _pump(run: _Run, events: queue.Queue, worker: ChildProcess, evaluator: ChildProcess, rooms: Rooms,
-          deadline: float, timeout: float) -> None:
+def _pump(run: _Run, events: queue.Queue, kids: _Children, deadline: float, timeout: float) -> None:
     for child, event in drain(events, deadline):
         if isinstance(event, Garbage):
             raise _garbage(child, event)
         if event is CLOSED:
-            if child is worker and run.result is not None:
+            if child is kids.worker and run.report is not None:
+                continue  # it described the submission and left, as it should
+            if child is kids.trainer and run.result is not None:
                 if run.done:
                     return
                 continue
             raise _closed(child)
         if event["event"] == "error":
             raise _error_from(child, event)
-        if child is worker:
-            _from_worker(run, event, evaluator, rooms)
+        if child is kids.worker:
+            _from_worker(run, event, kids)
+        elif child is kids.trainer:
+            _from_trainer(run, event, kids)
         else:
             _from_evaluator(run, event)
         if run.done:
             return
     raise WorkerError(f"timed out after {timeout:g} s; the grading (training and evaluation) was stopped"
-                      f"{worker.tail()}")
+                      f"{kids.trainer.tail() or kids.worker.tail()}")
 
 
-def _from_worker(run: _Run, event: dict, evaluator: ChildProcess, rooms: Rooms) -> None:
+def _from_worker(run: _Run, event: dict, kids: _Children) -> None:
+    """The worker's one message: the program, its initial state and the recipe. From here the grader owns them."""
+    if event["event"] != "described" or run.report is not None:
+        raise IntegrityError("the worker sent more than its description; this run cannot be trusted")
+    rooms = kids.rooms
+    for key in PROGRAM_FILES:
+        _take(rooms.worker, rooms.handed, program_file(event, key))
+    graph = program.read_graph(rooms.handed / "graph.json")  # checked: ops, mutations, shapes
+    run.count = program.count_parameters(graph)
+    run.report = program.with_count({**(event.get("report") or {}), "file": str(run.file)}, run.count)
+    run.export = dict(event.get("export") or {})
+    run.described = {"sandbox": dict(event.get("sandbox") or {})}
+    rules.refuse_oversized(run.count.total, run.criteria.max_params)
+    program.write_graph(program.derive_eval(graph), rooms.handed / EVAL_GRAPH)
+    kids.evaluator.send({"op": "load", "graph": str(rooms.handed / EVAL_GRAPH),
+                         "constants": str(rooms.handed / "constants.bin")})
+    for key in PROGRAM_FILES:  # the trainer reads the parent's copies, in its own room
+        shutil.copyfile(rooms.handed / PROGRAM_FILES[key], rooms.trainer / PROGRAM_FILES[key])
+    if not isinstance(event.get("recipe"), dict):
+        raise IntegrityError("the worker described no recipe; this run cannot be trusted")
+    task = TrainTask(graph=str(rooms.trainer / "graph.json"), constants=str(rooms.trainer / "constants.bin"),
+                     initial=str(rooms.trainer / "initial.bin"), recipe=event["recipe"], init=event.get("init"),
+                     **kids.task)
+    kids.trainer.send(task.to_dict())
+    run.emit({"event": "check", "report": run.report})
+
+
+def _from_trainer(run: _Run, event: dict, kids: _Children) -> None:
     kind = event["event"]
-    if kind == "check":
-        if run.report is not None:
-            raise IntegrityError("the worker reported its model twice; this run cannot be trusted")
-        for key in ("graph", "constants"):
-            _take(rooms, program_file(event, key))
-        graph = program.read_graph(rooms.handed / "graph.json")
-        run.count = program.count_parameters(graph)
-        run.report = program.with_count({**(event.get("report") or {}), "file": str(run.file)}, run.count)
-        run.export = dict(event.get("export") or {})
-        rules.refuse_oversized(run.count.total, run.criteria.max_params)
-        evaluator.send({"op": "load", "graph": str(rooms.handed / "graph.json"),
-                        "constants": str(rooms.handed / "constants.bin")})
-        run.emit({"event": "check", "report": run.report})
-    elif kind == "start":
+    rooms = kids.rooms
+    if kind == "start":
         run.start = {**event, "test_images": run.test_images}
         run.emit(run.start)
     elif kind == "progress":
@@ -297,30 +346,30 @@ def _from_worker(run: _Run, event: dict, evaluator: ChildProcess, rooms: Rooms) 
         run.emit(event)
     elif kind in ("state", "epoch"):
         if run.report is None:
-            raise IntegrityError("the worker handed over a state before its program; this run cannot be trusted")
+            raise IntegrityError("the trainer handed over a state before the program; this run cannot be trusted")
         epoch = int(event.get("epoch", -1))
         name = str(event.get("state", ""))
         if not _STATE_NAME.fullmatch(name) or epoch in run.sent or epoch != len(run.sent):
-            raise IntegrityError(f"the worker handed over an unexpected state ({name[:40]!r}, epoch {epoch})")
-        _take(rooms, name)  # ours now: the worker cannot change it later
+            raise IntegrityError(f"the trainer handed over an unexpected state ({name[:40]!r}, epoch {epoch})")
+        _take(rooms.trainer, rooms.handed, name)  # ours now: the trainer cannot change it later
         run.sent.add(epoch)
         if kind == "epoch":
             run.trained[epoch] = event
-        evaluator.send({"op": "measure", "epoch": epoch, "state": str(rooms.handed / name)})
+        kids.evaluator.send({"op": "measure", "epoch": epoch, "state": str(rooms.handed / name)})
     elif kind == "result":
         if run.result is not None or not isinstance(event.get("record"), dict):
-            raise IntegrityError("the worker reported more than one result; this run cannot be trusted")
+            raise IntegrityError("the trainer reported more than one result; this run cannot be trusted")
         run.result = event["record"]
 
 
-def _take(rooms: Rooms, name: str) -> None:
-    """Copy a file the worker announced out of its directory, into the parent's own."""
-    source = rooms.worker / name
+def _take(source_room: Path, target_room: Path, name: str) -> None:
+    """Copy a file a child announced out of its directory, into the parent's own."""
+    source = source_room / name
     if source.is_symlink() or not source.is_file():
-        raise IntegrityError(f"the worker announced {name} but did not write it; this run cannot be trusted")
+        raise IntegrityError(f"a child announced {name} but did not write it; this run cannot be trusted")
     if source.stat().st_size > program.MAX_TENSOR_FILE_BYTES:
-        raise IntegrityError(f"the worker's {name} is {source.stat().st_size:,} bytes; a model's state is a few MB")
-    shutil.copyfile(source, rooms.handed / name)
+        raise IntegrityError(f"{name} is {source.stat().st_size:,} bytes; a model's state is a few MB")
+    shutil.copyfile(source, target_room / name)
 
 
 def _from_evaluator(run: _Run, event: dict) -> None:
@@ -369,7 +418,8 @@ def _record(run: _Run) -> RunRecord:
         train_images=int(result.get("train_images") or 0),
         target=criteria.accuracy.target if criteria.accuracy else None,
         export=run.export, evaluator=run.evaluator, warnings=list(result.get("warnings") or []),
-        test_images=run.test_images, sandbox=dict(result.get("sandbox") or {}),
+        test_images=run.test_images,
+        sandbox={**dict(result.get("sandbox") or {}), "worker": run.described.get("sandbox", {})},
         duration=time.perf_counter() - run.started)
     record.verdict = judge(criteria, report, record.test_accs, quick=run.request.quick)
     record.verdict.warnings = list(record.warnings)  # a schedule built for another run length, a fixed recipe ...

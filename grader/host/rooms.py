@@ -57,12 +57,14 @@ class LockedFolder:
 
 
 class Rooms(LockedFolder):
-    """The worker's room, the evaluator's, and the parent's own copies (handed), under one locked directory."""
+    """The worker's room, the trainer's, the evaluator's, and the parent's own copies (handed), under one locked
+    directory."""
 
     def __init__(self, base: str | os.PathLike | None = None):
         super().__init__(PREFIX, base)
         self.worker, self.evaluator, self.handed = self.root / "worker", self.root / "evaluator", self.root / "handed"
-        for d in (self.worker, self.evaluator, self.handed):
+        self.trainer = self.root / "trainer"
+        for d in (self.worker, self.trainer, self.evaluator, self.handed):
             d.mkdir()
 
 

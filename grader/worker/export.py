@@ -1,9 +1,10 @@
-"""Export the student's model once, as a program the trusted side can count and run, and hand over its state.
+"""Export the student's model once, as a program the trusted side can count, train and run, and hand over its state.
 
-`export_program` traces the model in eval mode with torch.export, lowers it to core ATen operations and writes
-grader.program's files: a JSON graph (graph.json) and the tensors it holds as constants (constants.bin). After
-every epoch `write_state` writes the current parameters and buffers (state-NNN.bin). The evaluator runs the
-graph with each state; nothing it reads can carry code.
+`export_program` traces the model in TRAINING mode with torch.export, with a free batch size, lowers it to core
+ATen operations and writes grader.program's files: a JSON graph (graph.json), the tensors it holds as constants
+(constants.bin) and the parameters and buffers as the submission built them (initial.bin). That is all the
+submission ever hands over: the trainer trains the graph, and the evaluator runs the program the parent derives
+from it; nothing they read can carry code.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 import operator
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -22,35 +23,34 @@ import torch
 from grader import program
 from grader.errors import IntegrityError, SubmissionError
 
-EXPORT_BATCH = 1000  # the program's fixed batch size: the evaluator's batch on an accelerator
-CPU_EXPORT_BATCH = 250  # on a CPU 1000-image batches spill out of cache (10k images: 4.4 -> 2.2 CPU s at ~256)
-
-
-def export_batch(device_type: str) -> int:
-    """The batch the evaluator will run the program with, for the device it evaluates on (the training one)."""
-    return CPU_EXPORT_BATCH if device_type == "cpu" else EXPORT_BATCH
-GRAPH_FILE, CONSTANTS_FILE = "graph.json", "constants.bin"
+GRAPH_FILE, CONSTANTS_FILE, INITIAL_FILE = "graph.json", "constants.bin", "initial.bin"
+MIN_BATCH = 2  # BatchNorm in training needs two images; the trainer never hands over a batch of one
 _KINDS = {"PARAMETER": "parameter", "BUFFER": "buffer", "CONSTANT_TENSOR": "constant", "USER_INPUT": "input"}
 _DTYPES = {getattr(torch, name): name for name in program.DTYPE_BYTES}
 
 
 @dataclass
 class Exported:
-    """The exported program as written, and how to read the model's current values of what it holds."""
+    """The exported program as written."""
 
     graph: program.Graph
     seconds: float
-    constants: dict[str, torch.Tensor] = field(default_factory=dict)  # live tensors the graph captured as constants
-    constants_at_export: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def info(self) -> dict:
         return {"seconds": round(self.seconds, 3), "nodes": len(self.graph.nodes), "ops": self.graph.ops,
                 "batch": self.graph.batch}
 
 
+# Outside ATen's core set but what a training forward is made of: BatchNorm's functional training step. The
+# program the evaluator runs never holds it (grader.program.derive_eval turns it into the core eval op).
+TRAINING_OPS = (torch.ops.aten._native_batch_norm_legit_functional.default,)
+
+
 def allowed_op(op) -> bool:
     """The operations an exported program may use: ATen's core opset, without in-place or file operations."""
     if op is operator.getitem:
+        return True
+    if op in TRAINING_OPS:
         return True
     if not isinstance(op, torch._ops.OpOverload) or op.namespace != "aten":
         return False
@@ -62,18 +62,20 @@ def op_name(op) -> str:
 
 
 def export_program(model: torch.nn.Module, example: torch.Tensor, directory: Path) -> Exported:
-    """Export `model` (eval mode, CPU) for the evaluator and write graph.json and constants.bin to `directory`."""
+    """Export `model`'s training forward (CPU, any batch of 2 or more) and write its three files to `directory`."""
     started = time.perf_counter()
     was_training = model.training
-    model.eval()
+    model.train()
     torch_log = logging.getLogger("torch")
     level = torch_log.level
     torch_log.setLevel(logging.CRITICAL)  # a failed export logs whole graphs; its one-line reason is what helps
+    batch = torch.export.Dim("batch", min=MIN_BATCH, max=2**16)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
             warnings.simplefilter("ignore")
             try:
-                ep = torch.export.export(model, (example,), strict=False).run_decompositions()
+                ep = torch.export.export(model, (example,), dynamic_shapes=({0: batch},), strict=False)
+                ep = ep.run_decompositions()
             except Exception as exc:  # torch.export fails in many ways; each becomes advice for the student
                 raise SubmissionError(_export_advice(exc)) from exc
     finally:
@@ -81,11 +83,10 @@ def export_program(model: torch.nn.Module, example: torch.Tensor, directory: Pat
         model.train(was_training)
     graph = _graph(ep, example.shape[0])
     program.write_graph(graph, directory / GRAPH_FILE)
-    constants = dict(ep.constants)
     names = {i.target: i.name for i in graph.inputs if i.kind == "constant"}
-    _write(directory / CONSTANTS_FILE, [(names[k], v) for k, v in constants.items() if k in names])
-    snapshot = {k: v.detach().clone() for k, v in constants.items() if isinstance(v, torch.Tensor)}
-    return Exported(graph, time.perf_counter() - started, constants, snapshot)
+    _write(directory / CONSTANTS_FILE, [(names[k], v) for k, v in ep.constants.items() if k in names])
+    write_state(model, graph, directory / INITIAL_FILE, 0)
+    return Exported(graph, time.perf_counter() - started)
 
 
 def _export_advice(exc: Exception) -> str:
@@ -95,6 +96,10 @@ def _export_advice(exc: Exception) -> str:
         return ("the grader could not export your model's graph: forward() makes a decision on a tensor's value "
                 "(an `if` or `while` on x.sum(), x.max(), .item() ...). The graph must be the same for every input: "
                 f"compute both branches and combine them with torch.where, or drop the condition ({first})")
+    if "Constraints violated" in text or "specialized" in text or "batch" in text and "Dim" in text:
+        return ("the grader could not export your model's graph: forward() assumes a fixed batch size (a .view(128, "
+                "...) or a shape computed from one). Use x.flatten(1) or x.view(x.size(0), -1), which work for any "
+                f"batch ({first})")
     if "uninitialized parameter" in text.lower():
         return ("the grader could not export your model: a lazy module (nn.LazyConv2d, nn.LazyLinear ...) was "
                 f"never materialised; give it its input size ({first})")
@@ -103,39 +108,57 @@ def _export_advice(exc: Exception) -> str:
 
 
 def _graph(ep, batch: int) -> program.Graph:
-    for spec in ep.graph_signature.output_specs:
-        if spec.kind.name != "USER_OUTPUT":
-            raise SubmissionError(f"forward() changes {spec.target} in eval mode; an evaluation must not change the "
-                                  "model (BatchNorm's statistics are the only state allowed to move, "
-                                  "and only in training)")
     kinds = {s.arg.name: (_KINDS.get(s.kind.name), s.target) for s in ep.graph_signature.input_specs}
-    inputs, nodes, output = [], [], None
+    names = {s.target: s.arg.name for s in ep.graph_signature.input_specs if s.kind.name == "BUFFER"}
+    inputs, nodes, output, mutations = [], [], None, []
     for node in ep.graph.nodes:
         if node.op == "placeholder":
             kind, target = kinds.get(node.name, (None, None))
             val = node.meta.get("val")
             if kind is None or not isinstance(val, torch.Tensor):
                 raise SubmissionError(f"the exported graph takes an input the grader cannot hand over ({node.name})")
-            inputs.append(program.GraphInput(node.name, kind, target, tuple(int(s) for s in val.shape),
-                                             _dtype(val.dtype)))
+            shape = tuple(batch if kind == "input" and d == 0 else int(s) for d, s in enumerate(val.shape))
+            inputs.append(program.GraphInput(node.name, kind, target, shape, _dtype(val.dtype)))
         elif node.op == "call_function":
             if not allowed_op(node.target):
                 raise SubmissionError(
                     f"forward() uses {getattr(node.target, '__name__', node.target)}, "
-                    "which the grader's evaluator does not run (it runs ATen's core operations only); "
+                    "which the grader's trainer does not run (it runs ATen's core operations only); "
                     "use standard layers and tensor operations")
+            module, layer = _scope(node)
             nodes.append(program.GraphNode(node.name, op_name(node.target), [_encode(a) for a in node.args],
-                                           {k: _encode(v) for k, v in node.kwargs.items()}))
+                                           {k: _encode(v) for k, v in node.kwargs.items()}, module, layer))
         elif node.op == "output":
-            outs = node.args[0]
-            if not isinstance(outs, (tuple, list)) or len(outs) != 1:
+            specs = ep.graph_signature.output_specs
+            outs = list(node.args[0])
+            users = [(spec, value) for spec, value in zip(specs, outs) if spec.kind.name == "USER_OUTPUT"]
+            if len(users) != 1:
                 raise SubmissionError("forward() must return one tensor of shape (N, 10)")
-            output = _encode(outs[0])
+            output = _encode(users[0][1])
+            for spec, value in zip(specs, outs):
+                if spec.kind.name == "BUFFER_MUTATION":
+                    mutations.append(program.Mutation(names.get(spec.target, spec.target), _encode(value)))
+                elif spec.kind.name != "USER_OUTPUT":
+                    raise SubmissionError(f"forward() changes {spec.target}; only BatchNorm's running statistics "
+                                          "may change while the model trains")
         else:
             raise SubmissionError(f"the exported graph has a {node.op} step the grader cannot hand over")
     if not isinstance(output, dict) or "node" not in output:
         raise SubmissionError("forward() must compute its output from the input image")
-    return program.Graph(inputs, nodes, output, batch)
+    try:
+        return program.graph_from_dict(program.Graph(inputs, nodes, output, batch, "train", mutations).to_dict())
+    except program.ProgramError as exc:
+        raise SubmissionError(str(exc)) from exc
+
+
+def _scope(node) -> tuple[str | None, str | None]:
+    """(module path, layer class) of the innermost module that ran `node`, for the tables the student reads."""
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return None, None
+    path, cls = list(stack.values())[-1]
+    layer = cls if isinstance(cls, str) else getattr(cls, "__name__", str(cls))
+    return str(path)[: program.MAX_NAME] or None, layer.rsplit(".", 1)[-1][: program.MAX_NAME]
 
 
 def _dtype(dtype: torch.dtype) -> str:
@@ -200,13 +223,3 @@ def write_state(model: torch.nn.Module, graph: program.Graph, path: Path, epoch:
                                  f"{list(tensor.shape)}): build every layer in Net.__init__ and keep it")
         named.append((spec.name, tensor))
     _write(path, named, {"epoch": epoch})
-
-
-def changed_constants(exported: Exported) -> list[str]:
-    """Constants the model changed during training: learned numbers kept where nobody counts or hands them over."""
-    changed = []
-    for name, before in exported.constants_at_export.items():
-        now = exported.constants.get(name)
-        if now is None or now.shape != before.shape or not torch.equal(now.detach().cpu(), before.cpu()):
-            changed.append(name)
-    return changed

@@ -11,10 +11,11 @@ import torch
 
 from grader.mnist import Split, normalize
 from grader.worker import analysis
-from grader.worker.export import EXPORT_BATCH, Exported, export_program
+from grader.worker.export import Exported, export_program
 from grader.worker.submission import Submission, build, check_contract, materialize
 
 CONTRACT_IMAGES = 2  # real digits for the contract check: enough to catch a NaN from log(0)
+EXAMPLE_BATCH = 8  # the export's example: any size above 1 (torch.export treats 0 and 1 as special) keeps the batch free
 
 
 def inspect_model(sub: Submission, model: torch.nn.Module, images: torch.Tensor) -> dict:
@@ -32,8 +33,8 @@ def inspect_model(sub: Submission, model: torch.nn.Module, images: torch.Tensor)
 
 
 def examine(sub: Submission, split: Split, seed: int, directory: Path,
-            batch: int = EXPORT_BATCH) -> tuple[torch.nn.Module, dict, Exported]:
-    """Build the submission's Net on the CPU, check it, and export its program (for `batch` images) into `directory`."""
+            batch: int = EXAMPLE_BATCH) -> tuple[torch.nn.Module, dict, Exported]:
+    """Build the submission's Net on the CPU, check it, and export its training program into `directory`."""
     contract = normalize(split.images[:CONTRACT_IMAGES])
     torch.manual_seed(seed)  # the same seed builds the same initial weights for check and grade
     model = build(sub)

@@ -21,7 +21,7 @@ import socket
 import sys
 import tempfile
 
-MODULES = ("grader.worker", "grader.evaluator")  # the only programs it forks
+MODULES = ("grader.worker", "grader.trainer", "grader.evaluator")  # the only programs it forks
 _MAX_MESSAGE = 1 << 20
 
 
@@ -50,6 +50,8 @@ def _warm_up() -> int:
 
     import grader.evaluator.interpret  # noqa: F401
     import grader.evaluator.main  # noqa: F401
+    import grader.trainer.main  # noqa: F401
+    import grader.trainer.session  # noqa: F401
     import grader.worker.main  # noqa: F401
     import grader.worker.session  # noqa: F401
     return threads
@@ -97,6 +99,8 @@ def _child(request: dict, fds: list[int], sock: socket.socket, threads: int) -> 
         torch.set_num_threads(int(request["env"].get("OMP_NUM_THREADS") or threads))
         if request["module"] == "grader.worker":
             from grader.worker.main import main
+        elif request["module"] == "grader.trainer":
+            from grader.trainer.main import main
         else:
             from grader.evaluator.main import main
         code = main() or 0

@@ -9,7 +9,7 @@ import torch
 
 from grader.course.lesson import COURSE_MAX_EPOCHS
 from grader.errors import SubmissionError, TrainingError
-from grader.worker.augment import AugmentConfig
+from grader.trainer.augment import AugmentConfig
 
 # Schedulers whose schedule is written in optimizer steps, not epochs: stepped after every batch.
 PER_BATCH_SCHEDULERS = (torch.optim.lr_scheduler.OneCycleLR, torch.optim.lr_scheduler.CyclicLR)
@@ -23,7 +23,8 @@ class Recipe:
     optimizer: dict = field(default_factory=lambda: {"name": "SGD", "lr": 0.01, "momentum": 0.9})
     scheduler: dict | None = None  # none unless the lesson or submission asks: lesson 6 teaches OneCycle
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # off: augmentation is lesson 6's topic
-    make_optimizer: object = None  # the submission's own function, if any; replaces optimizer/scheduler
+    make_optimizer: object = None  # the submission's own function, in the worker only: it becomes `optim`
+    optim: dict | None = None  # what make_optimizer returned, as data (grader.optim_spec); replaces optimizer/scheduler
     sources: dict = field(default_factory=dict)  # field -> "submission" | "lesson" | "default", for the record
     ignored: list[str] = field(default_factory=list)  # the submission's names the lesson fixes, left unused
 
@@ -35,16 +36,36 @@ class Recipe:
             "optimizer": self.optimizer,
             "scheduler": self.scheduler,
             "augment": self.augment.to_dict(),
-            "make_optimizer": "submission" if self.make_optimizer else None,
+            "make_optimizer": "submission" if self.make_optimizer or self.optim else None,
+            "optim": self.optim,
             "sources": self.sources,
             "ignored": self.ignored,
         }
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> Recipe:
+        """The recipe the worker resolved, as the trainer receives it (every value checked again here)."""
+        try:
+            return cls(epochs=_positive_int(raw["epochs"], "EPOCHS"),
+                       batch_size=_batch_size(raw["batch_size"]),
+                       optimizer=raw.get("optimizer"), scheduler=raw.get("scheduler"),
+                       augment=AugmentConfig.from_dict(raw.get("augment")), optim=raw.get("optim"),
+                       sources=dict(raw.get("sources") or {}), ignored=list(raw.get("ignored") or []))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise SubmissionError(f"the worker described a malformed recipe ({exc})") from exc
 
 
 def _positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise SubmissionError(f"{name} must be a positive integer, got {value!r}")
     return value
+
+
+def _batch_size(value) -> int:
+    batch_size = _positive_int(value, "BATCH_SIZE")
+    if batch_size > 8192:
+        raise SubmissionError(f"BATCH_SIZE {batch_size} is too large; use at most 8192 (128 is typical)")
+    return batch_size
 
 
 def resolve(overrides: dict, lesson_recipe: dict | None, max_epochs: int, epochs_flag: int | None = None,
@@ -75,9 +96,7 @@ def resolve(overrides: dict, lesson_recipe: dict | None, max_epochs: int, epochs
         epochs, sources["epochs"] = max_epochs, f"{sources['epochs']} (capped at max_epochs {max_epochs})"
     if epochs_flag is not None:
         epochs, sources["epochs"] = min(epochs, _positive_int(epochs_flag, "--epochs")), "--epochs"
-    batch_size = _positive_int(pick("BATCH_SIZE", "batch_size", base.batch_size), "BATCH_SIZE")
-    if batch_size > 8192:
-        raise SubmissionError(f"BATCH_SIZE {batch_size} is too large; use at most 8192 (128 is typical)")
+    batch_size = _batch_size(pick("BATCH_SIZE", "batch_size", base.batch_size))
     augment_raw = pick("AUGMENT", "augment", None)
     if augment_raw is not None and not isinstance(augment_raw, dict):
         raise SubmissionError(f"AUGMENT must be a dict like {{'degrees': 10}}, got {type(augment_raw).__name__}")
@@ -107,7 +126,13 @@ def _build_from_spec(namespace, spec: dict, what: str, *args, **extra):
 
 
 def build_optimizer(recipe: Recipe, model: torch.nn.Module, steps_per_epoch: int):
-    """(optimizer, scheduler or None) from the submission's make_optimizer or the recipe's specs."""
+    """(optimizer, scheduler or None) from what make_optimizer returned (as data), the submission's own function
+    (tests and benchmarks that train a module directly), or the recipe's specs."""
+    if recipe.optim is not None:
+        from grader.optim_spec import OptimSpec
+        from grader.trainer.optimizer import build
+
+        return build(OptimSpec.from_dict(recipe.optim), model.named_by_target())
     if recipe.make_optimizer is not None:
         try:
             made = recipe.make_optimizer(model, steps_per_epoch, recipe.epochs)

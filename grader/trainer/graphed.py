@@ -7,7 +7,7 @@ augmented in one go when the epoch starts, and the step (select the batch, forwa
 the running sums) is recorded once and replayed with one launch. Between replays the host does only what must
 change: the scheduler's step, and the learning rate and momentum it set, written into device scalars the graph reads.
 
-What it computes is the eager loop's (grader.worker.train.train_epoch) up to float rounding: the same shuffle, the
+What it computes is the eager loop's (grader.trainer.train.train_epoch) up to float rounding: the same shuffle, the
 same augmentation distribution (drawn per epoch instead of per batch), torch.optim.SGD's update written in foreach
 ops. What it cannot replay faithfully trains eagerly, and `unsupported` or the capture's error says why.
 """
@@ -17,8 +17,8 @@ from __future__ import annotations
 import torch
 
 from grader.errors import SubmissionError
-from grader.worker.augment import Augmenter
-from grader.worker.step import Tally, loss_and_backward
+from grader.trainer.augment import Augmenter
+from grader.trainer.step import Tally, loss_and_backward
 
 AUGMENT_CHUNK = 8192  # images augmented per call when an epoch starts: bounds the sampling grid to ~50 MB
 WARMUP_STEPS = 2  # eager steps per batch size before recording: cuDNN and autograd set themselves up outside it

@@ -20,10 +20,10 @@ import torch
 from grader.errors import SubmissionError, TrainingError
 from grader.mnist import Split, normalize
 from grader.record import LoopOptions
-from grader.worker.augment import Augmenter
-from grader.worker.graphed import Replay, unsupported
-from grader.worker.recipe import PER_BATCH_SCHEDULERS, Recipe, build_optimizer, describe_optimizer, step_scheduler
-from grader.worker.step import Tally, loss_and_backward
+from grader.trainer.augment import Augmenter
+from grader.trainer.graphed import Replay, unsupported
+from grader.trainer.recipe import PER_BATCH_SCHEDULERS, Recipe, build_optimizer, describe_optimizer, step_scheduler
+from grader.trainer.step import Tally, loss_and_backward
 
 DIVERGENCE_CHECK_EVERY = 50  # steps between host reads of the NaN flag: cheap, and stops a dead run early
 
@@ -45,7 +45,7 @@ class FitResult:
     optimizer: dict = field(default_factory=dict)  # what make_optimizer or the recipe built, for the record
     warnings: list[str] = field(default_factory=list)
     compiled: bool = False  # whether the epochs really ran through torch.compile (it falls back to eager)
-    graphed: bool = False  # whether the epochs replayed a recorded CUDA graph (grader.worker.graphed)
+    graphed: bool = False  # whether the epochs replayed a recorded CUDA graph (grader.trainer.graphed)
     channels_last: bool = False  # the memory format the epochs really used (a model may refuse the one asked for)
 
 
@@ -266,10 +266,8 @@ def fit(model: torch.nn.Module, recipe: Recipe, train_split: Split, device: torc
         on_epoch: Callable[[EpochStats], None] | None = None, on_step: Callable | None = None,
         options: LoopOptions = LoopOptions()) -> FitResult:
     """Train `model` for the recipe's epochs; `on_epoch` gets each epoch's figures as it ends."""
-    from grader.worker.speed import Tally, fast_dropout
-
     result = FitResult()
-    tally = Tally()  # which dropout calls got the cheaper masks; the run's warnings say if some did not
+    tally = getattr(model, "tally", None)  # a ProgramModule counts which dropout calls got the cheaper masks
     loop = build_loop(model, recipe, train_split, device, seed, options, result.warnings)
     if options.cuda_graph and device.type == "cuda":
         loop.replay, why = replay_or_why(loop)
@@ -279,8 +277,7 @@ def fit(model: torch.nn.Module, recipe: Recipe, train_split: Split, device: torc
     result.warnings.extend(schedule_warnings(loop.scheduler, recipe.epochs, loop.steps))
     with _quiet_about_replayed_steps(loop):
         for epoch in range(1, recipe.epochs + 1):
-            with fast_dropout(options.fast_dropout and device.type == "cpu", tally):  # GPUs fuse dropout already
-                stats = train_epoch(loop, epoch, on_step)
+            stats = train_epoch(loop, epoch, on_step)
             if loop.scheduler is not None and not loop.per_batch:
                 step_scheduler(loop.scheduler, epoch, loop.steps, stats.lr,
                                metric=plateau_metric(loop.scheduler, stats))
@@ -289,7 +286,7 @@ def fit(model: torch.nn.Module, recipe: Recipe, train_split: Split, device: torc
             if on_epoch is not None:
                 on_epoch(stats)
     result.compiled = loop.forward.compiled
-    if (left := tally.warning()) is not None:
+    if tally is not None and (left := tally.warning()) is not None:
         result.warnings.append(left)
     result.channels_last = loop.memory_format == torch.channels_last
     result.graphed = loop.replay is not None and bool(loop.replay.graphs)

@@ -62,7 +62,7 @@ def keep_mask(shape: tuple[int, ...], p: float, dtype: torch.dtype, device,
     return flat.as_strided(shape, stride) if stride is not None else flat.view(shape)
 
 
-def _dense_stride(input: torch.Tensor) -> tuple[int, ...] | None:
+def dense_stride(input: torch.Tensor) -> tuple[int, ...] | None:
     """input's strides if it is densely laid out in a memory format other than the plain one, else None."""
     formats = {4: torch.channels_last, 5: torch.channels_last_3d}
     if input.dim() in formats and not input.is_contiguous() and input.is_contiguous(memory_format=formats[input.dim()]):
@@ -70,7 +70,7 @@ def _dense_stride(input: torch.Tensor) -> tuple[int, ...] | None:
     return None
 
 
-def _not_drawn_because(input: torch.Tensor, p: float, train: bool, feature: bool) -> str | None:
+def not_drawn_because(input: torch.Tensor, p: float, train: bool, feature: bool) -> str | None:
     """Why this call goes to torch's own kernel ("" when no mask is drawn now), or None when keep_mask draws it."""
     if not train or not 0.0 < p < 1.0 - 2.0**-31 or torch.compiler.is_compiling():
         # eval mode, p at its ends (no random mask at all), or tracing by torch.compile/export, which must see the
@@ -97,6 +97,13 @@ class Tally:
         self.drawn = 0
         self.left_to_torch: dict[str, int] = {}
 
+    def count(self, why: str | None) -> None:
+        """Count one training-mode call: drawn by keep_mask (why is None) or left to torch for `why`."""
+        if why is None:
+            self.drawn += 1
+        else:
+            self.left_to_torch[why] = self.left_to_torch.get(why, 0) + 1
+
     def warning(self) -> str | None:
         """A line for the run's warnings when some training-mode dropout did not get the cheaper masks."""
         if not self.left_to_torch:
@@ -118,7 +125,7 @@ class _Patch:
         feature, inplace = name.startswith("feature"), name.endswith("_")
 
         def dropout(input, p, train):
-            why = _not_drawn_because(input, p, train, feature)
+            why = not_drawn_because(input, p, train, feature)
             if self.tally is not None and why != "":
                 if why is None:
                     self.tally.drawn += 1
@@ -129,7 +136,7 @@ class _Patch:
             if feature:  # one draw per (sample, channel): small, and broadcast over the rest
                 mask = keep_mask(_feature_shape(input), p, input.dtype, input.device)
             else:
-                mask = keep_mask(tuple(input.shape), p, input.dtype, input.device, _dense_stride(input))
+                mask = keep_mask(tuple(input.shape), p, input.dtype, input.device, dense_stride(input))
             return input.mul_(mask) if inplace else input * mask
 
         dropout.__name__ = f"fast_{name}"
