@@ -80,9 +80,12 @@ class Side:
     pipeline: str  # "reference" or "grader"
     compile: str | None = None  # a torch.compile mode name ("default" included); grader only
     channels_last: bool = False  # grader only
-    fast_dropout: bool = False  # grader.worker.speed.fast_dropout around the loop; grader only
+    fast_dropout: bool = False  # grader.trainer.speed.fast_dropout around the loop; grader only
     cuda_graph: bool = True  # the recorded step on a GPU (LoopOptions.cuda_graph, on by default); grader only
     threads: int | None = None  # torch.set_num_threads in the process that trains (None: torch's default)
+    # Train the solution's exported program as the trainer does (grader.trainer.program_module), not its nn.Module:
+    # what `course grade` runs since the submission's code runs only once; fast_dropout is then the module's own draw
+    program: bool = False
 
     @property
     def label(self) -> str:
@@ -95,6 +98,8 @@ class Side:
             flags.append("fast_dropout")
         if not self.cuda_graph and self.pipeline == "grader":
             flags.append("cuda_graph:off")
+        if self.program:
+            flags.append("program")
         if self.threads is not None:
             flags.append(f"threads:{self.threads}")
         return "+".join([self.pipeline, *flags])
@@ -119,13 +124,13 @@ def parse_side(text: str) -> Side:
         off = value == "off"
         if name == "compile" and (off or not value or value in _COMPILE_MODES):
             values["compile"] = None if off else (value or "default")
-        elif name in ("channels_last", "fast_dropout", "cuda_graph") and value in ("", "off"):
+        elif name in ("channels_last", "fast_dropout", "cuda_graph", "program") and value in ("", "off"):
             values[name] = not off
         elif name == "threads" and value.isdigit() and int(value) > 0:
             values["threads"] = int(value)
         else:
             raise ValueError(f"unknown flag {flag!r} in {text!r}: use compile[:MODE], channels_last, fast_dropout, "
-                             "cuda_graph, threads:N (a boolean flag takes :off)")
+                             "cuda_graph, program, threads:N (a boolean flag takes :off)")
         if pipeline == "reference" and name != "threads":
             raise ValueError(f"{flag!r} is a flag of the grader's loop; the reference takes threads:N only")
     return Side(pipeline, **values)
@@ -209,16 +214,18 @@ def train_with_grader_loop(model, recipe, train_split, test_split, device, seed:
 
     from grader.mnist import normalize
     from grader.record import LoopOptions
-    from grader.worker.train import fit
+    from grader.trainer.speed import fast_dropout
+    from grader.trainer.train import fit
 
     images, labels = normalize(test_split.images).to(device), test_split.labels.to(device)
     history = []
+    measured = _measured_program(model, device) if side.program else model
 
     def evaluate(stats):  # what the clean evaluator measures after every epoch (in its own process, in a grading)
         started = time.perf_counter()
         model.eval()
         with torch.no_grad():
-            correct = sum(int((model(images[i:i + 1000]).argmax(1) == labels[i:i + 1000]).sum())
+            correct = sum(int((measured(images[i:i + 1000]).argmax(1) == labels[i:i + 1000]).sum())
                           for i in range(0, len(labels), 1000))
         history.append({"epoch": stats.epoch, "seconds": stats.seconds + time.perf_counter() - started,
                         "train_acc": stats.train_acc, "test_acc": 100.0 * correct / len(labels)})
@@ -226,8 +233,50 @@ def train_with_grader_loop(model, recipe, train_split, test_split, device, seed:
     # every flag explicit: a side's label names what it ran, whatever LoopOptions' defaults are
     options = LoopOptions(compile=side.compile or False, channels_last=side.channels_last,
                           fast_dropout=side.fast_dropout, cuda_graph=side.cuda_graph)
-    result = fit(model, recipe, train_split, device, seed, on_epoch=evaluate, options=options)
+    # A module's dropout gets the cheaper draw by patching torch around the loop, as the worker's loop did before the
+    # submission's code stopped running in training; the exported program draws its own (Side.program)
+    with fast_dropout(side.fast_dropout and not side.program and device.type == "cpu"):
+        result = fit(model, recipe, train_split, device, seed, on_epoch=evaluate, options=options)
     return history, result
+
+
+def _measured_program(model, device):
+    """What the evaluator runs for a trained ProgramModule: the program derived from it, on its current state."""
+    from grader import program
+    from grader.evaluator.interpret import Program
+
+    derived = Program(program.derive_eval(model.graph), {}, device, held_kinds=())
+
+    def measure(x):
+        held = {spec.name: getattr(model, spec.name) for spec in model.graph.inputs if spec.kind != "input"}
+        return derived.run(held, x)
+
+    return measure
+
+
+def _program_of(net, seed: int, fast: bool, device):
+    """The solution as the trainer receives it: exported once, its initial state drawn by the grader."""
+    import tempfile
+
+    import torch
+
+    from grader import program
+    from grader.evaluator.interpret import tensors_from_file
+    from grader.trainer import speed
+    from grader.trainer.init import draw
+    from grader.trainer.program_module import ProgramModule
+    from grader.worker.export import export_program
+
+    with tempfile.TemporaryDirectory() as tmp:
+        export_program(net, torch.zeros(8, 1, 28, 28), Path(tmp))
+        graph = program.read_graph(Path(tmp) / "graph.json")
+        constants = tensors_from_file(Path(tmp) / "constants.bin", "cpu")
+        submitted = tensors_from_file(Path(tmp) / "initial.bin", "cpu")
+    drawn = draw(graph, submitted, seed, None)
+    return ProgramModule(graph, constants, drawn.state, fast and device.type == "cpu", speed.Tally())
+
+
+
 
 
 def run_grader(device, epochs: int, seed: int, side: Side, limit: int | None = None) -> dict:
@@ -235,7 +284,7 @@ def run_grader(device, epochs: int, seed: int, side: Side, limit: int | None = N
     import torch
 
     from grader.mnist import load_split
-    from grader.worker.recipe import resolve
+    from grader.trainer.recipe import resolve
 
     sol = _solution()
     overrides = {k: getattr(sol, k) for k in ("BATCH_SIZE", "AUGMENT", "make_optimizer")}
@@ -245,7 +294,8 @@ def run_grader(device, epochs: int, seed: int, side: Side, limit: int | None = N
     if limit:
         train_split, test_split = train_split.subset(limit), test_split.subset(limit)
     torch.manual_seed(seed)
-    history, result = train_with_grader_loop(sol.Net(), recipe, train_split, test_split, device, seed, side)
+    model = _program_of(sol.Net(), seed, side.fast_dropout, device) if side.program else sol.Net()
+    history, result = train_with_grader_loop(model, recipe, train_split, test_split, device, seed, side)
     _sync(device)
     wall = time.perf_counter() - started
     out = _summary("grader", history, wall, len(train_split), device)

@@ -1,6 +1,6 @@
 """Worker-side grading: how often a run reports progress (each report is a host sync on a GPU)."""
 
-from grader.worker.session import ProgressPacer
+from grader.trainer.session import ProgressPacer
 
 
 class Clock:

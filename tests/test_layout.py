@@ -1,5 +1,6 @@
 """The package's shape: no import cycle anywhere in grader/ (imports inside functions count), and the boundaries
-the folders name hold: what runs in the parent never needs torch, and only the worker imports a submission."""
+the folders name hold: what runs in the parent never needs torch, and only the worker imports a submission (the
+trainer and the evaluator run its exported program, never its code)."""
 
 import ast
 from pathlib import Path
@@ -104,7 +105,8 @@ def test_only_the_worker_imports_a_submission():
                  if "spec_from_file_location" in path.read_text(encoding="utf-8")}
     assert importers == {"grader.worker.submission"}
     graph = _graph()
-    for side in ("grader.host.grading", "grader.evaluator.main", "grader.api", "grader.gradebook.batch"):
+    for side in ("grader.host.grading", "grader.evaluator.main", "grader.trainer.main", "grader.api",
+                 "grader.gradebook.batch"):
         assert "grader.worker.submission" not in _reaches(graph, side), side
 
 

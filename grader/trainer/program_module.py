@@ -45,8 +45,11 @@ class ProgramModule(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         held = {spec.name: getattr(self, spec.name) for spec in self.graph.inputs if spec.kind != "input"}
+        # Autograd keeps what BatchNorm read for the backward pass: the buffers it updates are handed over as copies
+        # (a few hundred numbers), so writing the new statistics in place cannot spoil the gradients.
+        inputs = {**held, **{m.buffer: held[m.buffer].clone() for m in self.graph.mutations}}
         self.program.device = x.device  # tensors the program makes live where it computes
-        out, env = self.program.run_with_env(held, x)
+        out, env = self.program.run_with_env(inputs, x)
         if self.training:  # the probe of a memory format runs in eval mode and must change nothing
             with torch.no_grad():
                 for m in self.graph.mutations:
