@@ -5,10 +5,13 @@ rebuilt over a copy of the parameters, follow the same learning rates and reach 
 under identical gradients; everything that is not plain data is refused, each with its own message.
 """
 
+import ast
 import copy
 import importlib.util
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -402,3 +405,16 @@ def test_trainer_refuses_a_cyclic_scale_fn_in_the_data():
     data["scheduler"]["state"]["_scale_fn_custom"] = {"a": 1}
     with pytest.raises(SubmissionError, match="CyclicLR is allowed only with one of its modes"):
         build(OptimSpec.from_dict(data), dict(model.named_parameters()))
+
+
+def test_the_spec_needs_no_torch_and_the_trainer_no_worker():
+    """The spec crosses processes, the parent's included: importing it loads no torch. The trainer's half and
+    the spec import nothing of the worker's, where the submission runs."""
+    source = "import sys, grader.optim_spec; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", source], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False"]
+    for path in ("grader/trainer/optimizer.py", "grader/optim_spec.py", "grader/errors.py"):
+        tree = ast.parse((ROOT / path).read_text())
+        modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        modules |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        assert {m for m in modules if m and m.startswith("grader")} <= {"grader.errors", "grader.optim_spec"}, path
