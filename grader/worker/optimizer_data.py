@@ -36,7 +36,7 @@ _CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
 
 def describe(made, model: torch.nn.Module) -> OptimSpec:
     """make_optimizer's result (an optimizer or (optimizer, scheduler)) as an OptimSpec over `model`'s names."""
-    optimizer, scheduler = made if type(made) is tuple and len(made) == 2 else (made, None)
+    optimizer, scheduler = made if isinstance(made, tuple) and len(made) == 2 else (made, None)  # as the recipe
     kind = _optimizer_kind(optimizer)
     _check_fresh(optimizer)
     names = _parameter_names(model)
