@@ -2,7 +2,7 @@
 
 Each (file, seed) run does what a grading does inside its worker (grader.grading.run_grade): build and measure
 the model under the seed, resolve the recipe from the submission's overrides and the lesson's recipe, load the
-splits with grader.mnist.load_split, seed torch and train with grader.worker.train.fit; then the lesson's own verdict
+splits with grader.mnist.load_split, seed torch and train with grader.trainer.train.fit; then the lesson's own verdict
 functions judge the static criteria and the accuracy rule (lesson 7: each of the last 3 epochs >= 99.4 %).
 No sandbox and no clean evaluator: these are our own files, and the point is to compare many runs quickly.
 
@@ -108,9 +108,9 @@ def run_one(spec: RunSpec) -> dict:
     from grader.course.verdict import judge_accuracy, judge_static
     from grader.device import device_name, pick_device
     from grader.mnist import normalize
-    from grader.worker.recipe import resolve
+    from grader.trainer.recipe import resolve
     from grader.worker.submission import build, load, materialize
-    from grader.worker.train import fit
+    from grader.trainer.train import fit
 
     started = time.perf_counter()
     record = {"file": spec.file, "name": Path(spec.file).stem, "seed": spec.seed}

@@ -1,6 +1,6 @@
 """Where one training step of the grader's loop spends its time: a torch.profiler table, by phase and by op.
 
-The step is the one grader.worker.train runs (augment a resident uint8 batch, forward, loss, backward, optimizer and
+The step is the one grader.trainer.train runs (augment a resident uint8 batch, forward, loss, backward, optimizer and
 scheduler step) on solutions/lesson6/model.py with its recipe. Use it to say what limits a speed target.
 
     python benchmarks/profile_step.py --device cpu --steps 20
@@ -26,7 +26,7 @@ def profile(device_arg: str, steps: int, warmup: int, compile: str | None, rows:
             threads: int | None = None, channels_last: bool = False, foreach: bool = False) -> str:
     """Profile `steps` training steps after `warmup` ones; the phase shares and the top `rows` ops, as text.
 
-    The flags try the speed candidates: grader.worker.speed.fast_dropout, torch.set_num_threads, channels_last memory,
+    The flags try the speed candidates: grader.trainer.speed.fast_dropout, torch.set_num_threads, channels_last memory,
     and the optimizer's foreach step.
     """
     import contextlib
@@ -38,10 +38,10 @@ def profile(device_arg: str, steps: int, warmup: int, compile: str | None, rows:
 
     from grader.device import device_name, pick_device
     from grader.mnist import load_split, normalize, to_unit
-    from grader.worker.augment import Augmenter
-    from grader.worker.recipe import build_optimizer, resolve
-    from grader.worker.speed import fast_dropout as fast_dropout_patch
-    from grader.worker.train import steps_per_epoch
+    from grader.trainer.augment import Augmenter
+    from grader.trainer.recipe import build_optimizer, resolve
+    from grader.trainer.speed import fast_dropout as fast_dropout_patch
+    from grader.trainer.train import steps_per_epoch
 
     if threads:
         torch.set_num_threads(threads)
@@ -111,7 +111,7 @@ def main(argv=None) -> int:
                         help="profile the step through torch.compile, in this mode")
     parser.add_argument("--rows", type=int, default=15, help="ops listed")
     parser.add_argument("--fast-dropout", action="store_true",
-                        help="draw dropout masks with grader.worker.speed.fast_dropout")
+                        help="draw dropout masks with grader.trainer.speed.fast_dropout")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads(N) first")
     parser.add_argument("--channels-last", action="store_true", help="model and batches in channels_last memory")
     parser.add_argument("--foreach", action="store_true", help="the optimizer steps with foreach=True")

@@ -1,4 +1,4 @@
-"""grader.worker.augment against torchvision itself: same pixels for fixed parameters, same distributions when
+"""grader.trainer.augment against torchvision itself: same pixels for fixed parameters, same distributions when
 sampled."""
 
 from pathlib import Path
@@ -9,7 +9,7 @@ import torchvision.transforms.v2.functional as TF
 from torchvision.transforms import InterpolationMode
 
 from grader.errors import SubmissionError
-from grader.worker.augment import (
+from grader.trainer.augment import (
     AugmentConfig,
     Augmenter,
     adjust_brightness_contrast,

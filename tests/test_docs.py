@@ -255,7 +255,7 @@ def test_translate_pixels_are_what_torchvision_and_the_grader_draw(fraction, pix
     import torch
     from torchvision.transforms import RandomAffine
 
-    from grader.worker.augment import AugmentConfig, sample_affine_params
+    from grader.trainer.augment import AugmentConfig, sample_affine_params
 
     class Lesson:
         id, recipe, criteria = "x", {"augment": {"translate": [fraction, fraction]}}, type("C", (), {"max_epochs": 1})

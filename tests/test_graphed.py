@@ -1,4 +1,4 @@
-"""The recorded training step (grader.worker.graphed): its arithmetic is checked here on the CPU by running the same
+"""The recorded training step (grader.trainer.graphed): its arithmetic is checked here on the CPU by running the same
 step eagerly (record=False); recording and replaying it needs a CUDA device (the tests at the end)."""
 
 import copy
@@ -6,10 +6,10 @@ import copy
 import pytest
 import torch
 
-from grader.worker.graphed import ReplayableSGD, unsupported
-from grader.worker.recipe import resolve
+from grader.trainer.graphed import ReplayableSGD, unsupported
+from grader.trainer.recipe import resolve
 from grader.worker.submission import build, load
-from grader.worker.train import build_loop, fit, replay_or_why, train_epoch
+from grader.trainer.train import build_loop, fit, replay_or_why, train_epoch
 
 CPU = torch.device("cpu")
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -62,7 +62,7 @@ def _loop(sub, split, seed=0, augment=True, epochs=2):
     model = build(sub)
     recipe = resolve(sub.recipe_overrides(), None, max_epochs=epochs)
     if not augment:
-        from grader.worker.augment import AugmentConfig
+        from grader.trainer.augment import AugmentConfig
 
         recipe.augment = AugmentConfig()
     torch.manual_seed(seed)
@@ -92,7 +92,7 @@ def test_the_replayed_epoch_trains_as_the_eager_one(submission, train_split):
 def test_the_replayed_epoch_augments_each_image_and_learns_as_much(submission, train_split, test_split):
     """With augmentation the replayed epoch draws its images up front: another draw from the same distribution,
     so both loops learn about as much from one epoch."""
-    from grader.worker.augment import AugmentConfig, Augmenter
+    from grader.trainer.augment import AugmentConfig, Augmenter
     from tests.test_train import _measure
 
     sub = load(submission("tiny"))
@@ -115,7 +115,7 @@ def test_with_a_replayed_step_the_scheduler_does_not_warn_of_a_missing_optimizer
     """torch warns when a scheduler steps before optimizer.step() ran; the replayed step never calls it."""
     import warnings
 
-    from grader.worker.train import _quiet_about_replayed_steps
+    from grader.trainer.train import _quiet_about_replayed_steps
 
     loop = _loop(load(submission("tiny")), train_split.subset(200))
     for replayed in (False, True):
@@ -141,7 +141,7 @@ def test_fit_on_the_cpu_never_records(submission, train_split):
 @CUDA
 def test_replayed_on_cuda_ends_where_eager_cuda_does(submission, train_split):
     from grader.record import LoopOptions
-    from grader.worker.augment import AugmentConfig
+    from grader.trainer.augment import AugmentConfig
 
     sub = load(submission("tiny"))
     runs = []

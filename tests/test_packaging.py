@@ -24,7 +24,7 @@ def wheel(tmp_path_factory):
 
 def test_wheel_carries_every_lesson_solution_and_data_file(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "course.py" in names and "grader/worker/train.py" in names
+    assert "course.py" in names and "grader/trainer/train.py" in names
     for lesson in sorted((ROOT / "lessons").glob("lesson*/lesson.toml")):
         folder = lesson.parent.name
         for file in ("lesson.toml", "README.md", "model.py"):

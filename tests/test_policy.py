@@ -560,10 +560,10 @@ def test_the_grader_never_evaluates_a_models_annotations(tmp_path):
     import torch
 
     from grader.mnist import Split
-    from grader.worker.recipe import Recipe
+    from grader.trainer.recipe import Recipe
     from grader.worker.report import examine
     from grader.worker.submission import load
-    from grader.worker.train import fit
+    from grader.trainer.train import fit
 
     path = ROOT / "tests" / "models" / "idioms_future_annotations.py"
     assert check_source(path.read_bytes()) == []

@@ -15,8 +15,8 @@ from grader.evaluator.main import evaluate
 from grader.mnist import normalize
 from grader.program import ProgramError
 from grader.worker.export import export_program, write_state
-from grader.worker.recipe import Recipe
-from grader.worker.train import fit
+from grader.trainer.recipe import Recipe
+from grader.trainer.train import fit
 
 TOLERANCE = 0.05  # percentage points: 5 images in 10,000; kernels may differ by a rounding, never by more
 

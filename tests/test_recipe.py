@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from grader.errors import SubmissionError, TrainingError
-from grader.worker.recipe import build_optimizer, resolve, step_scheduler
+from grader.trainer.recipe import build_optimizer, resolve, step_scheduler
 
 LESSON = {"epochs": 15, "batch_size": 256, "optimizer": {"name": "SGD", "lr": 0.05, "momentum": 0.9},
           "scheduler": {"name": "OneCycleLR", "max_lr": 0.1}}

@@ -377,7 +377,7 @@ def test_a_walled_in_process_imports_torch_and_the_worker_but_reads_nothing_else
     }
     body = f"""
     import torch
-    import grader.worker.session, grader.worker.train, grader.worker.augment, grader.worker.export
+    import grader.worker.session, grader.trainer.train, grader.trainer.augment, grader.worker.export
     import grader.evaluator.main, grader.evaluator.interpret
     report["torch"] = float(torch.arange(4.0).sum())
     Path("mine.txt").write_text("mine")

@@ -1,4 +1,4 @@
-"""grader.worker.speed: fast_dropout draws the same Bernoulli masks as torch, is used by every dropout, and is
+"""grader.trainer.speed: fast_dropout draws the same Bernoulli masks as torch, is used by every dropout, and is
 undone on exit."""
 
 import math
@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from grader.worker.speed import Tally, _successes, fast_dropout, keep_mask
+from grader.trainer.speed import Tally, _successes, fast_dropout, keep_mask
 
 
 def _within(count: int, n: int, p: float, sigmas: float = 5.0) -> bool:
@@ -160,7 +160,7 @@ def test_a_channels_last_input_gets_a_channels_last_mask():
 
 
 def test_evaluating_in_cpu_sized_batches_predicts_what_one_large_batch_does():
-    from grader.worker.speed import eval_batch_size
+    from grader.trainer.speed import eval_batch_size
 
     assert eval_batch_size(torch.device("cpu")) < eval_batch_size(torch.device("cuda")) <= 1000
     torch.manual_seed(7)

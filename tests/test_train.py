@@ -7,10 +7,10 @@ import torch
 
 from grader.errors import TrainingError
 from grader.mnist import normalize
-from grader.worker.augment import AugmentConfig
-from grader.worker.recipe import resolve
+from grader.trainer.augment import AugmentConfig
+from grader.trainer.recipe import resolve
 from grader.worker.submission import build, load
-from grader.worker.train import fit
+from grader.trainer.train import fit
 
 CPU = torch.device("cpu")
 
@@ -162,7 +162,7 @@ def test_a_model_that_fails_in_channels_last_trains_without_it_and_says_why(subm
 
 def test_the_memory_format_probe_changes_nothing_it_runs(submission, train_split):
     from grader.record import LoopOptions
-    from grader.worker.train import pick_memory_format
+    from grader.trainer.train import pick_memory_format
 
     torch.manual_seed(0)
     model = build(load(submission("tiny"))).train()
@@ -182,7 +182,7 @@ def test_a_model_that_fails_either_way_is_left_to_the_training_step(submission, 
 
 
 def test_steps_per_epoch_matches_the_batches_the_loop_draws():
-    from grader.worker.train import _batches, batch_sizes, steps_per_epoch
+    from grader.trainer.train import _batches, batch_sizes, steps_per_epoch
 
     for n, bs in ((60000, 128), (257, 128), (129, 128), (128, 128), (1, 128), (5000, 64)):
         batches = _batches(n, bs, torch.Generator().manual_seed(0), "cpu")
@@ -220,7 +220,7 @@ def test_reduce_lr_on_plateau_watches_a_training_figure_never_a_test_one(submiss
                                                                           monkeypatch):
     """The worker has no test set to leak; ReduceLROnPlateau is stepped with the epoch's training loss, or its
     training accuracy for mode='max' (it used to get the test loss, and ignored mode='max')."""
-    from grader.worker import train as loop
+    from grader.trainer import train as loop
 
     sub = load(submission("tiny"))
     model = build(sub)
@@ -238,7 +238,7 @@ def test_a_one_cycle_built_for_another_length_is_named_with_both_numbers(submiss
     """lesson 6's old stub hard-coded steps_per_epoch=469; with another batch size the schedule never finishes."""
     import torch
 
-    from grader.worker.train import schedule_warnings
+    from grader.trainer.train import schedule_warnings
 
     model = build(load(submission("tiny")))
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
