@@ -259,11 +259,11 @@ def _program_of(net, seed: int, fast: bool, device):
     import tempfile
 
     import torch
+    from grader.trainer.init import draw
 
     from grader import program
     from grader.evaluator.interpret import tensors_from_file
     from grader.trainer import speed
-    from grader.trainer.init import draw
     from grader.trainer.program_module import ProgramModule
     from grader.worker.export import export_program
 

@@ -109,8 +109,8 @@ def run_one(spec: RunSpec) -> dict:
     from grader.device import device_name, pick_device
     from grader.mnist import normalize
     from grader.trainer.recipe import resolve
-    from grader.worker.submission import build, load, materialize
     from grader.trainer.train import fit
+    from grader.worker.submission import build, load, materialize
 
     started = time.perf_counter()
     record = {"file": spec.file, "name": Path(spec.file).stem, "seed": spec.seed}

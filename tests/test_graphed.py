@@ -8,8 +8,8 @@ import torch
 
 from grader.trainer.graphed import ReplayableSGD, unsupported
 from grader.trainer.recipe import resolve
-from grader.worker.submission import build, load
 from grader.trainer.train import build_loop, fit, replay_or_why, train_epoch
+from grader.worker.submission import build, load
 
 CPU = torch.device("cpu")
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from grader.worker.recipe import build_optimizer, resolve
 from torch import nn
 
 from grader.errors import SubmissionError
 from grader.optim_spec import OPTIMIZERS, PER_BATCH, SCHEDULERS, OptimSpec, check_plain
 from grader.trainer.optimizer import build, build_default
 from grader.worker.optimizer_data import describe
-from grader.worker.recipe import build_optimizer, resolve
 
 ROOT = Path(__file__).resolve().parent.parent
 S = torch.optim.lr_scheduler

@@ -561,9 +561,9 @@ def test_the_grader_never_evaluates_a_models_annotations(tmp_path):
 
     from grader.mnist import Split
     from grader.trainer.recipe import Recipe
+    from grader.trainer.train import fit
     from grader.worker.report import examine
     from grader.worker.submission import load
-    from grader.trainer.train import fit
 
     path = ROOT / "tests" / "models" / "idioms_future_annotations.py"
     assert check_source(path.read_bytes()) == []

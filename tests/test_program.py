@@ -14,9 +14,9 @@ from grader.evaluator.interpret import Program, resolve_op, tensors_from_file
 from grader.evaluator.main import evaluate
 from grader.mnist import normalize
 from grader.program import ProgramError
-from grader.worker.export import export_program, write_state
 from grader.trainer.recipe import Recipe
 from grader.trainer.train import fit
+from grader.worker.export import export_program, write_state
 
 TOLERANCE = 0.05  # percentage points: 5 images in 10,000; kernels may differ by a rounding, never by more
 

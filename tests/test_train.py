@@ -9,8 +9,8 @@ from grader.errors import TrainingError
 from grader.mnist import normalize
 from grader.trainer.augment import AugmentConfig
 from grader.trainer.recipe import resolve
-from grader.worker.submission import build, load
 from grader.trainer.train import fit
+from grader.worker.submission import build, load
 
 CPU = torch.device("cpu")
 

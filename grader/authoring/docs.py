@@ -553,8 +553,8 @@ def lr_schedule(sub, lesson, train_images: int, source: str) -> Schedule:
     import torch
 
     from grader.trainer.recipe import PER_BATCH_SCHEDULERS, build_optimizer, resolve
-    from grader.worker.submission import build
     from grader.trainer.train import steps_per_epoch
+    from grader.worker.submission import build
 
     recipe = resolve(sub.recipe_overrides(), lesson.recipe, lesson.criteria.max_epochs)
     steps = steps_per_epoch(train_images, recipe.batch_size)

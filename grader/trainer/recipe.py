@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 
 import torch
@@ -113,18 +112,6 @@ def resolve(overrides: dict, lesson_recipe: dict | None, max_epochs: int, epochs
     return Recipe(epochs, batch_size, optimizer, scheduler, augment, make_opt, sources, ignored)
 
 
-def _build_from_spec(namespace, spec: dict, what: str, *args, **extra):
-    spec = dict(spec)
-    name = spec.pop("name", None)
-    cls = getattr(namespace, str(name), None)
-    if not inspect.isclass(cls):
-        raise SubmissionError(f"unknown {what} {name!r} in the recipe")
-    try:
-        return cls(*args, **{**extra, **spec})
-    except (TypeError, ValueError) as exc:
-        raise SubmissionError(f"cannot build {what} {name} with {spec}: {exc}") from exc
-
-
 def build_optimizer(recipe: Recipe, model: torch.nn.Module, steps_per_epoch: int):
     """(optimizer, scheduler or None) from what make_optimizer returned (as data), the submission's own function
     (tests and benchmarks that train a module directly), or the recipe's specs."""
@@ -147,14 +134,10 @@ def build_optimizer(recipe: Recipe, model: torch.nn.Module, steps_per_epoch: int
         if scheduler is not None and not hasattr(scheduler, "step"):
             raise SubmissionError(f"the scheduler returned by make_optimizer has no step(): {type(scheduler).__name__}")
         return optimizer, scheduler
-    optimizer = _build_from_spec(torch.optim, recipe.optimizer, "optimizer", model.parameters())
-    scheduler = None
-    if recipe.scheduler:
-        extra = {}
-        if recipe.scheduler.get("name") == "OneCycleLR" and "total_steps" not in recipe.scheduler:
-            extra = {"epochs": recipe.epochs, "steps_per_epoch": steps_per_epoch}
-        scheduler = _build_from_spec(torch.optim.lr_scheduler, recipe.scheduler, "scheduler", optimizer, **extra)
-    return optimizer, scheduler
+    from grader.trainer.optimizer import build_default
+
+    return build_default(recipe.optimizer, recipe.scheduler, dict(model.named_parameters()), recipe.epochs,
+                         steps_per_epoch)
 
 
 def describe_optimizer(optimizer, scheduler) -> dict:

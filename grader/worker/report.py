@@ -15,7 +15,8 @@ from grader.worker.export import Exported, export_program
 from grader.worker.submission import Submission, build, check_contract, materialize
 
 CONTRACT_IMAGES = 2  # real digits for the contract check: enough to catch a NaN from log(0)
-EXAMPLE_BATCH = 8  # the export's example: any size above 1 (torch.export treats 0 and 1 as special) keeps the batch free
+# The export's example: any size above 1 (torch.export treats 0 and 1 as special) keeps the batch free
+EXAMPLE_BATCH = 8
 
 
 def inspect_model(sub: Submission, model: torch.nn.Module, images: torch.Tensor) -> dict:
