@@ -420,6 +420,7 @@ class _Facts:
         self.class_attrs: set[str] = set()  # names bound directly in a class body
         self.extra_modules: set[str] = set()  # lesson-allowed modules bound by import statements
         self.class_scoped: set[int] = set()  # ids of statements whose names become class attributes
+        self._scope_names: dict[int, set[str]] = {}  # class id -> names in its own scope (instance_method)
         self._collect(tree)
         self.paths = self._resolve_paths()
         self.own_classes = self._own_classes()
@@ -647,6 +648,17 @@ class _Facts:
     def module_level(self, name: str) -> list[_Binding]:
         return [b for b in self.bindings.get(name, ()) if b.scope == "module"]
 
+    def instance_method(self, fn: ast.AST, decorators: set[str]) -> bool:
+        """Whether `fn` surely receives its class's instance (or class) as first argument: defined directly in a
+        class body, every decorator in `decorators`, and never named again in the class's own scope."""
+        cls = self.parents.get(id(fn))
+        if not (isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and isinstance(cls, ast.ClassDef)
+                and fn in cls.body and all(_decorator_path(d, self) in decorators for d in fn.decorator_list)):
+            return False
+        if id(cls) not in self._scope_names:
+            self._scope_names[id(cls)] = _class_scope_names(cls)
+        return fn.name not in self._scope_names[id(cls)]
+
 
 def _class_scope_names(cls: ast.ClassDef) -> set[str]:
     """Names read or written in a class's own scope, not inside its methods: there `f = staticmethod(f)` or
@@ -669,12 +681,6 @@ def _class_scope_names(cls: ast.ClassDef) -> set[str]:
     return found
 
 
-def _instance_method(fn: ast.AST, cls: ast.AST | None, plain_decorator) -> bool:
-    """Whether `fn` surely receives its class's instance (or class) as first argument: defined directly in a
-    class body, every decorator one that keeps it so, and never named again in the class's own scope."""
-    return isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and isinstance(cls, ast.ClassDef) \
-        and fn in cls.body and all(plain_decorator(d) for d in fn.decorator_list) \
-        and fn.name not in _class_scope_names(cls)
 
 
 def _params(args: ast.arguments) -> list[ast.arg]:
@@ -780,8 +786,8 @@ class _Flow:
         self.binders: dict[int, bool] = {}  # function id -> whether it binds the name self itself
         # Methods whose first parameter is surely their instance or class: the only parameters a call's
         # arguments never reach. Any other `self` is a parameter like the rest (def patch(self): ...).
-        self.instance_methods = {id(f) for fs in functions.values() for f in fs if _instance_method(
-            f, facts.parents.get(id(f)), lambda d: _decorator_path(d, facts) in _INSTANCE_DECORATORS)}
+        self.instance_methods = {id(f) for fs in functions.values() for f in fs
+                                 if facts.instance_method(f, _INSTANCE_DECORATORS)}
         self.changed = True
         self.memo: dict[int, bool] = {}  # holds() per node until the next taint: keeps a pass linear in the file
         self.parameters_done: set[str | None] = set()  # functions whose parameters are all tainted already
@@ -1036,6 +1042,8 @@ class _Checker:
         self.findings: list[Finding] = []
         self.frames: list[_Frame] = []  # enclosing functions, innermost last
         self.literal_bytes = 0
+        self.name_bytes = 0
+        self.names_seen: set[str] = set()
         self.numbers = 0
         self.sanctioned: set[int] = set()  # ids of nodes a parent's rule already approved
 
@@ -1052,6 +1060,8 @@ class _Checker:
             if isinstance(item, _Frame):
                 self.frames.append(item)
                 continue
+            for name, where in _names_of(item):
+                self._count_name(name, where)
             visit = getattr(self, f"visit_{type(item).__name__}", None)
             children = visit(item) if visit else None
             if children is None:
@@ -1141,7 +1151,7 @@ class _Checker:
             return
         if isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name) \
                 and parent.func.id in ("getattr", "hasattr") and parent.args and parent.args[0] is node \
-                and len(parent.args) >= 2 and isinstance(parent.args[1], ast.Constant):
+                and len(parent.args) >= 2 and _folded(parent.args[1]) is not None:
             return  # getattr(nn, "ReLU"): checked as nn.ReLU in _check_dynamic_attribute
         path = sorted(paths)[0]
         example = f"{_dotted(node)}.{_EXAMPLES.get(path, 'name')}"
@@ -1399,8 +1409,8 @@ class _Checker:
         trusted = False
         if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and binds_self and "self" not in stored:
             positional = [*fn.args.posonlyargs, *fn.args.args]
-            trusted = bool(positional) and positional[0].arg == "self" and _instance_method(
-                fn, self.parent(fn), lambda d: _decorator_path(d, self.facts) in _METHOD_DECORATORS)
+            trusted = bool(positional) and positional[0].arg == "self" and \
+                self.facts.instance_method(fn, _METHOD_DECORATORS)
         return _Frame(names, binds_self, trusted, id(fn))
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
@@ -1462,7 +1472,29 @@ class _Checker:
                                "(the grader relies on it); define forward, __init__, extra_repr and names of "
                                f"your own (rename it, e.g. my_{name.strip('_')})")
 
-    # ---------------------------------------------------------------- literals: no embedded data
+    # ---------------------------------------------------------------- literals and names: no embedded data
+    def _count_name(self, name: str, where: ast.AST) -> None:
+        """Each distinct identifier's bytes join the literals' total: names reach the program at run time
+        (**kwargs keys, __name__, state_dict keys) and carried 18 KB of weights in keyword names."""
+        if name in self.names_seen:
+            return
+        self.names_seen.add(name)
+        if len(name) > self.limits.max_name_chars:
+            self.refuse(where, f"a name of {len(name):,} characters ({name[:16]}...; limit "
+                               f"{self.limits.max_name_chars}): long names carry data as string literals do; "
+                               "use a shorter name")
+        size = len(name.encode("utf-8"))
+        self.name_bytes += size
+        self._check_embedded_total(where, size)
+
+    def _check_embedded_total(self, node: ast.AST, size: int) -> None:
+        """One finding, where string literals and names together first exceed the total."""
+        total = self.literal_bytes + self.name_bytes
+        if total > self.limits.max_literal_total >= total - size:
+            self.refuse(node, f"string literals and names add up to more than {self.limits.max_literal_total:,} "
+                              f"bytes ({self.literal_bytes:,} in literals, {self.name_bytes:,} in distinct names): "
+                              "embedded data such as trained weights is not allowed")
+
     def visit_Constant(self, node: ast.Constant) -> list:
         value = node.value
         if isinstance(value, (str, bytes)):
@@ -1472,9 +1504,7 @@ class _Checker:
                                   f"{self.limits.max_literal_bytes:,}): embedded data such as trained weights "
                                   "is not allowed")
             self.literal_bytes += size
-            if self.literal_bytes > self.limits.max_literal_total >= self.literal_bytes - size:
-                self.refuse(node, f"string literals add up to more than {self.limits.max_literal_total:,} bytes: "
-                                  "embedded data such as trained weights is not allowed")
+            self._check_embedded_total(node, size)
         elif isinstance(value, (int, float, complex)) and not isinstance(value, bool):
             self.numbers += 1
             if self.numbers == self.limits.max_numbers + 1:
@@ -1509,6 +1539,34 @@ def _folded(node: ast.AST) -> str | None:
         except ValueError:  # an int too long to print: Python refuses it too
             return None
     return "".join(parts)
+
+
+def _names_of(node: ast.AST) -> list[tuple[str, ast.AST]]:
+    """The identifiers a node writes itself (not its children's), each with the node to point at."""
+    if isinstance(node, ast.Name):
+        return [(node.id, node)]
+    if isinstance(node, ast.Attribute):
+        return [(node.attr, node)]
+    if isinstance(node, ast.keyword):
+        return [(node.arg, node)] if node.arg else []
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        own = [] if isinstance(node, ast.Lambda) else [(node.name, node)]
+        return own + [(a.arg, a) for a in _params(node.args)]  # the walk does not visit the ast.arg nodes
+    if isinstance(node, ast.ClassDef):
+        return [(node.name, node)]
+    if isinstance(node, (ast.Import, ast.ImportFrom)):  # the walk does not visit the aliases
+        module = (node.module or "").split(".") if isinstance(node, ast.ImportFrom) else []
+        parts = [*module, *(p for a in node.names for p in [*a.name.split("."), a.asname] if p)]
+        return [(p, node) for p in parts if p]
+    if isinstance(node, (ast.Global, ast.Nonlocal)):
+        return [(n, node) for n in node.names]
+    if isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)):
+        return [(node.name, node)] if node.name else []
+    if isinstance(node, ast.MatchMapping):
+        return [(node.rest, node)] if node.rest else []
+    if isinstance(node, ast.MatchClass):
+        return [(n, node) for n in node.kwd_attrs]
+    return []
 
 
 def _denied(attr: str) -> str | None:
