@@ -286,6 +286,77 @@ def test_refused_definitions(source, fragment):
     refused(source, fragment)
 
 
+# ------------------------------------------------------------------------------------------ a method's own self
+M = "import torch\nimport torch.nn as nn\n"
+
+
+@pytest.mark.parametrize("source, fragment", [
+    # a parameter merely named self: a module-level function, a nested one, a lambda, a staticmethod
+    (M + "def grab(self):\n    return getattr(self, f'x{1 + 1}')\nx = grab(torch.zeros(1))",
+     "computed attribute name is only allowed on self, the first parameter of a method"),
+    (M + "def patch(self, f):\n    setattr(self, f'sum', f)\npatch(torch.Tensor, abs)",
+     "setattr() is only allowed on self, the first parameter of a method"),
+    (M + "class A(nn.Module):\n    def f(self):\n        def g(self, n):\n            return getattr(self, f'a{n}')\n"
+     "        return g", "computed attribute name"),
+    (M + "class A(nn.Module):\n    def f(self):\n        return lambda self: getattr(self, f'a{len(self)}')",
+     "computed attribute name"),
+    (M + "class A(nn.Module):\n    @staticmethod\n    def f(self):\n        setattr(self, f'a{1}', 1)",
+     "setattr() is only allowed on self"),
+    # a self that is not the instance: rebound in the method, or the method rebound in its class
+    (M + "class A(nn.Module):\n    def f(self):\n        self = torch.Tensor\n        setattr(self, f'a{1}', 1)",
+     "setattr() is only allowed on self"),
+    (M + "class A(nn.Module):\n    def f(self):\n        try:\n            pass\n        except Exception as self:\n"
+     "            setattr(self, f'a{1}', 1)", "setattr() is only allowed on self"),
+    (M + "class A(nn.Module):\n    def f(self, v):\n        setattr(self, f'sum{v}', abs)\n    f = staticmethod(f)",
+     "setattr() is only allowed on self"),
+    # assignments through a self that was handed torch's objects
+    (M + "def patch(self, f):\n    self.sum = f\npatch(torch.Tensor, abs)", "assigning to self.sum changes"),
+    (M + "def patch(self=torch.Tensor):\n    self.eq = abs", "assigning to self.eq changes an imported"),
+    (M + "self = torch.Tensor\nself.eq = abs", "assigning to self.eq changes an imported"),
+    (M + "class A(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+     "        setattr(self, f't{0}', torch.Tensor)\n        self.t0.eq = abs", "assigning to self.t0.eq changes"),
+])
+def test_computed_names_and_patches_need_a_methods_own_self(source, fragment):
+    refused(source, fragment)
+
+
+@pytest.mark.parametrize("source", [
+    M + "class A(nn.Module):\n    def __init__(self):\n        super().__init__()\n        for i in range(2):\n"
+    "            setattr(self, f'conv{i}', nn.Conv2d(1, 1, 3))\n    @torch.no_grad()\n    def forward(self, x):\n"
+    "        for i in range(2):\n            x = getattr(self, f'conv{i}')(x)\n        return x",
+    M + "class A(nn.Module):\n    def forward(self, x):\n        def inner(i):\n"
+    "            return getattr(self, f'c{i}')\n        return inner(0)",  # a closure reads its method's own self
+    M + "def make(cls, n):\n    return cls(n, n)\nlayer = make(nn.Linear, 3)",
+    M + "class A(nn.Module):\n    def __init__(self, act=nn.ReLU):\n        super().__init__()\n"
+    "        self.act = act()",
+])
+def test_a_methods_own_self_keeps_its_idioms(source):
+    assert reasons(source) == []
+
+
+@pytest.mark.parametrize("source, fragment", [
+    (M + "x = getattr(torch, f'from_file')", "getattr(..., 'from_file'): from_file is not allowed"),
+    (M + "x = getattr(torch, f\"{''}load\")", "getattr(..., 'load'): load is not allowed"),
+    (M + "x = getattr(torch, f\"{'lo'}{'ad'!s}\")", "load is not allowed"),
+    (M + "x = getattr(torch.zeros(1), f'{f\"num\"}py')", "numpy is not allowed"),
+    (M + "x = hasattr(torch, f'_{\"C\"}')", "attribute _C starts with an underscore"),
+    (M + "x = getattr(nn, f'__{\"dict\"}__')", "dunder attributes such as __dict__"),
+    (M + "class A(nn.Module):\n    def f(self, e):\n        return getattr(self, f'compi{e}le')",
+     "its literal text spells 'compile': compile is not allowed"),
+    (M + "class A(nn.Module):\n    def f(self, e):\n        setattr(self, f'tra{e}in', None)",
+     "its literal text spells 'train': it replaces nn.Module's own train()"),
+    (M + "class A(nn.Module):\n    def f(self):\n        setattr(self, f'ev{\"al\"}', None)",
+     "setattr(self, 'eval', ...) replaces nn.Module's own eval()"),
+    (M + "x = getattr(torch, f'{\"lo\":>4}')", "computed attribute name"),  # a format spec is never folded
+])
+def test_fstrings_are_checked_as_the_names_they_spell(source, fragment):
+    refused(source, fragment)
+
+
+def test_an_fstring_of_literals_is_a_literal_name():
+    assert reasons(M + "relu = getattr(nn, f'Re{\"LU\"}')\nx = getattr(torch.zeros(1), f'{\"sum\"}')") == []
+
+
 # ------------------------------------------------------------------------------------------ embedded data
 
 
@@ -294,11 +365,41 @@ def test_long_literals_and_packed_data_are_refused():
     refused(f"W = '{'a' * (limits.max_literal_bytes + 1)}'", "a str literal of 4,097 bytes")
     refused(f"W = b'{'a' * (limits.max_literal_bytes + 1)}'", "a bytes literal of 4,097 bytes")
     many = "\n".join(f"W{i} = '{'a' * 4000}'" for i in range(5))
-    refused(many, "string literals add up to more than 16,384 bytes")
+    refused(many, "string literals and names add up to more than 16,384 bytes")
     refused(f"W = {2 ** 70}", "an integer literal of 71 bits")
     table = "W = [" + ", ".join("0.5" for _ in range(limits.max_numbers + 1)) + "]"
     refused(table, "more than 1,000 numeric literals")
     assert reasons(f"W = '{'a' * limits.max_literal_bytes}'\nX = {2 ** 63}") == []
+
+
+def test_names_count_as_embedded_data():
+    limits = Limits()
+    long = "w" * (limits.max_name_chars + 1)
+    for source in (f"{long} = 1", f"x = dict({long}=1)", f"def f({long}):\n    pass", f"class {long}:\n    pass",
+                   f"x = abs.{long}", f"import torch.nn as {long}"):
+        refused(source, f"a name of 65 characters ({long[:16]}...; limit 64)")
+    assert reasons(f"{'w' * limits.max_name_chars} = 1") == []
+    # 18 KB of data as keyword names, each under the length limit: refused where the total is crossed
+    source = "def f(**kw):\n    return kw\nx = f(" + ", ".join(f"w{i:060d}=0" for i in range(300)) + ")\n"
+    (finding,) = check_source(source.encode(), require_net=False)
+    assert finding.line == 3 and "string literals and names add up to more than 16,384 bytes" in finding.reason
+    assert "in distinct names" in finding.reason
+    # names count once however often they are used, and together with literals
+    assert reasons("\n".join(f"x{i} = x{i}" for i in range(1000))) == []
+    refused(f"W = '{'a' * 4000}'\n" * 3 + f"W = '{'a' * 3000}'\n" + "\n".join(f"n{i:040d} = 1" for i in range(40)),
+            "string literals and names add up to more than 16,384 bytes")
+
+
+def test_honest_files_are_far_below_the_name_limits():
+    """The limits leave room: honest files' longest name is under half the limit, their names under 1 KB."""
+    import ast
+
+    for path in HONEST:
+        tree = ast.parse(path.read_bytes())
+        names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | \
+            {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+        assert max(map(len, names)) <= Limits().max_name_chars // 2, path
+        assert sum(len(n) for n in names) < 1024, path
 
 
 def test_files_over_64_kb_are_refused():

@@ -3,7 +3,7 @@ import torch
 
 from grader.errors import SubmissionError
 from grader.mnist import load_split, normalize
-from grader.worker.submission import build, check_contract, load, materialize
+from grader.worker.submission import build, check_contract, check_tree, load, materialize
 
 
 def contract_images():
@@ -81,3 +81,52 @@ def test_sha256_and_recipe_overrides(submission):
     sub = load(submission("tiny"))
     assert len(sub.sha256) == 64
     assert set(sub.recipe_overrides()) == {"BATCH_SIZE", "make_optimizer"}
+
+
+def _wrapped(body, levels):
+    for _ in range(levels):
+        body = torch.nn.Sequential(body)
+    return body
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: _wrapped(torch.nn.Linear(1, 1), 50_000), "the model nests modules 50,000 levels deep (Net.0.0.0...); "
+                                                      "the grader reads at most 32 levels"),
+    (lambda: _wrapped(torch.nn.Linear(1, 1), 33), "nests modules 33 levels deep"),
+    (lambda: torch.nn.ModuleDict({"b" * 129: torch.nn.ReLU()}),
+     "a layer's name is 129 characters ('bbbbbbbbbbbbbbbb'... in Net); names may be at most 128 characters"),
+    (lambda: torch.nn.Sequential(torch.nn.ParameterDict({"p" * 200: torch.nn.Parameter(torch.zeros(1))})),
+     "a parameter's name is 200 characters"),
+])
+def test_a_module_tree_the_grader_cannot_walk_is_refused_quickly(make, message):
+    with pytest.raises(SubmissionError) as err:
+        check_tree(make())
+    assert message in str(err.value)
+
+
+def test_a_model_that_contains_itself_or_multiplies_a_walk_is_refused():
+    loop = torch.nn.Sequential(torch.nn.Linear(1, 1))
+    loop.add_module("again", torch.nn.Sequential(loop))
+    with pytest.raises(SubmissionError, match=r"contains itself: Net\.again\.0 is the Sequential that encloses it"):
+        check_tree(loop)
+    shared = torch.nn.Linear(1, 1)
+    for _ in range(15):  # 15 levels, each meeting the level below twice: 2**15 modules for Module.train()
+        shared = torch.nn.Sequential(torch.nn.Sequential(shared), torch.nn.Sequential(shared))
+    with pytest.raises(SubmissionError, match="shared so that a walk over them meets more than 10,000"):
+        check_tree(shared)
+
+
+def test_honest_trees_and_shared_layers_pass():
+    check_tree(_wrapped(torch.nn.Linear(1, 1), 32))  # the limit itself
+    act = torch.nn.ReLU()
+    check_tree(torch.nn.Sequential(torch.nn.Linear(1, 1), act, torch.nn.Linear(1, 1), act))
+    check_tree(torch.nn.ModuleDict({"b" * 128: torch.nn.ReLU()}))
+
+
+def test_build_checks_the_tree_before_anything_recurses(tmp_path):
+    path = tmp_path / "model.py"
+    path.write_text("import torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self):\n"
+                    "        super().__init__()\n        self.fc = nn.Linear(784, 10)\n"
+                    "        self.add_module('a' * 20_000_000, nn.Linear(1, 1))\n")
+    with pytest.raises(SubmissionError, match="a layer's name is 20,000,000 characters"):
+        build(load(path))

@@ -27,7 +27,8 @@ from grader.errors import PolicyError
 class Limits:
     max_file_bytes: int = 64 * 1024  # a tiny CNN is a few KB of code; a bigger file is carrying data
     max_literal_bytes: int = 4 * 1024  # one string or bytes literal: longer ones are how weights get smuggled in
-    max_literal_total: int = 16 * 1024  # all literals together, so weights cannot be split across many
+    max_literal_total: int = 16 * 1024  # all literals and names together, so weights cannot be split across many
+    max_name_chars: int = 64  # one identifier: honest files' longest is 19 characters, torch's allowed ones 32
     max_numbers: int = 1000  # numeric literals: an honest model has dozens, a weight table thousands
     max_int_bits: int = 64  # a bigger integer literal is packed data, not a hyperparameter
     max_findings: int = 10  # reported at once: enough to fix a file in one go, short enough to read
@@ -274,6 +275,7 @@ ALLOWED_DUNDER_METHODS = {
 TENSOR_CLASSES = {"Tensor", "Parameter", "Buffer"}  # a subclass can redefine argmax, ==, sum for the grader
 # Decorators that keep a method's first argument the instance, so `self._helper` there is the class's own.
 _METHOD_DECORATORS = {"property", "torch.no_grad", "torch.enable_grad", "torch.inference_mode"}
+_INSTANCE_DECORATORS = _METHOD_DECORATORS | {"classmethod"}  # a classmethod's first parameter is its own class
 
 _CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
 
@@ -346,7 +348,7 @@ def check_source(raw: bytes, allowed_imports=(), limits: Limits = Limits(), *,
     if deep:
         return [deep]  # everything below may recurse over the tree; a bounded depth keeps it safe
     facts = _Facts(tree, tuple(allowed_imports))
-    imported = _imported_names(tree, limits.max_alias_passes)
+    imported = _imported_names(tree, limits.max_alias_passes, facts)
     checker = _Checker(_allowlist(allowed_imports), limits, imported, facts)
     checker.run(tree)
     findings = checker.findings
@@ -418,6 +420,7 @@ class _Facts:
         self.class_attrs: set[str] = set()  # names bound directly in a class body
         self.extra_modules: set[str] = set()  # lesson-allowed modules bound by import statements
         self.class_scoped: set[int] = set()  # ids of statements whose names become class attributes
+        self._scope_names: dict[int, set[str]] = {}  # class id -> names in its own scope (instance_method)
         self._collect(tree)
         self.paths = self._resolve_paths()
         self.own_classes = self._own_classes()
@@ -645,6 +648,40 @@ class _Facts:
     def module_level(self, name: str) -> list[_Binding]:
         return [b for b in self.bindings.get(name, ()) if b.scope == "module"]
 
+    def instance_method(self, fn: ast.AST, decorators: set[str]) -> bool:
+        """Whether `fn` surely receives its class's instance (or class) as first argument: defined directly in a
+        class body, every decorator in `decorators`, and never named again in the class's own scope."""
+        cls = self.parents.get(id(fn))
+        if not (isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and isinstance(cls, ast.ClassDef)
+                and fn in cls.body and all(_decorator_path(d, self) in decorators for d in fn.decorator_list)):
+            return False
+        if id(cls) not in self._scope_names:
+            self._scope_names[id(cls)] = _class_scope_names(cls)
+        return fn.name not in self._scope_names[id(cls)]
+
+
+def _class_scope_names(cls: ast.ClassDef) -> set[str]:
+    """Names read or written in a class's own scope, not inside its methods: there `f = staticmethod(f)` or
+    `g = partial(f, torch.Tensor)` hands a method's first parameter whatever its caller passes."""
+    found: set[str] = set()
+    stack: list[ast.AST] = list(cls.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            args = node.args
+            stack.extend([*getattr(node, "decorator_list", []), *args.defaults,
+                          *[d for d in args.kw_defaults if d is not None]])
+            continue  # a body is its own scope: a bare name there is a global, not the class's method
+        if isinstance(node, ast.ClassDef):
+            stack.extend([*node.decorator_list, *node.bases, *node.keywords])
+            continue
+        if isinstance(node, ast.Name):
+            found.add(node.id)
+        stack.extend(ast.iter_child_nodes(node))
+    return found
+
+
+
 
 def _params(args: ast.arguments) -> list[ast.arg]:
     return [a for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg] if a]
@@ -684,10 +721,15 @@ class _Imported:
 
     names: dict[str, str]  # name -> dotted path ("?" when it came through a container, a call or a parameter)
     attrs: set[str]  # attribute names an imported object was stored under (self.T = torch.Tensor)
+    prefixes: set[str]  # literal prefixes of computed names one was stored under (setattr(self, f"T{i}", ...))
+    self_holders: set[int | None]  # functions (None: the module) whose `self` may hold one: def patch(self)
     settled: bool  # whether the propagation ended within the pass limit
 
+    def stored(self, attr: str) -> bool:
+        return attr in self.attrs or any(attr.startswith(p) for p in self.prefixes)
 
-def _imported_names(tree: ast.AST, max_passes: int) -> _Imported:
+
+def _imported_names(tree: ast.AST, max_passes: int, facts: _Facts) -> _Imported:
     """Names that may hold an imported module, class or function, and whether the propagation settled.
 
     Imports, then what they flow into: aliases (T = torch.Tensor), loop and `with` targets, parameters that
@@ -713,16 +755,16 @@ def _imported_names(tree: ast.AST, max_passes: int) -> _Imported:
     relevant = [n for n in nodes if isinstance(n, (
         ast.Assign, ast.AnnAssign, ast.NamedExpr, ast.For, ast.AsyncFor, ast.comprehension, ast.withitem,
         ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.Call, ast.Compare, ast.Subscript))]
-    flow = _Flow(names, functions, classes)
+    flow = _Flow(names, functions, classes, facts)
     passes = 0
     while flow.changed:  # until nothing new flows: aliases of aliases, parameters of parameters
         if passes == max_passes:
-            return _Imported(names, flow.attrs, False)
+            break
         passes += 1
         flow.changed = False
         for node in relevant:
             flow.visit(node)
-    return _Imported(names, flow.attrs, True)
+    return _Imported(names, flow.attrs, flow.prefixes, flow.self_holders, not flow.changed)
 
 
 # Builtins whose result may be (or contain) one of their arguments: list([torch.Tensor])[0] is torch.Tensor.
@@ -734,10 +776,18 @@ _PASS_THROUGH = frozenset({
 class _Flow:
     """One pass of taint propagation over the tree; `changed` says whether another pass is needed."""
 
-    def __init__(self, names: dict[str, str], functions: dict[str, list], classes: dict[str, list]):
-        self.names, self.functions, self.classes = names, functions, classes
+    def __init__(self, names: dict[str, str], functions: dict[str, list], classes: dict[str, list],
+                 facts: _Facts):
+        self.names, self.functions, self.classes, self.facts = names, functions, classes, facts
         self.returning: set[str] = set()  # in-file functions that return an imported object
         self.attrs: set[str] = set()
+        self.prefixes: set[str] = set()
+        self.self_holders: set[int | None] = set()
+        self.binders: dict[int, bool] = {}  # function id -> whether it binds the name self itself
+        # Methods whose first parameter is surely their instance or class: the only parameters a call's
+        # arguments never reach. Any other `self` is a parameter like the rest (def patch(self): ...).
+        self.instance_methods = {id(f) for fs in functions.values() for f in fs
+                                 if facts.instance_method(f, _INSTANCE_DECORATORS)}
         self.changed = True
         self.memo: dict[int, bool] = {}  # holds() per node until the next taint: keeps a pass linear in the file
         self.parameters_done: set[str | None] = set()  # functions whose parameters are all tainted already
@@ -765,11 +815,33 @@ class _Flow:
             if isinstance(func, ast.Attribute):  # things.pop() where things.append(torch.Tensor) came first
                 owner = func.value
                 return (isinstance(owner, ast.Name) and self.names.get(owner.id) == "?") or \
-                    (isinstance(owner, ast.Attribute) and owner.attr in self.attrs)
+                    (isinstance(owner, ast.Attribute) and self._stored(owner.attr))
             return False
-        if isinstance(expr, ast.Attribute) and expr.attr in self.attrs:
+        if isinstance(expr, ast.Attribute) and self._stored(expr.attr):
             return True  # self.T where self.T = torch.Tensor
+        if isinstance(expr, ast.Name) and expr.id == "self":
+            return self.self_scope(expr) in self.self_holders
         return _references(expr, self.names, self.holds)
+
+    def _stored(self, attr: str) -> bool:
+        return attr in self.attrs or any(attr.startswith(p) for p in self.prefixes)
+
+    def self_scope(self, node: ast.AST) -> int | None:
+        """The function whose `self` a name `self` here is (None: the module's)."""
+        node = self.facts.parents.get(id(node))
+        while node is not None:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                if id(node) not in self.binders:
+                    self.binders[id(node)] = "self" in _bound_names(node)[0]
+                if self.binders[id(node)]:
+                    return id(node)
+            node = self.facts.parents.get(id(node))
+        return None
+
+    def _taint_self(self, scope: int | None) -> None:
+        if scope not in self.self_holders:
+            self.self_holders.add(scope)
+            self._changed()
 
     def _passes_through(self, func: ast.AST) -> bool:
         if isinstance(func, ast.Name) and func.id in _PASS_THROUGH and func.id not in self.names:
@@ -788,7 +860,9 @@ class _Flow:
                 if n.attr not in self.attrs:
                     self.attrs.add(n.attr)
                     self._changed()
-            elif isinstance(n, ast.Name) and n.id not in self.names and n.id != "self":
+            elif isinstance(n, ast.Name) and n.id == "self":
+                self._taint_self(self.self_scope(n))  # self = torch.Tensor, for self in [torch.Tensor]
+            elif isinstance(n, ast.Name) and n.id not in self.names:
                 self.names[n.id] = _resolve(value, self.names) if value is not None else "?"
                 self._changed()
 
@@ -816,10 +890,10 @@ class _Flow:
         positional = [*args.posonlyargs, *args.args]
         for arg, default in zip(positional[len(positional) - len(args.defaults):], args.defaults):
             if self.holds(default):
-                self.taint(ast.Name(arg.arg), None)
+                self._taint_parameter(fn, arg)
         for arg, default in zip(args.kwonlyargs, args.kw_defaults):
             if default is not None and self.holds(default):
-                self.taint(ast.Name(arg.arg), None)
+                self._taint_parameter(fn, arg)
         if isinstance(fn, ast.Lambda) or fn.name in self.returning:
             return
         stack = list(fn.body)
@@ -839,9 +913,8 @@ class _Flow:
         func = call.func
         if isinstance(func, ast.Attribute) and not isinstance(func.value, ast.Call):
             self.taint(func.value, None)  # things.append(torch.Tensor), self.acts.append(nn.ReLU)
-        if isinstance(func, ast.Name) and func.id == "setattr" and len(call.args) >= 3 \
-                and isinstance(call.args[1], ast.Constant) and self.holds(call.args[2]):
-            self.taint(ast.Attribute(call.args[0], str(call.args[1].value), ast.Store()), None)
+        if isinstance(func, ast.Name) and func.id == "setattr" and len(call.args) >= 3 and self.holds(call.args[2]):
+            self._taint_setattr(call.args[1])
         # Every in-file function this call may hand the imported object to: the one called, and any passed
         # along (functools.partial(patch, torch.Tensor), map(patch, [torch.Tensor])); a class's __init__.
         for f in [func, *values]:
@@ -855,15 +928,36 @@ class _Flow:
                         self.taint(ast.Attribute(ast.Name("self"), getattr(stmt.target, "id", "?"), ast.Store()),
                                    None)
 
+    def _taint_setattr(self, name: ast.AST) -> None:
+        """setattr(self, NAME, torch.Tensor): the attribute NAME spells, or every name its literal prefix begins."""
+        attr = _folded(name)
+        if attr is None:
+            first = name.values[0] if isinstance(name, ast.JoinedStr) and name.values else None
+            prefix = first.value if isinstance(first, ast.Constant) and isinstance(first.value, str) else ""
+            if prefix not in self.prefixes:
+                self.prefixes.add(prefix)
+                self._changed()
+        elif attr not in self.attrs:
+            self.attrs.add(attr)
+            self._changed()
+
     def _taint_parameters(self, name: str | None) -> None:
         if name in self.parameters_done:
             return
         self.parameters_done.add(name)
         for fn in self.functions.get(name, []):
+            positional = [*fn.args.posonlyargs, *fn.args.args]
+            instance = positional[0] if positional and id(fn) in self.instance_methods else None
             for arg in _params(fn.args):
-                if arg.arg not in ("self", "cls") and arg.arg not in self.names:
-                    self.names[arg.arg] = "?"
-                    self._changed()
+                if arg is not instance:
+                    self._taint_parameter(fn, arg)
+
+    def _taint_parameter(self, fn: ast.AST, arg: ast.arg) -> None:
+        if arg.arg == "self":
+            self._taint_self(id(fn))  # only this function's self: every method has one of that name
+        elif arg.arg not in self.names:
+            self.names[arg.arg] = "?"
+            self._changed()
 
 
 def _resolve(expr: ast.AST, names: dict[str, str]) -> str:
@@ -930,6 +1024,7 @@ class _Frame:
     names: set[str]
     binds_self: bool
     trusted_self: bool
+    fn: int  # id of the function node, for the taint of a `self` that is not its class's instance
 
 
 class _Exit:
@@ -947,6 +1042,8 @@ class _Checker:
         self.findings: list[Finding] = []
         self.frames: list[_Frame] = []  # enclosing functions, innermost last
         self.literal_bytes = 0
+        self.name_bytes = 0
+        self.names_seen: set[str] = set()
         self.numbers = 0
         self.sanctioned: set[int] = set()  # ids of nodes a parent's rule already approved
 
@@ -963,6 +1060,8 @@ class _Checker:
             if isinstance(item, _Frame):
                 self.frames.append(item)
                 continue
+            for name, where in _names_of(item):
+                self._count_name(name, where)
             visit = getattr(self, f"visit_{type(item).__name__}", None)
             children = visit(item) if visit else None
             if children is None:
@@ -1052,7 +1151,7 @@ class _Checker:
             return
         if isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name) \
                 and parent.func.id in ("getattr", "hasattr") and parent.args and parent.args[0] is node \
-                and len(parent.args) >= 2 and isinstance(parent.args[1], ast.Constant):
+                and len(parent.args) >= 2 and _folded(parent.args[1]) is not None:
             return  # getattr(nn, "ReLU"): checked as nn.ReLU in _check_dynamic_attribute
         path = sorted(paths)[0]
         example = f"{_dotted(node)}.{_EXAMPLES.get(path, 'name')}"
@@ -1127,6 +1226,13 @@ class _Checker:
                 return frame.trusted_self
         return False
 
+    def _self_scope(self) -> int | None:
+        """The function whose `self` the name means here (None: the module's), as _Flow.self_scope says it."""
+        for frame in reversed(self.frames):
+            if frame.binds_self:
+                return frame.fn
+        return None
+
     # ---------------------------------------------------------------- calls
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
@@ -1173,35 +1279,52 @@ class _Checker:
             self.refuse(node, f"{fn}() needs an object and an attribute name")
             return
         target, name = node.args[0], node.args[1]
-        on_self = isinstance(target, ast.Name) and target.id == "self"
+        on_self = self._is_own_self(target)
         if fn == "setattr" and not on_self:
-            self.refuse(node, "setattr() is only allowed on self (setattr(self, f\"conv{i}\", layer)); "
-                              "setting attributes elsewhere can patch torch")
+            self.refuse(node, "setattr() is only allowed on self, the first parameter of a method "
+                              "(setattr(self, f\"conv{i}\", layer)); setting attributes elsewhere can patch torch")
             return
-        if isinstance(name, ast.Constant) and isinstance(name.value, str):
-            attr = name.value
-            if _is_dunder(attr):
-                reason = f"dunder attributes such as {attr} reach Python's internals"
-            elif attr.startswith("_") and not self._own_private(target, attr):
-                reason = f"attribute {attr} starts with an underscore: private internals are off limits"
-            else:
-                reason = _denied(attr)
-            if reason:
-                self.refuse(node, f"{fn}(..., {attr!r}): {reason}")
+        attr = _folded(name)
+        if attr is not None:  # a literal, or an f-string of literals only: the name it spells is checked
+            self._check_named_attribute(node, fn, target, attr)
+            return
+        if isinstance(name, ast.JoinedStr):
+            spelled = "".join(v.value for v in name.values if isinstance(v, ast.Constant))
+            reason = _denied(spelled) or (f"it replaces nn.Module's own {spelled}(); pick another name"
+                                          if fn == "setattr" and spelled in NN_MODULE_METHODS else None)
+            if reason:  # the computed parts may be empty: f"from{x}_file" is from_file when x == ""
+                self.refuse(node, f"{fn}(..., f\"...\"): its literal text spells {spelled!r}: {reason}")
                 return
-            self._check_member(node, target, attr)
-            if fn == "setattr" and attr in NN_MODULE_METHODS:
-                self.refuse(node, f"setattr(self, {attr!r}, ...) replaces nn.Module's own {attr}(); "
-                                  "pick another name")
-            if isinstance(target, ast.Name) and target.id in self.facts.own_classes and attr in self.facts.methods:
-                self.refuse(node, f"{fn}({target.id}, {attr!r}): call a method on its object (self.{attr}(...))")
-            return
         prefix = name.values[0] if isinstance(name, ast.JoinedStr) and name.values else None
         if on_self and isinstance(prefix, ast.Constant) and isinstance(prefix.value, str) \
                 and prefix.value and not prefix.value.startswith("_"):
             return  # getattr(self, f"conv{i}"): the submission's own layers
-        self.refuse(node, f"{fn}() with a computed attribute name is only allowed on self with a literal prefix "
-                          f"(getattr(self, f\"conv{{i}}\")); use nn.ModuleList for numbered layers")
+        self.refuse(node, f"{fn}() with a computed attribute name is only allowed on self, the first parameter "
+                          f"of a method, with a literal prefix (getattr(self, f\"conv{{i}}\")); use nn.ModuleList "
+                          "for numbered layers")
+
+    def _is_own_self(self, target: ast.AST) -> bool:
+        """`self` as the first parameter of a method of a class in this file, never passed or reassigned."""
+        return isinstance(target, ast.Name) and target.id == "self" and self._trusted_self()
+
+    def _check_named_attribute(self, node: ast.Call, fn: str, target: ast.AST, attr: str) -> None:
+        reason = self._named_attribute_reason(fn, target, attr)
+        if reason:
+            self.refuse(node, f"{fn}(..., {attr!r}): {reason}")
+            return
+        self._check_member(node, target, attr)
+        if fn == "setattr" and attr in NN_MODULE_METHODS:
+            self.refuse(node, f"setattr(self, {attr!r}, ...) replaces nn.Module's own {attr}(); pick another name")
+        if isinstance(target, ast.Name) and target.id in self.facts.own_classes and attr in self.facts.methods:
+            self.refuse(node, f"{fn}({target.id}, {attr!r}): call a method on its object (self.{attr}(...))")
+
+    def _named_attribute_reason(self, fn: str, target: ast.AST, attr: str) -> str | None:
+        """Why a getattr/setattr/hasattr of this attribute name is refused, or None."""
+        if _is_dunder(attr):
+            return f"dunder attributes such as {attr} reach Python's internals"
+        if attr.startswith("_") and not self._own_private(target, attr):
+            return f"attribute {attr} starts with an underscore: private internals are off limits"
+        return _denied(attr)
 
     # ---------------------------------------------------------------- assignments: no monkeypatching
     def _check_target(self, target: ast.AST, verb: str) -> None:
@@ -1220,13 +1343,18 @@ class _Checker:
         while isinstance(inner, (ast.Attribute, ast.Subscript, ast.Starred)):
             through += [inner.attr] if isinstance(inner, ast.Attribute) else []
             inner = inner.value
-        if (isinstance(root, ast.Name) and root.id in self.imported.names) or \
-                any(a in self.imported.attrs for a in through):
+        if (isinstance(root, ast.Name) and self._holds_import(root.id)) \
+                or any(self.imported.stored(a) for a in through):
             self.refuse(target, f"{verb} {_dotted(target)} changes an imported module or class (monkeypatching); "
                                 "torch must stay as the grader has it")
         elif isinstance(root, ast.Call) and isinstance(target, ast.Attribute):
             self.refuse(target, f"{verb} an attribute of a call's result ({_dotted(target)}) can patch classes; "
                                 "assign to self.<name> instead")
+
+    def _holds_import(self, name: str) -> bool:
+        if name == "self":  # one function's self is not another's: a method's own never holds one
+            return self._self_scope() in self.imported.self_holders
+        return name in self.imported.names
 
     def visit_Assign(self, node: ast.Assign) -> None:
         for t in node.targets:
@@ -1281,10 +1409,9 @@ class _Checker:
         trusted = False
         if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and binds_self and "self" not in stored:
             positional = [*fn.args.posonlyargs, *fn.args.args]
-            in_class = isinstance(self.parent(fn), ast.ClassDef)
-            decorators = all(_decorator_path(d, self.facts) in _METHOD_DECORATORS for d in fn.decorator_list)
-            trusted = in_class and decorators and bool(positional) and positional[0].arg == "self"
-        return _Frame(names, binds_self, trusted)
+            trusted = bool(positional) and positional[0].arg == "self" and \
+                self.facts.instance_method(fn, _METHOD_DECORATORS)
+        return _Frame(names, binds_self, trusted, id(fn))
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         for base in node.bases:
@@ -1345,7 +1472,29 @@ class _Checker:
                                "(the grader relies on it); define forward, __init__, extra_repr and names of "
                                f"your own (rename it, e.g. my_{name.strip('_')})")
 
-    # ---------------------------------------------------------------- literals: no embedded data
+    # ---------------------------------------------------------------- literals and names: no embedded data
+    def _count_name(self, name: str, where: ast.AST) -> None:
+        """Each distinct identifier's bytes join the literals' total: names reach the program at run time
+        (**kwargs keys, __name__, state_dict keys) and carried 18 KB of weights in keyword names."""
+        if name in self.names_seen:
+            return
+        self.names_seen.add(name)
+        if len(name) > self.limits.max_name_chars:
+            self.refuse(where, f"a name of {len(name):,} characters ({name[:16]}...; limit "
+                               f"{self.limits.max_name_chars}): long names carry data as string literals do; "
+                               "use a shorter name")
+        size = len(name.encode("utf-8"))
+        self.name_bytes += size
+        self._check_embedded_total(where, size)
+
+    def _check_embedded_total(self, node: ast.AST, size: int) -> None:
+        """One finding, where string literals and names together first exceed the total."""
+        total = self.literal_bytes + self.name_bytes
+        if total > self.limits.max_literal_total >= total - size:
+            self.refuse(node, f"string literals and names add up to more than {self.limits.max_literal_total:,} "
+                              f"bytes ({self.literal_bytes:,} in literals, {self.name_bytes:,} in distinct names): "
+                              "embedded data such as trained weights is not allowed")
+
     def visit_Constant(self, node: ast.Constant) -> list:
         value = node.value
         if isinstance(value, (str, bytes)):
@@ -1355,9 +1504,7 @@ class _Checker:
                                   f"{self.limits.max_literal_bytes:,}): embedded data such as trained weights "
                                   "is not allowed")
             self.literal_bytes += size
-            if self.literal_bytes > self.limits.max_literal_total >= self.literal_bytes - size:
-                self.refuse(node, f"string literals add up to more than {self.limits.max_literal_total:,} bytes: "
-                                  "embedded data such as trained weights is not allowed")
+            self._check_embedded_total(node, size)
         elif isinstance(value, (int, float, complex)) and not isinstance(value, bool):
             self.numbers += 1
             if self.numbers == self.limits.max_numbers + 1:
@@ -1367,6 +1514,59 @@ class _Checker:
                 self.refuse(node, f"an integer literal of {value.bit_length()} bits "
                                   f"(limit {self.limits.max_int_bits}): packed data is not allowed")
         return []
+
+
+def _folded(node: ast.AST) -> str | None:
+    """The text of a str literal, or of an f-string whose parts are all literals (f"from_file", f"{'s'}um");
+    None when some part is computed. A format spec is never folded: f"{'a':>99999999}" would build the text."""
+    if isinstance(node, ast.Constant):
+        return node.value if isinstance(node.value, str) else None
+    if not isinstance(node, ast.JoinedStr):
+        return None
+    parts = []
+    for v in node.values:
+        if isinstance(v, ast.Constant):
+            parts.append(str(v.value))
+            continue
+        if not isinstance(v, ast.FormattedValue) or v.format_spec is not None:
+            return None
+        inner = v.value.value if isinstance(v.value, ast.Constant) else _folded(v.value)
+        if inner is None and not isinstance(v.value, ast.Constant):
+            return None
+        convert = {ord("r"): repr, ord("a"): ascii}.get(v.conversion, str)
+        try:
+            parts.append(convert(inner))
+        except ValueError:  # an int too long to print: Python refuses it too
+            return None
+    return "".join(parts)
+
+
+def _names_of(node: ast.AST) -> list[tuple[str, ast.AST]]:
+    """The identifiers a node writes itself (not its children's), each with the node to point at."""
+    if isinstance(node, ast.Name):
+        return [(node.id, node)]
+    if isinstance(node, ast.Attribute):
+        return [(node.attr, node)]
+    if isinstance(node, ast.keyword):
+        return [(node.arg, node)] if node.arg else []
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        own = [] if isinstance(node, ast.Lambda) else [(node.name, node)]
+        return own + [(a.arg, a) for a in _params(node.args)]  # the walk does not visit the ast.arg nodes
+    if isinstance(node, ast.ClassDef):
+        return [(node.name, node)]
+    if isinstance(node, (ast.Import, ast.ImportFrom)):  # the walk does not visit the aliases
+        module = (node.module or "").split(".") if isinstance(node, ast.ImportFrom) else []
+        parts = [*module, *(p for a in node.names for p in [*a.name.split("."), a.asname] if p)]
+        return [(p, node) for p in parts if p]
+    if isinstance(node, (ast.Global, ast.Nonlocal)):
+        return [(n, node) for n in node.names]
+    if isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)):
+        return [(node.name, node)] if node.name else []
+    if isinstance(node, ast.MatchMapping):
+        return [(node.rest, node)] if node.rest else []
+    if isinstance(node, ast.MatchClass):
+        return [(n, node) for n in node.kwd_attrs]
+    return []
 
 
 def _denied(attr: str) -> str | None:
@@ -1393,8 +1593,8 @@ def _decorator_path(node: ast.AST, facts: _Facts) -> str:
     chain = _chain(node)
     if not chain:
         return "?"
-    if len(chain) == 1 and chain[0] == "property" and "property" not in facts.bindings:
-        return "property"
+    if len(chain) == 1 and chain[0] in ("property", "classmethod") and chain[0] not in facts.bindings:
+        return chain[0]
     for p in facts.paths.get(chain[0], ()):
         q = facts._extend(p, chain[1:])
         if q:
@@ -1414,6 +1614,12 @@ def _bound_names(fn) -> tuple[set[str], set[str]]:
             stored.add(node.id)
         if isinstance(node, (ast.Global, ast.Nonlocal)):
             stored.update(node.names)
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            stored.update(a.asname or a.name.split(".")[0] for a in node.names)
+        if isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
+            stored.add(node.name)  # `except E as self`, `case self`
+        if isinstance(node, ast.MatchMapping) and node.rest:
+            stored.add(node.rest)
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             stored.add(node.name)
             continue

@@ -17,6 +17,11 @@ import torch
 from grader.course.lesson import RECIPE_NAMES
 from grader.errors import SubmissionError
 
+# Bounds on the module tree, checked before anything that recurses over it (named_modules, deepcopy, export).
+MAX_MODULE_DEPTH = 32  # levels of submodules: honest models have 3; Python's recursion gives out near 1,000/3
+MAX_NAME_CHARS = 128  # a layer's, parameter's or buffer's name: honest ones are at most 19 (num_batches_tracked)
+MAX_MODULE_VISITS = 10_000  # modules a walk that does not remember meets (Module.train, apply): honest ones, tens
+
 
 @dataclass
 class Submission:
@@ -97,7 +102,73 @@ def build(sub: Submission) -> torch.nn.Module:
         raise SubmissionError(
             f"Net() raised {type(exc).__name__}{_submission_frames(exc, sub.path)}: {exc}"
         ) from exc
+    if isinstance(model, torch.nn.Module):
+        check_tree(model)
     return model
+
+
+def check_tree(model: torch.nn.Module) -> None:
+    """Refuse a module tree the grader cannot walk: a name too long, nesting too deep, a module that contains
+    itself, or shared modules that multiply a walk. Iterative, so the check itself cannot overflow the stack."""
+    height: dict[int, int] = {}  # module id -> levels of modules from it down, itself included
+    visits: dict[int, int] = {}  # module id -> modules a walk from it meets without remembering, capped
+    path: list[str] = ["Net"]  # the names down to the module being walked, for messages
+    on_path: set[int] = set()
+    stack: list[tuple[torch.nn.Module, str, bool]] = [(model, "Net", False)]
+    while stack:
+        module, name, leaving = stack.pop()
+        key = id(module)
+        if leaving:
+            children = _children(module)
+            height[key] = 1 + max((height[id(c)] for c in children), default=0)
+            visits[key] = min(MAX_MODULE_VISITS + 1, 1 + sum(visits[id(c)] for c in children))
+            on_path.discard(key)
+            path.pop()
+            continue
+        if key in height:
+            continue  # shared: walked already
+        if key in on_path:
+            raise SubmissionError(f"the model contains itself: {'.'.join([*path, name])} is the "
+                                  f"{type(module).__name__} that encloses it; a module may not be its own submodule")
+        if len(path) + (key != id(model)) > MAX_MODULE_DEPTH + 1:
+            _too_deep(model, path)
+        if key != id(model):
+            path.append(name)
+        on_path.add(key)
+        _check_names(module, path)
+        stack.append((module, name, True))
+        stack.extend((child, child_name, False) for child_name, child in module._modules.items() if child is not None)
+    if visits[id(model)] > MAX_MODULE_VISITS:
+        raise SubmissionError(f"the model's {len(height):,} modules are shared so that a walk over them meets more "
+                              f"than {MAX_MODULE_VISITS:,}; the grader walks at most {MAX_MODULE_VISITS:,} "
+                              "(register each layer once)")
+
+
+def _children(module: torch.nn.Module) -> list[torch.nn.Module]:
+    """Distinct submodules, as Module.children() yields them."""
+    return list({id(c): c for c in module._modules.values() if c is not None}.values())
+
+
+def _check_names(module: torch.nn.Module, path: list[str]) -> None:
+    for kind, names in (("layer", module._modules), ("parameter", module._parameters), ("buffer", module._buffers)):
+        for name in names:
+            if len(name) > MAX_NAME_CHARS:
+                raise SubmissionError(f"a {kind}'s name is {len(name):,} characters ({name[:16]!r}... in "
+                                      f"{'.'.join(path)}); names may be at most {MAX_NAME_CHARS} characters")
+
+
+def _too_deep(model: torch.nn.Module, path: list[str]) -> None:
+    """Count how deep the chain goes (iteratively, following the first child) and say so."""
+    depth, module, seen = 0, model, set()
+    while id(module) not in seen:
+        seen.add(id(module))
+        children = _children(module)
+        if not children:
+            break
+        module, depth = children[0], depth + 1
+    shown = ".".join(path[:4]) + ("..." if len(path) > 4 else "")
+    raise SubmissionError(f"the model nests modules {max(depth, len(path) - 1):,} levels deep ({shown}); "
+                          f"the grader reads at most {MAX_MODULE_DEPTH} levels")
 
 
 def materialize(model: torch.nn.Module, images: torch.Tensor, path: Path | None = None) -> None:
@@ -141,6 +212,7 @@ def _check_output(out, batch: int, mode: str) -> None:
 def check_contract(model: torch.nn.Module, images: torch.Tensor, path: Path | None = None) -> None:
     """Run a real normalised batch through the model in train and eval mode; raise on any breach."""
     batch = images.shape[0]
+    check_tree(model)  # deepcopy recurses over the tree
     model = copy.deepcopy(model)  # a train-mode pass moves BatchNorm statistics; keep the real model fresh
     for mode, train in (("train", True), ("eval", False)):
         model.train(train)
