@@ -101,6 +101,10 @@ class Graph:
     def ops(self) -> list[str]:
         return sorted({n.target for n in self.nodes})
 
+    def held(self) -> list[GraphInput]:
+        """Inputs the program holds (parameters, buffers, constants), in input order."""
+        return [i for i in self.inputs if i.kind != "input"]
+
     def input(self, name: str) -> GraphInput | None:
         return next((i for i in self.inputs if i.name == name), None)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from grader.worker.recipe import build_optimizer, resolve
+from grader.trainer.recipe import build_optimizer, resolve
 from torch import nn
 
 from grader.errors import SubmissionError

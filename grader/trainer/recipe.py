@@ -109,7 +109,8 @@ def resolve(overrides: dict, lesson_recipe: dict | None, max_epochs: int, epochs
     else:
         optimizer = pick(None, "optimizer", base.optimizer)
         scheduler = pick(None, "scheduler", None)
-    return Recipe(epochs, batch_size, optimizer, scheduler, augment, make_opt, sources, ignored)
+    return Recipe(epochs, batch_size, optimizer, scheduler, augment, make_optimizer=make_opt, sources=sources,
+                  ignored=ignored)
 
 
 def build_optimizer(recipe: Recipe, model: torch.nn.Module, steps_per_epoch: int):
