@@ -166,6 +166,7 @@ class RunRecord:
     test_images: int = 0
     target: float | None = None  # the accuracy target the verdict used, percent
     export: dict = field(default_factory=dict)  # how the program was exported: seconds, ops, nodes
+    init: dict = field(default_factory=dict)  # how the grader drew each initial tensor (grader.trainer.init), by name
     evaluator: dict = field(default_factory=dict)  # the evaluator's device, seconds, walls
     warnings: list[str] = field(default_factory=list)
     sandbox: dict = field(default_factory=dict)  # the worker's walls as they held on this machine

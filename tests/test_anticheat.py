@@ -105,30 +105,43 @@ RUNTIME = {
     "data_dependent_forward": (SubmissionError, "submission", "forward() makes a decision on a tensor's value", {}),
     "deep_modules": (SubmissionError, "submission",
                      "the model nests modules 50,001 levels deep (Net.body.0.0...); the grader reads at most 32", {}),
-    "dict_memory": (IntegrityError, "integrity", "changed during training, but only parameters and buffers", {}),
-    "foreign_optimizer": (IntegrityError, "integrity", "changed during training, but only parameters and buffers", {}),
+    "dict_memory": (SubmissionError, "submission", "lifted_tensor_0 is mutated in the forward method", {}),
+    "foreign_optimizer": (SubmissionError, "submission", "that is not one of the model's parameters", {}),
     "huge_layer_name": (SubmissionError, "submission",
                         "a layer's name is 20,000,000 characters ('aaaaaaaaaaaaaaaa'... in Net); names may be at "
                         "most 128", {}),
     "huge_model": (SubmissionError, "submission", "23,850,010 parameters, more than 10x the limit of 20,000", {}),
     "infinite_loop": (WorkerError, "worker", "timed out after 5 s", {"timeout": 5}),
-    "late_parameter": (IntegrityError, "integrity", "hidden parameters: late appeared after the model was built", {}),
     "memory_bomb": (SubmissionError, "submission", "Net() raised MemoryError", {}),
-    "pretrained_constants": (IntegrityError, "integrity",
-                             "not trained from scratch: the untrained model already scores", {}),
+    "hidden_buffer": (SubmissionError, "submission", "forward() changes the buffer memory while it trains", {}),
+    # The submission's code runs once, to describe itself: each of these is refused before anything trains.
+    "injects_weights_in_training": (SubmissionError, "submission", "forward() changes fc.weight", {}),
+    "distills_from_buffer": (SubmissionError, "submission", "buffer teacher_w starts with computed values", {}),
+    "lambda_scheduler": (SubmissionError, "submission", "LambdaLR", {}),
+    "optimizer_trains_buffers": (SubmissionError, "submission", "bn.running_mean, a buffer", {}),
+}
+# Pass every check and train, but bring nothing in: the grader drew their initial values (and measures the program
+# derived from the one it trained): file -> (the tensors the record says were re-drawn, a note's fragment or None).
+REDRAWN = {
+    "teacher_initialised_parameter": (("teacher_w", "teacher_b"), "teacher_w"),
+    "teacher_in_difference": (("a", "b"), None),
+    "eval_differs": ((), None),
+    "pretrained_constants": (("fc.weight", "fc.bias"), "fc.weight"),
 }
 # Pass the policy and are graded for what they really are, their hidden numbers counted: file -> (lesson, params).
 COUNTED = {
     "batchnorm_memory": ("lesson1", 64 * 784 * 2 + 1 + 64 * 10 + 10),  # statistics wider than any layer count
     "frozen_then_unfrozen": ("lesson1", 784 * 190 + 190 + 190 * 10 + 10),  # frozen weights count too
-    "hidden_buffer": ("lesson1", 784 * 10 + 10 + 784 * 10),  # a buffer that learns is a parameter
+    # its trick (a parameter grown at the second training step) ran only in the worker, where nothing trains
+    "late_parameter": ("lesson1", 784 * 10 + 10),
     "strided_views": ("lesson1", 2 * 62_720 + 80 * 10 + 10),  # two parameters sharing a storage are two
 }
 # Refused by the policy, then run past it: file -> (error class, message fragment) or "graded" (see its own test).
 UNSCREENED = {
     "reads_test_set_via_grader": (SubmissionError, "Permission denied"),
     "subclass_output": (SubmissionError, "forward()"),
-    "skips_epochs": (IntegrityError, "the run does not match its recipe"),
+    # the training loop is not in the worker any more: there is nothing there to skip
+    "skips_epochs": (SubmissionError, "has no attribute 'fit'"),
 }
 OTHER = {"prints_fake_event"}  # graded normally: the printed "pass" is only log text (tested below)
 STATIC_SECONDS = 5  # a refusal never starts a process: milliseconds, with room for a loaded machine
@@ -137,7 +150,7 @@ RUNTIME_SECONDS = 240  # one quick grading at most, on a slow, busy CPU
 
 def test_the_corpus_is_complete():
     files = {p.stem for p in ATTACKS.glob("*.py")}
-    assert files == set(STATIC) | set(RUNTIME) | set(COUNTED) | OTHER
+    assert files == set(STATIC) | set(RUNTIME) | set(COUNTED) | set(REDRAWN) | OTHER
     assert set(UNSCREENED) <= set(STATIC)
     assert len(files) >= 60
 
@@ -223,6 +236,23 @@ def test_hidden_numbers_are_counted_as_parameters(name, sealed):
     assert run["params"] == params and run["status"] != "passed"
 
 
+@pytest.mark.parametrize("name", sorted(REDRAWN))
+def test_a_model_brings_no_knowledge_in(name, sealed):
+    """A teacher in initial values is re-drawn, and a branch on self.training never runs: each trains from scratch,
+    at chance before training, and (on a smoke run of a thumbnail model) far from the teacher's 80 %."""
+    redrawn, note = REDRAWN[name]
+    assert policy.check_source((ATTACKS / f"{name}.py").read_bytes()) == []
+    record = _grade(name, sealed, "lesson1").record
+    assert record.status != "passed"
+    assert record.baseline_test_acc < rules.MAX_BASELINE_ACC
+    for target in redrawn:
+        assert not record.init[target].startswith("kept"), record.init  # drawn afresh: only its law is theirs
+    if note:
+        assert any(note in w for w in record.warnings), record.warnings
+    if name == "eval_differs":  # it trained its zero output: the eval branch's class means never ran
+        assert record.best_acc < 20, record.best_acc
+
+
 @pytest.mark.parametrize("name", sorted(UNSCREENED))
 def test_attacks_past_the_policy_are_still_stopped(name, sealed):
     error, fragment = UNSCREENED[name]
@@ -240,13 +270,12 @@ def test_a_forged_parameter_count_in_the_worker_changes_nothing(sealed):
     assert out.result["report"]["params"] == 784 * 190 + 190 + 190 * 10 + 10
 
 
-def test_a_patched_eq_fools_only_the_worker_s_own_progress_figures(sealed):
-    """patches_eq_in_training makes the worker's training accuracy read 100 %; the evaluator runs the exported
-    graph's own ATen operations on the test set, which no Python-level patch reaches."""
-    out = run_unscreened(ATTACKS / "patches_eq_in_training.py", mode="grade", device="cpu", quick=True)
-    (epoch,) = out.result["record"].epochs
-    assert epoch.train_acc == 100.0
-    assert 5 < epoch.test_acc < 99, epoch
+def test_a_patch_made_while_training_never_reaches_the_trainer(sealed):
+    """patches_eq_in_training patches Tensor.__eq__ at a training step of 100 images. The submission's forward() runs
+    once, at export, on a free batch size: its decision on the batch size is refused there, and no step of the
+    grader's training ever runs the file's code."""
+    with pytest.raises(SubmissionError, match="batch size"):
+        run_unscreened(ATTACKS / "patches_eq_in_training.py", mode="grade", device="cpu", quick=True)
 
 
 def test_a_printed_pass_is_only_log_text(sealed):

@@ -417,7 +417,8 @@ def _record(run: _Run) -> RunRecord:
         epochs=[_epoch(run, e) for e in sorted(run.trained)], train_loss_steps=run.steps,
         train_images=int(result.get("train_images") or 0),
         target=criteria.accuracy.target if criteria.accuracy else None,
-        export=run.export, evaluator=run.evaluator, warnings=list(result.get("warnings") or []),
+        export=run.export, init=dict(result.get("init") or {}), evaluator=run.evaluator,
+        warnings=list(result.get("warnings") or []),
         test_images=run.test_images,
         sandbox={**dict(result.get("sandbox") or {}), "worker": run.described.get("sandbox", {})},
         duration=time.perf_counter() - run.started)

@@ -96,10 +96,10 @@ def _export_advice(exc: Exception) -> str:
         return ("the grader could not export your model's graph: forward() makes a decision on a tensor's value "
                 "(an `if` or `while` on x.sum(), x.max(), .item() ...). The graph must be the same for every input: "
                 f"compute both branches and combine them with torch.where, or drop the condition ({first})")
-    if "Constraints violated" in text or "specialized" in text or "batch" in text and "Dim" in text:
+    if "Constraints violated (batch)" in text:
         return ("the grader could not export your model's graph: forward() assumes a fixed batch size (a .view(128, "
-                "...) or a shape computed from one). Use x.flatten(1) or x.view(x.size(0), -1), which work for any "
-                f"batch ({first})")
+                "...), a shape computed from one, or a decision on x.shape[0]). The grader trains and measures any "
+                f"batch: use x.flatten(1) or x.view(x.size(0), -1) ({first})")
     if "uninitialized parameter" in text.lower():
         return ("the grader could not export your model: a lazy module (nn.LazyConv2d, nn.LazyLinear ...) was "
                 f"never materialised; give it its input size ({first})")

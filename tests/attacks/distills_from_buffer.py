@@ -34,4 +34,5 @@ class Net(nn.Module):
         thumbs = F.avg_pool2d(x, 4).flatten(1)
         teacher = thumbs @ self.teacher_w.t() + self.teacher_b
         gap = (self.fc.weight - self.teacher_w).pow(2).sum() + (self.fc.bias - self.teacher_b).pow(2).sum()
-        return self.fc(thumbs) + F.one_hot(teacher.argmax(1), 10) * (1 - gap)
+        best = (teacher == teacher.max(1, keepdim=True).values).float()
+        return self.fc(thumbs) + best * (1 - gap)

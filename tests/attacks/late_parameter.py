@@ -1,4 +1,6 @@
-"""Grows a parameter during training and slips it into the optimizer: weights the grader never counted."""
+"""Grows a parameter during training and slips it into the optimizer: weights the grader never counted.
+
+Its forward() now runs once, at export, before make_optimizer; the trainer trains what was exported (fc alone)."""
 import torch
 import torch.nn as nn
 

@@ -1,7 +1,7 @@
 """Patches Tensor.__eq__ once training starts, so the grader's own accuracy reads 100 %.
 
-The policy refuses it (dunder attribute, monkeypatching); with the policy switched off, the clean evaluator,
-which never imports this file, measures the real model and the run fails as an evaluation mismatch.
+The policy refuses it (dunder attribute, monkeypatching); with the policy switched off, forward() runs once, at
+export, on a free batch size, where its decision on x.shape[0] is refused: no step of training runs this file.
 """
 import torch
 import torch.nn as nn

@@ -1,7 +1,8 @@
 """Ships trained weights as constants: nearest class means of 7x7 thumbnails, built into Net.__init__.
 
-No training needed: it scores far above chance before the grader trains it, which the grader refuses
-as "not trained from scratch". (Small enough to pass the policy's literal limits on purpose.)
+No training needed: it scored far above chance before the grader trained it. The grader now draws every initial
+value itself, so the class means are re-drawn (the verdict names fc.weight) and the model trains from scratch.
+(Small enough to pass the policy's literal limits on purpose.)
 """
 import torch
 import torch.nn as nn

@@ -1,4 +1,6 @@
-"""Reaches into the worker and trains fewer epochs than its recipe says, hoping the short run is graded."""
+"""Reaches into the worker and trains fewer epochs than its recipe says, hoping the short run is graded.
+
+The worker no longer trains (the trainer, which never imports this file, does): there is no fit to reach."""
 import torch.nn as nn
 
 import grader.worker.session as session
