@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from grader.trainer.recipe import build_optimizer, resolve
 from torch import nn
 
 from grader.errors import SubmissionError
 from grader.optim_spec import OPTIMIZERS, PER_BATCH, SCHEDULERS, OptimSpec, check_plain
 from grader.trainer.optimizer import build, build_default
+from grader.trainer.recipe import build_optimizer, resolve
 from grader.worker.optimizer_data import describe
 
 ROOT = Path(__file__).resolve().parent.parent
