@@ -146,8 +146,9 @@ def check(request: GradeRequest, lesson: Lesson | None, *, screen: bool = True, 
                 if event["event"] == "result":
                     report = {**(event.get("report") or {}), "file": str(file)}
                     graph = program.read_graph(rooms.worker / program_file(event, "graph"))
-                    return Checked(program.with_count(report, program.count_parameters(graph)), worker.log,
-                                   worker.log_dropped)
+                    constants, _ = program.read_tensors(rooms.worker / program_file(event, "constants"))
+                    return Checked(program.with_count(report, program.count_parameters(graph, constants)),
+                                   worker.log, worker.log_dropped)
             raise WorkerError(f"timed out after {timeout:g} s; the check was stopped{worker.tail()}")
     finally:
         rooms.close()
@@ -279,7 +280,7 @@ def _from_worker(run: _Run, event: dict, evaluator: ChildProcess, rooms: Rooms) 
         for key in ("graph", "constants"):
             _take(rooms, program_file(event, key))
         graph = program.read_graph(rooms.handed / "graph.json")
-        run.count = program.count_parameters(graph)
+        run.count = program.count_parameters(graph, program.read_tensors(rooms.handed / "constants.bin")[0])
         run.report = program.with_count({**(event.get("report") or {}), "file": str(run.file)}, run.count)
         run.export = dict(event.get("export") or {})
         rules.refuse_oversized(run.count.total, run.criteria.max_params)
