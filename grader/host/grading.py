@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import queue
 import re
+import secrets
 import shutil
 import time
 from collections.abc import Callable
@@ -46,6 +47,8 @@ QUICK_TEST = 2_000
 CHECK_TRAIN = 1_000  # a check needs two digits for the contract and a batch to export with
 CHECK_TIMEOUT_S = 120.0
 MODEL_FILE = "model.py"
+# The evaluator holds the test split (31 MB) and one batch, which its work bound keeps under 1 GiB on a CPU.
+EVALUATOR_LIMITS = {"memory_gib": 4.0}
 _STATE_NAME = re.compile(r"state-\d{3}\.bin")
 _ERRORS = {e.kind: e for e in (UsageError, DataError, SubmissionError, ManifestError, TrainingError, PolicyError,
                                IntegrityError)}
@@ -232,9 +235,14 @@ def grade(request: GradeRequest, lesson: Lesson | None, on_event: Callable[[dict
         evaluator = launch("grader.evaluator", name="evaluator", cwd=rooms.evaluator,
                            env=worker_env(rooms.evaluator), events=events)
         children.append(evaluator)
+        # The test order is drawn here and told only to the evaluator: no model can key on an image's position.
+        # The seed goes into the record too: once the run is over it tells nothing about the next grading's order
+        # (each draws its own), and it lets anyone replay the measurement.
+        run.evaluator["order_seed"] = secrets.randbits(63)
         evaluator.send({"op": "setup", "test_images": str(test[0]), "test_labels": str(test[1]),
                         "device": request.device, "workdir": str(rooms.evaluator), "timeout": timeout,
-                        "readable": [str(rooms.handed)]})
+                        "readable": [str(rooms.handed)], "order_seed": run.evaluator["order_seed"],
+                        "limits": {**EVALUATOR_LIMITS, **(limits or {})}})
         _pump(run, events, worker, evaluator, rooms, deadline, timeout)
         evaluator.close_input()
         return Graded(_record(run), worker.log, worker.log_dropped)
@@ -327,14 +335,17 @@ def _take(rooms: Rooms, name: str) -> None:
 def _from_evaluator(run: _Run, event: dict) -> None:
     kind = event["event"]
     if kind == "ready":
-        run.evaluator.update(device=event.get("device"), test_images=event.get("test_images"))
+        run.evaluator.update(device=event.get("device"), test_images=event.get("test_images"),
+                             order=event.get("order"), sandbox=dict(event.get("sandbox") or {}))
     elif kind == "loaded":
-        run.evaluator["load_seconds"] = event.get("seconds")
+        run.evaluator.update(load_seconds=event.get("seconds"), footprint=dict(event.get("footprint") or {}))
     elif kind == "measured":
         epoch = int(event["epoch"])
         if epoch not in run.sent or epoch in run.measured:
             raise WorkerError(f"the clean evaluator answered for epoch {epoch}, which it was not asked about")
         run.measured[epoch] = event
+        if int(event.get("nonfinite") or 0):
+            run.evaluator.setdefault("nonfinite", {})[str(epoch)] = int(event["nonfinite"])
         run.evaluator["seconds"] = run.evaluator.get("seconds", 0.0) + float(event.get("seconds") or 0.0)
         if epoch == 0:
             rules.check_baseline(float(event["test_acc"]))
@@ -348,6 +359,17 @@ def _epoch(run: _Run, epoch: int) -> EpochRecord:
                                   "train_acc": trained.get("train_acc"), "test_loss": measured.get("test_loss"),
                                   "test_acc": measured.get("test_acc"), "lr": trained.get("lr"),
                                   "seconds": trained.get("seconds")})
+
+
+def _warnings(run: _Run) -> list[str]:
+    """What the evaluator saw that the student should know: outputs that were NaN or inf."""
+    seen = run.evaluator.get("nonfinite") or {}
+    if not seen:
+        return []
+    worst = max(seen.items(), key=lambda kv: kv[1])
+    return [f"the model's output was NaN or inf for some test images in {len(seen)} measurement(s) (at most "
+            f"{worst[1]:,} images, epoch {worst[0]}): those count as wrong answers and the test loss is NaN there. "
+            "Look for a division by zero, a log of zero or a value that overflows in forward()"]
 
 
 def _record(run: _Run) -> RunRecord:
@@ -369,8 +391,9 @@ def _record(run: _Run) -> RunRecord:
         epochs=[_epoch(run, e) for e in sorted(run.trained)], train_loss_steps=run.steps,
         train_images=int(result.get("train_images") or 0),
         target=criteria.accuracy.target if criteria.accuracy else None,
-        export=run.export, evaluator=run.evaluator, warnings=list(result.get("warnings") or []),
-        test_images=run.test_images, sandbox=dict(result.get("sandbox") or {}),
+        export=run.export, evaluator=run.evaluator, warnings=list(result.get("warnings") or []) + _warnings(run),
+        test_images=run.test_images,
+        sandbox={**(result.get("sandbox") or {}), "evaluator": run.evaluator.get("sandbox") or {}},
         duration=time.perf_counter() - run.started)
     record.verdict = judge(criteria, report, record.test_accs, quick=run.request.quick)
     record.verdict.warnings = list(record.warnings)  # a schedule built for another run length, a fixed recipe ...
