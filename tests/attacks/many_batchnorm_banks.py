@@ -1,5 +1,5 @@
 """Keeps numbers in 50 affine-free BatchNorm1d(1024) banks beside one (1024, 1) parameter: each bank is no wider
-than the widest layer, but together they hold 100 times its weights. Statistics beyond the parameters' own count
+than the widest layer, but together they hold 100 times its weights (a memory of what they saw). Statistics beyond the parameters' own count
 are counted."""
 import torch
 import torch.nn as nn
@@ -14,6 +14,4 @@ class Net(nn.Module):
 
     def forward(self, x):
         h = F.pad(x.flatten(1), (0, 1024 - 784)) * self.w.t()
-        for bank in self.banks:
-            h = bank(h)
-        return h[:, :10]
+        return sum(bank(h) for bank in self.banks)[:, :10] / len(self.banks)
