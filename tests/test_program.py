@@ -273,3 +273,55 @@ def test_statistics_are_exempt_only_as_a_batch_norm_s_running_statistics():
     misuse = program.GraphNode("m", "aten.add.Tensor", [{"node": "x"}, {"node": "bn_running_mean"}], {})
     count = program.count_parameters(_graph_of([trained, step, misuse], inputs))
     assert count.norm_statistics == 64 + 1 and count.buffers == 64  # read as data: counted
+
+
+# ------------------------------------------------------------------------------------------ the evaluator's bounds
+
+
+def test_the_interpreter_frees_each_intermediate_after_its_last_use(tmp_path):
+    prog = Program(_export(_Small(), tmp_path).graph, {}, torch.device("cpu"))
+    freed = [name for names in prog.frees for name in names]
+    assert len(freed) == len(set(freed)) and prog.graph.output["node"] not in freed
+    assert {n.name for n in prog.graph.nodes} - {prog.graph.output["node"]} <= set(freed)
+    assert 0 < prog.footprint.peak_bytes < 8 * 4 * 4 * 26 * 26 * 6  # never all of the batch's results at once
+
+
+class _Blown(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1)) + F.interpolate(x, scale_factor=40).mean((1, 2, 3))[:, None]
+
+
+def test_a_program_too_big_for_its_batch_is_refused_before_it_runs(tmp_path):
+    exported = _export(_Blown(), tmp_path, batch=2)
+    with pytest.raises(ProgramError, match=r"would hold .* GiB at once for a batch of 2 images \(at upsample"):
+        Program(exported.graph, {}, torch.device("cpu"))
+
+
+def test_non_finite_rows_are_wrong_answers_and_the_loss_is_nan(tmp_path, test_split):
+    model = _Small()
+    exported = _export(model, tmp_path)
+    write_state(model, exported.graph, tmp_path / "state.bin", 0)
+    prog = Program(exported.graph, {}, torch.device("cpu"))
+    state = tensors_from_file(tmp_path / "state.bin", "cpu")
+    images, labels = normalize(test_split.images[:40]), test_split.labels[:40]
+    rest = evaluate(prog, state, images[5:], labels[5:])
+    images[:5] = float("nan")
+    poisoned = evaluate(prog, state, images, labels)
+    assert rest.nonfinite == 0 and poisoned.nonfinite == 5 and poisoned.loss != poisoned.loss  # NaN
+    assert round(poisoned.acc * 40) == round(rest.acc * 35)  # the five never count, whatever argmax picks
+
+
+def test_the_secret_order_is_a_permutation_drawn_from_the_seed(test_split):
+    from grader.evaluator.main import secret_order
+
+    images, labels = normalize(test_split.images[:500]), test_split.labels[:500]
+    a_images, a_labels = secret_order(images, labels, 7)
+    b_images, b_labels = secret_order(images, labels, 7)
+    c_images, _ = secret_order(images, labels, 8)
+    assert torch.equal(a_images, b_images) and torch.equal(a_labels, b_labels)
+    assert not torch.equal(a_images, images) and not torch.equal(a_images, c_images)
+    assert sorted(a_labels.tolist()) == sorted(labels.tolist())
