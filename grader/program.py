@@ -8,10 +8,11 @@ statistics), so a model cannot behave one way while it trains and another while 
 files can execute: the graph names operations that the reader looks up in an allowlist, and tensors are a JSON
 header followed by raw bytes.
 
-Parameter accounting (`count_parameters`) is the course's one definition of "parameters": every parameter, every
-buffer and every lifted constant the program holds, except the running statistics of the BatchNorms it really
-uses, provided each is no wider than the widest layer with weights (so BatchNorm statistics cannot be a place to
-keep data).
+Parameter accounting (`count_parameters`) is the course's one definition of "parameters": every parameter and
+every buffer the program holds, except the running statistics of the BatchNorms it really uses (each no wider than
+the widest layer with weights, all together no more than the parameters' own count), plus every number written
+into the program (scalar arguments, lifted constants) beyond a small free allowance; a program that carries far
+more is refused. So neither statistics nor literals can be a place to keep data.
 """
 
 from __future__ import annotations
@@ -278,6 +279,60 @@ def _reachable(graph: Graph) -> Graph:
 
 # ------------------------------------------------------------------------------------------ parameter count
 
+# How a training-mode program steps a BatchNorm's counter: num_batches_tracked + 1.
+STEP_OP = "aten.add.Tensor"
+
+# Embedded numbers: scalars written into the program's operations, which no parameter count sees. An honest lesson
+# graph carries a few dozen (BatchNorm's momentum and eps, dropout's p, a slice's bounds, docs/security.md has the
+# figures); more is data kept where nobody trains or counts it (a label table in torch.full calls, for example).
+FREE_EMBEDDED = 256  # free: over 8x the most an honest lesson graph carries (30: lesson 7 in training mode)
+MAX_EMBEDDED = 1_024  # refused above: beyond this the program is a table, not a network
+# Integer arguments that only choose structure (a dimension, a group count, an enum), by op and position; every
+# other integer argument outside a list is a value (a fill, a scalar operand, an index, a bound) and counts.
+# From ATen's core schemas (int / int? arguments of these names); tests/test_program.py checks it against torch.
+STRUCTURAL_INT_ARGS = {
+    "aten._cdist_forward.default": (3,),  # compute_mode
+    "aten._embedding_bag.default": (4,),  # mode
+    "aten._fft_c2r.default": (2, 3),  # normalization, last_dim_size
+    "aten._fft_r2c.default": (2,),  # normalization
+    "aten._log_softmax.default": (1,),  # dim
+    "aten._softmax.default": (1,),  # dim
+    "aten.any.dim": (1,),  # dim
+    "aten.argmax.default": (1,),  # dim
+    "aten.argmin.default": (1,),  # dim
+    "aten.cat.default": (1,),  # dim
+    "aten.convolution.default": (8,),  # groups
+    "aten.convolution_backward.default": (9,),  # groups
+    "aten.cumsum.default": (1,),  # dim
+    "aten.diagonal.default": (2, 3),  # dim1, dim2
+    "aten.embedding_dense_backward.default": (2,),  # num_weights
+    "aten.gather.default": (1,),  # dim
+    "aten.grid_sampler_2d.default": (2, 3),  # interpolation_mode, padding_mode
+    "aten.index_select.default": (1,),  # dim
+    "aten.max.dim": (1,),  # dim
+    "aten.min.dim": (1,),  # dim
+    "aten.native_group_norm.default": (3, 4, 5, 6),  # N, C, HxW, group
+    "aten.native_group_norm_backward.default": (5, 6, 7, 8),  # N, C, HxW, group
+    "aten.prod.dim_int": (1,),  # dim
+    "aten.scatter.src": (1,),  # dim
+    "aten.scatter.value": (1,),  # dim
+    "aten.scatter_add.default": (1,),  # dim
+    "aten.scatter_reduce.two": (1,),  # dim
+    "aten.select.int": (1,),  # dim
+    "aten.select_scatter.default": (2,),  # dim
+    "aten.slice.Tensor": (1,),  # dim
+    "aten.slice_scatter.default": (2,),  # dim
+    "aten.sort.default": (1,),  # dim
+    "aten.split_with_sizes.default": (2,),  # dim
+    "aten.squeeze.dim": (1,),  # dim
+    "aten.sym_size.int": (1,),  # dim
+    "aten.sym_stride.int": (1,),  # dim
+    "aten.topk.default": (2,),  # dim
+    "aten.unsqueeze.default": (1,),  # dim
+}
+STRUCTURAL_INT_NAMES = ("dim", "dim1", "dim2", "groups", "compute_mode", "mode", "normalization",
+                        "interpolation_mode", "padding_mode", "N", "C", "HxW", "group", "last_dim_size", "num_weights")
+
 
 @dataclass
 class ParamCount:
@@ -286,54 +341,174 @@ class ParamCount:
     total: int
     parameters: int
     buffers: int  # counted: buffers other than exempt BatchNorm statistics
-    constants: int  # counted: tensors the model holds outside parameters and buffers
-    norm_statistics: int  # not counted: running mean/var of the BatchNorms the program uses
+    constants: int  # tensors the model holds outside parameters and buffers (their numbers are embedded numbers)
+    norm_statistics: int  # not counted: running mean/var of the BatchNorms the program uses, up to `parameters`
     counted_buffers: list[str] = field(default_factory=list)  # by name, so a surprise can be explained
     counted_constants: list[str] = field(default_factory=list)
+    norm_statistics_counted: int = 0  # statistics beyond the parameters' own count: counted, in `buffers`
+    embedded: int = 0  # numbers written into the program: scalar arguments and lifted constants' elements
+    embedded_counted: int = 0  # those beyond FREE_EMBEDDED, counted in `total`
+    embedded_by_op: dict[str, int] = field(default_factory=dict)  # where they are, most first (a few entries)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def count_parameters(graph: Graph) -> ParamCount:
-    """Every number the program holds counts, except BatchNorm running statistics it uses as such."""
-    uses: dict[str, list[tuple[str, int]]] = {}
+@dataclass(frozen=True)
+class Embedded:
+    """The numbers a program carries outside its parameters and buffers, and where."""
+
+    total: int
+    by_op: dict[str, int]  # op name (or "constant NAME") -> numbers, most first
+
+
+def embedded_numbers(graph: Graph, constants: dict | None = None) -> Embedded:
+    """Count the program's embedded numbers: value scalars in its operations and its constants' elements.
+
+    `constants` ({name: (entry, bytes)} from read_tensors) lets a constant that is one value repeated (a fill)
+    count once; without it every element counts.
+    """
+    by_op: dict[str, int] = {}
+    for node in graph.nodes:
+        n = _node_numbers(node)
+        if n:
+            by_op[node.target] = by_op.get(node.target, 0) + n
+    for i in graph.inputs:
+        if i.kind == "constant":
+            n = _constant_numbers(i, (constants or {}).get(i.name))
+            if n:
+                by_op[f"constant {i.target}"] = n
+    ranked = dict(sorted(by_op.items(), key=lambda kv: -kv[1]))
+    return Embedded(sum(ranked.values()), ranked)
+
+
+def _node_numbers(node: GraphNode) -> int:
+    """Value scalars in one node: every float anywhere, and top-level integers that are not structural."""
+    if node.target == "getitem":  # its integer picks one output of the op before it
+        return sum(_floats(a) for a in node.args)
+    structural = STRUCTURAL_INT_ARGS.get(node.target, ())
+    count = 0
+    for position, arg in enumerate(node.args):
+        count += _scalar(arg, position not in structural)
+    for name, arg in node.kwargs.items():
+        count += _scalar(arg, name not in STRUCTURAL_INT_NAMES)
+    return count
+
+
+def _scalar(arg, int_is_value: bool) -> int:
+    if isinstance(arg, bool):
+        return 0
+    if isinstance(arg, int):
+        return int(int_is_value)
+    return _floats(arg)
+
+
+def _floats(arg) -> int:
+    """Floats anywhere in an encoded argument (a list of scale factors, a non-finite {"float": "inf"})."""
+    if isinstance(arg, float):
+        return 1
+    if isinstance(arg, dict):
+        if "float" in arg:
+            return 1
+        if "list" in arg and isinstance(arg["list"], list):
+            return sum(_floats(a) for a in arg["list"])
+    if isinstance(arg, list):
+        return sum(_floats(a) for a in arg)
+    return 0
+
+
+def _constant_numbers(spec: GraphInput, stored) -> int:
+    """A lifted constant's numbers: one for a plain fill (every element the same bytes), else every element."""
+    if spec.numel == 0:
+        return 0
+    if stored is not None:
+        entry, data = stored
+        width = DTYPE_BYTES.get(entry.dtype, 1)
+        raw = bytes(data)
+        if len(raw) == spec.numel * width and raw == raw[:width] * spec.numel:
+            return 1
+    return spec.numel
+
+
+def count_parameters(graph: Graph, constants: dict | None = None) -> ParamCount:
+    """Every number the program holds counts, except BatchNorm running statistics it uses as such (up to the
+    parameters' own count) and a small allowance of embedded numbers; a program carrying too many is refused.
+
+    `constants`: the program's constants as read_tensors gives them, so that a plain fill counts once.
+    """
+    embedded = embedded_numbers(graph, constants)
+    if embedded.total > MAX_EMBEDDED:
+        where = ", ".join(f"{op} {n:,}" for op, n in list(embedded.by_op.items())[:3])
+        raise ProgramError(
+            f"the exported program carries {embedded.total:,} numbers written into its operations and constants "
+            f"(limit {MAX_EMBEDDED:,}; most in {where}). A network keeps what it learns in nn.Parameter, where it "
+            "is counted and trained: make tables, weights and lookup values parameters, not Python numbers or "
+            "tensors built in forward()")
+    parameters = sum(i.numel for i in graph.inputs if i.kind == "parameter")
+    exempt = _exempt_statistics(graph, _uses(graph))
+    statistics = sum(i.numel for i in graph.inputs if i.name in exempt)
+    excess = max(0, statistics - parameters)  # the exemption never exceeds what the network itself learns
+    buffers = [i for i in graph.inputs if i.kind == "buffer" and i.name not in exempt]
+    constants_held = [i for i in graph.inputs if i.kind == "constant"]
+    embedded_counted = max(0, embedded.total - FREE_EMBEDDED)
+    buffer_total = sum(b.numel for b in buffers) + excess
+    return ParamCount(
+        total=parameters + buffer_total + embedded_counted,
+        parameters=parameters,
+        buffers=buffer_total,
+        constants=sum(c.numel for c in constants_held),
+        norm_statistics=statistics - excess,
+        counted_buffers=[f"{b.target} {list(b.shape)}" for b in buffers]
+        + ([f"BatchNorm statistics beyond the parameters' own count: {excess:,}"] if excess else []),
+        counted_constants=[f"{c.target} {list(c.shape)}" for c in constants_held],
+        norm_statistics_counted=excess,
+        embedded=embedded.total,
+        embedded_counted=embedded_counted,
+        embedded_by_op=dict(list(embedded.by_op.items())[:5]),
+    )
+
+
+def _uses(graph: Graph) -> dict[str, list[tuple[GraphNode, int]]]:
+    """value name -> (node, argument position) of every use; position -1 inside a list or keyword argument."""
+    uses: dict[str, list[tuple[GraphNode, int]]] = {}
     for node in graph.nodes:
         for position, arg in enumerate(node.args):
             if isinstance(arg, dict) and "node" in arg:
-                uses.setdefault(arg["node"], []).append((node.target, position))
+                uses.setdefault(arg["node"], []).append((node, position))
             else:
                 for ref in _refs([arg]):
-                    uses.setdefault(ref, []).append((node.target, -1))
+                    uses.setdefault(ref, []).append((node, -1))
         for ref in _refs(list(node.kwargs.values())):
-            uses.setdefault(ref, []).append((node.target, -1))
-    widest = max((i.shape[0] for i in graph.inputs if i.kind == "parameter" and len(i.shape) >= 2), default=0)
+            uses.setdefault(ref, []).append((node, -1))
+    if isinstance(graph.output, dict) and "node" in graph.output:
+        uses.setdefault(graph.output["node"], []).append((None, -1))
+    return uses
+
+
+def _exempt_statistics(graph: Graph, uses: dict) -> set[str]:
+    """BatchNorm running statistics used only as such, no wider than the widest layer that has weights."""
+    # A parameter without elements (shape (250000, 0)) has no weights: it must not widen the cap.
+    widest = max((i.shape[0] for i in graph.inputs if i.kind == "parameter" and len(i.shape) >= 2 and i.numel > 0),
+                 default=0)
     exempt: set[str] = set()
     for i in graph.inputs:
         if i.kind != "buffer" or len(i.shape) != 1 or i.shape[0] > widest:
             continue
         used = uses.get(i.name, [])
-        if used and all(target in NORM_OPS and pos in NORM_STATS_ARGS for target, pos in used):
+        if used and all(node is not None and node.target in NORM_OPS and pos in NORM_STATS_ARGS
+                        for node, pos in used):
             exempt.add(i.name)
     owners = {i.target.rsplit(".", 1)[0] for i in graph.inputs if i.name in exempt and i.target}
     for i in graph.inputs:  # a used BatchNorm's step counter travels with its statistics; training adds 1 to it
         if i.kind == "buffer" and i.target and i.target.endswith("." + STEP_COUNTER) and i.numel == 1 \
-                and i.target.rsplit(".", 1)[0] in owners \
-                and all(target == "aten.add.Tensor" and pos == 0 for target, pos in uses.get(i.name, [])):
+                and i.target.rsplit(".", 1)[0] in owners and all(_is_step(*use) for use in uses.get(i.name, [])):
             exempt.add(i.name)
-    parameters = sum(i.numel for i in graph.inputs if i.kind == "parameter")
-    buffers = [i for i in graph.inputs if i.kind == "buffer" and i.name not in exempt]
-    constants = [i for i in graph.inputs if i.kind == "constant"]
-    count = ParamCount(
-        total=parameters + sum(b.numel for b in buffers) + sum(c.numel for c in constants),
-        parameters=parameters,
-        buffers=sum(b.numel for b in buffers),
-        constants=sum(c.numel for c in constants),
-        norm_statistics=sum(i.numel for i in graph.inputs if i.name in exempt),
-        counted_buffers=[f"{b.target} {list(b.shape)}" for b in buffers],
-        counted_constants=[f"{c.target} {list(c.shape)}" for c in constants],
-    )
-    return count
+    return exempt
+
+
+def _is_step(node: GraphNode | None, position: int) -> bool:
+    """num_batches_tracked + 1, as a training-mode program steps the counter."""
+    return node is not None and node.target == STEP_OP and position == 0 and node.args[1:2] == [1]
 
 
 def with_count(report: dict, count: ParamCount) -> dict:

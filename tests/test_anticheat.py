@@ -106,6 +106,7 @@ RUNTIME = {
     "deep_modules": (SubmissionError, "submission",
                      "the model nests modules 50,001 levels deep (Net.body.0.0...); the grader reads at most 32", {}),
     "dict_memory": (SubmissionError, "submission", "lifted_tensor_0 is mutated in the forward method", {}),
+    "evaluator_memory_bomb": (IntegrityError, "integrity", "per image, far above any lesson's model", {}),
     "foreign_optimizer": (SubmissionError, "submission", "that is not one of the model's parameters", {}),
     "huge_layer_name": (SubmissionError, "submission",
                         "a layer's name is 20,000,000 characters ('aaaaaaaaaaaaaaaa'... in Net); names may be at "
@@ -131,6 +132,8 @@ REDRAWN = {
 # Pass the policy and are graded for what they really are, their hidden numbers counted: file -> (lesson, params).
 COUNTED = {
     "batchnorm_memory": ("lesson1", 64 * 784 * 2 + 1 + 64 * 10 + 10),  # statistics wider than any layer count
+    "many_batchnorm_banks": ("lesson1", 50 * (2 * 1024 + 1)),  # statistics beyond the parameters' own count
+    "zero_width_batchnorm": ("lesson1", 64 * 10 + 10 + 2 * 64 * 784 + 1),  # a (N, 0) parameter widens nothing
     "frozen_then_unfrozen": ("lesson1", 784 * 190 + 190 + 190 * 10 + 10),  # frozen weights count too
     # its trick (a parameter grown at the second training step) ran only in the worker, where nothing trains
     "late_parameter": ("lesson1", 784 * 10 + 10),
@@ -144,13 +147,14 @@ UNSCREENED = {
     "skips_epochs": (SubmissionError, "has no attribute 'fit'"),
 }
 OTHER = {"prints_fake_event"}  # graded normally: the printed "pass" is only log text (tested below)
+MEASURED = {"label_table_position", "nan_when_measured"}  # graded normally, measured for what they are (below)
 STATIC_SECONDS = 5  # a refusal never starts a process: milliseconds, with room for a loaded machine
 RUNTIME_SECONDS = 240  # one quick grading at most, on a slow, busy CPU
 
 
 def test_the_corpus_is_complete():
     files = {p.stem for p in ATTACKS.glob("*.py")}
-    assert files == set(STATIC) | set(RUNTIME) | set(COUNTED) | set(REDRAWN) | OTHER
+    assert files == set(STATIC) | set(RUNTIME) | set(COUNTED) | set(REDRAWN) | OTHER | MEASURED
     assert set(UNSCREENED) <= set(STATIC)
     assert len(files) >= 60
 
@@ -283,6 +287,52 @@ def test_a_printed_pass_is_only_log_text(sealed):
     assert '"status": "passed"' in result.log
     assert result.report["params"] == 7850  # the real report, not the printed one
     assert result.verdict.status == "failed" and result.verdict.exit_code == 1  # lesson 6 wants BatchNorm, GAP
+
+
+def test_a_label_table_by_position_works_in_file_order_and_fails_in_the_secret_order(tmp_path, test_split):
+    """The attack is real (file order: its 200 stored labels are right), and the evaluator's order defeats it."""
+    import torch
+
+    from grader import program
+    from grader.evaluator.interpret import Program, tensors_from_file
+    from grader.evaluator.main import evaluate, secret_order
+    from grader.mnist import normalize
+    from grader.worker.export import export_program, write_state
+    from grader.worker.submission import build, load
+
+    model = build(load(ATTACKS / "label_table_position.py"))
+    images, labels = normalize(test_split.images[:250]), test_split.labels[:250]
+    exported = export_program(model, images, tmp_path)
+    count = program.count_parameters(exported.graph, program.read_tensors(tmp_path / "constants.bin")[0])
+    assert 200 < count.embedded <= program.FREE_EMBEDDED  # within the allowance: only the order stops it
+    model.switch.num_batches_tracked += 1  # as after training: the table is switched on
+    write_state(model, exported.graph, tmp_path / "state.bin", 1)
+    prog = Program(exported.graph, tensors_from_file(tmp_path / "constants.bin", "cpu"), torch.device("cpu"))
+    state = tensors_from_file(tmp_path / "state.bin", "cpu")
+    assert evaluate(prog, state, images, labels).acc >= 80.0  # rows 0-199 of the first batch
+    assert evaluate(prog, state, *secret_order(images, labels, 2**62 + 12345)).acc < 30.0
+
+
+def test_a_label_table_by_position_is_graded_at_chance(sealed):
+    result = _grade("label_table_position", sealed, "lesson1")
+    assert result.record.evaluator["order"] == "shuffled" and result.record.evaluator["order_seed"] > 0
+    # ten biases: the most common digit at best (11.35 % of the --quick split); the table would add 10 points
+    assert result.verdict.status != "passed" and max(result.record.test_accs) < 16.0, result.record.test_accs
+    assert result.record.sandbox["evaluator"]["limits"]["memory_gib"] > 0  # the evaluator's walls are recorded
+
+
+def test_nan_when_measured_is_graded_as_wrong_answers_and_the_cli_prints_a_full_record(sealed, tmp_path):
+    folder = tmp_path / "nan"
+    folder.mkdir()
+    (folder / "model.py").write_bytes((ATTACKS / "nan_when_measured.py").read_bytes())
+    result = _invoke("grade", folder / "model.py", "--lesson", "lesson1", "--quick", "--device", "cpu",
+                     "--workspace", tmp_path / "ws", "--json")  # with the plot: it must draw a NaN loss
+    data = json.loads(result.output)  # a full record, not a traceback
+    assert data["verdict"]["status"] in ("failed", "smoke") and result.exit_code in (0, 1)
+    assert all(e["test_acc"] == 0.0 for e in data["epochs"])
+    assert str(data["epochs"][-1]["test_loss"]).lower() == "nan"
+    assert any("NaN or inf" in w for w in data["warnings"]), data["warnings"]
+    assert data["plot"], "the curves are drawn, a NaN loss as a gap"
 
 
 # ------------------------------------------------------------------------------------------ through the CLI

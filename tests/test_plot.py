@@ -66,3 +66,14 @@ def test_epoch_ticks_are_whole_numbers(tmp_path, monkeypatch):
     monkeypatch.setattr(plt.Figure, "savefig", capture)
     save_curves(_record(n_epochs=3, steps=[[i / 10, 1.0] for i in range(1, 31)]), tmp_path / "c.png", target=99.4)
     assert len(seen) == 2 and all(ticks and all(float(t).is_integer() for t in ticks) for ticks in seen)
+
+
+def test_nan_and_inf_figures_as_a_record_stores_them_are_drawn(tmp_path):
+    """A record keeps NaN and inf as strings (JSON has neither): the plot draws them as gaps, never crashes."""
+    record = _record(steps=[[i / 20, 2.3 * 0.9 ** i] for i in range(1, 81)])
+    record["epochs"][1].update(test_loss="nan", train_loss="inf")
+    record["epochs"][2].update(test_loss=float("nan"), test_acc=0.0)
+    out = save_curves(record, tmp_path / "nan.png", target=97.0)
+    assert out is not None and _png(out)
+    record["epochs"] = [{**e, "test_loss": "nan", "train_loss": "nan"} for e in record["epochs"]]
+    assert save_curves(record, tmp_path / "all-nan.png") is not None

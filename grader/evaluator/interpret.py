@@ -7,6 +7,7 @@ allowlist the worker exported against), and its arguments are values, names of e
 from __future__ import annotations
 
 import operator
+from dataclasses import dataclass
 
 import torch
 
@@ -48,12 +49,34 @@ def _tensor(entry: program.TensorEntry, data: memoryview, device) -> torch.Tenso
     return flat.reshape(entry.shape).to(device)
 
 
+# Work bounds per image of the program's batch, from its declared shapes (run on the "meta" device, no data):
+# the honest lesson solutions peak at 0.141 MiB live (lessons 1 and 6) and compute at most 0.160 M elements
+# (lesson 6) per image; docs/security.md has each lesson's figures. The bounds are about 30x those: room for a
+# wider student model, while a 250-image CPU batch stays under 1 GiB and a chain of cheap ops is refused.
+MAX_LIVE_BYTES_PER_IMAGE = 4 * 2**20
+MAX_ELEMENTS_PER_IMAGE = 5_000_000
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What one batch of the program costs, known before it runs: peak live bytes and elements computed."""
+
+    peak_bytes: int
+    elements: int
+    largest: tuple[str, int]  # (op, output elements) of the largest single result
+
+    def to_dict(self, batch: int) -> dict:
+        return {"peak_mb_per_image": round(self.peak_bytes / batch / 2**20, 3),
+                "elements_per_image": self.elements // batch, "largest_op": self.largest[0]}
+
+
 class Program:
     """A loaded graph: `run(state, images)` computes the model's output for one batch of normalised images."""
 
     def __init__(self, graph: program.Graph, constants: dict[str, torch.Tensor], device: torch.device,
-                 overrides: dict | None = None, held_kinds: tuple[str, ...] = ("constant",)):
-        """`overrides` maps an op's name to the grader's own implementation of it (the trainer's dropout draw)."""
+                 overrides: dict | None = None, held_kinds: tuple[str, ...] = ("constant",), size: bool = True):
+        """`overrides` maps an op's name to the grader's own implementation of it (the trainer's dropout draw);
+        `size=False` skips the work bound (the trainer, whose program the evaluator sizes and refuses for it)."""
         self.graph, self.device = graph, device
         training = graph.mode == "train"
         self.ops = [(n.name, (overrides or {}).get(n.target) or resolve_op(n.target, training), n.args, n.kwargs)
@@ -61,27 +84,69 @@ class Program:
         check_tensors(graph, constants, kinds=held_kinds)
         self.constants = constants
         self.image = next(i for i in graph.inputs if i.kind == "input")
+        self.frees = _liveness(graph)
+        self.footprint = self._size() if size else None
 
     def run(self, state: dict[str, torch.Tensor], images: torch.Tensor) -> torch.Tensor:
         return self.run_with_env(state, images)[0]
 
     def run_with_env(self, state: dict[str, torch.Tensor], images: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """The output, and every value computed on the way (the trainer reads its mutations there)."""
+        """The output, and the values still live at the end: the output and the mutations' (the trainer's)."""
         env = {**self.constants, **state, self.image.name: images}
-        for name, op, args, kwargs in self.ops:
+        for (name, op, args, kwargs), dead in zip(self.ops, self.frees):
             env[name] = op(*[self._value(a, env) for a in args], **{k: self._value(v, env) for k, v in kwargs.items()})
+            for gone in dead:  # an intermediate is freed after its last use: a batch holds only what is live
+                env.pop(gone, None)
         return self._value(self.graph.output, env), env
 
-    def _value(self, arg, env):
+    def _size(self) -> Footprint:
+        """Run the graph on the meta device (shapes only), then refuse a batch that would be too big to compute."""
+        meta = torch.device("meta")
+        env = {i.name: torch.empty(i.shape, dtype=_DTYPES[i.dtype], device=meta) for i in self.graph.inputs}
+        held = {i.name for i in self.graph.inputs if i.kind != "input"}
+        live = _bytes(env[self.image.name])
+        peak, elements, largest = live, 0, ("", 0)
+        for (name, op, args, kwargs), dead in zip(self.ops, self.frees):
+            try:
+                out = op(*[self._value(a, env, meta) for a in args],
+                         **{k: self._value(v, env, meta) for k, v in kwargs.items()})
+            except Exception as exc:  # noqa: BLE001 - a program whose shapes do not add up cannot be run either
+                raise ProgramError(f"the exported program cannot be sized: {name} ({op}) fails on its declared "
+                                   f"shapes ({type(exc).__name__}: {str(exc).strip()[:200]})") from exc
+            env[name] = out
+            size, count = _bytes(out), _elements(out)
+            live, elements = live + size, elements + count
+            largest = max(largest, (str(op), count), key=lambda pair: pair[1])
+            peak = max(peak, live)
+            for gone in dead:
+                if gone not in held:
+                    live -= _bytes(env.pop(gone, None))
+            self._check(name, op, Footprint(peak, elements, largest))
+        return Footprint(peak, elements, largest)
+
+    def _check(self, name: str, op, so_far: Footprint) -> None:
+        batch = self.graph.batch or 1
+        if so_far.peak_bytes > MAX_LIVE_BYTES_PER_IMAGE * batch:
+            raise ProgramError(
+                f"the exported program would hold {so_far.peak_bytes / 2**30:.1f} GiB at once for a batch of {batch} "
+                f"images (at {name}, {op}; the limit is {MAX_LIVE_BYTES_PER_IMAGE / 2**20:g} MiB per image, far "
+                "above any lesson's model): make the model smaller, not its intermediate results larger")
+        if so_far.elements > MAX_ELEMENTS_PER_IMAGE * batch:
+            raise ProgramError(
+                f"the exported program would compute at least {so_far.elements:,} numbers for a batch of {batch} "
+                f"images (by {name}, {op}; the limit is {MAX_ELEMENTS_PER_IMAGE:,} per image, far above any lesson's "
+                "model): use fewer or smaller operations")
+
+    def _value(self, arg, env, device=None):
         if isinstance(arg, dict):
             if "node" in arg:
                 return env[arg["node"]]
             if "list" in arg:
-                return [self._value(a, env) for a in arg["list"]]
+                return [self._value(a, env, device) for a in arg["list"]]
             if "dtype" in arg:
                 return _DTYPES[arg["dtype"]]
             if "device" in arg:
-                return self.device  # tensors made in forward live where the evaluator computes
+                return device or self.device  # tensors made in forward live where the evaluator computes
             if "memory_format" in arg:
                 return _FORMATS[arg["memory_format"]]
             if "layout" in arg:
@@ -90,6 +155,37 @@ class Program:
                 return float(arg["float"])
             raise ProgramError(f"the exported program holds an argument the evaluator does not know: {sorted(arg)}")
         return arg
+
+
+def _liveness(graph: program.Graph) -> list[list[str]]:
+    """For each node, the values whose last use it is (computed once: the graph never changes)."""
+    last: dict[str, int] = {}
+    for index, node in enumerate(graph.nodes):
+        last[node.name] = index  # a result nobody reads is freed at once
+        for ref in program._refs(node.args) + program._refs(list(node.kwargs.values())):
+            last[ref] = index
+    output = program._refs([graph.output]) + program._refs([m.value for m in graph.mutations])
+    frees: list[list[str]] = [[] for _ in graph.nodes]
+    for name, index in last.items():
+        if name not in output:
+            frees[index].append(name)
+    return frees
+
+
+def _tensors(value) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _tensors(v)]
+    return []
+
+
+def _bytes(value) -> int:
+    return sum(t.numel() * t.element_size() for t in _tensors(value))
+
+
+def _elements(value) -> int:
+    return sum(t.numel() for t in _tensors(value))
 
 
 def check_tensors(graph: program.Graph, tensors: dict[str, torch.Tensor], kinds=("parameter", "buffer")) -> None:

@@ -4,9 +4,13 @@ Started by grader.host.grading as `python -m grader.evaluator` (channel: grader.
 submission: it reads the graph and the states the parent copied out of the worker's directory, runs them with
 grader.evaluator.interpret and answers with the test loss and accuracy of each. Requests, one per line:
 
-    {"op": "setup", "test_images": PATH, "test_labels": PATH, "device": "cuda:0", "workdir": PATH, "timeout": S}
-    {"op": "load", "graph": PATH, "constants": PATH}                -> {"event": "loaded", "seconds": s}
+    {"op": "setup", "test_images": PATH, "test_labels": PATH, "device": "cuda:0", "workdir": PATH, "timeout": S,
+     "limits": {...}, "order_seed": N}                              -> {"event": "ready", "sandbox": {...}, ...}
+    {"op": "load", "graph": PATH, "constants": PATH}                -> {"event": "loaded", "seconds": s, ...}
     {"op": "measure", "epoch": N, "state": PATH}                    -> {"event": "measured", "epoch": N, ...}
+
+The test split is put in an order drawn from `order_seed` (the parent's secret, never the worker's) before anything
+is measured, so no model can know which image comes where or which images share a batch.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import os
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 EVAL_BATCH = 1000  # on an accelerator: large enough to keep it busy
@@ -22,13 +27,23 @@ EVAL_BATCH = 1000  # on an accelerator: large enough to keep it busy
 CPU_EVAL_BATCH = 250
 
 
-def evaluate(prog, state: dict, images, labels) -> tuple[float, float]:
+@dataclass(frozen=True)
+class Measured:
+    """One state's figures on the test split."""
+
+    loss: float  # mean cross-entropy; NaN when some output was not finite (the loss is undefined there)
+    acc: float  # percent; a row with NaN or inf in it is a wrong answer
+    nonfinite: int = 0  # rows with NaN or inf
+
+
+def evaluate(prog, state: dict, images, labels) -> Measured:
     """Mean cross-entropy and accuracy (percent) of the program on normalised images, in batches it was built for."""
     import torch
     import torch.nn.functional as F
 
     loss_sum = torch.zeros((), dtype=torch.float64, device=images.device)
     correct = torch.zeros((), dtype=torch.long, device=images.device)
+    nonfinite = torch.zeros((), dtype=torch.long, device=images.device)
     batch = CPU_EVAL_BATCH if images.device.type == "cpu" else EVAL_BATCH  # the program takes any batch size
     with torch.no_grad():
         for start in range(0, len(labels), batch):
@@ -39,10 +54,23 @@ def evaluate(prog, state: dict, images, labels) -> tuple[float, float]:
                 raise _error("submission", "forward() must return a plain float tensor of shape (N, 10); "
                              f"the exported program returned {type(out).__name__} {tuple(getattr(out, 'shape', ()))}")
             out = out.float()
+            finite = torch.isfinite(out).all(dim=1)  # argmax over NaN picks an arbitrary class: never a right answer
             loss_sum += F.cross_entropy(out, y, reduction="sum").double()
-            correct += (out.argmax(dim=1) == y).sum()
+            correct += ((out.argmax(dim=1) == y) & finite).sum()
+            nonfinite += (~finite).sum()
     n = len(labels)
-    return loss_sum.item() / n, 100.0 * correct.item() / n
+    bad = int(nonfinite.item())
+    return Measured(float("nan") if bad else loss_sum.item() / n, 100.0 * correct.item() / n, bad)
+
+
+def secret_order(images, labels, seed: int | None):
+    """The test split in the order the parent's secret seed draws (file order without one: tests only)."""
+    import torch
+
+    if seed is None:
+        return images, labels
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(int(seed))).to(labels.device)
+    return images[order], labels[order]
 
 
 class _Failure(Exception):
@@ -64,8 +92,9 @@ def serve(link) -> int:
     from grader.walls.sandbox import Limits, isolate
 
     workdir = Path(setup["workdir"])
+    limits = Limits(**setup.get("limits", {}))
     # It reads its own directory (the test split) and the parent's copies of the program and states, nothing else.
-    isolate(workdir, float(setup.get("timeout", DEFAULT_TIMEOUT_S)), Limits(**setup.get("limits", {})),
+    isolate(workdir, float(setup.get("timeout", DEFAULT_TIMEOUT_S)), limits,
             readable=[Path(p) for p in setup.get("readable", [])])
     try:
         import torch
@@ -82,8 +111,13 @@ def serve(link) -> int:
             if hasattr(os, "nice"):
                 os.nice(5)
         split = split_from_files(Path(setup["test_images"]), Path(setup["test_labels"]))
-        images, labels = normalize(split.images).to(device), split.labels.to(device)
-        link.emit({"event": "ready", "test_images": len(labels), "device": str(device)})
+        images, labels = secret_order(normalize(split.images), split.labels, setup.get("order_seed"))
+        images, labels = images.to(device), labels.to(device)
+        # Walled like the worker: an address-space cap over what torch and the test split already map (not on
+        # CUDA, whose driver reserves far more address space than it uses).
+        walls = _wall_memory(limits, device)
+        link.emit({"event": "ready", "test_images": len(labels), "device": str(device), "sandbox": walls,
+                   "order": "shuffled" if setup.get("order_seed") is not None else "file order"})
     except Exception as exc:  # noqa: BLE001 - whatever stops the set-up is reported, not raised
         link.emit({"event": "error", "kind": "internal", "message": f"the evaluator could not start: {exc}",
                    "traceback": traceback.format_exc()})
@@ -98,14 +132,16 @@ def serve(link) -> int:
                 if graph.mode != "eval":
                     raise _error("internal", "the evaluator measures only the program derived for evaluation")
                 prog = Program(graph, constants, device)
-                link.emit({"event": "loaded", "seconds": time.perf_counter() - started})
+                link.emit({"event": "loaded", "seconds": time.perf_counter() - started,
+                           "footprint": prog.footprint.to_dict(prog.graph.batch or 1)})
             elif request.get("op") == "measure":
                 if prog is None:
                     raise _error("internal", "measure before load")
                 state = tensors_from_file(Path(request["state"]), device)
                 check_tensors(prog.graph, state)
-                loss, acc = evaluate(prog, state, images, labels)
-                link.emit({"event": "measured", "epoch": int(request["epoch"]), "test_loss": loss, "test_acc": acc,
+                measured = evaluate(prog, state, images, labels)
+                link.emit({"event": "measured", "epoch": int(request["epoch"]), "test_loss": measured.loss,
+                           "test_acc": measured.acc, "nonfinite": measured.nonfinite,
                            "seconds": time.perf_counter() - started})
         except _Failure as exc:
             link.emit({"event": "error", "kind": exc.kind, "message": str(exc)})
@@ -116,6 +152,17 @@ def serve(link) -> int:
                        "message": f"the clean evaluator could not run the exported program: {type(exc).__name__}: "
                                   f"{str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"})
     return 0
+
+
+def _wall_memory(limits, device) -> dict:
+    """Cap memory where the device allows it; what this process's walls are, for the run record."""
+    from grader.walls.sandbox import APPLIED, limit_memory
+
+    if device.type != "cuda":
+        limit_memory(limits)
+    else:
+        APPLIED.setdefault("rlimits", {})["address_space"] = "not set on CUDA (its driver reserves more than it uses)"
+    return {**APPLIED, "limits": limits.to_dict()}
 
 
 def main() -> int:

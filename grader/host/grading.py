@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import queue
 import re
+import secrets
 import shutil
 import time
 from collections.abc import Callable
@@ -48,6 +49,8 @@ QUICK_TEST = 2_000
 CHECK_TRAIN = 64  # the worker needs two digits for the contract and a few to export with, never the split
 CHECK_TIMEOUT_S = 120.0
 MODEL_FILE = "model.py"
+# The evaluator holds the test split (31 MB) and one batch, which its work bound keeps under 1 GiB on a CPU.
+EVALUATOR_LIMITS = {"memory_gib": 4.0}
 _STATE_NAME = re.compile(r"state-\d{3}\.bin")
 _ERRORS = {e.kind: e for e in (UsageError, DataError, SubmissionError, ManifestError, TrainingError, PolicyError,
                                IntegrityError)}
@@ -150,9 +153,11 @@ def check(request: GradeRequest, lesson: Lesson | None, *, screen: bool = True, 
                 if event["event"] == "described":
                     report = {**(event.get("report") or {}), "file": str(file)}
                     _take(rooms.worker, rooms.handed, program_file(event, "graph"))
+                    _take(rooms.worker, rooms.handed, program_file(event, "constants"))
                     graph = program.read_graph(rooms.handed / "graph.json")
-                    return Checked(program.with_count(report, program.count_parameters(graph)), worker.log,
-                                   worker.log_dropped)
+                    constants, _ = program.read_tensors(rooms.handed / "constants.bin")
+                    return Checked(program.with_count(report, program.count_parameters(graph, constants)),
+                                   worker.log, worker.log_dropped)
             raise WorkerError(f"timed out after {timeout:g} s; the check was stopped{worker.tail()}")
     finally:
         rooms.close()
@@ -258,9 +263,14 @@ def grade(request: GradeRequest, lesson: Lesson | None, on_event: Callable[[dict
         # Started now, so that their interpreters come up while the worker exports; each waits for its request.
         trainer = start("grader.trainer", "trainer", rooms.trainer)
         evaluator = start("grader.evaluator", "evaluator", rooms.evaluator)
+        # The test order is drawn here and told only to the evaluator: no model can key on an image's position.
+        # The seed goes into the record too: once the run is over it tells nothing about the next grading's order
+        # (each draws its own), and it lets anyone replay the measurement.
+        run.evaluator["order_seed"] = secrets.randbits(63)
         evaluator.send({"op": "setup", "test_images": str(test[0]), "test_labels": str(test[1]),
                         "device": request.device, "workdir": str(rooms.evaluator), "timeout": timeout,
-                        "readable": [str(rooms.handed)]})
+                        "readable": [str(rooms.handed)], "order_seed": run.evaluator["order_seed"],
+                        "limits": {**EVALUATOR_LIMITS, **(limits or {})}})
         kids = _Children(worker, trainer, evaluator, rooms, {
             "train_images": str(train[0]), "train_labels": str(train[1]), "seed": request.seed,
             "device": request.device, "quick": quick, "loop": request.loop, "timeout": timeout,
@@ -313,7 +323,7 @@ def _from_worker(run: _Run, event: dict, kids: _Children) -> None:
     for key in PROGRAM_FILES:
         _take(rooms.worker, rooms.handed, program_file(event, key))
     graph = program.read_graph(rooms.handed / "graph.json")  # checked: ops, mutations, shapes
-    run.count = program.count_parameters(graph)
+    run.count = program.count_parameters(graph, program.read_tensors(rooms.handed / "constants.bin")[0])
     run.report = program.with_count({**(event.get("report") or {}), "file": str(run.file)}, run.count)
     run.export = dict(event.get("export") or {})
     run.described = {"sandbox": dict(event.get("sandbox") or {})}
@@ -375,14 +385,17 @@ def _take(source_room: Path, target_room: Path, name: str) -> None:
 def _from_evaluator(run: _Run, event: dict) -> None:
     kind = event["event"]
     if kind == "ready":
-        run.evaluator.update(device=event.get("device"), test_images=event.get("test_images"))
+        run.evaluator.update(device=event.get("device"), test_images=event.get("test_images"),
+                             order=event.get("order"), sandbox=dict(event.get("sandbox") or {}))
     elif kind == "loaded":
-        run.evaluator["load_seconds"] = event.get("seconds")
+        run.evaluator.update(load_seconds=event.get("seconds"), footprint=dict(event.get("footprint") or {}))
     elif kind == "measured":
         epoch = int(event["epoch"])
         if epoch not in run.sent or epoch in run.measured:
             raise WorkerError(f"the clean evaluator answered for epoch {epoch}, which it was not asked about")
         run.measured[epoch] = event
+        if int(event.get("nonfinite") or 0):
+            run.evaluator.setdefault("nonfinite", {})[str(epoch)] = int(event["nonfinite"])
         run.evaluator["seconds"] = run.evaluator.get("seconds", 0.0) + float(event.get("seconds") or 0.0)
         if epoch == 0:
             rules.check_baseline(float(event["test_acc"]))
@@ -396,6 +409,17 @@ def _epoch(run: _Run, epoch: int) -> EpochRecord:
                                   "train_acc": trained.get("train_acc"), "test_loss": measured.get("test_loss"),
                                   "test_acc": measured.get("test_acc"), "lr": trained.get("lr"),
                                   "seconds": trained.get("seconds")})
+
+
+def _warnings(run: _Run) -> list[str]:
+    """What the evaluator saw that the student should know: outputs that were NaN or inf."""
+    seen = run.evaluator.get("nonfinite") or {}
+    if not seen:
+        return []
+    worst = max(seen.items(), key=lambda kv: kv[1])
+    return [f"the model's output was NaN or inf for some test images in {len(seen)} measurement(s) (at most "
+            f"{worst[1]:,} images, epoch {worst[0]}): those count as wrong answers and the test loss is NaN there. "
+            "Look for a division by zero, a log of zero or a value that overflows in forward()"]
 
 
 def _record(run: _Run) -> RunRecord:
@@ -418,9 +442,10 @@ def _record(run: _Run) -> RunRecord:
         train_images=int(result.get("train_images") or 0),
         target=criteria.accuracy.target if criteria.accuracy else None,
         export=run.export, init=dict(result.get("init") or {}), evaluator=run.evaluator,
-        warnings=list(result.get("warnings") or []),
+        warnings=list(result.get("warnings") or []) + _warnings(run),
         test_images=run.test_images,
-        sandbox={**dict(result.get("sandbox") or {}), "worker": run.described.get("sandbox", {})},
+        sandbox={**dict(result.get("sandbox") or {}), "worker": run.described.get("sandbox", {}),
+                 "evaluator": run.evaluator.get("sandbox") or {}},
         duration=time.perf_counter() - run.started)
     record.verdict = judge(criteria, report, record.test_accs, quick=run.request.quick)
     record.verdict.warnings = list(record.warnings)  # a schedule built for another run length, a fixed recipe ...

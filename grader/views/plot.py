@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 
@@ -25,25 +26,27 @@ def save_curves(record, path: Path, target: float | None = None) -> Path | None:
     from matplotlib.ticker import MaxNLocator
 
     xs = [e["epoch"] for e in epochs]
+    series = {key: [_float(e.get(key)) for e in epochs] for key in ("train_loss", "test_loss", "train_acc", "test_acc")}
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     steps = _steps(record.get("train_loss_steps"))
     if steps:
         ax_loss.plot([s[0] for s in steps], [s[1] for s in steps], color="tab:blue", linewidth=0.6, alpha=0.35,
                      label="train, running mean in the epoch")
-    ax_loss.plot(xs, [e["train_loss"] for e in epochs], marker="o", color="tab:blue",
+    ax_loss.plot(xs, series["train_loss"], marker="o", color="tab:blue",
                  label="train, epoch mean" if steps else "train")
-    ax_loss.plot(xs, [e["test_loss"] for e in epochs], marker="o", color="tab:orange", label="test")
+    ax_loss.plot(xs, series["test_loss"], marker="o", color="tab:orange", label="test")  # NaN: a gap in the line
     ax_loss.set(title="Loss", xlabel="epoch", ylabel="cross-entropy")
-    if (steps and min(s[1] for s in steps) > 0
-            and max(s[1] for s in steps) > 4 * max(max(e["train_loss"], e["test_loss"]) for e in epochs)):
+    losses = [v for v in series["train_loss"] + series["test_loss"] if math.isfinite(v)]
+    if (steps and losses and min(s[1] for s in steps) > 0
+            and max(s[1] for s in steps) > 4 * max(losses)):
         ax_loss.set_yscale("log")  # the first steps' loss (about 2.3) would flatten every later point
     ax_loss.legend()
     augment = (record.get("recipe") or {}).get("augment") or {}
     augmented = any(augment.get(k) is not None and augment.get(k) != [0.0, 0.0]
                     for k in ("degrees", "translate", "scale", "shear", "brightness", "contrast"))
-    ax_acc.plot(xs, [e["train_acc"] for e in epochs], marker="o", color="tab:blue",
+    ax_acc.plot(xs, series["train_acc"], marker="o", color="tab:blue",
                 label="train (train mode, augmented)" if augmented else "train (train mode)")
-    ax_acc.plot(xs, [e["test_acc"] for e in epochs], marker="o", color="tab:orange", label="test")
+    ax_acc.plot(xs, series["test_acc"], marker="o", color="tab:orange", label="test")
     if target is not None:
         ax_acc.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:g} %")
     ax_acc.set(title="Accuracy (%)", xlabel="epoch", ylabel="percent")
@@ -67,10 +70,17 @@ def save_curves(record, path: Path, target: float | None = None) -> Path | None:
     return path
 
 
+def _float(value) -> float:
+    """A figure as a float: the strings a record keeps for NaN and inf ("nan", "inf") and a missing one become NaN
+    (matplotlib leaves a gap), so a diverged or non-finite run still draws."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def _steps(raw) -> list[tuple[float, float]]:
     """The finite (epoch_fraction, loss) pairs of a record's per-step training loss; [] when it has none."""
-    import math
-
     pairs = []
     for item in raw or []:
         try:
