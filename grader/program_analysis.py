@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from grader import program_shapes
-from grader.program import Graph, GraphNode
+from grader.program import Graph, GraphNode, ProgramError
 
 __all__ = ["LayerInfo", "Op", "RFReport", "RFRow", "Structure", "propagate", "receptive_field", "structure",
            "summarise", "with_analysis"]
@@ -109,6 +109,13 @@ def with_analysis(report: dict, graph: Graph) -> dict:
 
 
 def _analyse(graph: Graph) -> tuple[RFReport, Structure]:
+    try:
+        return _measure(graph)
+    except (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError) as exc:  # a malformed program's numbers
+        raise ProgramError(f"the exported program's layers cannot be measured ({type(exc).__name__}: {exc})") from exc
+
+
+def _measure(graph: Graph) -> tuple[RFReport, Structure]:
     ops = program_ops(graph)
     rows, before, final, notes, where = propagate(ops)  # also fills in the windows of global ops, for summarise
     numel = {i.name: i.numel for i in graph.inputs if i.kind == "parameter"}
@@ -458,8 +465,9 @@ def program_ops(graph: Graph) -> list[Op]:
     image = next(i for i in graph.inputs if i.kind == "input")
     ops = [Op("input", "input", "input", [], None, _tensor(shapes[image.name]))]
     index = {image.name: 0}  # value name -> its op
-    reads = _parameter_reads(graph, index)
+    reads = _parameter_reads(graph)
     names = _CallNames()
+    calls: dict[int, str] = {}  # a layer call's op -> the name of the operation that does its work
     for node in graph.nodes:
         refs = _refs(node)
         inputs = list(dict.fromkeys(index[r] for r in refs if r in index))
@@ -473,14 +481,17 @@ def program_ops(graph: Graph) -> list[Op]:
         layer = node.module if node.layer in STANDARD_LAYERS and node.module else None
         last = ops[inputs[0]]
         if layer is not None and len(inputs) == 1 and last.module == layer and last.kind != "input":
-            _extend(last, node, out, shapes, reads)  # the next operation of the same layer call
+            if _extend(last, node, out, shapes, reads):  # the next operation of the same layer call
+                calls[inputs[0]] = _call_name(node, shapes)
             index[node.name] = inputs[0]
             continue
         op = Op(layer or "", node.layer or "", "other", inputs, last.out_shape, out, module=layer,
                 functional=layer is None)
-        op.weights = sorted(reads(node))
+        op.weights = sorted(reads[node.name])
         _classify(op, node, shapes)
-        if layer is None:
+        if layer is not None:
+            calls[len(ops)] = _call_name(node, shapes)
+        else:
             op.type = _call_name(node, shapes)
             op.name = names.take(op.type)
             op.kind = "plumbing" if op.kind == "other" and _is_plumbing(op.type) else op.kind
@@ -488,20 +499,47 @@ def program_ops(graph: Graph) -> list[Op]:
             op.kind = "merge"
         index[node.name] = len(ops)
         ops.append(op)
+    for i, call in calls.items():
+        ops[i].type = _shown_type(ops[i], call)
     output = graph.output.get("node")
     ops.append(Op("output", "output", "output", [index[output]] if output in index else [], None, None))
     return ops
 
 
-def _extend(op: Op, node: GraphNode, out, shapes: dict, reads) -> None:
-    """Fold one more operation into a layer call: its output is the call's, and it may be the call's main one."""
+def _extend(op: Op, node: GraphNode, out, shapes: dict, reads: dict) -> bool:
+    """Fold one more operation into a layer call: its output is the call's, and it may be the call's main one
+    (then True)."""
     op.out_shape = out
-    op.weights = sorted(set(op.weights) | reads(node))
-    if op.kind in ("other", "plumbing"):
-        kind = op.kind
-        _classify(op, node, shapes)
-        if op.kind == "other":
-            op.kind = kind
+    op.weights = sorted(set(op.weights) | reads[node.name])
+    if op.kind not in ("other", "plumbing"):
+        return False
+    kind = op.kind
+    _classify(op, node, shapes)
+    if op.kind == "other":
+        op.kind = kind
+    return op.kind != kind
+
+
+# The layer classes a criterion may name, and the types their operations may show. A class name is the worker's
+# word (any class may be called BatchNorm2d); the operations are what the grader trains.
+_CLAIMS = {
+    "Conv2d": {"Conv2d"}, "Linear": {"Linear"}, "MaxPool2d": {"MaxPool2d"}, "AvgPool2d": {"AvgPool2d"},
+    "AdaptiveAvgPool2d": {"AdaptiveAvgPool2d", "AvgPool2d"}, "AdaptiveMaxPool2d": {"AdaptiveMaxPool2d"},
+    "BatchNorm1d": {"BatchNorm2d"}, "BatchNorm2d": {"BatchNorm2d"}, "BatchNorm3d": {"BatchNorm2d"},
+    "SyncBatchNorm": {"BatchNorm2d"}, "ReLU": {"ReLU"}, "Dropout": {"Dropout"}, "Dropout1d": {"Dropout"},
+    "Dropout2d": {"Dropout"}, "Dropout3d": {"Dropout"}, "AlphaDropout": {"Dropout"},
+    "FeatureAlphaDropout": {"Dropout"},
+}
+
+
+def _shown_type(op: Op, call: str) -> str:
+    """A layer call's type: its class when the operations agree (a BatchNorm2d normalises maps), else theirs."""
+    claimed, shown = op.type, FUNCTION_LAYER_TYPES.get(call)
+    if claimed == "BatchNorm2d" and shown == "BatchNorm2d" and len(op.in_shape or ()) != 4:
+        return "BatchNorm1d"
+    if claimed in _CLAIMS:
+        return claimed if shown in _CLAIMS[claimed] else shown or call
+    return shown or claimed
 
 
 def _classify(op: Op, node: GraphNode, shapes: dict) -> None:
@@ -513,7 +551,8 @@ def _classify(op: Op, node: GraphNode, shapes: dict) -> None:
     elif name in ("max_pool2d_with_indices", "avg_pool2d"):
         kernel, stride = first(arg(1, "kernel_size")), first(arg(2, "stride", []))
         dilation = first(arg(4, "dilation", 1)) if name.startswith("max") else 1
-        pool(op, kernel, stride, first(arg(3, "padding", 0)) or 0, dilation)
+        if isinstance(kernel, int) and isinstance(dilation, int):
+            pool(op, kernel, stride, first(arg(3, "padding", 0)) or 0, dilation)
     elif name in ("_adaptive_avg_pool2d", "adaptive_max_pool2d", "_adaptive_max_pool2d"):
         adaptive_pool(op)
     elif name in REDUCTIONS:
@@ -540,6 +579,8 @@ def _convolution(op: Op, node: GraphNode, shapes: dict) -> None:
     if weight is None or len(weight) != 4 or arg(6, "transposed", False):
         return  # like nn.ConvTranspose2d in the live analysis: not a conv, its size change noted
     kernel, stride, dilation = weight[2], first(arg(3, "stride", 1)), first(arg(5, "dilation", 1))
+    if not isinstance(stride, int) or not isinstance(dilation, int):
+        return
     padding = first(arg(4, "padding", 0)) or 0
     set_geometry(op, "conv", kernel, stride, padding, dilation)
     groups = arg(8, "groups", 1)
@@ -589,23 +630,17 @@ class _CallNames:
         return candidate
 
 
-def _parameter_reads(graph: Graph, image: dict) -> Callable[[GraphNode], set[str]]:
-    """reads(node): the parameters a node reads directly or through operations on weights (a Linear's transpose),
-    not through the image's path (those are earlier layers' weights)."""
-    params = {i.name for i in graph.inputs if i.kind == "parameter"}
-    nodes = {n.name: n for n in graph.nodes}
-    memo: dict[str, frozenset] = {}
-
-    def weights_of(name: str) -> frozenset:
-        if name in params:
-            return frozenset([name])
-        if name in image or name not in nodes:
-            return frozenset()
-        if name not in memo:
-            memo[name] = frozenset().union(*(weights_of(r) for r in _refs(nodes[name])))
-        return memo[name]
-
-    return lambda node: set().union(*(weights_of(r) for r in _refs(node) if r not in image))
+def _parameter_reads(graph: Graph) -> dict[str, frozenset]:
+    """{value: the parameters it reads directly or through operations on weights (a Linear's transpose)}, not
+    through the image's path (those are earlier layers' weights). One pass: the graph is in order."""
+    reads = {i.name: frozenset([i.name]) for i in graph.inputs if i.kind == "parameter"}
+    image = {i.name for i in graph.inputs if i.kind == "input"}
+    for node in graph.nodes:
+        refs = _refs(node)
+        reads[node.name] = frozenset().union(*(reads.get(r, frozenset()) for r in refs if r not in image))
+        if any(r in image for r in refs):
+            image.add(node.name)
+    return reads
 
 
 def _refs(node: GraphNode) -> list[str]:

@@ -198,3 +198,40 @@ def test_with_analysis_replaces_the_workers_figures(flat_head):
 def test_the_program_analysis_needs_no_torch():
     code = "import sys, grader.program_analysis; assert not [m for m in sys.modules if m.split('.')[0] == 'torch']"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+class BatchNorm2d(nn.Module):
+    """Borrows the name of a layer a lesson requires, and only applies a ReLU."""
+
+    def forward(self, x):
+        return F.relu(x)
+
+
+class ReLU(nn.Module):
+    """Borrows a harmless name for a Linear, which lessons 5 and 7 forbid."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(10, 4))
+
+    def forward(self, x):
+        return F.linear(x, self.w)
+
+
+class _Borrowed(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn, self.head = nn.Conv2d(1, 4, 3), BatchNorm2d(), ReLU()
+
+    def forward(self, x):
+        return self.head(self.bn(self.conv(x)).mean((2, 3)))
+
+
+def test_a_class_name_is_not_a_layer_the_operations_are(tmp_path):
+    """The layer types the criteria judge come from the operations; a class called BatchNorm2d that applies a ReLU
+    is a ReLU, and a class called ReLU that applies a Linear is a Linear, as the live analysis (which traces
+    through the student's classes) also says."""
+    s = program_analysis.structure(exported(_Borrowed(), tmp_path))
+    assert s.layer_types == ["Conv2d", "GlobalPool", "Linear", "ReLU"] == analysis.structure(_Borrowed()).layer_types
+    assert s.batchnorm_after_conv == [False]
+    assert s.linear_layers == [{"name": "head", "in": 4, "out": 10, "params": 40}]  # its weight, read by F.linear
