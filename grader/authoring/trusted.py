@@ -2,7 +2,7 @@
 
 `course check` runs a student's file in a sandboxed worker; the course's own files are trusted, so `course verify`
 and `course docs` measure them here, the same way (build, check, export, count on the exported program), and skip
-a process start per file.
+a process start per file. The receptive field and structure are read off the exported program, as for a student.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def report_course_file(path: Path, data_dir=None) -> dict:
     """The `course check` report of one course file; raises SubmissionError when it breaks the contract."""
     key = (file_sha256(path), str(data_dir) if data_dir else None)
     if key not in _REPORTS:
-        from grader import program  # torch: only when a model is measured
+        from grader import program, program_analysis  # torch: only when a model is measured
         from grader.mnist import load_split
         from grader.worker.report import examine
         from grader.worker.submission import load
@@ -29,6 +29,6 @@ def report_course_file(path: Path, data_dir=None) -> dict:
         sub = load(path)
         with tempfile.TemporaryDirectory(prefix="course-trusted-") as scratch:
             _, report, exported = examine(sub, split, 0, Path(scratch))
-        _REPORTS[key] = program.with_count({**report, "file": str(Path(path).resolve())},
-                                           program.count_parameters(exported.graph))
+        report = program_analysis.with_analysis({**report, "file": str(Path(path).resolve())}, exported.graph)
+        _REPORTS[key] = program.with_count(report, program.count_parameters(exported.graph))
     return _REPORTS[key]

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import mnist, program
+from grader import mnist, program, program_analysis
 from grader.channel import CLOSED, ChildProcess, Garbage, cold_start, drain, exit_reason
 from grader.course.lesson import DEFAULT_CRITERIA, Lesson
 from grader.course.verdict import judge
@@ -125,7 +125,7 @@ def _garbage(child: ChildProcess, item: Garbage) -> WorkerError:
 
 def check(request: GradeRequest, lesson: Lesson | None, *, screen: bool = True, limits: dict | None = None,
           launch: Callable[..., ChildProcess] = cold_start) -> Checked:
-    """Contract, structure and receptive field (measured in the worker) and the parameter count (counted here).
+    """Contract (checked in the worker), and structure, receptive field and parameter count (read off the program here).
 
     `screen=False` skips the static policy: only tests do that, to prove the walls behind it hold on their own.
     `launch` starts the children: a fresh interpreter each (the default) or a fork of a warm zygote.
@@ -156,6 +156,7 @@ def check(request: GradeRequest, lesson: Lesson | None, *, screen: bool = True, 
                     _take(rooms.worker, rooms.handed, program_file(event, "constants"))
                     graph = program.read_graph(rooms.handed / "graph.json")
                     constants, _ = program.read_tensors(rooms.handed / "constants.bin")
+                    report = program_analysis.with_analysis(report, graph)
                     return Checked(program.with_count(report, program.count_parameters(graph, constants)),
                                    worker.log, worker.log_dropped)
             raise WorkerError(f"timed out after {timeout:g} s; the check was stopped{worker.tail()}")
@@ -325,6 +326,7 @@ def _from_worker(run: _Run, event: dict, kids: _Children) -> None:
     graph = program.read_graph(rooms.handed / "graph.json")  # checked: ops, mutations, shapes
     run.count = program.count_parameters(graph, program.read_tensors(rooms.handed / "constants.bin")[0])
     run.report = program.with_count({**(event.get("report") or {}), "file": str(run.file)}, run.count)
+    run.report = program_analysis.with_analysis(run.report, graph)
     run.export = dict(event.get("export") or {})
     run.described = {"sandbox": dict(event.get("sandbox") or {})}
     rules.refuse_oversized(run.count.total, run.criteria.max_params)

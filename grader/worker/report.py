@@ -1,10 +1,10 @@
-"""What `course check` shows about a model, measured in the worker: the contract, the receptive field, the layer
-structure and torchsummary's table. The parameter count is not here: the parent counts it on the exported program.
+"""What `course check` shows about a model, measured in the worker: the contract and torchsummary's table (display
+only). The parameter count, receptive field and layer structure are not here: the parent reads them off the exported
+program (grader.program, grader.program_analysis), since what the worker measures is the submission's claim.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -15,8 +15,7 @@ from grader.worker.export import Exported, export_program
 from grader.worker.submission import Submission, build, check_contract, materialize
 
 CONTRACT_IMAGES = 2  # real digits for the contract check: enough to catch a NaN from log(0)
-# The export's example: any size above 1 (torch.export treats 0 and 1 as special) keeps the batch free
-EXAMPLE_BATCH = 8
+EXAMPLE_BATCH = 8  # the export's example: any size above 1 (torch.export treats 0 and 1 as special) keeps it free
 
 
 def inspect_model(sub: Submission, model: torch.nn.Module, images: torch.Tensor) -> dict:
@@ -27,8 +26,6 @@ def inspect_model(sub: Submission, model: torch.nn.Module, images: torch.Tensor)
         "file": sub.path.name,
         "sha256": sub.sha256,
         "torchsummary": {"text": summary_text, "total": summary_total},
-        "rf": asdict(analysis.receptive_field(model)),
-        "structure": asdict(analysis.structure(model)),
         "recipe_overrides": sorted(sub.recipe_overrides()),
     }
 
