@@ -225,7 +225,7 @@ def grade(file, lesson, device, seed, epochs, quick, timeout, no_plot, compile_,
         from grader.views.console import console
         from grader.views.student import GradeProgress
 
-        with GradeProgress(console()) as progress:
+        with GradeProgress(console(), asked_epochs=epochs) as progress:
             judged = flow.grade(request, on_event=progress, plot=not no_plot)
         result = judged.result
         github.show_grade(result, judged.target.file, click.echo)
@@ -234,10 +234,10 @@ def grade(file, lesson, device, seed, epochs, quick, timeout, no_plot, compile_,
         from grader.views.student import GradeProgress, show_grade, show_recorded
 
         out = console()
-        with GradeProgress(out) as progress:
+        with GradeProgress(out, asked_epochs=epochs) as progress:
             judged = flow.grade(request, on_event=progress, plot=not no_plot)
         result = judged.result
-        show_grade(result, out)
+        show_grade(result, out, asked_epochs=epochs)
         show_recorded(judged, out)
     sys.exit(result.verdict.exit_code)
 

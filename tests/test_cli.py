@@ -22,7 +22,7 @@ def test_check_prints_the_summary_rf_and_verdict():
     assert result.exit_code == 0, result.output
     assert "Total params: 13,960" in result.output  # torchsummary's table
     assert "22 before global pooling, 32 at the output" in result.output
-    assert "Static checks pass for lesson lesson6" in result.output
+    assert "Static checks pass for lesson 6" in result.output
 
 
 def test_check_json_is_the_full_report():

@@ -160,8 +160,8 @@ def test_the_action_checks_and_smoke_grades_a_passing_file(tmp_path):
     notices = [parse_command(line) for line in ran[1][1].stdout.splitlines() if line.startswith("::")]
     assert notices and notices[0][0] == "notice" and "smoke run" in notices[0][2]
     assert "epoch 1/1: step" in ran[1][1].stdout  # the progress shows in the log as plain lines
-    assert "### course check: `model.py` (lesson lesson1): passed" in summary
-    assert "### course grade: `model.py` (lesson lesson1): smoke" in summary and "| 1 | " in summary
+    assert "### course check: `model.py` (lesson 1): passed" in summary
+    assert "### course grade: `model.py` (lesson 1): smoke" in summary and "| 1 | " in summary
 
 
 def test_the_action_fails_the_job_on_a_failed_criterion_and_skips_the_grade(tmp_path):

@@ -7,7 +7,7 @@ from rich.console import Console
 
 from grader.authoring.verify import SeedRun
 from grader.views.author import VerifyProgress
-from grader.views.student import GradeProgress
+from grader.views.student import EPOCH_HEAD, GradeProgress
 
 
 def _events(epochs: int):
@@ -29,8 +29,9 @@ def test_grade_progress_renders_every_epoch():
             view(event)
             view.progress.refresh()  # render the bar after every event, as the live display would
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", buffer.getvalue())  # drop the terminal's colour codes
+    assert EPOCH_HEAD in text  # the header once, then a line per epoch under it
     for epoch in (1, 2, 3):
-        assert f"epoch  {epoch}  train loss" in text
+        assert re.search(rf"(?:^|\r) +{epoch}\s+0\.5000\s+90\.00%\s+0\.4000\s+{91 + epoch}\.00%", text, re.M)
     assert "epoch 3/3" in text
 
 
