@@ -185,3 +185,17 @@ def test_the_quick_grade_step_is_off_by_default():
 @pytest.mark.parametrize("readme_snippet", ["uses: actions/checkout@v4", "quick-grade: true"])
 def test_readme_documents_the_workflow(readme_snippet):
     assert readme_snippet in (ROOT / "README.md").read_text()
+
+
+def test_the_summary_says_where_the_receptive_field_is_measured(tmp_path):
+    """A model with no global pooling has its receptive field at the output, and the summary says so."""
+    from types import SimpleNamespace
+
+    from grader.course.verdict import PASSED, Verdict
+
+    rf = {"rf_before_global_pool": 6, "rf_final": 6, "where": "at the output (no global pooling)"}
+    result = SimpleNamespace(report={"params": 1_234, "rf": rf}, lesson="lesson1",
+                             verdict=Verdict(PASSED, [], message="passed every static criterion"))
+    summary = github.check_summary(result, tmp_path / "model.py")
+    assert "receptive field 6 at the output (no global pooling)." in summary and "global pooling, " not in summary
+    assert "(lesson 1)" in summary

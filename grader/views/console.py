@@ -62,6 +62,8 @@ def say(out: Console, message, *, style: str | None = None, label: str | None = 
     if not getattr(out, "wraps", True):  # console() said a pipe: one line; any other console wraps
         out.print(head + text, soft_wrap=True)
         return
+    if head.cell_len > out.width // 3:  # a long label (a student's name) would leave the message a narrow strip
+        text, head = head + text, Text()
     indent = Text(" " * head.cell_len)
     # only a single word wider than the screen (a long path) is folded; every other line breaks between words
     lines = text.wrap(out, max(out.width - head.cell_len, 20), overflow="fold")

@@ -60,7 +60,7 @@ def structure_lines(structure: dict) -> Text:
     lines = [
         f"convolutions: {s['convs']} ({s['convs_3x3']} 3x3, {s['convs_1x1']} 1x1)",
         f"BatchNorm: {batchnorm_text(s['batchnorm_after_conv'])}"
-        f" ({'every 3x3 conv has one' if s['bn_after_every_3x3'] else 'not after every 3x3 conv'})",
+        + ("; every 3x3 conv has one" if s["bn_after_every_3x3"] and not all(s["batchnorm_after_conv"]) else ""),
         f"dropout rates: {drops}",
         f"global pooling: {'yes' if s['global_pooling'] else 'no'}",
         f"pooling layers: {s['pools']}",

@@ -50,4 +50,6 @@ def batchnorm_text(after_conv: list[bool]) -> str:
     if not missing:
         return f"after all {plural(total, 'conv')}" if total != 1 else "after the conv"
     have = total - len(missing)
+    if not have:
+        return f"none (after none of the {plural(total, 'conv')})" if total > 1 else "none (not after the conv)"
     return f"after {have} of {plural(total, 'conv')} (not after conv {', '.join(missing)})"
