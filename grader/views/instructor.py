@@ -183,6 +183,22 @@ def show_autograder(built, out: Console) -> None:
     say(out, f"Each submission's model.py is graded for {c.lesson} with {how}, seed {c.seed}, within {c.timeout} s; "
              f"tests are {c.visibility}.", markup=False)
     say(out, "Upload it under Configure Autograder on Gradescope (Ubuntu image); students submit model.py.")
+    total = _points_of(c.lesson)
+    if total is not None:  # Gradescope reads a score against the points the assignment was given, not ours
+        say(out, f"Set the assignment's total points on Gradescope to [bold]{total:g}[/] ({c.lesson}'s criterion "
+                 "weights added up), so that a submission passing every criterion gets full marks.")
+
+
+def _points_of(lesson: str) -> float | None:
+    """What a perfect submission scores on Gradescope: the lesson's criterion weights added up."""
+    from grader.course.lesson import get_lesson
+    from grader.errors import CourseError
+    from grader.gradebook.gradescope import max_score
+
+    try:
+        return max_score(get_lesson(lesson).criteria)
+    except CourseError:
+        return None
 
 
 def show_autograder_run(done, out: Console) -> None:
