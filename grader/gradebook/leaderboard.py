@@ -125,7 +125,7 @@ def _row(conn, run: dict, rank: int, attempts: int, target: float | None) -> Row
 
 
 # NAME:LINE:COL: what, as the policy and the syntax check word each finding
-_FINDING = re.compile(r"^[^\n:]+:(?P<line>\d+):\d+: (?P<what>.+)$", re.M)
+_FINDING = re.compile(r"^[^\n]+?:(?P<line>\d+):\d+: (?P<what>.+)$", re.M)  # a name may hold ':' itself
 REASON_CHARS = 160  # a board's cell; the full message stays in the export's message column
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from grader.views.words import device_text, lesson_name, rf_text
 
 # NAME:LINE:COL: reason, as grader.walls.policy and the syntax check word every finding
-_FINDING = re.compile(r"^(?P<name>[^\n:]+):(?P<line>\d+):(?P<col>\d+): (?P<reason>.+)$", re.M)
+_FINDING = re.compile(r"^(?P<name>[^\n]+?):(?P<line>\d+):(?P<col>\d+): (?P<reason>.+)$", re.M)  # name may hold ':'
 _NET = re.compile(r"^(class\s+Net\b|Net\s*=)", re.M)
 MARK = {True: "✅ pass", False: "❌ fail", None: "➖ not judged"}
 
