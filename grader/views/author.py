@@ -14,8 +14,6 @@ from grader.views.student import GradeProgress
 class VerifyProgress(GradeProgress):
     """`course verify --train`: which lesson and seed is training, a bar per epoch, a line per finished run."""
 
-    epoch_lines = False
-
     def __call__(self, event: dict) -> None:
         kind = event["event"]
         if kind == "verify-static":

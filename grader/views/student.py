@@ -93,8 +93,8 @@ def show_check(result, out: Console) -> None:
     out.print(criteria_table(result.verdict))
     scope = lesson_name(result.lesson) + ("" if result.lesson else " (no --lesson given)")
     if result.verdict.status == PASSED:
-        say(out, f"[green]Static checks pass for {escape(scope)}.[/] Next: [bold]course grade "
-                 f"{escape(_shown(r['file']))}[/] to train it.")
+        say(out, f"[green]Static checks pass for {escape(scope)}.[/]")
+        next_command(out, f"course grade {_shown(r['file'])}", "Next, to train it")
     else:
         say(out, f"[red]Static checks fail for {escape(scope)}:[/] {escape(result.verdict.message)}")
 
@@ -107,8 +107,6 @@ class GradeProgress:
 
     Outside a terminal (a pipe, CI, a notebook's `!course grade`) the bar becomes a plain line per quarter epoch.
     """
-
-    epoch_lines = True  # a line per finished epoch, under a header printed at the start
 
     def __init__(self, out: Console, asked_epochs: int | None = None):
         # rich.progress is a slow import; `course list` and bare `course` never need it
@@ -123,6 +121,7 @@ class GradeProgress:
 
         self.out = out
         self.asked_epochs = asked_epochs  # --epochs, to say so when the lesson trains fewer
+        self.head_shown = False
         self.progress = Progress(
             TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
             BarColumn(),
@@ -178,8 +177,6 @@ class GradeProgress:
                           f"{event['train_images']:,} images, testing on {event['test_images']:,}{label}")
             for note in epoch_notes({}, event["epochs"], self.asked_epochs, event["quick"]):
                 say(self.out, note, label="[yellow]note:[/]", markup=False)
-            if self.epoch_lines:
-                self.out.print(EPOCH_HEAD, style="dim", soft_wrap=True)
             self.steps = event["steps_per_epoch"]
             self.task = self.progress.add_task("train", total=event["steps_per_epoch"], epoch=1, epochs=self.epochs,
                                                loss="-", acc="-")
@@ -187,6 +184,9 @@ class GradeProgress:
             self.progress.update(self.task, completed=event["step"], loss=fmt_num(event["loss"], ".4f"),
                                  acc=fmt_num(event["acc"], ".2f") + "%")
         elif kind == "epoch":
+            if not self.head_shown:  # just above the first line: a pipe's progress lines come between epochs
+                self.out.print(EPOCH_HEAD, style="dim", soft_wrap=True)
+                self.head_shown = True
             self.out.print(epoch_line(event), soft_wrap=True)
             if event["epoch"] < self.epochs and self.task is not None:
                 self._next_epoch(event["epoch"] + 1)
