@@ -225,7 +225,7 @@ def grade(file, lesson, device, seed, epochs, quick, timeout, no_plot, compile_,
         from grader.views.console import console
         from grader.views.student import GradeProgress
 
-        with GradeProgress(console()) as progress:
+        with GradeProgress(console(), asked_epochs=epochs) as progress:
             judged = flow.grade(request, on_event=progress, plot=not no_plot)
         result = judged.result
         github.show_grade(result, judged.target.file, click.echo)
@@ -234,10 +234,10 @@ def grade(file, lesson, device, seed, epochs, quick, timeout, no_plot, compile_,
         from grader.views.student import GradeProgress, show_grade, show_recorded
 
         out = console()
-        with GradeProgress(out) as progress:
+        with GradeProgress(out, asked_epochs=epochs) as progress:
             judged = flow.grade(request, on_event=progress, plot=not no_plot)
         result = judged.result
-        show_grade(result, out)
+        show_grade(result, out, asked_epochs=epochs)
         show_recorded(judged, out)
     sys.exit(result.verdict.exit_code)
 
@@ -465,7 +465,7 @@ def docs(check_only):
 # ------------------------------------------------------------------ instructors: gradebook, batch, leaderboard
 
 GRADEBOOK_EXAMPLES = {
-    "grade-all": "Examples:\n\n    course grade-all submissions/ --lesson lesson6 --jobs 4 --db class.sqlite\n\n"
+    "grade-all": "Examples:\n\n    course grade-all submissions/ --lesson lesson6 --jobs 4\n\n"
                  "    course grade-all submissions/ --backend ray --address auto --per-gpu 8",
     "leaderboard": "Example:\n\n    course leaderboard --lesson lesson6 --format html -o board.html --db class.sqlite",
     "history": "Example:\n\n    course history lesson6",
@@ -491,7 +491,8 @@ def _root_workspace():
               help="Comma-separated devices to spread over, e.g. cuda:0,cuda:1 (default: every visible GPU, else cpu).")
 @click.option("--seeds", default=1, show_default=True, type=click.IntRange(min=1),
               help="Grade each submission with seeds 0..K-1.")
-@db_option
+@click.option("--db", type=click.Path(dir_okay=False), envvar="COURSE_GRADEBOOK",
+              help="Gradebook file (default: $COURSE_GRADEBOOK, then ./gradebook.sqlite in this folder).")
 @click.option("--regrade", is_flag=True,
               help="Grade again what the gradebook already has (same file, lesson, seed, grader).")
 @click.option("--quick", is_flag=True, help="Smoke runs: one epoch on a small subset. Never a pass.")
@@ -545,7 +546,9 @@ def grade_all(folder, lesson, jobs, devices, seeds, db, regrade, quick, epochs, 
 @click.option("-o", "--output", type=click.Path(),
               help="Write to this file (a folder for gradescope) instead of stdout.")
 @click.option("--anonymize", is_flag=True, help="Stable pseudonyms instead of names; no submission paths.")
-@db_option
+@click.option("--db", type=click.Path(dir_okay=False), envvar="COURSE_GRADEBOOK",
+              help="Gradebook file (default: $COURSE_GRADEBOOK, then grade-all's ./gradebook.sqlite if this folder "
+                   "has one, then <workspace>/.course/gradebook.sqlite).")
 @reports_errors
 def leaderboard(lesson, fmt, output, anonymize, db):
     """Rank the gradebook: one row per student per lesson, their best passing run, else their best run.

@@ -115,6 +115,15 @@ def _plot(record: RunRecord) -> Path | None:
 # ------------------------------------------------------------------------ gradebook: batch, leaderboard, history
 
 
+# grade-all's gradebook when no --db names one: in the folder the instructor runs it from, not in a student's
+# workspace (./work/.course/ is where `course grade` keeps one student's runs)
+CLASS_GRADEBOOK = Path("gradebook.sqlite")
+
+
+def class_gradebook() -> Path:
+    return Path.cwd() / CLASS_GRADEBOOK
+
+
 def _gradebook(db, must_exist: bool = False, workspace=None) -> Path:
     from grader.gradebook import store
 
@@ -129,7 +138,7 @@ def grade_all(folder, lesson_id: str | None = None, jobs: int | None = None, dev
               seeds: int = 1, db=None, regrade: bool = False, quick: bool = False, epochs: int | None = None,
               data_dir=None, timeout: float | None = None, on_event: Callable[[dict], None] | None = None,
               workspace=None, backend: str = "local", address: str | None = None, per_gpu: int | None = None):
-    """Grade every submission in `folder` into the gradebook `db` (default: the workspace's); a BatchResult.
+    """Grade every submission in `folder` into the gradebook `db` (default: ./gradebook.sqlite); a BatchResult.
 
     `backend` "ray" grades on a Ray cluster: joined at `address` ("auto", HOST:PORT) or started here (None), with
     `per_gpu` gradings sharing each GPU. This process records every result either way.
@@ -148,7 +157,7 @@ def grade_all(folder, lesson_id: str | None = None, jobs: int | None = None, dev
         raise UsageError("--address and --per-gpu are for --backend ray")
     config = BatchConfig(lesson=lesson_id, jobs=jobs, devices=devices, seeds=seeds, quick=quick, epochs=epochs,
                          regrade=regrade, data_dir=str(data_dir) if data_dir else None, timeout=timeout, pool=pool)
-    return run_batch(folder, _gradebook(db, workspace=workspace), config, on_event)
+    return run_batch(folder, Path(db) if db else class_gradebook(), config, on_event)
 
 
 @dataclass
@@ -166,6 +175,8 @@ def leaderboard(lesson_id: str | None = None, db=None, fmt: str = "table", out=N
 
     if fmt == "gradescope" and not out:
         raise UsageError("--format gradescope writes a folder of results.json files; pass -o FOLDER")
+    if not db and class_gradebook().is_file():  # grade-all's, in the folder the instructor works in
+        db = class_gradebook()
     with store.opened(_gradebook(db, must_exist=True, workspace=workspace)) as conn:
         rows = board.build(conn, lesson=lesson_id if lesson_id else store.ANY)
         if anonymize:

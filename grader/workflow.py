@@ -58,6 +58,7 @@ class Shown:
     text: str
     file: Path | None  # the student's file, if the lesson was started
     next_command: str
+    note: str | None = None  # where the student is, when the lesson shown is not the one they are on
 
 
 @dataclass
@@ -289,6 +290,12 @@ class Workflow:
             text = f"# {lesson.title}\n\n" + "\n".join(f"- {o}" for o in lesson.objectives)
         file = self.work_file(lesson.id)
         started = file.is_file()
+        if state.current not in (None, lesson.id) and not state.passed(state.current):
+            # reading ahead (or back) while another lesson is open: the next step is still that lesson's
+            status = self.status()
+            here = status.lesson
+            note = f"You are on {here.id} ({here.title}); `course start {lesson.id}` opens this one." if here else None
+            return Shown(lesson, text, file if started else None, status.next_command, note)
         nxt = self.command("check") if started and state.current == lesson.id else self.command("start", lesson.id)
         return Shown(lesson, text, file if started else None, nxt)
 

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -167,3 +168,73 @@ def test_every_row_has_a_sparkline_and_nothing_is_fetched(page):
     assert points == [len(r.curve) for r in rows]
     resources = browser.js("performance.getEntriesByType('resource').length")
     assert resources == 0
+
+
+# ------------------------------------------------------------------------------------- the board's layout
+
+SHOTS = os.environ.get("COURSE_SCREENSHOTS")  # a folder to keep the screenshots in (they go to tmp_path otherwise)
+
+
+@pytest.fixture
+def class_board(tmp_path):
+    """A class as an instructor sees it: passes, failed criteria, a syntax error, a timeout, smoke runs."""
+    conn = store.connect(":memory:")
+    for i, (name, params, accs) in enumerate([("alice", 9_000, (98.0, 99.2, 99.45)), ("bob", 15_500, (99.0, 99.41)),
+                                              ("a_student_with_a_rather_long_name", 30_000, (99.0, 99.6)),
+                                              ("dave", 4_000, (96.0, 98.9)), ("eve", 12_000, (97.5, 99.1, 99.3))]):
+        store.record_run(conn, make_record(name, params=params, accs=accs), student=name,
+                         submitted_at=f"2026-11-2{i}T10:00:00+00:00")
+    store.record_run(conn, make_record("frank", params=8_000, accs=(95.0,), quick=True), student="frank")
+    store.record_run(conn, make_record("gina", params=25_000, accs=(94.0,), quick=True), student="gina")
+    bad = tmp_path / "henry.py"
+    bad.write_text("class Net(:\n")
+    store.record_error(conn, file=bad, lesson="lesson6", seed=0, kind="policy", student="henry",
+                       message="henry.py:1:11: syntax error: invalid syntax")
+    store.record_error(conn, file=bad, lesson="lesson6", seed=0, kind="worker", student="ivan",
+                       message="timed out after 2100 s; the grading (training and evaluation) was stopped")
+    rows = leaderboard.build(conn)
+    path = tmp_path / "board.html"
+    export.write(rows, "html", path, title="Leaderboard: lesson6")
+    browser = Browser()
+    try:
+        browser.open(path.as_uri())
+        yield browser, rows, tmp_path
+    finally:
+        browser.close()
+
+
+def _at_width(browser, width: int) -> None:
+    browser.send("Emulation.setDeviceMetricsOverride", width=width, height=800, deviceScaleFactor=1, mobile=False)
+
+
+def _screenshot(browser, path) -> None:
+    import base64
+
+    png = browser.send("Page.captureScreenshot", format="png", captureBeyondViewport=False)["data"]
+    path.write_bytes(base64.b64decode(png))
+
+
+@pytest.mark.parametrize("width", [1200, 800])
+def test_the_board_fits_the_window_with_its_reasons_and_smoke_marks(class_board, width):
+    browser, rows, tmp_path = class_board
+    _at_width(browser, width)
+    # nothing scrolls sideways: not the page, and not the table inside its box
+    page = browser.js("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    box = browser.js("(() => { const b = document.querySelector('.scroll'); "
+                     "return [b.scrollWidth, b.clientWidth]; })()")
+    folder = Path(SHOTS) if SHOTS else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    _screenshot(browser, folder / f"leaderboard-{width}.png")
+    assert page[0] <= page[1] <= width, page  # the client area is the window less a vertical scroll bar
+    assert box[0] <= box[1], box
+    reasons = browser.js(f"Array.from(document.querySelectorAll('table.board tbody tr'))"
+                         f".map(r => [r.cells[{column('student')}].textContent, r.cells[{column('why not passed')}]"
+                         f".innerText, r.cells[{column('why not passed')}].offsetWidth > 0])")
+    why = {name: text for name, text, visible in reasons if visible}
+    assert why["henry"] == "syntax error at line 1: invalid syntax"
+    assert why["ivan"].startswith("timed out after 2100 s")
+    assert why["eve"].startswith("failed: ") and "99.4" in why["eve"]
+    assert why["alice"] == ""
+    smoke = browser.js("Array.from(document.querySelectorAll('tr.quick'))"
+                       f".map(r => r.cells[{column('student')}].textContent)")
+    assert sorted(smoke) == ["frank", "gina"]

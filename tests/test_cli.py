@@ -22,7 +22,7 @@ def test_check_prints_the_summary_rf_and_verdict():
     assert result.exit_code == 0, result.output
     assert "Total params: 13,960" in result.output  # torchsummary's table
     assert "22 before global pooling, 32 at the output" in result.output
-    assert "Static checks pass for lesson lesson6" in result.output
+    assert "Static checks pass for lesson 6" in result.output
 
 
 def test_check_json_is_the_full_report():
@@ -161,3 +161,59 @@ def test_the_record_says_which_memory_format_the_loop_trained_in(tmp_path):
 def test_an_unknown_compile_mode_is_refused_with_the_choices():
     result = invoke("grade", SOLUTION6, "--compile-mode", "fastest")
     assert result.exit_code == 2 and "reduce-overhead" in result.output
+
+
+# ------------------------------------------------------------------------------ whole screens at 80 and 100 columns
+
+
+def at_width(width, *args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False, env={"COLUMNS": str(width)})
+
+
+def _fits(output: str, width: int) -> None:
+    assert max(len(line) for line in output.splitlines()) <= width, output
+
+
+@pytest.mark.parametrize("width", [80, 100])
+def test_an_error_wraps_between_words(tmp_path, width):
+    deep = tmp_path / "a_rather_long_folder_name_for_a_class" / "student_submissions_week_three"
+    deep.mkdir(parents=True)
+    shutil.copy(SUBMISSIONS / "syntax_error.py", deep / "model.py")
+    result = at_width(width, "check", deep / "model.py", "--lesson", "lesson1")
+    assert result.exit_code == 2
+    _fits(result.output, width)
+    message = json.loads(at_width(width, "check", deep / "model.py", "--lesson", "lesson1", "--json").output)["message"]
+    assert "syntax error" in message and result.output.startswith("error: ")
+    lines = result.output.splitlines()
+    for word in message.split():  # each word on one line, whole; only a path wider than the screen is folded
+        assert any(word in line for line in lines) or len(word) > width - 7, word
+
+
+@pytest.mark.parametrize("width", [80, 100])
+def test_the_leaderboard_keeps_every_column_and_says_why(tmp_path, width):
+    from grader.gradebook import store
+    from tests.gradebook_records import make_record
+
+    db = tmp_path / "class.sqlite"
+    with store.opened(db) as c:
+        store.record_run(c, make_record("a", accs=(98.0, 99.45)), student="alice")
+        store.record_run(c, make_record("b", params=25_000, accs=(99.0, 99.1)),
+                         student="a_student_whose_file_name_is_long")
+        store.record_run(c, make_record("c", accs=(95.0,), quick=True), student="frank")
+    result = at_width(width, "leaderboard", "--db", db)
+    assert result.exit_code == 0
+    _fits(result.output, width)
+    head = next(line for line in result.output.splitlines() if "student" in line)
+    assert head.split() == ["#", "student", "status", "params", "RF", "best", "acc", "to", "target", "epochs", "runs"]
+    flat = " ".join(result.output.split())
+    assert "failed: Parameters 25,000 (needs < 20,000)" in flat and "smoke run (--quick)" in flat
+
+
+def test_show_of_a_later_lesson_points_back_at_the_one_in_progress(tmp_path):
+    assert at_width(80, "--workspace", tmp_path, "start", "lesson1").exit_code == 0
+    result = at_width(80, "--workspace", tmp_path, "show", "lesson3")
+    assert result.exit_code == 0
+    tail = " ".join(result.output.split()[-40:])
+    assert "You are on lesson1" in tail and "Next: course check" in tail and "Next: course start lesson3" not in tail
+    own = at_width(80, "--workspace", tmp_path, "show", "lesson1")
+    assert "Next: course check" in " ".join(own.output.split())

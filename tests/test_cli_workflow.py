@@ -37,7 +37,7 @@ def test_the_student_flow(ws):
     result = invoke("check", *w)  # no FILE: the current lesson's file, judged by lesson1
     assert result.exit_code == 1, result.output
     assert "50,890" in result.output and "< 5,000" in result.output
-    assert "Static checks fail for lesson lesson1" in result.output
+    assert "Static checks fail for lesson 1" in result.output
     assert "Recorded in your progress for lesson1" in result.output
 
     result = invoke("hint", *w)

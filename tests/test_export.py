@@ -81,9 +81,19 @@ def test_markdown_table(truth):
     assert len(lines) == 2 + len(rows)
     for line, row in zip(lines[2:], rows):
         cells = [c.strip() for c in line.strip("|").replace("\\|", "\0").split("|")]
-        assert len(cells) == 12
-        assert cells[1].replace("\0", "|") == row.student
+        assert len(cells) == 13
+        assert unmarkdown(cells[1].replace("\0", "|")) == row.student
         assert cells[4] == (f"{row.params:,}" if row.params is not None else "")
+        assert unmarkdown(cells[12].replace("\0", "|")) == row.reason
+    assert "syntax error | line 1" in [r.reason for r in rows]  # erin's reason, pipe and all
+
+
+def unmarkdown(cell: str) -> str:
+    """What a Markdown renderer shows for a cell export.md_cell wrote."""
+    import html
+    import re
+
+    return html.unescape(re.sub(r"\\(.)", r"\1", cell))
 
 
 class Cells(HTMLParser):
@@ -112,11 +122,16 @@ def test_html_is_self_contained_and_holds_the_gradebook(truth):
     assert "<script src" not in page and "@import" not in page and "url(" not in page
     assert "carol &quot;&lt;b&gt;&quot;" in page and "<b>" not in page  # names are escaped
     body = [r for r in parser.rows if r]
-    names = [c[1] for c in body]
-    params = [c[4] for c in body]
+    names = [c[html_column("student")] for c in body]
+    params = [c[html_column("params")] for c in body]
     assert names == [r.student for r in rows]
     assert params == ["" if r.params is None else str(r.params) for r in rows]
     assert page.count("<svg") == sum(1 for r in rows if r.curve)
+
+
+def html_column(name: str) -> int:
+    """The index among a row's data-value cells (the curve cell has none)."""
+    return [h for h, *_ in export._COLUMNS].index(name)
 
 
 def test_html_escapes_names():
@@ -176,3 +191,69 @@ def test_cli_errors_say_what_to_do(tmp_path):
         pass
     gs = runner.invoke(course.cli, ["leaderboard", "--db", str(tmp_path / "g.sqlite"), "--format", "gradescope"])
     assert gs.exit_code == 2 and "-o FOLDER" in gs.output
+
+
+HOSTILE_NAMES = ['=HYPERLINK("http:evil")+cmd', "+SUM(A1:A9)", "-2+3+cmd|' /C calc'!A0", "@SUM(1+1)", "\tTAB", "\rCR",
+                 "<img src=x onerror=alert(1)>", "a | b", "[click](javascript:alert(1))", "../../etc/passwd"]
+HOSTILE_MESSAGES = ['=HYPERLINK("http:evil","x")', "<script>alert(1)</script>", "| broken | row |\nsecond line"]
+
+
+@pytest.fixture
+def hostile(tmp_path):
+    """A class folder is student-named: every name and message below is something a file name can carry."""
+    conn = store.connect(":memory:")
+    for i, name in enumerate(HOSTILE_NAMES):
+        store.record_run(conn, make_record(f"h{i}", params=9_000 + i), student=name)
+    for i, message in enumerate(HOSTILE_MESSAGES):
+        bad = tmp_path / f"bad{i}.py"
+        bad.write_text(f"# {i}\n")
+        store.record_error(conn, file=bad, lesson="lesson6", seed=0, message=message, kind="policy",
+                           student=f"{message[:12]}{i}")
+    return leaderboard.build(conn)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def test_hostile_names_and_messages_are_inert_in_every_format(hostile, tmp_path):
+    rows = hostile
+    # CSV: no text cell a spreadsheet would run; the name is still there after the quote
+    parsed = list(csv.reader(io.StringIO(export.to_csv(rows))))
+    header, body = parsed[0], parsed[1:]
+    for line in body:
+        for cell in line:
+            assert _is_number(cell) or not cell.startswith(export.FORMULA_START), cell
+    names = [line[header.index("student")] for line in body]
+    assert "'" + HOSTILE_NAMES[0] in names and "a | b" in names
+    assert {line[header.index("message")] for line in body} >= {"'" + HOSTILE_MESSAGES[0]}
+
+    # JSON: data, not a document: every name comes back exactly
+    assert {r["student"] for r in json.loads(export.to_json(rows))["rows"]} == {r.student for r in rows}
+
+    # Markdown: no raw HTML, no link, and every row keeps its 13 cells
+    md = export.to_markdown(rows)
+    assert "<img" not in md and "<script" not in md and "[click](" not in md  # \[click\] is no link
+    for line, row in zip(md.splitlines()[2:], rows):
+        cells = [c.strip() for c in line.strip("|").replace("\\|", "\0").split("|")]
+        assert len(cells) == 13 and unmarkdown(cells[1].replace("\0", "|")) == " ".join(row.student.split())
+
+    # HTML: escaped text; the page's own script is the only one, and no image, link or handler appears
+    page = export.to_html(rows)
+    parser = Cells()
+    parser.feed(page)
+    assert parser.urls == [] and not {"img", "a", "iframe"} & parser.tags
+    assert page.count("<script") == 1 and "onerror=" not in page.replace("onerror=alert(1)&gt;", "")
+
+    # Gradescope: one folder per student inside the output folder, whatever the name says
+    out = tmp_path / "gs"
+    written = export.write(rows, "gradescope", out)
+    assert len(written) == len(rows)
+    for path in written:
+        assert path.resolve().is_relative_to(out.resolve())
+        doc = json.loads(path.read_text())
+        assert doc["output_format"] == "text"

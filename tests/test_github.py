@@ -160,8 +160,8 @@ def test_the_action_checks_and_smoke_grades_a_passing_file(tmp_path):
     notices = [parse_command(line) for line in ran[1][1].stdout.splitlines() if line.startswith("::")]
     assert notices and notices[0][0] == "notice" and "smoke run" in notices[0][2]
     assert "epoch 1/1: step" in ran[1][1].stdout  # the progress shows in the log as plain lines
-    assert "### course check: `model.py` (lesson lesson1): passed" in summary
-    assert "### course grade: `model.py` (lesson lesson1): smoke" in summary and "| 1 | " in summary
+    assert "### course check: `model.py` (lesson 1): passed" in summary
+    assert "### course grade: `model.py` (lesson 1): smoke" in summary and "| 1 | " in summary
 
 
 def test_the_action_fails_the_job_on_a_failed_criterion_and_skips_the_grade(tmp_path):
@@ -185,3 +185,17 @@ def test_the_quick_grade_step_is_off_by_default():
 @pytest.mark.parametrize("readme_snippet", ["uses: actions/checkout@v4", "quick-grade: true"])
 def test_readme_documents_the_workflow(readme_snippet):
     assert readme_snippet in (ROOT / "README.md").read_text()
+
+
+def test_the_summary_says_where_the_receptive_field_is_measured(tmp_path):
+    """A model with no global pooling has its receptive field at the output, and the summary says so."""
+    from types import SimpleNamespace
+
+    from grader.course.verdict import PASSED, Verdict
+
+    rf = {"rf_before_global_pool": 6, "rf_final": 6, "where": "at the output (no global pooling)"}
+    result = SimpleNamespace(report={"params": 1_234, "rf": rf}, lesson="lesson1",
+                             verdict=Verdict(PASSED, [], message="passed every static criterion"))
+    summary = github.check_summary(result, tmp_path / "model.py")
+    assert "receptive field 6 at the output (no global pooling)." in summary and "global pooling, " not in summary
+    assert "(lesson 1)" in summary

@@ -265,3 +265,12 @@ def test_which_lessons_fit_is_computed_from_one_thread_cpu_rows():
     assert [(f.lesson, f.fits) for f in fits(rows)] == [("lesson1", True), ("lesson2", False)]
     table = fit_table(rows)
     assert "| lesson1 | 3 | 1m 00s, 17m 30s | 35m 00s | yes |" in table and "**no**: GPU box" in table
+
+
+def test_a_criterion_not_judged_says_so_once():
+    """A --quick run's accuracy row: the threshold as the lesson sets it, then one note, not the verdict's as well."""
+    row = {"name": "accuracy", "label": "Best test accuracy", "measured": "12.00 %",
+           "threshold": ">= 97 % (not judged: --quick)", "passed": None}
+    (test,) = gradescope.criterion_tests([row], None, gradescope.Visibility())
+    assert test["output"] == "measured 12.00 % (needs >= 97 %); not judged: a --quick smoke run proves no accuracy"
+    assert test["output"].count("not judged") == 1 and test["score"] == 0

@@ -81,3 +81,23 @@ def test_pseudonyms_are_stable_distinct_and_hide_paths(tmp_path):
     assert all(r.source is None for r in first)
     other = leaderboard.pseudonym("alice", "another gradebook's salt")
     assert other not in order(first)
+
+
+def test_the_reason_says_why_a_run_did_not_pass():
+    from grader.gradebook.leaderboard import reason
+
+    accuracy = {"name": "accuracy", "label": "Best test accuracy", "measured": "99.10 %", "threshold": ">= 99.4 %",
+                "passed": False}
+    assert reason("passed", None, "passed every criterion", [], False) == ""
+    assert reason("failed", None, "m", [accuracy], False) == "failed: Best test accuracy 99.10 % (needs >= 99.4 %)"
+    assert reason("failed", None, "m", [accuracy], True).startswith("smoke run (--quick), failed: ")
+    assert reason("smoke", None, "m", [], True) == "smoke run (--quick): accuracy not judged"
+    # a student-named file may hold a colon: the line is still found
+    syntax = 'subs/=HYPERLINK("http:evil")+cmd.py:4:21: syntax error: expected \':\''
+    assert reason("error", "policy", syntax, [], False) == "syntax error at line 4: expected ':'"
+    assert reason("error", "policy", "m.py:3:1: importing os is not allowed\nm.py:9:1: x", [], False) == (
+        "refused (line 3): importing os is not allowed")
+    assert reason("error", "worker", "timed out after 120 s; the check was stopped\nlog tail", [], False) == (
+        "timed out after 120 s; the check was stopped")
+    assert reason("error", "training", "loss is nan at epoch 2", [], False) == "training failed: loss is nan at epoch 2"
+    assert len(reason("error", "worker", "x" * 500, [], False)) == 160

@@ -62,7 +62,7 @@ def test_the_cells_show_the_check_the_grade_and_the_curves(executed):
     nb, _ = executed
     by_source = {c.source.splitlines()[0]: c for c in nb.cells if c.cell_type == "code"}
     checked = _outputs_text(by_source["!course check model.py --lesson lesson6"])
-    assert "Static checks pass for lesson lesson6" in checked and "3,818" in checked
+    assert "Static checks pass for lesson 6" in checked and "3,818" in checked
     graded = _outputs_text(by_source["!course grade model.py --lesson lesson6 --quick --device cpu"])
     assert "epoch 1/1: step" in graded and "SMOKE RUN" in graded  # progress as plain lines, then the verdict
     image = by_source["from IPython.display import Image"].outputs[0]

@@ -242,3 +242,33 @@ def test_warm_workers_start_after_a_passing_check_and_a_grade_uses_them(tmp_path
         assert warm.launch() is not None
     finally:
         warm.close()
+
+
+def _checked_state(rf: dict):
+    from datetime import datetime
+    from types import SimpleNamespace
+
+    from grader.course.verdict import FAILED, CriterionResult, Verdict
+
+    verdict = Verdict(FAILED, [CriterionResult("max_params", "Parameters", "23,860", "< 20,000", False)],
+                      message="failed: Parameters 23,860 (needs < 20,000); see `course hint` for what to change next")
+    result = SimpleNamespace(report={"params": 23_860, "rf": rf}, verdict=verdict)
+    return SimpleNamespace(lesson="lesson1", file=Path("/home/student/course/work/lesson1/model.py"), checks=3,
+                           checked_at=datetime(2026, 11, 23, 10, 0, 0), error=None,
+                           judged=SimpleNamespace(result=result))
+
+
+def test_the_screen_says_where_the_receptive_field_is_and_fits_80_columns():
+    for width in (80, 100):
+        for manual, quick in ((False, False), (True, True)):
+            buffer = io.StringIO()
+            screen = WatchScreen(Console(file=buffer, width=width, color_system=None), manual=manual, quick=quick)
+            screen.checked(_checked_state({"rf_before_global_pool": 6, "rf_final": 6,
+                                           "where": "at the output (no global pooling)"}))
+            shown = buffer.getvalue()
+            assert "receptive field: 6 at the output (no global pooling)" in shown
+            assert "before global pooling" not in shown and "(lesson 1)" in shown
+            lines = shown.splitlines()
+            assert max(len(line) for line in lines) <= width
+            assert lines[-1].split() == ["g", "grade", "h", "hint", "Enter", "check", "again", "q", "quit"]
+            assert lines[-2].endswith(".")  # the footer's first line, whole: nothing wrapped onto the keys line

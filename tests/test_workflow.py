@@ -259,6 +259,15 @@ def test_show_defaults_to_the_current_lesson_then_the_first(course):
     assert shown.next_command == "course check"
 
 
+def test_show_of_another_lesson_keeps_the_next_step_of_the_one_in_progress(course):
+    flow = course()
+    flow.start("lesson1")
+    shown = flow.show("lesson2")
+    assert shown.lesson.id == "lesson2" and shown.next_command == "course check"  # lesson1 is not passed yet
+    assert shown.note.startswith("You are on lesson1") and "course start lesson2" in shown.note
+    assert flow.show("lesson1").note is None
+
+
 def test_an_unwritable_workspace_is_a_message_not_a_traceback(course, tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")

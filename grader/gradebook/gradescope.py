@@ -7,6 +7,7 @@ sees the same tests either way. The fields follow Gradescope's autograder specif
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from grader.errors import CourseError, UsageError
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")  # Gradescope's four, in its words
 LEADERBOARD = (("Parameters", "params", "asc"), ("Best test accuracy (%)", "best_acc", "desc"),
                ("Epochs to target", "epochs_to_target", "asc"))
+_NOT_JUDGED = re.compile(r"\s*\(not judged:[^)]*\)\s*$")  # what the verdict appends to such a threshold
 
 
 @dataclass(frozen=True)
@@ -65,13 +67,15 @@ def criterion_tests(judged: Iterable[dict], criteria: Criteria | None, visibilit
     tests = []
     for number, c in enumerate(judged, start=1):
         weight = criteria.weight(c["name"]) if criteria is not None else float(c.get("weight", 1.0))
+        # the verdict's threshold of a criterion it did not judge already ends in "(not judged: --quick)"
+        needs = _NOT_JUDGED.sub("", str(c["threshold"]))
         if c["passed"] is None:
-            status, note = "failed", " (not judged: a --quick smoke run proves no accuracy)"
+            status, note = "failed", "; not judged: a --quick smoke run proves no accuracy"
         else:
             status, note = ("passed" if c["passed"] else "failed"), ""
         tests.append({"name": c["label"], "number": str(number), "score": _points(weight if c["passed"] else 0),
                       "max_score": _points(weight), "status": status,
-                      "output": f"measured {c['measured']} (needs {c['threshold']}){note}",
+                      "output": f"measured {c['measured']} (needs {needs}){note}",
                       "tags": [c["name"]], "visibility": visibility.tests})
     return tests
 

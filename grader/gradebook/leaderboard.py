@@ -52,6 +52,8 @@ class Row:
     failed: list[str] = field(default_factory=list)  # names of the criteria the run failed
     criteria: list[dict] = field(default_factory=list)  # the verdict's per-criterion results
     curve: list[float] = field(default_factory=list)  # test accuracy per epoch
+    error_kind: str | None = None  # what stopped a run with status "error": policy, worker, training ...
+    reason: str = ""  # why the run did not pass, in a few words (see reason())
 
 
 def rank_key(run: dict) -> tuple:
@@ -116,8 +118,52 @@ def _row(conn, run: dict, rank: int, attempts: int, target: float | None) -> Row
         run_id=run["id"], grader_version=run["grader_version"], python_version=run["python_version"],
         torch_version=run["torch_version"], torchvision_version=run["torchvision_version"],
         cuda_version=run["cuda_version"], message=run["message"], failed=list(verdict.get("failed", [])),
-        criteria=list(verdict.get("criteria", [])), curve=curve,
+        criteria=list(verdict.get("criteria", [])), curve=curve, error_kind=run.get("error_kind"),
+        reason=reason(run["status"], run.get("error_kind"), run["message"], verdict.get("criteria") or [],
+                      run["quick"]),
     )
+
+
+# NAME:LINE:COL: what, as the policy and the syntax check word each finding
+_FINDING = re.compile(r"^[^\n]+?:(?P<line>\d+):\d+: (?P<what>.+)$", re.M)  # a name may hold ':' itself
+REASON_CHARS = 160  # a board's cell; the full message stays in the export's message column
+
+
+def reason(status: str, kind: str | None, message: str | None, criteria: list[dict], quick: bool) -> str:
+    """Why a run did not pass: a syntax error, a refusal, a timeout, a crash, or the criteria it failed."""
+    smoke = "smoke run (--quick)"
+    if status == PASSED:
+        return ""
+    if status == SMOKE:
+        return f"{smoke}: accuracy not judged"
+    if status == FAILED:
+        failed = [f"{c.get('label') or c.get('name')} {c.get('measured')} (needs {c.get('threshold')})"
+                  for c in criteria if c.get("passed") is False]
+        text = "failed: " + ("; ".join(failed) if failed else (message or "a criterion"))
+        return _short(f"{smoke}, {text}" if quick else text)
+    return _short(_error_reason(kind, message or ""))
+
+
+def _error_reason(kind: str | None, message: str) -> str:
+    first = message.strip().splitlines()[0] if message.strip() else "no message"
+    finding = _FINDING.search(message)
+    if "syntax error" in message.lower():
+        if finding is None:
+            return first
+        what = finding.group("what").split("syntax error", 1)[-1].lstrip(": ")
+        return f"syntax error at line {finding.group('line')}" + (f": {what}" if what else "")
+    if "timed out" in first:
+        return first
+    if kind == "policy":
+        return f"refused (line {finding.group('line')}): {finding.group('what')}" if finding else f"refused: {first}"
+    label = {"worker": "grading crashed", "training": "training failed", "submission": "could not load the model",
+             "integrity": "result not trusted", "data": "data missing"}.get(kind or "", "could not grade")
+    return f"{label}: {first}"
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())  # one line, whatever the message held
+    return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 1].rstrip() + "…"
 
 
 def pseudonym(name: str, salt: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from grader.course.verdict import ERROR, FAILED, PASSED, SMOKE
 
@@ -34,7 +35,11 @@ def console(stderr: bool = False) -> Console:
         tty = False
     if any(os.environ.get(name) for name in NOTEBOOK_ENV):
         tty = False
-    return Console(stderr=stderr, highlight=False, force_terminal=tty)
+    out = Console(stderr=stderr, highlight=False, force_terminal=tty)
+    # say() wraps messages to a terminal's width (or $COLUMNS'); a pipe or a CI log has no width of its own, so
+    # there a message goes out as one line that grep finds whole and the log viewer wraps
+    out.wraps = tty or bool(os.environ.get("COLUMNS"))
+    return out
 
 
 def fmt_num(value, spec: str) -> str:
@@ -44,12 +49,41 @@ def fmt_num(value, spec: str) -> str:
     return format(value, spec) if isinstance(value, (int, float)) else str(value)
 
 
+def say(out: Console, message, *, style: str | None = None, label: str | None = None, markup: bool = True) -> None:
+    """Print a message wrapped at word boundaries to the console's width: the one way messages reach the screen.
+
+    A terminal left to wrap a long line cuts words in two ("(li / ne 33"); rich breaks between words instead. With
+    `label` ("error:") the continuation lines hang under the message, so the label stays alone in its column.
+    """
+    text = message if isinstance(message, Text) else (Text.from_markup(message) if markup else Text(message))
+    if style:
+        text.stylize(style)
+    head = Text.from_markup(label) + " " if label else Text()
+    if not getattr(out, "wraps", True):  # console() said a pipe: one line; any other console wraps
+        out.print(head + text, soft_wrap=True)
+        return
+    if head.cell_len > out.width // 3:  # a long label (a student's name) would leave the message a narrow strip
+        text, head = head + text, Text()
+    indent = Text(" " * head.cell_len)
+    # only a single word wider than the screen (a long path) is folded; every other line breaks between words
+    lines = text.wrap(out, max(out.width - head.cell_len, 20), overflow="fold")
+    for i, line in enumerate(lines):
+        shown = (head if i == 0 else indent) + line
+        shown.rstrip()
+        out.print(shown, soft_wrap=True)
+
+
 def show_error(message: str, out: Console) -> None:
-    out.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)  # a message may hold [brackets]
+    say(out, message, label="[bold red]error:[/]", markup=False)  # a message may hold [brackets]
 
 
 def next_command(out: Console, command: str, why: str = "Next") -> None:
-    out.print(f"{why}: [bold cyan]{command}[/]", soft_wrap=True)  # a command broken over two lines cannot be pasted
+    """'Next: course check', with the command on a line of its own when both do not fit: never broken, to paste."""
+    if len(why) + 2 + len(command) <= out.width:
+        out.print(f"{why}: [bold cyan]{escape(command)}[/]", soft_wrap=True)
+    else:
+        say(out, f"{why}:")
+        out.print(f"  [bold cyan]{escape(command)}[/]", soft_wrap=True)
 
 
 def markdown(text: str):

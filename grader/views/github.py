@@ -12,8 +12,10 @@ import os
 import re
 from pathlib import Path
 
+from grader.views.words import device_text, lesson_name, rf_text
+
 # NAME:LINE:COL: reason, as grader.walls.policy and the syntax check word every finding
-_FINDING = re.compile(r"^(?P<name>[^\n:]+):(?P<line>\d+):(?P<col>\d+): (?P<reason>.+)$", re.M)
+_FINDING = re.compile(r"^(?P<name>[^\n]+?):(?P<line>\d+):(?P<col>\d+): (?P<reason>.+)$", re.M)  # name may hold ':'
 _NET = re.compile(r"^(class\s+Net\b|Net\s*=)", re.M)
 MARK = {True: "✅ pass", False: "❌ fail", None: "➖ not judged"}
 
@@ -85,22 +87,22 @@ def criteria_markdown(verdict) -> str:
 
 def check_summary(result, file) -> str:
     r = result.report
-    scope = f"lesson {result.lesson}" if result.lesson else "the course target"
+    scope = lesson_name(result.lesson)
     return (f"### course check: `{display_path(file)}` ({scope}): {result.verdict.status}\n\n"
-            f"{r['params']:,} parameters, receptive field {r['rf']['rf_before_global_pool']} before global pooling."
+            f"{r['params']:,} parameters, receptive field {rf_text(r['rf'])}."
             f"\n\n{criteria_markdown(result.verdict)}\n\n{result.verdict.message}\n")
 
 
 def grade_summary(result, file) -> str:
     rec = result.record
-    scope = f"lesson {result.lesson}" if result.lesson else "the course target"
+    scope = lesson_name(result.lesson)
     epochs = ["| epoch | train loss | train acc % | test loss | test acc % |", "|---:|---:|---:|---:|---:|"]
     epochs += [f"| {e.epoch} | {_num(e.train_loss, '.4f')} | {_num(e.train_acc, '.2f')} | {_num(e.test_loss, '.4f')} "
                f"| {_num(e.test_acc, '.2f')} |" for e in rec.epochs]
     quick = " (--quick smoke run: never a pass)" if rec.quick else ""
     return (f"### course grade: `{display_path(file)}` ({scope}): {result.verdict.status}{quick}\n\n"
             f"{criteria_markdown(result.verdict)}\n\n{result.verdict.message}\n\n" + "\n".join(epochs) +
-            f"\n\nseed {rec.seed} on {rec.device_name}, torch {rec.versions.get('torch')}, "
+            f"\n\nseed {rec.seed} on {device_text(rec.device_name)}, torch {rec.versions.get('torch')}, "
             f"{_num(rec.duration, '.1f')} s; test accuracy measured by the clean evaluator.\n")
 
 

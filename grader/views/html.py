@@ -11,6 +11,7 @@ from html import escape
 from pathlib import Path
 
 from grader.course.verdict import ERROR, FAILED, PASSED, SMOKE
+from grader.views.words import device_text, lesson_name, rf_text
 
 COLOUR = {PASSED: "#17702b", FAILED: "#b3261e", ERROR: "#b3261e", SMOKE: "#8a6d00"}
 MARK = {True: '<span style="color:#17702b">pass</span>', False: '<span style="color:#b3261e"><b>FAIL</b></span>',
@@ -44,11 +45,11 @@ def _num(value, spec: str) -> str:
 
 def check_html(result) -> str:
     r = result.report
-    scope = f"lesson {result.lesson}" if result.lesson else "the course target"
+    scope = lesson_name(result.lesson)
     rf = r["rf"]
     return (f"<div><p><b>course check</b> <code>{escape(str(r.get('file', '')))}</code> ({escape(scope)})</p>"
-            f"<p>{r['params']:,} parameters; receptive field {rf['rf_before_global_pool']} before global pooling, "
-            f"{rf['rf_final']} at the output</p>{criteria_table(result.verdict)}<p>{_status(result.verdict)}</p></div>")
+            f"<p>{r['params']:,} parameters; receptive field {escape(rf_text(rf))}</p>"
+            f"{criteria_table(result.verdict)}<p>{_status(result.verdict)}</p></div>")
 
 
 def epochs_table(record) -> str:
@@ -62,13 +63,13 @@ def epochs_table(record) -> str:
 
 
 def record_html(record, plot: Path | None = None) -> str:
-    scope = f"lesson {record.lesson}" if record.lesson else "the course target"
+    scope = lesson_name(record.lesson)
     quick = " (--quick smoke run: never a pass)" if record.quick else ""
     parts = [f"<div><p><b>course grade</b> <code>{escape(record.file)}</code> ({escape(scope)}){quick}</p>"]
     if record.verdict is not None:
         parts += [criteria_table(record.verdict), f"<p>{_status(record.verdict)}</p>"]
     parts += [epochs_table(record),
-              f"<p>seed {record.seed} on {escape(record.device_name)}, "
+              f"<p>seed {record.seed} on {escape(device_text(record.device_name))}, "
               f"torch {escape(str(record.versions.get('torch')))}, "
               f"{_num(record.duration, '.1f')} s; every test accuracy measured by the clean evaluator.</p>"]
     if plot is not None and Path(plot).is_file():

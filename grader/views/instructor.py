@@ -8,7 +8,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from grader.course.verdict import ERROR, FAILED, PASSED, SMOKE
-from grader.views.console import STYLE, acc_text, int_text, local_time
+from grader.views.console import STYLE, acc_text, int_text, local_time, next_command, say
+from grader.views.words import plural
 
 BATCH_MARK = {PASSED: "[green]pass[/]", FAILED: "[red]FAIL[/]", SMOKE: "[yellow]smoke[/]",
               "error": "[red]ERROR[/]", "skipped": "[dim]skip[/]"}
@@ -46,9 +47,9 @@ class BatchProgress:
         kind = event["event"]
         who = (event.get("student"), event.get("seed"))
         if kind == "batch":
-            self.out.print(f"{event['students']} submission(s); {event['total']} grading(s) to run, "
-                           f"{event['skipped']} already in the gradebook; {event['jobs']} at a time on "
-                           f"{', '.join(event['devices'])}")
+            say(self.out, f"{plural(event['students'], 'submission')}; {plural(event['total'], 'grading')} to run, "
+                          f"{event['skipped']} already in the gradebook; {event['jobs']} at a time on "
+                          f"{', '.join(event['devices'])}", markup=False)
             self.total = self.progress.add_task("[bold]batch", total=event["total"], note="")
         elif kind == "job":
             self.running[who] = self.progress.add_task(f"  {who[0]} seed {who[1]}", total=None,
@@ -70,8 +71,8 @@ class BatchProgress:
             detail = o["message"].splitlines()[0] if o["status"] == ERROR and o["message"] else (
                 f"{int_text(o['params'])} params, best {acc_text(o['best_acc'])}")
             took = f"  {o['duration']:.0f}s" if o.get("duration") else ""
-            self.out.print(f"{BATCH_MARK[o['status']]} {escape(o['student'])} (seed {o['seed']}): "
-                           f"{escape(detail)}{took}", soft_wrap=True)
+            say(self.out, f"{escape(detail)}{took}",
+                label=f"{BATCH_MARK[o['status']]} {escape(o['student'])} (seed {o['seed']}):")
 
 
 def show_batch(result, out: Console) -> None:
@@ -95,38 +96,53 @@ def show_batch(result, out: Console) -> None:
         out.print(table)
     for o in result.outcomes:
         if o.status == ERROR:
-            out.print(f"[red]error[/] {escape(o.student)} (seed {o.seed}, {escape(o.source)}): {escape(o.message)}",
-                      soft_wrap=True)
+            say(out, o.message, label=f"[red]error[/] {escape(o.student)} (seed {o.seed}, {escape(o.source)}):",
+                markup=False)
     for names in result.identical:
-        out.print(f"[yellow]identical files:[/] {', '.join(names)}")
+        say(out, ", ".join(names), label="[yellow]identical files:[/]", markup=False)
     if result.interrupted:
         out.print("[yellow]Interrupted:[/] finished runs are kept; run the same command again to grade the rest.")
-    out.print(f"Gradebook: [bold]{result.db}[/]  (next: course leaderboard --db {result.db})")
+    say(out, f"Gradebook: [bold]{escape(str(result.db))}[/]")
+    next_command(out, f"course leaderboard --db {result.db}")
 
 
 def leaderboard_table(rows, lesson: str | None) -> Table:
-    """One lesson's ranking; narrow enough for an 80-column terminal."""
-    table = Table(box=box.SIMPLE_HEAVY, title=f"Leaderboard: {escape(lesson or 'course target')}", title_justify="left")
+    """One lesson's ranking; every column fits an 80-column terminal, a long name wraps inside its own cell."""
+    table = Table(box=box.SIMPLE_HEAVY, title=f"Leaderboard: {escape(lesson or 'course target')}", title_justify="left",
+                  pad_edge=False)
     for col in ("#", "student", "status", "params", "RF", "best acc", "to target", "epochs", "runs"):
         table.add_column(col, justify="left" if col in ("student", "status") else "right",
-                         no_wrap=col != "student", min_width=12 if col == "student" else None)
+                         no_wrap=col != "student", overflow="fold" if col == "student" else "ellipsis",
+                         min_width=10 if col == "student" else None)
     for r in rows:
-        table.add_row(str(r.rank), escape(r.student), f"[{STYLE.get(r.status, '')}]{r.status}[/]", int_text(r.params),
+        status = "smoke" if r.status == SMOKE else r.status
+        shown = f"[{STYLE.get(r.status, '')}]{status}[/]" + ("\n[yellow]smoke run[/]" if r.quick and r.status != SMOKE
+                                                              else "")
+        table.add_row(str(r.rank), escape(r.student), shown, int_text(r.params),
                       str(r.rf) if r.rf is not None else "-", acc_text(r.best_acc), str(r.epochs_to_target or "-"),
                       str(r.epochs_run), str(r.attempts))
     return table
 
 
+def show_reasons(rows, out: Console) -> None:
+    """Under the table, why each run that did not pass did not: a line each, wrapped, never a column cut off."""
+    for r in rows:
+        if r.reason:
+            say(out, r.reason, label=f"{r.rank} {escape(r.student)}:", markup=False)
+
+
 def show_leaderboard(result, out: Console) -> None:
     if result.written:
-        out.print(f"Wrote {len(result.written)} file(s): " + ", ".join(str(p) for p in result.written[:3])
-                  + (" ..." if len(result.written) > 3 else ""), soft_wrap=True)
+        say(out, f"Wrote {len(result.written)} file(s): " + ", ".join(str(p) for p in result.written[:3])
+            + (" ..." if len(result.written) > 3 else ""), markup=False)
     elif not result.rows:
-        out.print("No runs to rank (grade-all records them; --lesson narrows to one lesson).")
+        say(out, "No runs to rank (grade-all records them; --lesson narrows to one lesson).")
     else:
         lessons = list(dict.fromkeys(r.lesson for r in result.rows))  # in the leaderboard's lesson order
         for lesson in lessons:
-            out.print(leaderboard_table([r for r in result.rows if r.lesson == lesson], lesson))
+            rows = [r for r in result.rows if r.lesson == lesson]
+            out.print(leaderboard_table(rows, lesson))
+            show_reasons(rows, out)
 
 
 def _change_text(change) -> str:
@@ -163,17 +179,33 @@ def show_autograder(built, out: Console) -> None:
     c = built.config
     how = "a --quick smoke run (scores no accuracy)" if c.quick else (f"at most {c.epochs} epochs" if c.epochs else
                                                                       "the lesson's full recipe")
-    out.print(f"Wrote [bold]{built.zip}[/]: {', '.join(built.members)}")
-    out.print(f"Each submission's model.py is graded for {c.lesson} with {how}, seed {c.seed}, within {c.timeout} s; "
-              f"tests are {c.visibility}.", soft_wrap=True)
-    out.print("Upload it under Configure Autograder on Gradescope (Ubuntu image); students submit model.py.")
+    say(out, f"Wrote [bold]{escape(str(built.zip))}[/]: {escape(', '.join(built.members))}")
+    say(out, f"Each submission's model.py is graded for {c.lesson} with {how}, seed {c.seed}, within {c.timeout} s; "
+             f"tests are {c.visibility}.", markup=False)
+    say(out, "Upload it under Configure Autograder on Gradescope (Ubuntu image); students submit model.py.")
+    total = _points_of(c.lesson)
+    if total is not None:  # Gradescope reads a score against the points the assignment was given, not ours
+        say(out, f"Set the assignment's total points on Gradescope to [bold]{total:g}[/] ({c.lesson}'s criterion "
+                 "weights added up), so that a submission passing every criterion gets full marks.")
+
+
+def _points_of(lesson: str) -> float | None:
+    """What a perfect submission scores on Gradescope: the lesson's criterion weights added up."""
+    from grader.course.lesson import get_lesson
+    from grader.errors import CourseError
+    from grader.gradebook.gradescope import max_score
+
+    try:
+        return max_score(get_lesson(lesson).criteria)
+    except CourseError:
+        return None
 
 
 def show_autograder_run(done, out: Console) -> None:
     doc = done.results
     total = doc.get("extra_data", {}).get("max_score")
-    out.print(f"{done.status}: score {doc['score']}" + (f" of {total}" if total is not None else "")
-              + f", written to {done.path}")
+    say(out, f"{done.status}: score {doc['score']}" + (f" of {total}" if total is not None else "")
+        + f", written to {done.path}", markup=False)
     for test in doc["tests"]:
-        out.print(f"  {test['score']}/{test['max_score']}  {escape(test['name'])}: {escape(test.get('output', ''))}",
-                  soft_wrap=True)
+        say(out, test.get("output", ""), label=f"  {test['score']}/{test['max_score']}  {escape(test['name'])}:",
+            markup=False)

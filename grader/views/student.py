@@ -6,6 +6,7 @@ from pathlib import Path
 
 from rich import box
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -17,8 +18,10 @@ from grader.views.console import (
     fmt_num,
     local_time,
     next_command,
+    say,
 )
 from grader.views.lesson_text import render_lesson
+from grader.views.words import batchnorm_text, device_text, lesson_name, plural, rf_text
 
 
 def criteria_table(verdict) -> Table:
@@ -56,8 +59,8 @@ def structure_lines(structure: dict) -> Text:
     drops = ", ".join(f"{p:g}" for p in s["dropout_rates"]) or "none"
     lines = [
         f"convolutions: {s['convs']} ({s['convs_3x3']} 3x3, {s['convs_1x1']} 1x1)",
-        f"BatchNorm after each conv: {''.join('y' if b else '.' for b in s['batchnorm_after_conv'])}"
-        f"  ({'every 3x3 conv' if s['bn_after_every_3x3'] else 'not after every 3x3 conv'})",
+        f"BatchNorm: {batchnorm_text(s['batchnorm_after_conv'])}"
+        + ("; every 3x3 conv has one" if s["bn_after_every_3x3"] and not all(s["batchnorm_after_conv"]) else ""),
         f"dropout rates: {drops}",
         f"global pooling: {'yes' if s['global_pooling'] else 'no'}",
         f"pooling layers: {s['pools']}",
@@ -84,19 +87,16 @@ def show_check(result, out: Console) -> None:
         )
     out.print(rf_table(r["rf"]))
     if r["rf"].get("warning"):
-        out.print(f"[yellow]warning: {r['rf']['warning']}[/]")
-    out.print(
-        f"Parameters: [bold]{r['params']:,}[/]   receptive field: [bold]{r['rf']['rf_before_global_pool']}[/] "
-        f"{r['rf'].get('where', 'before global pooling')}, [bold]{r['rf']['rf_final']}[/] at the output"
-    )
+        say(out, r["rf"]["warning"], style="yellow", label="[yellow]warning:[/]", markup=False)
+    say(out, f"Parameters: [bold]{r['params']:,}[/]   receptive field: {escape(rf_text(r['rf']))}")
     out.print(Panel(structure_lines(r["structure"]), title="Structure", expand=False))
     out.print(criteria_table(result.verdict))
-    scope = f"lesson {result.lesson}" if result.lesson else "the course target (no --lesson given)"
+    scope = lesson_name(result.lesson) + ("" if result.lesson else " (no --lesson given)")
     if result.verdict.status == PASSED:
-        out.print(f"[green]Static checks pass for {scope}.[/] Next: [bold]course grade {_shown(r['file'])}[/] to "
-                  "train it.")
+        say(out, f"[green]Static checks pass for {escape(scope)}.[/]")
+        next_command(out, f"course grade {_shown(r['file'])}", "Next, to train it")
     else:
-        out.print(f"[red]Static checks fail for {scope}:[/] {result.verdict.message}")
+        say(out, f"[red]Static checks fail for {escape(scope)}:[/] {escape(result.verdict.message)}")
 
 
 PLAIN_STEPS = 4  # outside a terminal: a progress line at each quarter of an epoch
@@ -108,7 +108,7 @@ class GradeProgress:
     Outside a terminal (a pipe, CI, a notebook's `!course grade`) the bar becomes a plain line per quarter epoch.
     """
 
-    def __init__(self, out: Console):
+    def __init__(self, out: Console, asked_epochs: int | None = None):
         # rich.progress is a slow import; `course list` and bare `course` never need it
         from rich.progress import (
             BarColumn,
@@ -120,6 +120,8 @@ class GradeProgress:
         )
 
         self.out = out
+        self.asked_epochs = asked_epochs  # --epochs, to say so when the lesson trains fewer
+        self.head_shown = False
         self.progress = Progress(
             TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
             BarColumn(),
@@ -154,8 +156,8 @@ class GradeProgress:
         quarter = event["step"] * PLAIN_STEPS // max(self.steps, 1)
         if quarter > self.shown and event["step"] < self.steps:
             self.shown = quarter
-            self.out.print(f"epoch {self.epoch}/{self.epochs}: step {event['step']}/{self.steps}  "
-                           f"loss {fmt_num(event['loss'], '.4f')}  acc {fmt_num(event['acc'], '.2f')}%")
+            say(self.out, f"epoch {self.epoch}/{self.epochs}: step {event['step']}/{self.steps}  "
+                          f"loss {fmt_num(event['loss'], '.4f')}  acc {fmt_num(event['acc'], '.2f')}%")
 
     def __call__(self, event: dict) -> None:
         kind = event["event"]
@@ -166,14 +168,15 @@ class GradeProgress:
             self.epoch, self.shown = event["epoch"] + 1, 0
         if kind == "check":
             r = event["report"]
-            self.out.print(f"Checked: {r['params']:,} parameters, receptive field {r['rf']['rf_before_global_pool']}.")
+            say(self.out, f"Checked: {r['params']:,} parameters, receptive field {rf_text(r['rf'], final=False)}.",
+                markup=False)
         elif kind == "start":
             self.epochs = event["epochs"]
             label = " [yellow](--quick smoke run: 1 epoch on a subset, never a pass)[/]" if event["quick"] else ""
-            self.out.print(
-                f"Training on {event['device']}: {event['epochs']} epoch(s) of {event['train_images']:,} images, "
-                f"testing on {event['test_images']:,}{label}", soft_wrap=True
-            )
+            say(self.out, f"Training on {escape(device_text(event['device']))}: {plural(event['epochs'], 'epoch')} of "
+                          f"{event['train_images']:,} images, testing on {event['test_images']:,}{label}")
+            for note in epoch_notes({}, event["epochs"], self.asked_epochs, event["quick"]):
+                say(self.out, note, label="[yellow]note:[/]", markup=False)
             self.steps = event["steps_per_epoch"]
             self.task = self.progress.add_task("train", total=event["steps_per_epoch"], epoch=1, epochs=self.epochs,
                                                loss="-", acc="-")
@@ -181,13 +184,25 @@ class GradeProgress:
             self.progress.update(self.task, completed=event["step"], loss=fmt_num(event["loss"], ".4f"),
                                  acc=fmt_num(event["acc"], ".2f") + "%")
         elif kind == "epoch":
-            self.out.print(
-                f"epoch {event['epoch']:>2}  train loss {event['train_loss']:.4f} acc {event['train_acc']:6.2f}%   "
-                f"test loss {event['test_loss']:.4f} acc [bold]{event['test_acc']:6.2f}%[/]   "
-                f"lr {event['lr']:.4g}  {event['seconds']:.1f}s", soft_wrap=True
-            )
+            if not self.head_shown:  # just above the first line: a pipe's progress lines come between epochs
+                self.out.print(EPOCH_HEAD, style="dim", soft_wrap=True)
+                self.head_shown = True
+            self.out.print(epoch_line(event), soft_wrap=True)
             if event["epoch"] < self.epochs and self.task is not None:
                 self._next_epoch(event["epoch"] + 1)
+
+
+# One line per finished epoch under a header printed once: it fits 80 columns, where a labelled line would wrap.
+EPOCH_HEAD = "epoch  train loss  train acc  test loss  test acc        lr    time"
+
+
+def epoch_line(e: dict) -> Text:
+    """A finished epoch, aligned under EPOCH_HEAD; the test accuracy (what the verdict reads) in bold."""
+    line = Text(f"{e['epoch']:>5}  {fmt_num(e['train_loss'], '.4f'):>10}  {fmt_num(e['train_acc'], '.2f') + '%':>9}  "
+                f"{fmt_num(e['test_loss'], '.4f'):>9}  ")
+    line.append(f"{fmt_num(e['test_acc'], '.2f') + '%':>8}", style="bold")
+    line.append(f"  {fmt_num(e['lr'], '.2g'):>8}  {fmt_num(e['seconds'], '.1f') + 's':>6}")
+    return line
 
 
 def metrics_table(record) -> Table:
@@ -205,22 +220,38 @@ def metrics_table(record) -> Table:
     return table
 
 
-def show_grade(result, out: Console) -> None:
+def epoch_notes(recipe: dict, trained: int, asked: int | None, quick: bool) -> list[str]:
+    """Why a run trains fewer epochs than asked: --epochs only shortens, and a file's EPOCHS is capped by the lesson."""
+    notes = []
+    source = (recipe.get("sources") or {}).get("epochs") or ""
+    if "capped" in source:  # the recipe says "submission (capped at max_epochs 20)"
+        notes.append(f"EPOCHS in your file is above the lesson's maximum: trained {plural(trained, 'epoch')} "
+                     f"({source}).")
+    if asked is not None and asked > trained and not quick:
+        notes.append(f"--epochs {asked} is more than this grading trains: {plural(trained, 'epoch')} (the lesson's "
+                     "recipe and maximum); --epochs only shortens a run.")
+    return notes
+
+
+def show_grade(result, out: Console, asked_epochs: int | None = None) -> None:
     rec, verdict = result.record, result.verdict
     out.print(metrics_table(rec))
     out.print(criteria_table(verdict))
     lines = [
         f"untrained model: {fmt_num(rec.baseline_test_acc, '.2f')}% test accuracy (chance is about 10%)",
         f"epochs to target: {verdict.epochs_to_target if verdict.epochs_to_target else '-'}",
-        f"seed {rec.seed} on {rec.device_name}, torch {rec.versions.get('torch')}, {fmt_num(rec.duration, '.1f')}s",
+        f"seed {rec.seed} on {device_text(rec.device_name)}, torch {rec.versions.get('torch')}, "
+        f"{fmt_num(rec.duration, '.1f')}s",
         measurement_line(rec),
     ]
     title = {PASSED: "PASSED", FAILED: "FAILED", SMOKE: "SMOKE RUN (not graded)"}[verdict.status]
     warnings = [Text(f"warning: {w}", style="yellow") for w in verdict.warnings or rec.warnings]
+    warnings += [Text(f"note: {n}", style="yellow")
+                 for n in epoch_notes(rec.recipe, rec.recipe.get("epochs") or len(rec.epochs), asked_epochs, rec.quick)]
     out.print(Panel(Group(Text(verdict.message, style=STYLE[verdict.status]), Text("\n".join(lines)), *warnings),
                     title=f"[{STYLE[verdict.status]}]{title}[/]", expand=False))
     if result.plot:
-        out.print(f"Curves saved to {result.plot}")
+        say(out, f"Curves saved to {result.plot}", markup=False)
 
 
 def measurement_line(rec) -> str:
@@ -254,14 +285,16 @@ def show_lesson(shown, out: Console) -> None:
     render_lesson(shown.text, out)
     out.rule()
     if shown.file:
-        out.print(f"Your file: [bold]{shown.file}[/]")
+        say(out, f"Your file: [bold]{escape(str(shown.file))}[/]")
+    if shown.note:
+        say(out, shown.note, markup=False)
     next_command(out, shown.next_command)
 
 
 def show_answer(answered, out: Console) -> None:
     """`course answer`: right or wrong (never the answer itself), or the answer with its arithmetic when asked."""
     ex = answered.exercise
-    out.print(f"[bold]{answered.lesson.id} · {ex.id}[/]: {ex.question}", soft_wrap=True)
+    say(out, f"[bold]{answered.lesson.id} · {ex.id}[/]: {escape(ex.question)}")
     if answered.attempt is None:
         out.print(Panel(Text(answered.revealed), title="answer", title_align="left"))
     else:
@@ -315,14 +348,14 @@ def show_solution(sol, out: Console) -> None:
 def _best(row) -> str:
     if row.best_acc is None:
         return "-"
-    return f"{row.best_acc:.2f} %" + (f" / {row.target_acc:g}" if row.target_acc is not None else "")
+    return f"{row.best_acc:.2f}" + (f" / {row.target_acc:g}" if row.target_acc is not None else " %")
 
 
 def _last(row) -> str:
     last = row.last
     if last is None:
         return "-"
-    what = f"{last.mode}{' --quick' if last.quick else ''}: {last.status}"
+    what = f"{last.mode}{', quick' if last.quick else ''}: {last.status}"  # short words: it wraps in a narrow column
     return what + (f" ({', '.join(last.failed)})" if last.failed else "")
 
 
@@ -336,12 +369,22 @@ def progress_bar(progress, width: int = 30) -> Text:
 
 
 def show_list(progress, out: Console) -> None:
-    table = Table(box=box.SIMPLE_HEAVY)
-    for col in ("", "lesson", "title", "status", "best accuracy", "last run"):
-        table.add_column(col, justify="right" if col == "best accuracy" else "left")
-    for row in progress.rows:
-        table.add_row("→" if row.current else "", row.id, row.title,
-                      f"[{STATUS_STYLE[row.status]}]{row.status}[/]", _best(row), _last(row))
+    cells = [(("→ " if row.current else "  ") + row.id, row.title, row.status, _best(row), _last(row))
+             for row in progress.rows]
+    heads = ("lesson", "title", "status", "best / goal", "last run")
+    fixed = sum(max(len(c[i]) for c in [heads, *cells]) for i in (0, 2, 3))
+    # Title and last run share what the fixed cells leave (padding, separators and edges take 14): the title gets
+    # up to 60 % (two lines at most for every title of the course at 80 columns), the last run wraps in the rest.
+    room = max(out.width - fixed - 14, 24)
+    title_width = min(max(len(c[1]) for c in cells), max(room * 3 // 5, 14)) if cells else 5
+    table = Table(box=box.SIMPLE_HEAVY, pad_edge=False)
+    table.add_column("lesson", no_wrap=True)
+    table.add_column("title", max_width=title_width)
+    table.add_column("status", no_wrap=True)
+    table.add_column("best / goal", justify="right", no_wrap=True)
+    table.add_column("last run", max_width=max(room - title_width, 8), overflow="fold")
+    for (lesson, title, status, best, last), row in zip(cells, progress.rows):
+        table.add_row(lesson, escape(title), f"[{STATUS_STYLE[row.status]}]{status}[/]", best, escape(last))
     out.print(table)
     out.print(progress_bar(progress))
 
@@ -371,7 +414,7 @@ def show_progress(progress, out: Console) -> None:
 def show_status(status, out: Console) -> None:
     p = status.progress
     out.print(progress_bar(p))
-    out.print(status.message, soft_wrap=True)
+    say(out, status.message, markup=False)
     next_command(out, status.next_command)
     if status.tip:
         out.print(f"[dim]{status.tip}[/]")

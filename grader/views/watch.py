@@ -7,10 +7,11 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.markup import escape
 
-from grader.views.console import STYLE, show_error
+from grader.views.console import STYLE, say, show_error
 from grader.views.student import GradeProgress, criteria_table, show_grade, show_hint
+from grader.views.words import lesson_name, plural, rf_text
 
-KEYS = "[bold]g[/] grade   [bold]h[/] hint   [bold]Enter[/] check again   [bold]q[/] quit"
+KEYS = "[bold]g[/] grade  [bold]h[/] hint  [bold]Enter[/] check again  [bold]q[/] quit"
 
 
 class WatchScreen:
@@ -22,28 +23,30 @@ class WatchScreen:
         self.quick = quick
 
     def _keys(self) -> None:
-        how = "Save and press Enter to check again" if self.manual else "Checks again on every save"
+        # two short lines: one line of both wraps in an 80-column terminal
+        how = "Save, then press Enter to check again" if self.manual else "Checks again on every save"
         grade = "g runs a --quick smoke grade" if self.quick else "g trains it for real"
-        self.out.print(f"[dim]{how}; {grade}.[/]  {KEYS}")
+        say(self.out, f"[dim]{how}; {grade}.[/]")
+        say(self.out, KEYS)
 
     def checked(self, state) -> None:
         if self.out.is_terminal:
             self.out.clear()
         else:
             self.out.rule()
-        scope = state.lesson or "the course target"
+        scope = lesson_name(state.lesson)
         when = state.checked_at.strftime("%H:%M:%S") if state.checked_at else ""
-        self.out.print(f"[bold]course watch[/] {escape(str(state.file))} ({scope}) · check {state.checks} at {when}")
+        say(self.out, f"[bold]course watch[/] {escape(str(state.file))} ({escape(scope)}) · check {state.checks} "
+                      f"at {when}")
         if state.error is not None:
-            show_error(escape(state.error), self.out)
+            show_error(state.error, self.out)  # show_error escapes the message itself
         else:
             result = state.judged.result
             r = result.report
-            self.out.print(f"Parameters: [bold]{r['params']:,}[/]   receptive field: "
-                           f"[bold]{r['rf']['rf_before_global_pool']}[/] before global pooling")
+            say(self.out, f"Parameters: [bold]{r['params']:,}[/]   receptive field: {escape(rf_text(r['rf']))}")
             self.out.print(criteria_table(result.verdict))
             status = result.verdict.status
-            self.out.print(f"[{STYLE.get(status, 'bold')}]{escape(result.verdict.message)}[/]", soft_wrap=True)
+            say(self.out, result.verdict.message, style=STYLE.get(status, "bold"), markup=False)
         self._keys()
 
     @contextmanager
@@ -61,8 +64,9 @@ class WatchScreen:
         self._keys()
 
     def message(self, text: str) -> None:
-        self.out.print(f"[yellow]{escape(text)}[/]", soft_wrap=True)
+        say(self.out, text, style="yellow", markup=False)
 
     def bye(self, summary) -> None:
-        self.out.print(f"[dim]Stopped watching {summary.file}: {summary.checks} check(s), {summary.grades} "
-                       f"grading(s), {summary.hints} hint(s).[/]")
+        say(self.out, f"Stopped watching {summary.file}: {plural(summary.checks, 'check')}, "
+                      f"{plural(summary.grades, 'grading')}, {plural(summary.hints, 'hint')}.",
+            style="dim", markup=False)
