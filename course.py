@@ -195,13 +195,15 @@ def check(files, lesson, data_dir, workspace, as_json, fmt):
 @click.option("--cuda-graph/--no-cuda-graph", default=True,
               help="On a GPU, record the training step once and replay it (the default; needs plain SGD, "
                    "anything else trains eagerly).")
+@click.option("--train-anyway", is_flag=True,
+              help="Train even when a static criterion already fails (the verdict stays failed).")
 @data_option
 @workspace_option
 @json_option
 @format_option
 @reports_errors
 def grade(file, lesson, device, seed, epochs, quick, timeout, no_plot, compile_, compile_mode, channels_last,
-          fast_dropout, cuda_graph, data_dir, workspace, as_json, fmt):
+          fast_dropout, cuda_graph, train_anyway, data_dir, workspace, as_json, fmt):
     """Train FILE with the grader's own loop and judge it.
 
     With no FILE: the current lesson's workspace file (or --lesson's), judged by that lesson's criteria; the
@@ -213,7 +215,7 @@ def grade(file, lesson, device, seed, epochs, quick, timeout, no_plot, compile_,
     if compile_mode:  # the loop takes True for torch.compile's default mode, else the mode's name
         compile_ = True if compile_mode == "default" else compile_mode
     request = GradeRequest(Path(file) if file else None, lesson, device, seed, epochs, quick, data_dir, timeout,
-                           LoopOptions(compile_, channels_last, fast_dropout, cuda_graph))
+                           LoopOptions(compile_, channels_last, fast_dropout, cuda_graph), train_anyway)
     fmt = "json" if as_json else fmt
     if fmt == "json":
         judged = flow.grade(request, plot=not no_plot)

@@ -58,6 +58,9 @@ class GradeRequest:
     data_dir: str | None = None  # None: --data-dir's lookup order ($COURSE_DATA_DIR, then the bundled copy)
     timeout: float | None = None  # seconds for the whole grading; None: the lesson's, else DEFAULT_TIMEOUT_S
     loop: LoopOptions = LoopOptions()
+    # A model that already fails a static criterion (too many parameters, a missing BatchNorm) is failed without
+    # training: minutes of CPU cannot change that verdict. True trains it anyway, to watch it learn.
+    train_anyway: bool = False
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,11 @@ class RunRecord:
     schema: int = SCHEMA_VERSION
 
     # ----------------------------------------------------------------------------------------- derived
+
+    @property
+    def trained(self) -> bool:
+        """Whether anything trained: a grading whose static criteria failed stops before (train_anyway)."""
+        return self.baseline_test_acc is not None or bool(self.epochs)
 
     @property
     def test_accs(self) -> list[float]:

@@ -55,3 +55,23 @@ def test_output_is_capped(tmp_path):
     )
     out = _check(noisy)
     assert len(out.log) == LOG_LIMIT and out.log_truncated > 2_000_000
+
+
+def test_a_model_that_fails_a_static_criterion_is_not_trained(submission):
+    """tiny has 3,818 parameters; a limit of 1,000 fails it before any epoch: the verdict is failed, untrained."""
+    from dataclasses import replace
+
+    from grader.course.lesson import get_lesson
+    from grader.host import grading
+    from grader.record import GradeRequest
+
+    lesson1 = get_lesson("lesson1")
+    small = replace(lesson1, criteria=replace(lesson1.criteria, max_params=1_000))
+    record = grading.grade(GradeRequest(submission("tiny"), quick=True, device="cpu"), small).record
+    assert not record.trained and record.epochs == [] and record.params == 3818
+    assert record.status == "failed" and record.verdict.exit_code == 1 and "max_params" in record.verdict.failed
+    assert any("--train-anyway" in w for w in record.warnings)
+    asked = GradeRequest(submission("tiny"), quick=True, device="cpu", train_anyway=True)
+    trained = grading.grade(asked, small).record
+    assert trained.trained and len(trained.epochs) == 1
+    assert trained.status == "failed"  # training cannot lift a static failure

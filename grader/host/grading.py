@@ -26,7 +26,7 @@ from pathlib import Path
 from grader import mnist, program, program_analysis
 from grader.channel import CLOSED, ChildProcess, Garbage, cold_start, drain, exit_reason
 from grader.course.lesson import DEFAULT_CRITERIA, Lesson
-from grader.course.verdict import judge
+from grader.course.verdict import judge, judge_static
 from grader.digest import file_sha256
 from grader.errors import (
     CourseError,
@@ -200,6 +200,7 @@ class _Run:
     steps: list[list[float]] = field(default_factory=list)
     evaluator: dict = field(default_factory=dict)
     test_images: int = 0
+    stopped: bool = False  # a static criterion failed: judged without training (GradeRequest.train_anyway)
 
     @property
     def criteria(self):
@@ -211,7 +212,7 @@ class _Run:
 
     @property
     def done(self) -> bool:
-        return self.result is not None and self.sent == set(self.measured)
+        return self.stopped or (self.result is not None and self.sent == set(self.measured))
 
 
 @dataclass
@@ -278,7 +279,8 @@ def grade(request: GradeRequest, lesson: Lesson | None, on_event: Callable[[dict
             "limits": limits or {}})
         _pump(run, events, kids, deadline, timeout)
         evaluator.close_input()
-        return Graded(_record(run), worker.log + trainer.log, worker.log_dropped + trainer.log_dropped)
+        record = _untrained_record(run) if run.stopped else _record(run)
+        return Graded(record, worker.log + trainer.log, worker.log_dropped + trainer.log_dropped)
     finally:
         for child in children:
             child.kill()
@@ -330,6 +332,10 @@ def _from_worker(run: _Run, event: dict, kids: _Children) -> None:
     run.export = dict(event.get("export") or {})
     run.described = {"sandbox": dict(event.get("sandbox") or {})}
     rules.refuse_oversized(run.count.total, run.criteria.max_params)
+    if not run.request.train_anyway and any(c.passed is False for c in judge_static(run.criteria, run.report)):
+        run.stopped = True  # the verdict is failed whatever training does: do not spend minutes on it
+        run.emit({"event": "check", "report": run.report})
+        return
     program.write_graph(program.derive_eval(graph), rooms.handed / EVAL_GRAPH)
     kids.evaluator.send({"op": "load", "graph": str(rooms.handed / EVAL_GRAPH),
                          "constants": str(rooms.handed / "constants.bin")})
@@ -422,6 +428,24 @@ def _warnings(run: _Run) -> list[str]:
     return [f"the model's output was NaN or inf for some test images in {len(seen)} measurement(s) (at most "
             f"{worst[1]:,} images, epoch {worst[0]}): those count as wrong answers and the test loss is NaN there. "
             "Look for a division by zero, a log of zero or a value that overflows in forward()"]
+
+
+def _untrained_record(run: _Run) -> RunRecord:
+    """The record of a grading stopped before training: its static verdict, failed, and why nothing trained."""
+    report = run.report or {}
+    rf = report.get("rf") or {}
+    record = RunRecord(
+        file=str(run.file), sha256=run.sha256, seed=run.request.seed, quick=run.request.quick,
+        lesson=run.lesson.id if run.lesson else None, device="", params=run.count.total if run.count else None,
+        params_detail=run.count.to_dict() if run.count else {}, rf=rf.get("rf_before_global_pool"),
+        rf_final=rf.get("rf_final"), report=report, export=run.export,
+        target=run.criteria.accuracy.target if run.criteria.accuracy else None,
+        warnings=["not trained: a static criterion already fails, so no accuracy could pass it. Fix the failed "
+                  "criterion first (course check shows it in seconds), or pass --train-anyway to watch it train"],
+        sandbox={"worker": run.described.get("sandbox", {})}, duration=time.perf_counter() - run.started)
+    record.verdict = judge(run.criteria, report, None, quick=run.request.quick)
+    record.verdict.warnings = list(record.warnings)
+    return record
 
 
 def _record(run: _Run) -> RunRecord:

@@ -235,7 +235,8 @@ def epoch_notes(recipe: dict, trained: int, asked: int | None, quick: bool) -> l
 
 def show_grade(result, out: Console, asked_epochs: int | None = None) -> None:
     rec, verdict = result.record, result.verdict
-    out.print(metrics_table(rec))
+    if rec.trained:
+        out.print(metrics_table(rec))
     out.print(criteria_table(verdict))
     lines = [
         f"untrained model: {fmt_num(rec.baseline_test_acc, '.2f')}% test accuracy (chance is about 10%)",
@@ -243,7 +244,8 @@ def show_grade(result, out: Console, asked_epochs: int | None = None) -> None:
         f"seed {rec.seed} on {device_text(rec.device_name)}, torch {rec.versions.get('torch')}, "
         f"{fmt_num(rec.duration, '.1f')}s",
         measurement_line(rec),
-    ]
+    ] if rec.trained else [f"judged in {fmt_num(rec.duration, '.1f')}s without training; "
+                           f"{rec.params:,} parameters counted on the exported program"]
     title = {PASSED: "PASSED", FAILED: "FAILED", SMOKE: "SMOKE RUN (not graded)"}[verdict.status]
     warnings = [Text(f"warning: {w}", style="yellow") for w in verdict.warnings or rec.warnings]
     warnings += [Text(f"note: {n}", style="yellow")

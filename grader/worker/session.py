@@ -9,15 +9,12 @@ training images (for the contract check and the export's example batch) and neve
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
-import platform
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-import grader
 from grader.errors import SubmissionError
 from grader.mnist import split_from_files
 from grader.record import WorkerTask
@@ -29,22 +26,6 @@ from grader.worker.report import examine
 from grader.worker.submission import load
 
 MAX_INIT_BYTES = 4096  # INIT names a few schemes; more is not a declaration
-
-
-def versions(device: torch.device) -> dict:
-    """Everything that could change a number: for the record of every run."""
-    try:
-        tv = importlib.metadata.version("torchvision")
-    except importlib.metadata.PackageNotFoundError:
-        tv = None
-    return {
-        "grader": grader.__version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torchvision": tv,
-        "cuda": torch.version.cuda if device.type == "cuda" else None,
-        "cudnn": torch.backends.cudnn.version() if device.type == "cuda" else None,
-    }
 
 
 def load_checked(file: str, sha256: str):
