@@ -246,19 +246,38 @@ def _used_by_nodes(graph: Graph, name: str) -> bool:
 
 
 def derive_eval(graph: Graph) -> Graph:
-    """The program the evaluator measures, derived by the grader from the training one: dropout off, BatchNorm on
+    """The program the evaluator measures, derived by the grader from the training one: dropout removed, BatchNorm on
     its running statistics, no mutations, and whatever no longer reaches the output dropped."""
     if graph.mode != "train":
         raise ProgramError("only a training-mode program can be derived for evaluation")
+    by_name = _producers(graph)
+    passed = {}  # a dropout's output 0 -> its input: in eval mode dropout is the identity
     nodes = []
     for node in graph.nodes:
+        source = by_name.get(_input_ref(node.args[0]) or "") if node.target == "getitem" and node.args else None
+        if source is not None and source.target == DROPOUT_OP and node.args[1:2] == [0]:
+            passed[node.name] = _substitute(source.args[0], passed)
+            continue
+        node = GraphNode(node.name, node.target, _substitute(node.args, passed), _substitute(node.kwargs, passed),
+                         node.module, node.layer)
         if node.target == TRAIN_NORM_OP:  # drop `training`; outputs 0-2 keep their meaning
-            args = node.args[:5] + node.args[6:]
-            node = GraphNode(node.name, NORM_OP, args, dict(node.kwargs), node.module, node.layer)
-        elif node.target == DROPOUT_OP:  # train=False: the input itself, and a mask of ones
+            node = GraphNode(node.name, NORM_OP, node.args[:5] + node.args[6:], node.kwargs, node.module, node.layer)
+        elif node.target == DROPOUT_OP:  # kept only if something reads its mask: train=False makes it all ones
             node = GraphNode(node.name, node.target, [*node.args[:2], False], {}, node.module, node.layer)
         nodes.append(node)
-    return _reachable(Graph(graph.inputs, nodes, graph.output, graph.batch, "eval", []))
+    output = _substitute(graph.output, passed)
+    return _reachable(Graph(graph.inputs, nodes, output, graph.batch, "eval", []))
+
+
+def _substitute(value, passed: dict):
+    """An encoded argument with every reference to a removed dropout's output replaced by that dropout's input."""
+    if isinstance(value, dict):
+        if isinstance(value.get("node"), str):
+            return passed.get(value["node"], value)
+        return {k: _substitute(v, passed) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, passed) for v in value]
+    return value
 
 
 def _reachable(graph: Graph) -> Graph:

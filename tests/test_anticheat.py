@@ -77,7 +77,7 @@ STATIC = {
     "setattr_self_parameter": (8, 5, "setattr() is only allowed on self, the first parameter of a method"),
     "setattr_torch": (5, 1, "setattr() is only allowed on self"),
     "singledispatch_annotation": (8, 2, "functools.singledispatch is not allowed: it evaluates string annotations"),
-    "skips_epochs": (4, 1, "import of 'grader.worker.session' is not allowed"),
+    "skips_epochs": (6, 1, "import of 'grader.worker.session' is not allowed"),
     "star_import": (2, 1, "`from torch import *` is not allowed"),
     "subclass_output": (7, 13, "dataclasses.make_dataclass is not allowed"),
     "subclasses_escape": (4, 11, "dunder attributes such as __subclasses__"),

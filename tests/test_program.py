@@ -57,9 +57,10 @@ class _Holds(_Small):
 
 def test_buffers_are_parameters_and_held_tensors_embedded_numbers(tmp_path):
     count = program.count_parameters(_export(_Holds(), tmp_path).graph)
-    assert (count.buffers, count.constants, count.embedded, count.total) == (10, 10, 10 + 2, 98 + 10)
+    # embedded: the list's 10 numbers, and BatchNorm's momentum, eps and its training step's `+ 1`
+    assert (count.buffers, count.constants, count.embedded, count.total) == (10, 10, 10 + 3, 98 + 10)
     constants, _ = program.read_tensors(tmp_path / "constants.bin")
-    assert program.count_parameters(_export(_Holds(), tmp_path).graph, constants).embedded == 1 + 2  # a fill: one
+    assert program.count_parameters(_export(_Holds(), tmp_path).graph, constants).embedded == 1 + 3  # a fill: one
 
 
 class _UnusedNorm(_Small):
@@ -79,7 +80,7 @@ def test_a_graph_file_is_validated_before_anything_reads_it(tmp_path):
     raw["nodes"][0]["args"][0] = {"node": "not_yet_computed"}
     with pytest.raises(ProgramError, match="not computed before it"):
         program.graph_from_dict(raw)
-    with pytest.raises(ProgramError, match="not a course-graph/1 graph"):
+    with pytest.raises(ProgramError, match="not a course-graph/2 graph"):
         program.graph_from_dict({"format": "pickle"})
     assert program.read_graph(tmp_path / "graph.json").ops == exported.graph.ops
 
@@ -133,8 +134,8 @@ def test_the_evaluator_measures_an_honest_model_as_the_model_measures_itself(tmp
     model.eval()
     with torch.no_grad():
         own = 100.0 * (model(images).argmax(1) == split.labels).float().mean().item()
-    prog = Program(program.read_graph(tmp_path / "graph.json"), tensors_from_file(tmp_path / "constants.bin", "cpu"),
-                   torch.device("cpu"))
+    prog = Program(program.derive_eval(program.read_graph(tmp_path / "graph.json")),
+                   tensors_from_file(tmp_path / "constants.bin", "cpu"), torch.device("cpu"))
     measured = evaluate(prog, tensors_from_file(tmp_path / "state-001.bin", "cpu"), images, split.labels).acc
     assert 80 < own < 100 and abs(measured - own) <= TOLERANCE, (own, measured)
 
@@ -206,7 +207,7 @@ def test_honest_programs_carry_few_embedded_numbers_in_either_mode(lesson, tmp_p
     from tests.conftest import ROOT
 
     model = build(load(ROOT / "solutions" / f"lesson{lesson}" / "model.py"))
-    evaluated = program.count_parameters(_export(model, tmp_path).graph)
+    evaluated = program.count_parameters(program.derive_eval(_export(model, tmp_path).graph))
     trained = program.count_parameters(_training_graph(model))
     assert evaluated.embedded <= 20 and trained.embedded <= 30 and trained.embedded_counted == 0
     assert evaluated.total == trained.total == evaluated.parameters
@@ -279,7 +280,7 @@ def test_statistics_are_exempt_only_as_a_batch_norm_s_running_statistics():
 
 
 def test_the_interpreter_frees_each_intermediate_after_its_last_use(tmp_path):
-    prog = Program(_export(_Small(), tmp_path).graph, {}, torch.device("cpu"))
+    prog = Program(program.derive_eval(_export(_Small(), tmp_path).graph), {}, torch.device("cpu"))
     freed = [name for names in prog.frees for name in names]
     assert len(freed) == len(set(freed)) and prog.graph.output["node"] not in freed
     assert {n.name for n in prog.graph.nodes} - {prog.graph.output["node"]} <= set(freed)
@@ -305,7 +306,7 @@ def test_non_finite_rows_are_wrong_answers_and_the_loss_is_nan(tmp_path, test_sp
     model = _Small()
     exported = _export(model, tmp_path)
     write_state(model, exported.graph, tmp_path / "state.bin", 0)
-    prog = Program(exported.graph, {}, torch.device("cpu"))
+    prog = Program(program.derive_eval(exported.graph), {}, torch.device("cpu"))  # BatchNorm on its statistics
     state = tensors_from_file(tmp_path / "state.bin", "cpu")
     images, labels = normalize(test_split.images[:40]), test_split.labels[:40]
     rest = evaluate(prog, state, images[5:], labels[5:])

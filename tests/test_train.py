@@ -79,14 +79,34 @@ def test_forward_failing_on_other_batch_sizes_is_a_submission_error(submission, 
 
 
 def _train_tiny(submission, train_split, test_split, options, name="tiny"):
+    """Train `name` as a grading does: its exported program, as the trainer's module, measured as derived."""
+    import tempfile
+    from pathlib import Path
+
+    from grader import program
+    from grader.evaluator.interpret import Program, tensors_from_file
     from grader.record import LoopOptions
+    from grader.trainer.program_module import ProgramModule
+    from grader.trainer.speed import Tally
+    from grader.worker.export import export_program
 
     sub = load(submission(name))
     torch.manual_seed(0)
-    model = build(sub)
+    net = build(sub)
+    options = LoopOptions(**options)
+    with tempfile.TemporaryDirectory() as tmp:
+        export_program(net, torch.zeros(8, 1, 28, 28), Path(tmp))
+        graph = program.read_graph(Path(tmp) / "graph.json")
+        constants = tensors_from_file(Path(tmp) / "constants.bin", "cpu")
+        model = ProgramModule(graph, constants, tensors_from_file(Path(tmp) / "initial.bin", "cpu"),
+                              options.fast_dropout, Tally())
     recipe = resolve(sub.recipe_overrides(), None, max_epochs=1)
-    result = fit(model, recipe, train_split.subset(2000), CPU, 0, options=LoopOptions(**options))
-    return result, _measure(model, test_split.subset(500))[1]
+    result = fit(model, recipe, train_split.subset(2000), CPU, 0, options=options)
+    measured = Program(program.derive_eval(graph), constants, CPU)
+    split = test_split.subset(500)
+    with torch.no_grad():
+        out = measured.run(dict(model.state_for_graph()), normalize(split.images))
+    return result, 100.0 * (out.argmax(1) == split.labels).float().mean().item()
 
 
 def test_dropout_the_cheaper_draw_cannot_take_is_left_to_torch_and_the_run_says_so(submission, train_split,

@@ -261,11 +261,14 @@ def _rel(path: Path, root: Path) -> str:
 def _train_one(solution: Path, lesson: Lesson, seed: int, device: str, data_dir, quick: bool, emit,
                expect: str = "pass", launch=None):
     from grader import api
+    from grader.record import GradeRequest
 
     started = time.perf_counter()
+    # train_anyway: a model the lesson expects to fail a static rule is still measured (its row quotes accuracy)
+    request = GradeRequest(solution, lesson.id, device=device, seed=seed, quick=quick, data_dir=data_dir,
+                           train_anyway=True)
     try:
-        result = api.grade(solution, lesson.id, device=device, seed=seed, quick=quick, data_dir=data_dir, on_event=emit,
-                           plot=False, launch=launch)
+        result = api.grade(request, on_event=emit, plot=False, launch=launch)
     except (SubmissionError, TrainingError) as exc:
         return SeedRun(lesson.id, seed, "error", str(exc), seconds=time.perf_counter() - started, expect=expect), None
     except CourseError as exc:

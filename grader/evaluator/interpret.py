@@ -79,13 +79,14 @@ class Program:
         `size=False` skips the work bound (the trainer, whose program the evaluator sizes and refuses for it)."""
         self.graph, self.device = graph, device
         training = graph.mode == "train"
-        self.ops = [(n.name, (overrides or {}).get(n.target) or resolve_op(n.target, training), n.args, n.kwargs)
-                    for n in graph.nodes]
+        plain = [(n.name, resolve_op(n.target, training), n.args, n.kwargs) for n in graph.nodes]
+        self.ops = [(name, (overrides or {}).get(node.target, op), args, kwargs)
+                    for (name, op, args, kwargs), node in zip(plain, graph.nodes)]
         check_tensors(graph, constants, kinds=held_kinds)
         self.constants = constants
         self.image = next(i for i in graph.inputs if i.kind == "input")
         self.frees = _liveness(graph)
-        self.footprint = self._size() if size else None
+        self.footprint = self._size(plain) if size else None  # ATen's own ops: the shapes are theirs
 
     def run(self, state: dict[str, torch.Tensor], images: torch.Tensor) -> torch.Tensor:
         return self.run_with_env(state, images)[0]
@@ -99,14 +100,14 @@ class Program:
                 env.pop(gone, None)
         return self._value(self.graph.output, env), env
 
-    def _size(self) -> Footprint:
+    def _size(self, ops: list) -> Footprint:
         """Run the graph on the meta device (shapes only), then refuse a batch that would be too big to compute."""
         meta = torch.device("meta")
         env = {i.name: torch.empty(i.shape, dtype=_DTYPES[i.dtype], device=meta) for i in self.graph.inputs}
         held = {i.name for i in self.graph.inputs if i.kind != "input"}
         live = _bytes(env[self.image.name])
         peak, elements, largest = live, 0, ("", 0)
-        for (name, op, args, kwargs), dead in zip(self.ops, self.frees):
+        for (name, op, args, kwargs), dead in zip(ops, self.frees):
             try:
                 out = op(*[self._value(a, env, meta) for a in args],
                          **{k: self._value(v, env, meta) for k, v in kwargs.items()})

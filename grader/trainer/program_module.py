@@ -30,7 +30,8 @@ class ProgramModule(torch.nn.Module):
             elif spec.kind == "constant":  # moves with the module; never trained, never written back
                 self.register_buffer(spec.name, constants[spec.name].clone(), persistent=False)
         overrides = {program.DROPOUT_OP: self._dropout} if fast_dropout else {}
-        self.program = Program(graph, {}, torch.device("cpu"), overrides=overrides, held_kinds=(), size=False)
+        # sized before it trains, as the evaluator sizes it: a program that asks for absurd work never runs a step
+        self.program = Program(graph, {}, torch.device("cpu"), overrides=overrides, held_kinds=())
         self.tally = tally
         self._mask_used = _dropout_masks_used(graph)
 

@@ -1,5 +1,5 @@
-"""A chain of 480 cheap operations on a 4x upsampled input, only in eval mode (the program the evaluator runs):
-6 M numbers computed per image. The evaluator sizes the program from its declared shapes and refuses it."""
+"""A chain of 480 cheap operations on a 4x upsampled input: 6 M numbers computed per image. The grader sizes the
+program from its declared shapes before it runs a batch (the evaluator, and the trainer) and refuses it."""
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -12,8 +12,6 @@ class Net(nn.Module):
 
     def forward(self, x):
         out = self.fc(x.flatten(1))
-        if self.training:
-            return out
         big = F.interpolate(x, scale_factor=4)
         for _ in range(480):
             big = torch.tanh(big)

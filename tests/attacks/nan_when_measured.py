@@ -1,6 +1,7 @@
-"""Outputs NaN only once trained (a BatchNorm's step counter switches it on), so the worker's check of the untrained
-model sees finite outputs and only the measurements see NaN. Non-finite rows are wrong answers, the run is graded,
-never crashed, and its record warns about it."""
+"""Outputs NaN only when measured: dropout of a tensor of ones is 0 or 2 while it trains and exactly 1 in the program
+the grader derives for measuring, so 0 / (that - 1) is finite in training and NaN in every measurement. The branch
+on self.training keeps the worker's contract check (the module in eval mode) finite. Non-finite rows are wrong
+answers, the run is graded, never crashed, and its record warns about it."""
 import torch
 import torch.nn as nn
 
@@ -9,11 +10,10 @@ class Net(nn.Module):
     def __init__(self):
         super().__init__()
         self.fc = nn.Linear(784, 10)
-        self.switch = nn.BatchNorm1d(10)
+        self.drop = nn.Dropout(0.5)
 
     def forward(self, x):
-        out = self.switch(self.fc(x.flatten(1)))
+        out = self.fc(x.flatten(1))
         if self.training:
-            return out
-        nan = torch.where(self.switch.num_batches_tracked > 10, float("nan"), 0.0)  # the contract check steps once
-        return out + nan
+            out = out + 0.0 / (self.drop(torch.ones_like(out)) - 1)  # +-1 while training, 0 when measured
+        return out
