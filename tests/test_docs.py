@@ -149,6 +149,30 @@ def test_an_edit_to_comments_or_docstrings_keeps_the_numbers_and_one_to_the_code
     assert len(report.missing) == 1 and "changed since solutions/RESULTS.md was written" in report.missing[0]
 
 
+def test_remeasure_refreshes_params_and_the_rf_before_global_pooling_and_keeps_the_trained_figures(repo):
+    """A row written by an older analysis (RF at the output, 28) gets the RF the lessons mean (before the global
+    operation); a row whose file changed, or a quick one, is left alone; no accuracy moves."""
+    path = repo / "solutions" / "RESULTS.md"
+    old, changed = _row(repo, rf=28, params=1), _row(repo, rf=28, params=1, file="solutions/lesson1/gone.py")
+    results.write(path, [old, changed], "course verify --train", "2026-01-01")
+    report = {"params": 3818, "rf": {"rf_before_global_pool": 18, "rf_final": 28}}
+    rows = results.remeasure(results.read(path), repo, measure=lambda p: report)
+    assert (rows[0].rf, rows[0].params, rows[0].best, rows[0].when) == (18, 3818, old.best, old.when)
+    assert (rows[1].rf, rows[1].params) == (28, 1)
+    text = results.render(rows, "python -m grader.authoring.results --remeasure", "2026-01-02")
+    assert "| 3,818 | 18 |" in text and "receptive field before global pooling" in text
+
+
+def test_results_md_rf_column_is_the_rf_before_global_pooling():
+    """solutions/RESULTS.md's RF is what `course check` and the lessons' criteria call the RF."""
+    for row in results.read(ROOT / "solutions" / "RESULTS.md"):
+        path = ROOT / row.file
+        if row.quick or not row.describes(path):
+            continue
+        report = report_course_file(path)
+        assert (row.params, row.rf) == (report["params"], report["rf"]["rf_before_global_pool"]), row.label
+
+
 def test_a_result_marker_without_results_is_listed_and_the_rest_is_still_filled(repo):
     text = _readme(repo).read_text() + "\n<!-- value: best_acc solutions/lesson1/model.py -->?<!-- /value -->\n"
     _readme(repo).write_text(text)

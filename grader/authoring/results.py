@@ -37,7 +37,7 @@ class ResultRow:
     # it touched only comments, docstrings or layout
     device: str  # device name (GPU model or CPU): with lesson, the key a re-run replaces
     params: int
-    rf: int
+    rf: int  # the receptive field before global pooling: what the lessons' criteria and `course check` call the RF
     seeds: list[int]
     best: list[float]  # best test accuracy per seed, percent
     last: list[float]  # last epoch's test accuracy per seed
@@ -131,6 +131,29 @@ def pick(rows: list[ResultRow], file: str, need=None) -> ResultRow | None:
     return max(mine, key=lambda r: (len(r.seeds), r.when), default=None)
 
 
+def remeasure(rows: list[ResultRow], root: Path, measure=None) -> list[ResultRow]:
+    """The rows with their static columns (params, RF) measured again, by the current analysis, from every file a
+    row still describes; the trained figures are kept as they are (they do not depend on how the RF is read).
+
+    A row keeps the analysis of its day: rows written before the analysis read a head whose window covers the
+    whole map as a global operation recorded the RF at the output (28 for lessons 2 to 4) where the lessons mean
+    the RF before it (18). `measure(path)` returns a `course check` report (default: measured in this process).
+    """
+    if measure is None:
+        from grader.authoring import trusted
+
+        measure = trusted.report_course_file
+    out = []
+    for r in rows:
+        path = Path(root) / r.file
+        if r.quick or not r.describes(path):
+            out.append(r)
+            continue
+        report = measure(path)
+        out.append(ResultRow(**{**asdict(r), "params": report["params"], "rf": report["rf"]["rf_before_global_pool"]}))
+    return out
+
+
 def write(path: Path, rows: list[ResultRow], command: str, when: str) -> Path:
     """Render the rows as RESULTS.md and write it atomically."""
     return atomic.write_text(path, render(rows, command, when))
@@ -151,6 +174,9 @@ def render(rows: list[ResultRow], command: str, when: str) -> str:
         "the cheaper way by default (grader/trainer/speed.py: the same Bernoulli distribution, other draws); rows",
         "written before drew them with torch's kernel, so re-running one whose model has dropout gives figures of",
         "the same spread, not the same digits (`course grade --torch-dropout` draws them as those rows did).",
+        "\"RF\" is the receptive field before global pooling (or before a head whose window covers the whole map),",
+        "the figure the lessons' criteria and `course check` use; params and RF are measured from the file as it",
+        "is, by the current analysis (`python -m grader.authoring.results --remeasure` refreshes them).",
         "",
         "| lesson | params | RF | device | seeds | best acc per seed | mean best | last acc per seed | mean last "
         "| epochs to target | passed | time per run | when |",
@@ -190,3 +216,29 @@ def _duration(seconds: float) -> str:
 def _lesson_number(lesson_id: str) -> int:
     m = re.search(r"(\d+)$", lesson_id)
     return int(m.group(1)) if m else 1_000_000
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m grader.authoring.results --remeasure [RESULTS.md]`: refresh the static columns, train nothing."""
+    import argparse
+
+    from grader import paths
+    from grader.gradebook.progress import now
+
+    parser = argparse.ArgumentParser(prog="python -m grader.authoring.results", description=main.__doc__)
+    parser.add_argument("--remeasure", action="store_true", required=True,
+                        help="measure params and RF again from each file its row still describes")
+    parser.add_argument("path", nargs="?", type=Path, help="RESULTS.md (default: solutions/RESULTS.md)")
+    args = parser.parse_args(argv)
+    path = args.path or paths.solutions_dir() / "RESULTS.md"
+    rows = read(path)
+    if not rows:
+        parser.error(f"{path} has no rows")
+    root = paths.solutions_dir().parent
+    write(path, remeasure(rows, root), "python -m grader.authoring.results --remeasure", now())
+    print(f"{path}: params and RF measured again for {len(rows)} row(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,8 +1,8 @@
 """Lesson 5: global average pooling. Read the lesson first: `course show lesson5`.
 
 This is lesson 4's net. Its 6x6 head kernel holds a large share of the parameters. Replace it with
-global average pooling and a 1x1 conv head, and spend part of what that saves on the trunk so the
-receptive field before the pooling stays at 20 or more.
+global average pooling and a 1x1 conv head, and spend part of what that saves on the trunk to raise the
+receptive field before the pooling from 18 to 20 or more.
 """
 
 import torch.nn as nn

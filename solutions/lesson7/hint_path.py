@@ -1,6 +1,8 @@
 """Lesson 7's hints, followed literally: 3x3 convs 1->8->16 at full resolution, a 1x1 16->10 and a max-pool,
-3x3 convs 10->16->16->16 on the 12x12 map, GAP and a 1x1 head, every conv bias-free with a BatchNorm after
-each 3x3; OneCycleLR with pct_start 0.25, mild augmentation (8 degrees, translate 0.05), no dropout.
+3x3 convs 10->16->16->16 on the 12x12 map, GAP and a 1x1 head with a bias, every other conv bias-free, a
+BatchNorm after each 3x3; SGD with momentum 0.9 and nesterov=True, OneCycleLR with max_lr 0.1, pct_start 0.25,
+div_factor 10 and final_div_factor 100; augmentation of 8 degrees and translate 0.05; no dropout. The hints name
+every one of these (tests/test_lessons_content.py checks that they do).
 Fewer than 8,000 parameters; it must pass the last-3 rule on every seed `course verify --train` runs.
 """
 
