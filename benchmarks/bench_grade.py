@@ -243,7 +243,7 @@ def train_with_grader_loop(model, recipe, train_split, test_split, device, seed:
 def _measured_program(model, device):
     """What the evaluator runs for a trained ProgramModule: the program derived from it, on its current state."""
     from grader import program
-    from grader.evaluator.interpret import Program
+    from grader.interpret import Program
 
     derived = Program(program.derive_eval(model.graph), {}, device, held_kinds=())
 
@@ -259,11 +259,11 @@ def _program_of(net, seed: int, fast: bool, device):
     import tempfile
 
     import torch
-    from grader.trainer.init import draw
 
     from grader import program
-    from grader.evaluator.interpret import tensors_from_file
+    from grader.interpret import tensors_from_file
     from grader.trainer import speed
+    from grader.trainer.init import draw
     from grader.trainer.program_module import ProgramModule
     from grader.worker.export import export_program
 

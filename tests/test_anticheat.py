@@ -294,8 +294,8 @@ def test_a_label_table_by_position_works_in_file_order_and_fails_in_the_secret_o
     import torch
 
     from grader import program
-    from grader.evaluator.interpret import Program, tensors_from_file
     from grader.evaluator.main import evaluate, secret_order
+    from grader.interpret import Program, tensors_from_file
     from grader.mnist import normalize
     from grader.worker.export import export_program, write_state
     from grader.worker.submission import build, load

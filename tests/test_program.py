@@ -10,8 +10,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from grader import program
-from grader.evaluator.interpret import Program, resolve_op, tensors_from_file
 from grader.evaluator.main import evaluate
+from grader.interpret import Program, resolve_op, tensors_from_file
 from grader.mnist import normalize
 from grader.program import ProgramError
 from grader.trainer.recipe import Recipe

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from grader import program
-from grader.evaluator.interpret import Program, tensors_from_file
+from grader.interpret import Program, tensors_from_file
 from grader.trainer import speed
 from grader.trainer.program_module import ProgramModule
 from grader.worker.export import export_program

@@ -378,7 +378,7 @@ def test_a_walled_in_process_imports_torch_and_the_worker_but_reads_nothing_else
     body = f"""
     import torch
     import grader.worker.session, grader.trainer.train, grader.trainer.augment, grader.worker.export
-    import grader.evaluator.main, grader.evaluator.interpret
+    import grader.evaluator.main, grader.interpret
     report["torch"] = float(torch.arange(4.0).sum())
     Path("mine.txt").write_text("mine")
     report["own_dir"] = Path("mine.txt").read_text() + ":" + ",".join(sorted(os.listdir(".")))

@@ -84,7 +84,7 @@ def _train_tiny(submission, train_split, test_split, options, name="tiny"):
     from pathlib import Path
 
     from grader import program
-    from grader.evaluator.interpret import Program, tensors_from_file
+    from grader.interpret import Program, tensors_from_file
     from grader.record import LoopOptions
     from grader.trainer.program_module import ProgramModule
     from grader.trainer.speed import Tally

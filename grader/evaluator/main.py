@@ -2,7 +2,7 @@
 
 Started by grader.host.grading as `python -m grader.evaluator` (channel: grader.channel). It never imports the
 submission: it reads the graph and the states the parent copied out of the worker's directory, runs them with
-grader.evaluator.interpret and answers with the test loss and accuracy of each. Requests, one per line:
+grader.interpret and answers with the test loss and accuracy of each. Requests, one per line:
 
     {"op": "setup", "test_images": PATH, "test_labels": PATH, "device": "cuda:0", "workdir": PATH, "timeout": S,
      "limits": {...}, "order_seed": N}                              -> {"event": "ready", "sandbox": {...}, ...}
@@ -101,7 +101,7 @@ def serve(link) -> int:
 
         from grader.device import pick_device
         from grader.errors import CourseError
-        from grader.evaluator.interpret import Program, check_tensors, tensors_from_file
+        from grader.interpret import Program, check_tensors, tensors_from_file
         from grader.mnist import normalize, split_from_files
         from grader.program import read_graph
 

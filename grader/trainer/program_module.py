@@ -1,5 +1,5 @@
 """The exported training program as a torch module the grader owns: parameters and buffers under the program's own
-names, a forward that runs the graph's ATen operations one by one (grader.evaluator.interpret), and BatchNorm's
+names, a forward that runs the graph's ATen operations one by one (grader.interpret), and BatchNorm's
 running statistics updated as the program's mutations say. The grader's loop (grader.trainer.train) trains it
 like any module: no code of the submission runs, and nothing of torch is patched.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from grader import program
-from grader.evaluator.interpret import Program
+from grader.interpret import Program
 from grader.trainer import speed
 
 

@@ -20,7 +20,7 @@ import torch
 import grader
 from grader import program
 from grader.device import device_name, pick_device
-from grader.evaluator.interpret import tensors_from_file
+from grader.interpret import check_tensors, tensors_from_file, tensors_to_file
 from grader.mnist import split_from_files
 from grader.record import TrainTask
 from grader.trainer import speed
@@ -74,12 +74,7 @@ class ProgressPacer:
 
 def write_state(model: ProgramModule, path: Path, epoch: int) -> None:
     """The module's parameters and buffers under the program's names, for the evaluator."""
-    program.write_tensors(path, [(name, str(t.dtype).removeprefix("torch."), tuple(t.shape), _bytes(t))
-                                 for name, t in model.state_for_graph()], {"epoch": epoch})
-
-
-def _bytes(t: torch.Tensor) -> bytes:
-    return t.detach().to("cpu").contiguous().numpy().tobytes() if t.numel() else b""
+    tensors_to_file(path, model.state_for_graph(), {"epoch": epoch})
 
 
 def build_model(task: TrainTask, fast_dropout: bool) -> tuple[ProgramModule, list[str], list[str]]:
@@ -87,15 +82,10 @@ def build_model(task: TrainTask, fast_dropout: bool) -> tuple[ProgramModule, lis
     graph = program.read_graph(Path(task.graph))
     constants = tensors_from_file(Path(task.constants), "cpu")
     submitted = tensors_from_file(Path(task.initial), "cpu")
-    program.check_state(graph, {k: (_Spec(v), None) for k, v in submitted.items()})
+    check_tensors(graph, submitted)
     drawn = draw(graph, submitted, task.seed, parse_scheme(task.init))
     model = ProgramModule(graph, constants, drawn.state, fast_dropout, speed.Tally())
     return model, list(drawn.notes), getattr(drawn, "rules", {})
-
-
-class _Spec:
-    def __init__(self, t: torch.Tensor):
-        self.shape, self.dtype = tuple(t.shape), str(t.dtype).removeprefix("torch.")
 
 
 def run(task: TrainTask, emit: Callable[[dict], None], workdir: Path) -> None:

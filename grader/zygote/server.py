@@ -48,8 +48,8 @@ def _warm_up() -> int:
 
     torch._decomp.core_aten_decompositions()  # the table run_decompositions builds: about a third of an export
 
-    import grader.evaluator.interpret  # noqa: F401
     import grader.evaluator.main  # noqa: F401
+    import grader.interpret  # noqa: F401
     import grader.trainer.main  # noqa: F401
     import grader.trainer.session  # noqa: F401
     import grader.worker.main  # noqa: F401

@@ -1,4 +1,6 @@
-"""Run an exported program (grader.program's JSON graph) with a state, one allow-listed ATen operation at a time.
+"""Run an exported program (grader.program's JSON graph) with a state, one allow-listed ATen operation at a time,
+and read and write its tensor files. Needs torch; used by the trainer and the evaluator (and by the worker, to
+write what it hands over).
 
 No code is generated or loaded: each node names an operation, which is looked up in ATen's core opset (the same
 allowlist the worker exported against), and its arguments are values, names of earlier results, or parameters.
@@ -6,6 +8,7 @@ allowlist the worker exported against), and its arguments are values, names of e
 
 from __future__ import annotations
 
+import ctypes
 import operator
 from dataclasses import dataclass
 
@@ -40,6 +43,18 @@ def tensors_from_file(path, device) -> dict[str, torch.Tensor]:
     """A grader.program tensor file as tensors on `device`."""
     entries, _ = program.read_tensors(path)
     return {name: _tensor(entry, data, device) for name, (entry, data) in entries.items()}
+
+
+def tensors_to_file(path, named: list[tuple[str, torch.Tensor]], meta: dict | None = None) -> None:
+    """Write (name, tensor) pairs as a grader.program tensor file: raw bytes, read on the CPU."""
+    program.write_tensors(path, [(name, str(t.dtype).removeprefix("torch."), tuple(t.shape), tensor_bytes(t))
+                                 for name, t in named], meta)
+
+
+def tensor_bytes(t: torch.Tensor) -> bytes:
+    """The raw bytes of a tensor, read on the CPU (one device-to-host copy per tensor)."""
+    t = t.detach().to("cpu").contiguous()
+    return ctypes.string_at(t.data_ptr(), t.numel() * t.element_size()) if t.numel() else b""
 
 
 def _tensor(entry: program.TensorEntry, data: memoryview, device) -> torch.Tensor:
