@@ -95,3 +95,14 @@ def test_the_cache_key_step_names_pips_folder_and_hashes_the_pins(tmp_path):
     assert done.returncode == 0, done.stderr
     outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
     assert outputs["dir"] and len(outputs["hash"]) == 16 and int(outputs["hash"], 16) >= 0
+
+
+def test_the_readmes_set_up_names_the_python_a_venv_and_the_pinned_cpu_torch():
+    import tomllib
+
+    setup = (ROOT / "README.md").read_text().split("## Set up", 1)[1].split("\n## ", 1)[0]
+    needs = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert needs == ">=3.11" and "Python 3.11 or newer" in setup
+    assert "python3 -m venv .venv" in setup
+    assert "pip install -c constraints.txt torch torchvision --index-url https://download.pytorch.org/whl/cpu" in setup
+    assert "pip install -c constraints.txt -e ." in setup and "GB" in setup  # the measured sizes
