@@ -47,6 +47,12 @@ def reports_errors(fn):
             ctx = click.get_current_context()
             if ctx.params.get("as_json") or ctx.params.get("fmt") == "json":
                 _json_out({"status": "error", "kind": exc.kind, "message": str(exc), "exit_code": exc.exit_code})
+            elif ctx.params.get("brief"):
+                from grader.views import brief
+
+                files = ctx.params.get("files") or [None]
+                for line in brief.error_lines(str(exc), files[0]):
+                    click.echo(line)
             elif ctx.params.get("fmt") == "github":
                 from grader.views import github
 
@@ -118,6 +124,11 @@ def _show_check(judged, fmt: str, out) -> None:
     result = judged.result
     if fmt == "json":
         _json_out(_check_dict(judged))
+    elif fmt == "brief":
+        from grader.views import brief
+
+        for line in brief.check_lines(result.verdict, judged.target.file):
+            click.echo(line)
     elif fmt == "github":
         from grader.views import github
 
@@ -136,8 +147,10 @@ def _show_check(judged, fmt: str, out) -> None:
 @workspace_option
 @json_option
 @format_option
+@click.option("--brief", is_flag=True,
+              help="Only what fails, one line each (FILE:LINE: criterion: measured, needs), for pre-commit and CI.")
 @reports_errors
-def check(files, lesson, data_dir, workspace, as_json, fmt):
+def check(files, lesson, data_dir, workspace, as_json, fmt, brief):
     """Check FILE without training: contract, parameters, receptive field, structure (seconds).
 
     With no FILE: the current lesson's workspace file (or --lesson's), judged by that lesson's criteria; the
@@ -147,7 +160,7 @@ def check(files, lesson, data_dir, workspace, as_json, fmt):
     """
     from grader.views.console import console, show_error
 
-    fmt = "json" if as_json else fmt
+    fmt = "json" if as_json else ("brief" if brief else fmt)
     out = console()
     if len(files) <= 1:
         judged = _workflow(workspace).check(files[0] if files else None, lesson, data_dir)
@@ -166,6 +179,11 @@ def check(files, lesson, data_dir, workspace, as_json, fmt):
                 from grader.views import github
 
                 github.show_error(str(outcome.error), outcome.file, "check", click.echo)
+            elif fmt == "brief":
+                from grader.views import brief
+
+                for line in brief.error_lines(str(outcome.error), outcome.file):
+                    click.echo(line)
             else:
                 message = str(outcome.error)
                 show_error(message if str(outcome.file) in message else f"{outcome.file}: {message}",

@@ -58,13 +58,16 @@ def _request(file, lesson: str | None, **options) -> GradeRequest:
     return GradeRequest(Path(file), lesson, loop=loop, **options)
 
 
-def check(file, lesson_id: str | None = None, data_dir=None, seed: int = 0) -> CheckResult:
-    """Contract, parameters, receptive field and structure of one submission, judged statically."""
+def check(file, lesson_id: str | None = None, data_dir=None, seed: int = 0, launch=None) -> CheckResult:
+    """Contract, parameters, receptive field and structure of one submission, judged statically.
+
+    `launch` starts the worker: None for a fresh interpreter, a Zygote's launch for a warm one (`course watch`).
+    """
     from grader.host import grading
 
     request = _request(file, lesson_id, data_dir=data_dir, seed=seed)
     lesson = _lesson(request.lesson)
-    checked = grading.check(request, lesson)
+    checked = grading.check(request, lesson, **({"launch": launch} if launch else {}))
     criteria = lesson.criteria if lesson else DEFAULT_CRITERIA
     return CheckResult(checked.report, judge(criteria, checked.report), lesson.id if lesson else None, checked.log)
 

@@ -6,6 +6,10 @@ queue: FileWatcher (watchfiles' native change events on the file's folder, which
 by renaming a temporary file over the original) and KeyReader (single keys from a terminal, or lines from a
 pipe). `--manual` leaves the FileWatcher out: Enter re-checks, for file systems whose change events never
 arrive (WSL on a Windows drive, network drives).
+
+A save is answered in three steps, each drawn as soon as it is known: "checking" the instant the save lands, the
+static policy's refusals (in this process, milliseconds: no worker), then the full check, in a worker forked from
+a zygote that has torch imported already (WarmWorkers, started with the watch).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from grader.errors import CourseError, UsageError
 from grader.record import GradeRequest
 
 CHANGED, KEY, CLOSED = "changed", "key", "closed"
+CHECKING, SCREENED, CHECKED = "checking", "screened", "checked"  # WatchState.phase, in the order they come
 ENTER = "enter"
 QUIT_KEYS = {"q", "Q", "\x04"}  # \x04: Ctrl-D in a terminal in cbreak mode
 
@@ -43,6 +48,8 @@ class WatchState:
     lesson: str | None  # the criteria the file is judged by; None: the course target
     judged: object | None = None  # workflow.Judged of the last check that ran
     error: str | None = None  # why the last check could not judge the file
+    phase: str = CHECKED  # how far the check of the latest save has come: checking, screened, checked
+    refused: str | None = None  # the static policy's findings for the latest save (NAME:LINE:COL lines), if any
     checked_at: datetime | None = None
     checks: int = 0
     grades: int = 0
@@ -53,6 +60,8 @@ class WatchState:
 class WatchView(Protocol):
     """What the loop tells the screen; grader.views.watch.WatchScreen draws it in a terminal."""
 
+    def checking(self, state: WatchState) -> None: ...  # a save landed: its check has begun
+    def screened(self, state: WatchState) -> None: ...  # the static policy has answered (state.refused)
     def checked(self, state: WatchState) -> None: ...
     def grading(self, state: WatchState): ...  # a context manager giving the grading's on_event callback
     def graded(self, state: WatchState) -> None: ...
@@ -113,17 +122,21 @@ class WatchLoop:
     view: WatchView
     request: GradeRequest = field(default_factory=lambda: GradeRequest(None))  # what `g` grades with (file set here)
     data_dir: str | None = None
-    # Called with the file after every check that passes its static criteria, the moment a grade becomes likely:
-    # WarmWorkers starts a zygote then, so `g` forks a worker that has torch imported instead of starting one.
+    # Called with the file when the watch starts: WarmWorkers starts a zygote then, so that checks and `g` fork a
+    # worker that has torch imported instead of starting one.
     warm: Callable[[Path], None] | None = None
-    launch: Callable[[], object] | None = None  # the warm launcher for `g`, once there is one (None: cold)
+    launch: Callable[..., object] | None = None  # the warm launcher, once there is one (None: cold)
+    policy: Callable[[Path, str | None], str | None] | None = None  # the policy's refusals (None: policy_findings)
 
     def __post_init__(self):
         self.state = WatchState(Path(self.file), self.lesson)
+        self.policy = self.policy or policy_findings
 
     def run(self, source: Source) -> WatchSummary:
         """Check once, then handle events until q, the end of input or Ctrl-C."""
         quit_by = "closed"
+        if self.warm is not None:
+            self.warm(self.state.file)  # the zygote imports torch while the first check screens the file
         try:
             self.check()
             while True:
@@ -153,21 +166,28 @@ class WatchLoop:
         return WatchSummary(s.file, s.checks, s.grades, s.hints, quit_by)
 
     def check(self) -> None:
+        """Say "checking" at once, then the policy's refusals (no worker), then the full check's verdict."""
         s = self.state
         s.checks += 1
         s.checked_at = datetime.now()
+        s.phase, s.refused = CHECKING, None
+        self.view.checking(s)
+        s.refused, s.phase = self.policy(s.file, self.lesson), SCREENED
+        self.view.screened(s)
+        # a refused file costs no worker: the check refuses it in this process too, and records that verdict
+        launch = self.launch(wait=True) if self.launch is not None and s.refused is None else None
         try:
-            s.judged, s.error = self.flow.check(s.file, self.lesson, self.data_dir), None
+            judged = self.flow.check(s.file, self.lesson, self.data_dir, **({"launch": launch} if launch else {}))
+            s.judged, s.error = judged, None
         except CourseError as exc:
             s.judged, s.error = None, str(exc)
+        s.phase = CHECKED
         self.view.checked(s)
-        if self.warm is not None and s.judged is not None and s.judged.result.verdict.exit_code == 0:
-            self.warm(s.file)
 
     def grade(self) -> None:
         s = self.state
         request = replace(self.request, file=s.file, lesson=self.lesson)
-        warm = self.launch() if self.launch is not None else None
+        warm = self.launch() if self.launch is not None else None  # a grade never waits for the zygote
         try:
             with self.view.grading(s) as on_event:
                 s.last_grade = self.flow.grade(request, on_event=on_event, **({"launch": warm} if warm else {}))
@@ -192,6 +212,24 @@ class WatchLoop:
             return
         self.state.hints += 1
         self.view.hint(answer)
+
+
+def policy_findings(file: Path, lesson_id: str | None) -> str | None:
+    """The static policy's refusals of `file`, one NAME:LINE:COL: reason line each; None when it may run.
+
+    Runs in this process in milliseconds, before any worker; a file it cannot read is left to the full check.
+    """
+    from grader.course.lesson import get_lesson
+    from grader.errors import PolicyError
+    from grader.walls.policy import check_file
+
+    try:
+        check_file(file, get_lesson(lesson_id).allowed_imports if lesson_id else ())
+    except PolicyError as exc:
+        return str(exc)
+    except (OSError, CourseError):
+        return None
+    return None
 
 
 # ------------------------------------------------------------------------------------------ real sources
@@ -279,30 +317,47 @@ def single_keys(stream=None):
 
 
 class WarmWorkers:
-    """A zygote started in the background after the first passing check, so a grade forks a worker that already
-    has torch imported; where there is no fork (Windows) or it fails, grades start cold as usual."""
+    """A zygote started in the background when the watch starts, so that checks and grades fork a worker that
+    already has torch imported; where there is no fork (Windows) or it fails, they start cold as usual."""
 
     def __init__(self):
         self._zygote = None
         self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._closing = threading.Event()
 
     def __call__(self, file: Path) -> None:
         if self._thread is None:
-            from grader.host.zygote import warm_launcher
-
-            self._thread = threading.Thread(target=lambda: setattr(self, "_zygote", warm_launcher()), daemon=True,
-                                            name="zygote-start")
+            self._thread = threading.Thread(target=self._keep, daemon=True, name="zygote")
             self._thread.start()
 
-    def launch(self):
-        """The zygote's launcher if it is up already (a grade never waits for it), else None."""
+    def _keep(self) -> None:
+        """Start the zygote and stay until close: the kernel kills it when the thread that started it ends
+        (PR_SET_PDEATHSIG belongs to a thread, not to the process)."""
+        from grader.host.zygote import warm_launcher
+
+        try:
+            self._zygote = warm_launcher()
+        finally:
+            self._ready.set()
+        self._closing.wait()
+        if self._zygote is not None:
+            self._zygote.close()
+
+    def launch(self, wait: bool = False):
+        """The zygote's launcher, or None where there is none (cold start).
+
+        A grade never waits for a zygote still starting; a check does (`wait`): a cold worker would import torch
+        beside the zygote doing the same, and on two cores both would take twice as long.
+        """
+        if wait and self._thread is not None:
+            self._ready.wait()
         return self._zygote.launch if self._zygote is not None else None
 
     def close(self) -> None:
+        self._closing.set()
         if self._thread is not None:
             self._thread.join(60)
-        if self._zygote is not None:
-            self._zygote.close()
 
 
 def watch(flow, lesson_id: str | None, view: WatchView, *, file=None, manual: bool = False,
@@ -310,7 +365,7 @@ def watch(flow, lesson_id: str | None, view: WatchView, *, file=None, manual: bo
           stream=None) -> WatchSummary:
     """`course watch`: resolve the file (the lesson's work file, or `file`), then run the loop on real events.
 
-    With warm_workers, a zygote starts after the first passing check so that `g` skips importing torch.
+    With warm_workers, a zygote starts with the watch so that checks and `g` skip importing torch.
     """
     target = flow.target(file, lesson_id)
     if not target.file.is_file():

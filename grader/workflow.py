@@ -440,13 +440,13 @@ class Workflow:
             return None
         return path.parent.name if path.parent.name in lesson_ids(self.lessons_root) else None
 
-    def check(self, file=None, lesson_id: str | None = None, data_dir=None) -> Judged:
+    def check(self, file=None, lesson_id: str | None = None, data_dir=None, launch=None) -> Judged:
         """`course check`: grader.api.check on the resolved target, recorded in the progress for workspace files."""
         from grader import api
 
         target = self.target(file, lesson_id)
         try:
-            result = api.check(target.file, target.lesson, data_dir)
+            result = api.check(target.file, target.lesson, data_dir, **({"launch": launch} if launch else {}))
         except CourseError as exc:
             verdict = self._error_verdict(target, "check", exc)
             if verdict is not None:

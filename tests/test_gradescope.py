@@ -4,6 +4,7 @@ autograder zip run the way Gradescope runs it (a temporary /autograder with sour
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
 import zipfile
@@ -137,7 +138,7 @@ def autograder_zip(tmp_path_factory):
 def test_the_zip_has_the_scripts_at_its_root_and_the_course_as_a_wheel(autograder_zip):
     with zipfile.ZipFile(autograder_zip) as zf:
         names = zf.namelist()
-        assert {"setup.sh", "run_autograder", "autograder.json"} <= set(names)  # at the root, not in a folder
+        assert {"setup.sh", "run_autograder", "autograder.json", "constraints.txt"} <= set(names)  # at the root
         wheel = next(n for n in names if n.endswith(".whl"))
         mode = zf.getinfo("run_autograder").external_attr >> 16
         assert mode & 0o111, "run_autograder must be executable"
@@ -149,6 +150,20 @@ def test_the_zip_has_the_scripts_at_its_root_and_the_course_as_a_wheel(autograde
     assert "grader/_assets/lessons/lesson1/lesson.toml" in inside
     assert any(n.startswith("grader/_assets/data/MNIST/raw/") and n.endswith(".gz") for n in inside)
     assert "course.py" in inside and "grader/gradebook/autograder.py" in inside
+
+
+def test_setup_updates_apt_first_pins_torch_and_installs_the_dependencies(autograder_zip):
+    """What the offline run below cannot show: the image's package lists, the pinned pair, no bare --no-deps."""
+    from grader.gradebook.autograder import SETUP_SH
+
+    with zipfile.ZipFile(autograder_zip) as zf:
+        assert zf.read("constraints.txt").decode() == (ROOT / "constraints.txt").read_text()
+        assert zf.read("setup.sh").decode() == SETUP_SH
+    lines = [line.strip() for line in SETUP_SH.splitlines() if not line.strip().startswith("#")]
+    update = next(i for i, line in enumerate(lines) if line.startswith("apt-get update"))
+    install = next(i for i, line in enumerate(lines) if line.startswith("apt-get install"))
+    assert update < install
+    assert '-c "$ROOT/source/constraints.txt"' in SETUP_SH and "--no-deps" not in SETUP_SH
 
 
 def _gradescope_layout(tmp_path: Path, autograder_zip: Path, submission: Path | None) -> Path:
@@ -164,12 +179,31 @@ def _gradescope_layout(tmp_path: Path, autograder_zip: Path, submission: Path | 
     return root
 
 
+def _venv_seeing_these_packages(root: Path) -> None:
+    """ROOT/venv, made before setup.sh runs (which then reuses it), that sees the packages this interpreter sees.
+
+    Not `--system-site-packages`: that shows the BASE interpreter's packages, which lack torch when the tests run
+    in a virtual environment. A .pth line adds each of this interpreter's site folders (pip too) after the venv's
+    own, so the course setup.sh installs there still comes first.
+    """
+    venv = root / "venv"
+    # without its own pip and setuptools: an old bundled setuptools would come before ours, and torch needs a newer
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, capture_output=True,
+                   timeout=300)
+    where = "import sysconfig; print(sysconfig.get_path('purelib'))"
+    purelib = subprocess.run([str(venv / "bin" / "python"), "-c", where], check=True, capture_output=True,
+                             text=True).stdout.strip()
+    ours = [p for p in site.getsitepackages() + [site.getusersitepackages()] if Path(p).is_dir()]
+    (Path(purelib) / "course_test_parent_site.pth").write_text("\n".join(ours) + "\n")
+
+
 def test_setup_installs_the_wheel_and_run_autograder_writes_results(autograder_zip, tmp_path):
     root = _gradescope_layout(tmp_path, autograder_zip, SUBMISSIONS / "tiny.py")
-    # setup.sh as Gradescope runs it, minus the network: torch comes from this machine's site-packages and the
-    # course from the wheel alone (--no-index), so the installed `course` is the wheel's, not this checkout.
-    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "COURSE_SETUP_OFFLINE": "1",
-           "COURSE_VENV_FLAGS": "--system-site-packages", "PYTHONPATH": ""}
+    # setup.sh as Gradescope runs it, minus the network: torch and the course's other dependencies come from the
+    # interpreter running these tests (a venv or not), the course from the wheel alone (--no-index), so the
+    # installed `course` is the wheel's, not this checkout.
+    _venv_seeing_these_packages(root)
+    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "COURSE_SETUP_OFFLINE": "1", "PYTHONPATH": ""}
     setup = subprocess.run(["bash", str(root / "source" / "setup.sh")], env=env, capture_output=True, text=True,
                            timeout=600)
     assert setup.returncode == 0, setup.stdout + setup.stderr

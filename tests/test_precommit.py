@@ -76,3 +76,20 @@ def test_the_entry_checks_every_staged_file_and_fails_on_any(tmp_path):
     results = json.loads(done.stdout)  # several files: one JSON list, each file's result or error
     assert done.returncode == 2 and [r["status"] for r in results] == ["error", "passed"]
     assert results[0]["kind"] == "policy" and results[1]["file"].endswith("a/model.py")
+
+
+def test_the_readmes_system_hook_is_a_valid_config_running_the_installed_course(tmp_path):
+    """README's `language: system` variant: pre-commit accepts it, and it runs the `course` already installed."""
+    from pre_commit.clientlib import load_config
+
+    readme = (ROOT / "README.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "repo: local" in b)
+    config = tmp_path / ".pre-commit-config.yaml"
+    config.write_text(block)
+    (hook,) = load_config(str(config))["repos"][0]["hooks"]
+    # no environment of pre-commit's own, no second torch (pre-commit 4 reads `system` as its new `unsupported`)
+    assert "language: system" in block and hook["language"] in ("system", "unsupported")
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert shlex.split(hook["entry"])[0] in scripts and shlex.split(hook["entry"])[1:] == ["check", "--brief"]
+    published = hooks()[0]
+    assert (hook["files"], hook["types"], hook["require_serial"]) == (published["files"], published["types"], True)

@@ -3,6 +3,7 @@ workspace file, its edge cases with a stand-in workflow, and once on real file e
 
 import io
 import os
+import re
 import threading
 import time
 from contextlib import contextmanager
@@ -94,7 +95,7 @@ def test_saves_and_keys_drive_real_checks_a_grade_and_a_hint(tmp_path):
     assert screen.shown[0] == "passed" and screen.shown[1] == "failed"
     assert screen.shown[2].startswith("error: ") and "syntax error" in screen.shown[2]
     assert screen.shown[3:] == ["passed"] and summary.checks == 4  # the two extra saves were coalesced
-    assert warmed == [file.resolve(), file.resolve()]  # the zygote hook: after each passing check only
+    assert warmed == [file.resolve()]  # the zygote hook: once, as the watch starts
     assert screen.events[:2] == ["check", "start"] and "epoch" in screen.events  # the grade's progress was shown
     text = screen.buffer.getvalue()
     assert "SMOKE RUN" in text and "epoch 1/1: step" in text  # the grade's result, plain progress lines
@@ -111,11 +112,13 @@ class FakeFlow:
 
     def __init__(self, grade_error=None):
         self.checks, self.grades, self.grade_error = 0, 0, grade_error
+        self.launches = []  # what each check was handed to start its worker with
 
-    def check(self, file, lesson, data_dir=None):
+    def check(self, file, lesson, data_dir=None, launch=None):
         from types import SimpleNamespace
 
         self.checks += 1
+        self.launches.append(launch)
         verdict = SimpleNamespace(status="passed", message="ok", exit_code=0, criteria=[])
         return SimpleNamespace(result=SimpleNamespace(verdict=verdict, report={}))
 
@@ -133,10 +136,17 @@ class FakeFlow:
 
 class QuietView:
     def __init__(self):
-        self.messages, self.checked_at = [], []
+        self.messages, self.checked_at, self.steps = [], [], []
+
+    def checking(self, state):
+        self.steps.append((state.checks, state.phase))
+
+    def screened(self, state):
+        self.steps.append((state.checks, state.phase, state.refused))
 
     def checked(self, state):
         self.checked_at.append(state.checks)
+        self.steps.append((state.checks, state.phase))
 
     @contextmanager
     def grading(self, state):
@@ -226,22 +236,69 @@ def _wait(condition, what: str, timeout: float = 15.0) -> None:
         time.sleep(0.05)
 
 
-def test_warm_workers_start_after_a_passing_check_and_a_grade_uses_them(tmp_path):
-    """The zygote starts in the background after the first passing check; a grade never waits for it."""
-    import time
-
+def test_warm_workers_start_with_the_watch_a_check_waits_for_them_a_grade_does_not(tmp_path):
+    """The zygote starts in the background when the watch does; a check waits for it, a grade never does."""
     from grader.watch import WarmWorkers
 
+    flow = Workflow(tmp_path / "work")
+    file = tmp_path / "model.py"
+    file.write_text(TINY)
     warm = WarmWorkers()
-    assert warm.launch() is None  # nothing started before a check passed
+    assert warm.launch() is None and warm.launch(wait=True) is None  # nothing started: nothing to wait for
     try:
-        warm(tmp_path / "model.py")
-        deadline = time.monotonic() + 120
-        while warm.launch() is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert warm.launch() is not None
+        warm(file)
+        launch = warm.launch(wait=True)  # started, waited for, up
+        assert launch is not None and warm.launch() is not None
+        time.sleep(1.0)
+        # still alive once started: the zygote dies with the thread that started it, which stays until close
+        for _ in range(2):
+            assert flow.check(file, None, launch=launch).result.verdict.status == "passed"
     finally:
         warm.close()
+
+
+REFUSED = TINY.replace("import torch", "import os\nimport torch", 1)
+
+
+def test_a_save_shows_checking_then_the_policy_then_the_check(tmp_path):
+    """Each step is drawn as soon as it is known; a file the policy refuses starts no worker."""
+    file = tmp_path / "model.py"
+    file.write_text(TINY)
+    launched = []
+
+    def launch(wait=False):
+        launched.append(wait)
+        return "warm"
+
+    flow, view = FakeFlow(), QuietView()
+    script = Script(file, [f"save:{REFUSED}", f"save:{TINY}"])
+    WatchLoop(flow, file, None, view, launch=launch).run(script)
+    checks = [[step[1:] for step in view.steps if step[0] == n] for n in (1, 2, 3)]
+    assert checks[0] == [("checking",), ("screened", None), ("checked",)]
+    assert checks[1][0] == ("checking",) and checks[1][2] == ("checked",)
+    assert checks[1][1][0] == "screened" and re.search(r"model\.py:\d+:1: import of 'os'", checks[1][1][1])
+    assert checks[2] == checks[0]
+    assert launched == [True, True] and flow.launches == ["warm", None, "warm"]  # the refused save: no worker
+
+
+def test_the_screen_shows_checking_and_the_refusals_once(tmp_path):
+    from grader.watch import policy_findings
+
+    file = tmp_path / "model.py"
+    file.write_text(REFUSED)
+    screen = Screen()
+    state = WatchLoop(FakeFlow(), file, None, screen).state
+    state.checks, state.refused = 1, None
+    screen.checking(state)
+    assert "checking model.py ..." in screen.buffer.getvalue()
+    state.refused = policy_findings(file, None)
+    screen.screened(state)
+    state.error = state.refused  # the full check refuses the same lines
+    screen.checked(state)
+    text = screen.buffer.getvalue()
+    assert text.count("import of 'os'") == 1, text  # drawn by the policy's step, not again by the check's
+    assert "fix these lines and save" in text and text.rstrip().endswith("q quit")
+    assert policy_findings(tmp_path / "missing.py", None) is None  # left to the full check to word
 
 
 def _checked_state(rf: dict):
@@ -254,7 +311,7 @@ def _checked_state(rf: dict):
                       message="failed: Parameters 23,860 (needs < 20,000); see `course hint` for what to change next")
     result = SimpleNamespace(report={"params": 23_860, "rf": rf}, verdict=verdict)
     return SimpleNamespace(lesson="lesson1", file=Path("/home/student/course/work/lesson1/model.py"), checks=3,
-                           checked_at=datetime(2026, 11, 23, 10, 0, 0), error=None,
+                           checked_at=datetime(2026, 11, 23, 10, 0, 0), error=None, refused=None,
                            judged=SimpleNamespace(result=result))
 
 

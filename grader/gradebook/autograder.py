@@ -2,9 +2,10 @@
 
 The zip holds the course as a wheel (`pip wheel --no-deps`, so the course itself installs offline), a
 `setup.sh` that Gradescope runs once when it builds the image, a `run_autograder` it runs for every
-submission, and `autograder.json` with what the instructor chose (lesson, quick/epochs, time limit,
-visibility). Both scripts honour $AUTOGRADER_ROOT (default /autograder) so that the layout can be tested in a
-temporary folder exactly as Gradescope lays it out: ROOT/source (the zip), ROOT/submission, ROOT/results.
+submission, `constraints.txt` (the torch/torchvision pair setup.sh installs) and `autograder.json` with what the
+instructor chose (lesson, quick/epochs, time limit, visibility). Both scripts honour $AUTOGRADER_ROOT (default
+/autograder) so that the layout can be tested in a temporary folder exactly as Gradescope lays it out:
+ROOT/source (the zip), ROOT/submission, ROOT/results.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from grader.errors import CourseError, UsageError
 from grader.gradebook import gradescope
 
 CONFIG = "autograder.json"
+CONSTRAINTS = "constraints.txt"  # the torch/torchvision pair, as in the checkout
 SUBMISSION_NAME = "model.py"
 # Gradescope stops an autograder at 40 minutes at most; the grading gets less so results.json is always written.
 GRADESCOPE_LIMIT_S = 40 * 60
 DEFAULT_TIMEOUT_S = 35 * 60
 # What a checkout must have for its wheel to carry the whole course (setup.py maps the assets into the wheel).
 _TREE = ("course.py", "setup.py", "pyproject.toml", "README.md", "grader", "lessons", "solutions", "data")
+_CHECKOUT = (*_TREE, CONSTRAINTS)
 
 
 @dataclass(frozen=True)
@@ -74,20 +77,26 @@ SETUP_SH = r"""#!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder's image (written by `course autograder`).
 set -euo pipefail
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
-PY=python3
+PY="${COURSE_SETUP_PYTHON:-python3}"
 if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
     # the course needs Python 3.11+; Gradescope's Ubuntu 22.04 image has 3.10 and packages 3.11
+    apt-get update -q
     apt-get install -y -q python3.11 python3.11-venv
     PY=python3.11
 fi
-"$PY" -m venv ${COURSE_VENV_FLAGS:-} "$ROOT/venv"
+if [ ! -x "$ROOT/venv/bin/python" ]; then  # an environment already there (an image built again) is reused
+    "$PY" -m venv "$ROOT/venv"
+fi
+# torch and torchvision pinned to the pair the course was tested with (constraints.txt, in the zip)
+PIP=("$ROOT/venv/bin/python" -m pip install -q -c "$ROOT/source/constraints.txt")
 if [ -z "${COURSE_SETUP_OFFLINE:-}" ]; then
-    # torch's CPU build: Gradescope has no GPU, and the CUDA build is gigabytes
-    "$ROOT/venv/bin/pip" install -q --index-url https://download.pytorch.org/whl/cpu torch torchvision
-    "$ROOT/venv/bin/pip" install -q "$ROOT"/source/course-*.whl
+    # torch's CPU build: Gradescope has no GPU, and PyPI's Linux wheel brings gigabytes of CUDA libraries
+    "${PIP[@]}" --index-url https://download.pytorch.org/whl/cpu torch torchvision
+    "${PIP[@]}" "$ROOT"/source/course-*.whl
 else
-    # the course alone, from the wheel in the zip, with nothing fetched (torch must already be there)
-    "$ROOT/venv/bin/pip" install -q --no-index --no-deps "$ROOT"/source/course-*.whl
+    # nothing fetched: the course from the wheel in the zip, its dependencies (torch, click, rich ...) from what
+    # the environment already has; pip stops here, naming any that is missing, rather than `course` later
+    "${PIP[@]}" --no-index "$ROOT"/source/course-*.whl
 fi
 "$ROOT/venv/bin/course" --version
 """
@@ -112,11 +121,27 @@ fi
 def checkout_root() -> Path:
     """The source checkout this course runs from; a wheel can only be built from one."""
     root = paths.lessons_dir().parent
-    missing = [name for name in _TREE if not (root / name).exists()]
+    missing = [name for name in _CHECKOUT if not (root / name).exists()]
     if missing:
         raise UsageError(f"`course autograder` builds the course's wheel from its source checkout, and {root} lacks "
                          f"{', '.join(missing)}; run it from a clone installed with `pip install -e .`")
     return root
+
+
+def build_isolation() -> list[str]:
+    """pip's flag to build with this environment's setuptools (offline) when it can make a wheel, else none.
+
+    setuptools makes wheels itself from 70.1 on, and with the `wheel` package before; a fresh venv's bundled
+    setuptools (65 on Python 3.11) has neither, and pip then fetches a current one into an isolated build.
+    """
+    from importlib import metadata
+    from importlib.util import find_spec
+
+    try:
+        major, minor = (int(part) for part in metadata.version("setuptools").split(".")[:2])
+    except (metadata.PackageNotFoundError, ValueError):
+        return []
+    return ["--no-build-isolation"] if (major, minor) >= (70, 1) or find_spec("wheel") else []
 
 
 def build_wheel(root: Path, out_dir: Path) -> Path:
@@ -128,7 +153,7 @@ def build_wheel(root: Path, out_dir: Path) -> Path:
         for name in _TREE:
             src = root / name
             (shutil.copytree(src, tree / name, ignore=ignore) if src.is_dir() else shutil.copy2(src, tree / name))
-        cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out_dir),
+        cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", *build_isolation(), "-q", "-w", str(out_dir),
                str(tree)]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
@@ -154,7 +179,8 @@ def build(config: AutograderConfig, out: Path) -> Built:
     if out.is_dir():
         raise UsageError(f"{out} is a folder; name the zip to write, e.g. -o autograder.zip")
     with tempfile.TemporaryDirectory(prefix="course-autograder-") as tmp:
-        wheel = build_wheel(checkout_root(), Path(tmp))
+        root = checkout_root()
+        wheel = build_wheel(root, Path(tmp))
         out.parent.mkdir(parents=True, exist_ok=True)
         partial = out.with_name(f".{out.name}.partial")
         members = []
@@ -169,6 +195,8 @@ def build(config: AutograderConfig, out: Path) -> Built:
                 members.append(name)
             zf.write(wheel, wheel.name)
             members.append(wheel.name)
+            zf.write(root / CONSTRAINTS, CONSTRAINTS)  # setup.sh installs the torch pair it pins
+            members.append(CONSTRAINTS)
         partial.replace(out)
     return Built(out, wheel.name, config, members)
 

@@ -1,4 +1,5 @@
-"""`course watch` on screen: the criteria table of the last check, redrawn on every save, and the keys."""
+"""`course watch` on screen: "checking" the instant a save lands, the policy's refusals at once, then the criteria
+table of the full check; and the keys."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ class WatchScreen:
         say(self.out, f"[dim]{how}; {grade}.[/]")
         say(self.out, KEYS)
 
-    def checked(self, state) -> None:
+    def _header(self, state) -> None:
+        """A fresh screen (a rule in a pipe) headed by the file, its lesson and the check's number and time."""
         if self.out.is_terminal:
             self.out.clear()
         else:
@@ -38,6 +40,25 @@ class WatchScreen:
         when = state.checked_at.strftime("%H:%M:%S") if state.checked_at else ""
         say(self.out, f"[bold]course watch[/] {escape(str(state.file))} ({escape(scope)}) · check {state.checks} "
                       f"at {when}")
+
+    def checking(self, state) -> None:
+        """The instant a save lands: the last result goes, so it is never taken for this one's."""
+        self._header(state)
+        say(self.out, f"[yellow]checking {escape(state.file.name)} ...[/]")
+
+    def screened(self, state) -> None:
+        """The static policy's answer: its refusals are the verdict; otherwise the worker's check is on its way."""
+        if state.refused is not None:
+            show_error(state.refused, self.out)
+            say(self.out, "[dim]Refused before running; fix these lines and save.[/]")
+            self._keys()
+        else:
+            say(self.out, "[dim]Nothing refused; building the model in a worker ...[/]")
+
+    def checked(self, state) -> None:
+        if state.refused is not None and state.error == state.refused:
+            return  # the check refused what the policy did, and that is on the screen already
+        self._header(state)
         if state.error is not None:
             show_error(state.error, self.out)  # show_error escapes the message itself
         else:
