@@ -248,8 +248,9 @@ def show_grade(result, out: Console, asked_epochs: int | None = None) -> None:
                            f"{rec.params:,} parameters counted on the exported program"]
     title = {PASSED: "PASSED", FAILED: "FAILED", SMOKE: "SMOKE RUN (not graded)"}[verdict.status]
     warnings = [Text(f"warning: {w}", style="yellow") for w in verdict.warnings or rec.warnings]
-    warnings += [Text(f"note: {n}", style="yellow")
-                 for n in epoch_notes(rec.recipe, rec.recipe.get("epochs") or len(rec.epochs), asked_epochs, rec.quick)]
+    if rec.trained:  # a run judged without training has no epochs to compare --epochs with
+        warnings += [Text(f"note: {n}", style="yellow") for n in
+                     epoch_notes(rec.recipe, rec.recipe.get("epochs") or len(rec.epochs), asked_epochs, rec.quick)]
     out.print(Panel(Group(Text(verdict.message, style=STYLE[verdict.status]), Text("\n".join(lines)), *warnings),
                     title=f"[{STYLE[verdict.status]}]{title}[/]", expand=False))
     if result.plot:
