@@ -41,7 +41,7 @@ from grader.errors import (
 from grader.host import rules
 from grader.host.rooms import Rooms
 from grader.record import DEFAULT_TIMEOUT_S, EpochRecord, GradeRequest, RunRecord, TrainTask, WorkerTask
-from grader.walls.policy import check_file
+from grader.walls.policy import Screened, screen_file
 from grader.walls.sandbox import worker_env
 
 QUICK_TRAIN = 5_000  # images for a --quick smoke run: about a tenth of an epoch, seconds on a CPU
@@ -67,6 +67,7 @@ class Checked:
     report: dict  # what `course check` shows, with the parameter count of the exported program
     log: str = ""  # what the submission printed, up to grader.channel.LOG_LIMIT bytes
     log_dropped: int = 0  # bytes past the limit
+    warnings: list[str] = field(default_factory=list)  # the static policy's: code it skipped instead of refusing
 
 
 @dataclass
@@ -83,9 +84,12 @@ def _file(path) -> Path:
     return path.resolve()
 
 
-def _screen(file: Path, lesson: Lesson | None) -> str:
-    """The static policy, in this process, before any child starts: a refused file never runs. Its sha256."""
-    return check_file(file, lesson.allowed_imports if lesson else ())
+def _screen(file: Path, lesson: Lesson | None, screen: bool = True) -> Screened:
+    """The static policy, in this process, before any child starts: a refused file never runs. Its sha256 and
+    warnings; `screen=False` (tests only) reads the sha256 alone."""
+    if not screen:
+        return Screened(file_sha256(file), [])
+    return screen_file(file, lesson.allowed_imports if lesson else ())
 
 
 def _place_submission(file: Path, sha256: str, directory: Path) -> Path:
@@ -131,7 +135,8 @@ def check(request: GradeRequest, lesson: Lesson | None, *, screen: bool = True, 
     `launch` starts the children: a fresh interpreter each (the default) or a fork of a warm zygote.
     """
     file = _file(request.file)
-    sha = _screen(file, lesson) if screen else file_sha256(file)
+    screened = _screen(file, lesson, screen)
+    sha = screened.sha256
     timeout = request.timeout or CHECK_TIMEOUT_S
     rooms = Rooms()
     events: queue.Queue = queue.Queue()
@@ -158,7 +163,7 @@ def check(request: GradeRequest, lesson: Lesson | None, *, screen: bool = True, 
                     constants, _ = program.read_tensors(rooms.handed / "constants.bin")
                     report = program_analysis.with_analysis(report, graph)
                     return Checked(program.with_count(report, program.count_parameters(graph, constants)),
-                                   worker.log, worker.log_dropped)
+                                   worker.log, worker.log_dropped, screened.warnings)
             raise WorkerError(f"timed out after {timeout:g} s; the check was stopped{worker.tail()}")
     finally:
         rooms.close()
@@ -187,6 +192,7 @@ class _Run:
     sha256: str
     file: Path
     on_event: Callable[[dict], None] | None
+    policy_warnings: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     report: dict | None = None
     count: program.ParamCount | None = None
@@ -234,7 +240,8 @@ def grade(request: GradeRequest, lesson: Lesson | None, on_event: Callable[[dict
     `launch` starts the children: a fresh interpreter each (the default) or a fork of a warm zygote.
     """
     file = _file(request.file)
-    run = _Run(request, lesson, _screen(file, lesson) if screen else file_sha256(file), file, on_event)
+    screened = _screen(file, lesson, screen)
+    run = _Run(request, lesson, screened.sha256, file, on_event, screened.warnings)
     timeout = request.timeout or (lesson.timeout if lesson else DEFAULT_TIMEOUT_S)
     deadline = time.monotonic() + timeout
     rooms = Rooms()
@@ -444,7 +451,7 @@ def _record(run: _Run) -> RunRecord:
         train_images=int(result.get("train_images") or 0),
         target=criteria.accuracy.target if criteria.accuracy else None,
         export=run.export, init=dict(result.get("init") or {}), evaluator=run.evaluator,
-        warnings=list(result.get("warnings") or []) + _warnings(run),
+        warnings=run.policy_warnings + list(result.get("warnings") or []) + _warnings(run),
         test_images=run.test_images,
         sandbox={**dict(result.get("sandbox") or {}), "worker": run.described.get("sandbox", {}),
                  "evaluator": run.evaluator.get("sandbox") or {}},
