@@ -27,6 +27,7 @@ from grader import mnist, program, program_analysis
 from grader.channel import CLOSED, ChildProcess, Garbage, cold_start, drain, exit_reason
 from grader.course.lesson import DEFAULT_CRITERIA, Lesson
 from grader.course.verdict import judge
+from grader.device import check_requested
 from grader.digest import file_sha256
 from grader.errors import (
     CourseError,
@@ -239,6 +240,7 @@ def grade(request: GradeRequest, lesson: Lesson | None, on_event: Callable[[dict
     `screen=False` skips the static policy: only tests do that, to prove the walls behind it hold on their own.
     `launch` starts the children: a fresh interpreter each (the default) or a fork of a warm zygote.
     """
+    check_requested(request.device)  # a GPU this machine lacks: one line, before any child starts
     file = _file(request.file)
     screened = _screen(file, lesson, screen)
     run = _Run(request, lesson, screened.sha256, file, on_event, screened.warnings)
