@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import mnist, program, program_analysis
-from grader.channel import CLOSED, ChildProcess, Garbage, cold_start, drain, exit_reason
+from grader.channel import CLOSED, ChildProcess, Garbage, cold_start, exit_reason
 from grader.course.lesson import DEFAULT_CRITERIA, Lesson
 from grader.course.verdict import judge
 from grader.device import check_requested
@@ -40,6 +40,7 @@ from grader.errors import (
     UsageError,
 )
 from grader.host import rules
+from grader.host.phases import GRADING_SCALE, Phases
 from grader.host.rooms import Rooms
 from grader.record import DEFAULT_TIMEOUT_S, EpochRecord, GradeRequest, RunRecord, TrainTask, WorkerTask
 from grader.walls.policy import Screened, screen_file
@@ -148,8 +149,9 @@ def check(request: GradeRequest, lesson: Lesson | None, *, screen: bool = True, 
         with launch("grader.worker", name="worker", cwd=rooms.worker, env=worker_env(rooms.worker),
                     events=events) as worker:
             worker.send(task.to_dict())
-            deadline = time.monotonic() + timeout
-            for child, event in drain(events, deadline):
+            # Each call into the submission's code has a budget of its own: a forward that never returns ends the
+            # check within seconds, naming the call (grader.host.phases).
+            for child, event in Phases(time.monotonic() + timeout).watch(events, worker):
                 if isinstance(event, Garbage):
                     raise _garbage(child, event)
                 if event is CLOSED:
@@ -300,7 +302,7 @@ def _count_items(labels: Path) -> int:
 
 
 def _pump(run: _Run, events: queue.Queue, kids: _Children, deadline: float, timeout: float) -> None:
-    for child, event in drain(events, deadline):
+    for child, event in Phases(deadline, GRADING_SCALE).watch(events, kids.worker):
         if isinstance(event, Garbage):
             raise _garbage(child, event)
         if event is CLOSED:
