@@ -69,7 +69,9 @@ def check(file, lesson_id: str | None = None, data_dir=None, seed: int = 0, laun
     lesson = _lesson(request.lesson)
     checked = grading.check(request, lesson, **({"launch": launch} if launch else {}))
     criteria = lesson.criteria if lesson else DEFAULT_CRITERIA
-    return CheckResult(checked.report, judge(criteria, checked.report), lesson.id if lesson else None, checked.log)
+    verdict = judge(criteria, checked.report)
+    verdict.warnings = checked.warnings + verdict.warnings  # the policy's: code it skipped (file:line:col)
+    return CheckResult(checked.report, verdict, lesson.id if lesson else None, checked.log)
 
 
 def grade(file, lesson_id: str | None = None, *, device: str = "auto", seed: int = 0, epochs: int | None = None,

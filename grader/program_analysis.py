@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from grader import program_shapes
-from grader.program import Graph, GraphNode, ProgramError
+from grader.program import DROPOUT_OP, Graph, GraphNode, ProgramError
 
 __all__ = ["LayerInfo", "Op", "RFReport", "RFRow", "Structure", "propagate", "receptive_field", "structure",
            "summarise", "with_analysis"]
@@ -332,7 +332,9 @@ FUNCTION_LAYER_TYPES = {
     "conv2d": "Conv2d",
     "linear": "Linear",
     "dropout": "Dropout",
+    "dropout1d": "Dropout1d",
     "dropout2d": "Dropout2d",
+    "dropout3d": "Dropout3d",
     "batch_norm": "BatchNorm2d",
     "relu": "ReLU",
 }
@@ -468,6 +470,7 @@ def program_ops(graph: Graph) -> list[Op]:
     reads = _parameter_reads(graph)
     names = _CallNames()
     calls: dict[int, str] = {}  # a layer call's op -> the name of the operation that does its work
+    masks = _channel_masks(graph)
     for node in graph.nodes:
         refs = _refs(node)
         inputs = list(dict.fromkeys(index[r] for r in refs if r in index))
@@ -489,10 +492,14 @@ def program_ops(graph: Graph) -> list[Op]:
                 functional=layer is None)
         op.weights = sorted(reads[node.name])
         _classify(op, node, shapes)
+        call = _call_name(node, shapes)
+        mask = next((masks[r] for r in refs if r in masks), None) if node.target == "aten.mul.Tensor" else None
+        if mask is not None:  # the image times a channel mask: Dropout1d/2d/3d (grader.worker.lowering)
+            op.kind, op.detail, call = "dropout", {"p": mask[0]}, mask[1]
         if layer is not None:
-            calls[len(ops)] = _call_name(node, shapes)
+            calls[len(ops)] = call
         else:
-            op.type = _call_name(node, shapes)
+            op.type = call
             op.name = names.take(op.type)
             op.kind = "plumbing" if op.kind == "other" and _is_plumbing(op.type) else op.kind
         if len(inputs) > 1:  # x + branch(x), torch.cat([a, b]) ...: several image-derived inputs meet
@@ -504,6 +511,22 @@ def program_ops(graph: Graph) -> list[Op]:
     output = graph.output.get("node")
     ops.append(Op("output", "output", "output", [index[output]] if output in index else [], None, None))
     return ops
+
+
+def _channel_masks(graph: Graph) -> dict[str, tuple[float, str]]:
+    """{mask value: (p, call name)} for native_dropout drawn on ones of shape (N, C, 1 ...): the mask the export
+    multiplies the image by for nn.Dropout1d/2d/3d (grader.worker.lowering.rewrite_feature_dropout)."""
+    nodes = {n.name: n for n in graph.nodes}
+    masks = {}
+    for node in graph.nodes:
+        drop = nodes.get(_ref(node.args[0]) or "") if node.target == "getitem" and node.args[1:2] == [0] else None
+        ones = nodes.get(_ref(drop.args[0]) or "") if drop is not None and drop.target == DROPOUT_OP else None
+        if ones is None or ones.target != "aten.full.default" or not isinstance(drop.args[1], (int, float)):
+            continue
+        shape = _decoded(ones.args[0])
+        rank = len(shape) - 2 if isinstance(shape, list) else 0
+        masks[node.name] = (float(drop.args[1]), f"dropout{rank}d" if rank in (1, 2, 3) else "dropout")
+    return masks
 
 
 def _extend(op: Op, node: GraphNode, out, shapes: dict, reads: dict) -> bool:
@@ -524,10 +547,11 @@ def _extend(op: Op, node: GraphNode, out, shapes: dict, reads: dict) -> bool:
 # word (any class may be called BatchNorm2d); the operations are what the grader trains.
 _CLAIMS = {
     "Conv2d": {"Conv2d"}, "Linear": {"Linear"}, "MaxPool2d": {"MaxPool2d"}, "AvgPool2d": {"AvgPool2d"},
-    "AdaptiveAvgPool2d": {"AdaptiveAvgPool2d", "AvgPool2d"}, "AdaptiveMaxPool2d": {"AdaptiveMaxPool2d"},
+    "AdaptiveAvgPool2d": {"AdaptiveAvgPool2d", "AvgPool2d"},
+    "AdaptiveMaxPool2d": {"AdaptiveMaxPool2d", "MaxPool2d"},  # lowered to an exact max pool (grader.worker.lowering)
     "BatchNorm1d": {"BatchNorm2d"}, "BatchNorm2d": {"BatchNorm2d"}, "BatchNorm3d": {"BatchNorm2d"},
-    "SyncBatchNorm": {"BatchNorm2d"}, "ReLU": {"ReLU"}, "Dropout": {"Dropout"}, "Dropout1d": {"Dropout"},
-    "Dropout2d": {"Dropout"}, "Dropout3d": {"Dropout"}, "AlphaDropout": {"Dropout"},
+    "SyncBatchNorm": {"BatchNorm2d"}, "ReLU": {"ReLU"}, "Dropout": {"Dropout"}, "Dropout1d": {"Dropout", "Dropout1d"},
+    "Dropout2d": {"Dropout", "Dropout2d"}, "Dropout3d": {"Dropout", "Dropout3d"}, "AlphaDropout": {"Dropout"},
     "FeatureAlphaDropout": {"Dropout"},
 }
 

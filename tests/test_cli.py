@@ -25,6 +25,17 @@ def test_check_prints_the_summary_rf_and_verdict():
     assert "Static checks pass for lesson 6" in result.output
 
 
+def test_check_warns_about_code_it_skips_and_passes(tmp_path):
+    model = tmp_path / "model.py"
+    main = '\nif __name__ == "__main__":\n    from torchsummary import summary\n    summary(Net(), (1, 28, 28))\n'
+    model.write_text("import logging\n" + SOLUTION6.read_text() + main)
+    result = CliRunner().invoke(cli, ["check", str(model), "--lesson", "lesson6"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("warning:") == 1
+    shown = " ".join(result.output.split())  # as wrapped for the screen
+    assert "model.py:1:1: `import logging` is not used by the model, so the grader skips it" in shown
+
+
 def test_check_json_is_the_full_report():
     result = invoke("check", SOLUTION6, "--json")
     data = json.loads(result.output)

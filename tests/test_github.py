@@ -75,6 +75,19 @@ def test_policy_findings_are_annotated_at_their_line_and_column(tmp_path, monkey
     assert "could not be judged" in (tmp_path / "summary.md").read_text()
 
 
+def test_a_skipped_import_is_a_warning_at_its_line_and_column(tmp_path, monkeypatch):
+    model = tmp_path / "model.py"
+    model.write_text("from tqdm import tqdm\n" + BIG + '\nif __name__ == "__main__":\n    print(open("x"))\n')
+    result = run_cli(["check", model, "--format", "github"], tmp_path, monkeypatch)
+    assert result.exit_code == 1  # the failed criterion decides, never the warning
+    found = [parse_command(line) for line in result.output.strip().splitlines()]
+    assert [kind for kind, _, _ in found] == ["error", "warning"]
+    kind, props, message = found[1]
+    assert (props["file"], props["line"], props["col"]) == ("model.py", "1", "1")
+    assert props["title"] == "course check: warning"
+    assert message.startswith("`from tqdm import tqdm` is not used by the model, so the grader skips it")
+
+
 def test_a_pass_is_a_notice_and_no_summary_file_is_needed(tmp_path, monkeypatch):
     result = run_cli(["check", SUBMISSIONS / "tiny.py", "--lesson", "lesson1", "--format", "github"], tmp_path,
                      monkeypatch, summary=False)

@@ -15,6 +15,7 @@ from grader.walls.policy import (
     Limits,
     check_file,
     check_source,
+    screen_file,
 )
 from tests.conftest import ROOT, SUBMISSIONS
 
@@ -893,3 +894,125 @@ def test_every_attack_in_the_corpus_defines_net():
     """Each attack is a complete submission, so the refusal is for the cheat, never for a missing Net."""
     for path in sorted(ATTACKS.glob("*.py")):
         assert not any("defines no Net" in f.reason for f in check_source(path.read_bytes())), path.name
+
+
+# ------------------------------------------------------------------ students' files as they write them (issue 29)
+SOLUTION = (ROOT / "solutions" / "lesson1" / "model.py").read_text()
+MAIN = 'if __name__ == "__main__":\n'
+
+# The kinds of code real students' files hold around their model, each refused before: now skipped, with a
+# warning at file:line:col when it is an import the grader drops, silently when it sits under `__main__`.
+STUDENT_HABITS = {
+    "summary_under_main": ("", MAIN + "    from torchsummary import summary\n    summary(Net(), (1, 28, 28))\n", None),
+    "transforms_unused": ("from torchvision import transforms\n", "", "from torchvision import transforms"),
+    "datasets_unused": ("from torchvision import datasets, transforms\n", "", "from torchvision import datasets"),
+    "tqdm_unused": ("from tqdm import tqdm\n", "", "from tqdm import tqdm"),
+    "matplotlib_unused": ("import matplotlib.pyplot as plt\n", "", "import matplotlib.pyplot as plt"),
+    "logging_unused": ("import logging\n", "", "import logging"),
+    "dataloader_unused": ("from torch.utils.data import DataLoader\n", "", "from torch.utils.data import DataLoader"),
+    "summary_used_under_main": ("from torchsummary import summary\n", MAIN + "    summary(Net(), (1, 28, 28))\n",
+                                "from torchsummary import summary"),
+}
+
+
+def _screen(source: str, **kw):
+    warnings = []
+    return check_source(source.encode(), warnings=warnings, **kw), warnings
+
+
+@pytest.mark.parametrize("name", STUDENT_HABITS)
+def test_code_around_the_model_is_a_warning_not_a_refusal(name):
+    head, tail, warned = STUDENT_HABITS[name]
+    findings, warnings = _screen(head + SOLUTION + "\n\n" + tail)
+    assert findings == []
+    if warned is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and (warnings[0].line, warnings[0].col) == (1, 1)
+        assert warned in warnings[0].reason and "the grader skips it" in warnings[0].reason
+
+
+def test_a_warning_names_the_file_line_and_column(tmp_path):
+    path = tmp_path / "model.py"
+    path.write_text("import torch\nimport logging\n" + SOLUTION)
+    screened = screen_file(path, name="model.py")
+    assert screened.sha256 == check_file(path) and screened.warnings[0].startswith("model.py:2:1: `import logging`")
+
+
+@pytest.mark.parametrize("source, fragment", [
+    ("from torchvision import transforms\nt = transforms.ToTensor()\n", "import from 'torchvision' is not allowed"),
+    ("from torchvision import datasets, transforms\nd = datasets\n", "import from 'torchvision' is not allowed"),
+    ("import tqdm\ndef f(tqdm):\n    return tqdm\n", "import of 'tqdm' is not allowed"),  # the name is used again
+    ("import torch.utils.data\nimport torch\n", "import of 'torch.utils.data' is not allowed"),  # binds torch
+    ("from torchvision import *\n", "import from 'torchvision' is not allowed"),
+    ("def f():\n    import logging\n", "import of 'logging' is not allowed"),  # only module-level imports
+    ("import logging, os\n", "import of 'os' is not allowed"),  # one statement, all of it a tool or none
+    ("import numpy\n", "import of 'numpy' is not allowed"),
+])
+def test_a_tool_import_that_is_used_is_still_refused(source, fragment):
+    findings, warnings = _screen(source, require_net=False)
+    assert any(fragment in f.reason for f in findings) and warnings == [], (findings, warnings)
+
+
+def test_a_lesson_that_allows_a_tool_gets_no_warning():
+    findings, warnings = _screen("import tqdm\n", require_net=False, allowed_imports=("tqdm",))
+    assert findings == [] and warnings == []
+
+
+@pytest.mark.parametrize("source", [
+    MAIN + "    import os\n    open('/etc/passwd')\n    exec('1')\n",
+    "if '__main__' == __name__:\n    import os\n",
+    MAIN + "    import os\nelse:\n    pass\n",
+])
+def test_code_under_main_is_not_checked(source):
+    assert reasons(source) == []
+
+
+@pytest.mark.parametrize("source, fragment", [
+    ('if __name__ == "__main__" or True:\n    import os\n', "import of 'os'"),  # merely contains the test
+    ('if not __name__ == "__main__":\n    import os\n', "import of 'os'"),
+    ('if __name__ != "__main__":\n    import os\n', "import of 'os'"),
+    ('if __name__ is "__main__":\n    import os\n', "import of 'os'"),
+    ('if __name__ == "__main__ ":\n    import os\n', "import of 'os'"),
+    ('if __name__ == "__main__" == __name__:\n    import os\n', "import of 'os'"),
+    (MAIN + "    pass\nelse:\n    import os\n", "import of 'os'"),  # the else branch is what runs
+    (MAIN + "    pass\nelif True:\n    import os\n", "import of 'os'"),
+    ("def f():\n    " + MAIN + "        import os\n", "import of 'os'"),  # only at module level
+    ("class A:\n    " + MAIN + "        open('x')\n", "open() reads"),
+    ("while __name__ == '__main__':\n    import os\n", "import of 'os'"),
+])
+def test_only_an_exact_top_level_main_block_is_skipped(source, fragment):
+    refused(source, fragment)
+
+
+@pytest.mark.parametrize("source", [
+    '__name__ = "__main__"\n' + MAIN + "    import os\n",
+    "def f():\n    global __name__\n    __name__ = '__main__'\n",
+    "(__name__ := '__main__')\n",
+    "for __name__ in ['__main__']:\n    pass\n",
+    "import torch as __name__\n",
+    "from torch import nn as __name__\n",
+    "def __name__():\n    pass\n",
+    "def f(__name__):\n    return __name__\n",
+    "try:\n    pass\nexcept Exception as __name__:\n    pass\n",
+    "del __name__\n",
+    "__name__ += 'x'\n",
+])
+def test_nothing_may_rebind_the_module_s_name(source):
+    refused(source, "__name__ is the module's own name")
+
+
+def test_the_worker_runs_the_file_without_what_the_policy_skipped(tmp_path):
+    """The worker compiles the same tree the policy passed: the skipped import of a package that is not even
+    installed here (tqdm) is never imported, the `__main__` block never runs (its else does), and the module's name
+    is never __main__."""
+    from grader.worker.submission import load
+
+    path = tmp_path / "model.py"
+    path.write_text("from tqdm import tqdm\nimport logging\n" + SOLUTION + "\nNAME = __name__\n" + MAIN +
+                    "    raise SystemExit('ran')\nelse:\n    RAN_ELSE = True\n")
+    findings, warnings = _screen(path.read_text())
+    assert findings == [] and len(warnings) == 2
+    module = load(path).module
+    assert module.NAME != "__main__" and module.RAN_ELSE and "tqdm" not in vars(module)
+    assert "logging" not in vars(module)

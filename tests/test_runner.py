@@ -1,9 +1,15 @@
 """The worker process: events on their own channel, capped output, every way of dying is an error."""
 
+import queue
+import re
+import time
+
 import pytest
 
 from grader.channel import LOG_LIMIT
-from grader.errors import SubmissionError, TrainingError
+from grader.errors import IntegrityError, SubmissionError, TrainingError
+from grader.host import grading, phases
+from grader.record import GradeRequest
 from tests.unscreened import WorkerError, run_unscreened
 
 
@@ -75,3 +81,32 @@ def test_a_model_that_fails_a_static_criterion_is_not_trained(submission):
     trained = grading.grade(asked, small).record
     assert trained.trained and len(trained.epochs) == 1
     assert trained.status == "failed"  # training cannot lift a static failure
+
+
+@pytest.mark.parametrize("name, fragment", [
+    ("hangs_in_forward", "forward() did not return within 10 s on 2 images"),
+    ("hangs_in_init", "Net() did not return within 10 s"),
+])
+def test_a_call_that_never_returns_is_named_within_seconds(submission, name, fragment):
+    """`course check` gives each call into the submission's code its own budget (grader.host.phases), instead of
+    waiting out the check's two minutes: the policy passes these files, the worker names the call that hung."""
+    started = time.monotonic()
+    with pytest.raises(SubmissionError, match=re.escape(fragment)):
+        grading.check(GradeRequest(submission(name)), None)
+    assert time.monotonic() - started < 20
+
+
+def test_phase_budgets_end_with_the_worker_s_description(monkeypatch):
+    """A phase runs out only before the worker has described the model; the grading's scale widens each budget."""
+    monkeypatch.setitem(phases.BUDGETS_S, "contract", 0.05)
+    worker, events = type("Worker", (), {"tail": lambda self: ""})(), queue.Queue()
+    events.put((worker, {"event": "phase", "name": "contract"}))
+    with pytest.raises(SubmissionError, match=r"forward\(\) did not return within 0.1 s"):
+        list(phases.Phases(time.monotonic() + 5, scale=2).watch(events, worker))
+    events.put((worker, {"event": "phase", "name": "contract"}))
+    events.put((worker, {"event": "described"}))
+    seen = list(phases.Phases(time.monotonic() + 0.3).watch(events, worker))
+    assert seen == [(worker, {"event": "described"})]  # then the overall deadline, which the caller words
+    events.put((worker, {"event": "phase", "name": "exfiltrate"}))
+    with pytest.raises(IntegrityError, match="unknown phase"):
+        list(phases.Phases(time.monotonic() + 5).watch(events, worker))

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import mnist, program, program_analysis
-from grader.channel import CLOSED, ChildProcess, Garbage, cold_start, drain, exit_reason
+from grader.channel import CLOSED, ChildProcess, Garbage, cold_start, exit_reason
 from grader.course.lesson import DEFAULT_CRITERIA, Lesson
 from grader.course.verdict import judge, judge_static
+from grader.device import check_requested
 from grader.digest import file_sha256
 from grader.errors import (
     CourseError,
@@ -39,9 +40,10 @@ from grader.errors import (
     UsageError,
 )
 from grader.host import rules
+from grader.host.phases import GRADING_SCALE, Phases
 from grader.host.rooms import Rooms
 from grader.record import DEFAULT_TIMEOUT_S, EpochRecord, GradeRequest, RunRecord, TrainTask, WorkerTask
-from grader.walls.policy import check_file
+from grader.walls.policy import Screened, screen_file
 from grader.walls.sandbox import worker_env
 
 QUICK_TRAIN = 5_000  # images for a --quick smoke run: about a tenth of an epoch, seconds on a CPU
@@ -67,6 +69,7 @@ class Checked:
     report: dict  # what `course check` shows, with the parameter count of the exported program
     log: str = ""  # what the submission printed, up to grader.channel.LOG_LIMIT bytes
     log_dropped: int = 0  # bytes past the limit
+    warnings: list[str] = field(default_factory=list)  # the static policy's: code it skipped instead of refusing
 
 
 @dataclass
@@ -83,9 +86,12 @@ def _file(path) -> Path:
     return path.resolve()
 
 
-def _screen(file: Path, lesson: Lesson | None) -> str:
-    """The static policy, in this process, before any child starts: a refused file never runs. Its sha256."""
-    return check_file(file, lesson.allowed_imports if lesson else ())
+def _screen(file: Path, lesson: Lesson | None, screen: bool = True) -> Screened:
+    """The static policy, in this process, before any child starts: a refused file never runs. Its sha256 and
+    warnings; `screen=False` (tests only) reads the sha256 alone."""
+    if not screen:
+        return Screened(file_sha256(file), [])
+    return screen_file(file, lesson.allowed_imports if lesson else ())
 
 
 def _place_submission(file: Path, sha256: str, directory: Path) -> Path:
@@ -131,7 +137,8 @@ def check(request: GradeRequest, lesson: Lesson | None, *, screen: bool = True, 
     `launch` starts the children: a fresh interpreter each (the default) or a fork of a warm zygote.
     """
     file = _file(request.file)
-    sha = _screen(file, lesson) if screen else file_sha256(file)
+    screened = _screen(file, lesson, screen)
+    sha = screened.sha256
     timeout = request.timeout or CHECK_TIMEOUT_S
     rooms = Rooms()
     events: queue.Queue = queue.Queue()
@@ -142,8 +149,9 @@ def check(request: GradeRequest, lesson: Lesson | None, *, screen: bool = True, 
         with launch("grader.worker", name="worker", cwd=rooms.worker, env=worker_env(rooms.worker),
                     events=events) as worker:
             worker.send(task.to_dict())
-            deadline = time.monotonic() + timeout
-            for child, event in drain(events, deadline):
+            # Each call into the submission's code has a budget of its own: a forward that never returns ends the
+            # check within seconds, naming the call (grader.host.phases).
+            for child, event in Phases(time.monotonic() + timeout).watch(events, worker):
                 if isinstance(event, Garbage):
                     raise _garbage(child, event)
                 if event is CLOSED:
@@ -158,7 +166,7 @@ def check(request: GradeRequest, lesson: Lesson | None, *, screen: bool = True, 
                     constants, _ = program.read_tensors(rooms.handed / "constants.bin")
                     report = program_analysis.with_analysis(report, graph)
                     return Checked(program.with_count(report, program.count_parameters(graph, constants)),
-                                   worker.log, worker.log_dropped)
+                                   worker.log, worker.log_dropped, screened.warnings)
             raise WorkerError(f"timed out after {timeout:g} s; the check was stopped{worker.tail()}")
     finally:
         rooms.close()
@@ -187,6 +195,7 @@ class _Run:
     sha256: str
     file: Path
     on_event: Callable[[dict], None] | None
+    policy_warnings: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     report: dict | None = None
     count: program.ParamCount | None = None
@@ -234,8 +243,10 @@ def grade(request: GradeRequest, lesson: Lesson | None, on_event: Callable[[dict
     `screen=False` skips the static policy: only tests do that, to prove the walls behind it hold on their own.
     `launch` starts the children: a fresh interpreter each (the default) or a fork of a warm zygote.
     """
+    check_requested(request.device)  # a GPU this machine lacks: one line, before any child starts
     file = _file(request.file)
-    run = _Run(request, lesson, _screen(file, lesson) if screen else file_sha256(file), file, on_event)
+    screened = _screen(file, lesson, screen)
+    run = _Run(request, lesson, screened.sha256, file, on_event, screened.warnings)
     timeout = request.timeout or (lesson.timeout if lesson else DEFAULT_TIMEOUT_S)
     deadline = time.monotonic() + timeout
     rooms = Rooms()
@@ -293,7 +304,7 @@ def _count_items(labels: Path) -> int:
 
 
 def _pump(run: _Run, events: queue.Queue, kids: _Children, deadline: float, timeout: float) -> None:
-    for child, event in drain(events, deadline):
+    for child, event in Phases(deadline, GRADING_SCALE).watch(events, kids.worker):
         if isinstance(event, Garbage):
             raise _garbage(child, event)
         if event is CLOSED:
@@ -440,7 +451,7 @@ def _untrained_record(run: _Run) -> RunRecord:
         params_detail=run.count.to_dict() if run.count else {}, rf=rf.get("rf_before_global_pool"),
         rf_final=rf.get("rf_final"), report=report, export=run.export,
         target=run.criteria.accuracy.target if run.criteria.accuracy else None,
-        warnings=["not trained: a static criterion already fails, so no accuracy could pass it. Fix the failed "
+        warnings=run.policy_warnings + ["not trained: a static criterion already fails, so no accuracy could pass it. Fix the failed "
                   "criterion first (course check shows it in seconds), or pass --train-anyway to watch it train"],
         sandbox={"worker": run.described.get("sandbox", {})}, duration=time.perf_counter() - run.started)
     record.verdict = judge(run.criteria, report, None, quick=run.request.quick)
@@ -468,7 +479,7 @@ def _record(run: _Run) -> RunRecord:
         train_images=int(result.get("train_images") or 0),
         target=criteria.accuracy.target if criteria.accuracy else None,
         export=run.export, init=dict(result.get("init") or {}), evaluator=run.evaluator,
-        warnings=list(result.get("warnings") or []) + _warnings(run),
+        warnings=run.policy_warnings + list(result.get("warnings") or []) + _warnings(run),
         test_images=run.test_images,
         sandbox={**dict(result.get("sandbox") or {}), "worker": run.described.get("sandbox", {}),
                  "evaluator": run.evaluator.get("sandbox") or {}},

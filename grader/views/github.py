@@ -64,6 +64,18 @@ def verdict_annotations(verdict, file, what: str) -> list[str]:
     return lines
 
 
+def warning_annotations(warnings: list[str], file, what: str) -> list[str]:
+    """A warning per line the policy skipped (NAME:LINE:COL: what), at its place; any other on the file."""
+    path = display_path(file) if file else None
+    lines = []
+    for warning in warnings:
+        m = _FINDING.fullmatch(warning)
+        where = {"line": m.group("line"), "col": m.group("col")} if m else {}
+        lines.append(command("warning", m.group("reason") if m else warning, file=path, **where,
+                             title=f"course {what}: warning"))
+    return lines
+
+
 def error_annotations(message: str, file, what: str) -> list[str]:
     """Policy findings and syntax errors at their line and column; any other error on the file as a whole."""
     findings = list(_FINDING.finditer(message))
@@ -128,11 +140,15 @@ def emit(lines: list[str], summary: str, echo) -> Path | None:
 
 
 def show_check(result, file, echo) -> None:
-    emit(verdict_annotations(result.verdict, file, "check"), check_summary(result, file), echo)
+    emit(verdict_annotations(result.verdict, file, "check") + warning_annotations(result.verdict.warnings, file,
+                                                                                   "check"),
+         check_summary(result, file), echo)
 
 
 def show_grade(result, file, echo) -> None:
-    emit(verdict_annotations(result.verdict, file, "grade"), grade_summary(result, file), echo)
+    emit(verdict_annotations(result.verdict, file, "grade") + warning_annotations(result.verdict.warnings, file,
+                                                                                   "grade"),
+         grade_summary(result, file), echo)
 
 
 def show_error(message: str, file, what: str, echo) -> None:

@@ -49,7 +49,12 @@ def check_html(result) -> str:
     rf = r["rf"]
     return (f"<div><p><b>course check</b> <code>{escape(str(r.get('file', '')))}</code> ({escape(scope)})</p>"
             f"<p>{r['params']:,} parameters; receptive field {escape(rf_text(rf))}</p>"
-            f"{criteria_table(result.verdict)}<p>{_status(result.verdict)}</p></div>")
+            f"{criteria_table(result.verdict)}{_warnings(result.verdict.warnings)}<p>{_status(result.verdict)}</p></div>")
+
+
+def _warnings(warnings: list[str]) -> str:
+    """The check's warnings (code the policy skipped, at file:line:col), escaped."""
+    return "".join(f"<p style='color:#9a6700'>warning: {escape(w)}</p>" for w in warnings)
 
 
 def epochs_table(record) -> str:

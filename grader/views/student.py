@@ -91,6 +91,8 @@ def show_check(result, out: Console) -> None:
     say(out, f"Parameters: [bold]{r['params']:,}[/]   receptive field: {escape(rf_text(r['rf']))}")
     out.print(Panel(structure_lines(r["structure"]), title="Structure", expand=False))
     out.print(criteria_table(result.verdict))
+    for warning in result.verdict.warnings:  # code the policy skipped instead of refusing, at file:line:col
+        say(out, warning, style="yellow", label="[yellow]warning:[/]", markup=False)
     scope = lesson_name(result.lesson) + ("" if result.lesson else " (no --lesson given)")
     if result.verdict.status == PASSED:
         say(out, f"[green]Static checks pass for {escape(scope)}.[/]")

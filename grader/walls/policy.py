@@ -290,18 +290,32 @@ class Finding:
         return f"{name}:{self.line}:{self.col}: {self.reason}"
 
 
+@dataclass(frozen=True)
+class Screened:
+    """A file the policy passed: the sha256 of the bytes it read, and its warnings as NAME:LINE:COL: what"""
+
+    sha256: str
+    warnings: list[str]
+
+
 def check_file(path, allowed_imports=(), limits: Limits = Limits(), name: str | None = None) -> str:
     """Refuse `path` with a PolicyError listing each finding as NAME:LINE:COL: reason; return its sha256."""
+    return screen_file(path, allowed_imports, limits, name).sha256
+
+
+def screen_file(path, allowed_imports=(), limits: Limits = Limits(), name: str | None = None) -> Screened:
+    """check_file, keeping the warnings (code the grader skips, such as an unused `import torchvision`)."""
     path = Path(path)
     raw = path.read_bytes()
-    findings = check_source(raw, allowed_imports, limits)
+    warnings: list[Finding] = []
+    findings = check_source(raw, allowed_imports, limits, warnings=warnings)
+    shown = name or display_name(path)
     if findings:
-        shown = name or display_name(path)
         lines = [f.format(shown) for f in findings[: limits.max_findings]]
         if len(findings) > limits.max_findings:
             lines.append(f"... and {len(findings) - limits.max_findings} more")
         raise PolicyError("\n".join(lines))
-    return hashlib.sha256(raw).hexdigest()
+    return Screened(hashlib.sha256(raw).hexdigest(), [w.format(shown) for w in warnings])
 
 
 def display_name(path: Path) -> str:
@@ -313,10 +327,11 @@ def display_name(path: Path) -> str:
 
 
 def check_source(raw: bytes, allowed_imports=(), limits: Limits = Limits(), *,
-                 require_net: bool = True) -> list[Finding]:
+                 require_net: bool = True, warnings: list[Finding] | None = None) -> list[Finding]:
     """Every policy finding in a submission's bytes, in source order; [] when it may run.
 
-    require_net=False checks a fragment that is not meant to be a whole submission (no Net needed).
+    require_net=False checks a fragment that is not meant to be a whole submission (no Net needed). What the
+    grader skips instead of refusing (unused imports of a student's tools) is appended to `warnings`.
     """
     if len(raw) > limits.max_file_bytes:
         return [Finding(1, 1, f"the file is {len(raw):,} bytes; the limit is {limits.max_file_bytes:,} "
@@ -347,17 +362,145 @@ def check_source(raw: bytes, allowed_imports=(), limits: Limits = Limits(), *,
     deep = _too_deep(tree, limits.max_depth)
     if deep:
         return [deep]  # everything below may recurse over the tree; a bounded depth keeps it safe
+    allow = _allowlist(allowed_imports)
+    _skip_main_blocks(tree)
+    if warnings is not None:
+        warnings += [Finding(node.lineno, node.col_offset + 1, _unused_warning(node))
+                     for node in _unused_tool_imports(tree, allow)]
+    tree = runnable_tree(tree, allow)  # what the worker runs: neither the skipped imports nor the __main__ blocks
+    findings = _name_bindings(tree)
     facts = _Facts(tree, tuple(allowed_imports))
     imported = _imported_names(tree, limits.max_alias_passes, facts)
-    checker = _Checker(_allowlist(allowed_imports), limits, imported, facts)
+    checker = _Checker(allow, limits, imported, facts)
     checker.run(tree)
-    findings = checker.findings
+    findings += checker.findings
     if not imported.settled:
         findings.append(Finding(1, 1, f"imported objects pass through more than {limits.max_alias_passes} "
                                       "names in a row; use them directly (nn.Conv2d, torch.Tensor)"))
     if require_net:
         findings += _net_findings(facts)
     return sorted(findings, key=lambda f: (f.line, f.col))
+
+
+# --------------------------------------------------------------------------------- code the grader never runs
+# Packages students use around a model (data loading, progress bars, plots, summaries, logs). Imported at module
+# level and never used, such an import is skipped with a warning instead of refused: nothing is taken from it.
+TOOL_IMPORTS = ("torchvision", "torchsummary", "tqdm", "matplotlib", "logging", "torch.utils.data")
+
+
+def _is_main_guard(node: ast.AST) -> bool:
+    """`if __name__ == "__main__":` (either way round), exactly: nothing else in the test, nothing after it."""
+    if not (isinstance(node, ast.If) and isinstance(node.test, ast.Compare) and len(node.test.ops) == 1
+            and isinstance(node.test.ops[0], ast.Eq)):
+        return False
+    sides = [node.test.left, node.test.comparators[0]]
+    names = [x for x in sides if isinstance(x, ast.Name) and x.id == "__name__"]
+    texts = [x for x in sides if isinstance(x, ast.Constant) and x.value == "__main__" and type(x.value) is str]
+    return len(names) == 1 and len(texts) == 1
+
+
+def _skip_main_blocks(tree: ast.Module) -> None:
+    """Empty the body of each top-level `if __name__ == "__main__":`. The grader imports the file under a private
+    module name, so that body never runs (its `else:` does, and stays checked)."""
+    for node in tree.body:
+        if _is_main_guard(node):
+            node.body = [ast.copy_location(ast.Pass(), node.body[0])]
+
+
+def _name_bindings(tree: ast.AST) -> list[Finding]:
+    """Refuse binding `__name__` anywhere: the module's name is what keeps `if __name__ == "__main__":` shut."""
+    found = []
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            names = [node.id]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names = [node.name]
+        elif isinstance(node, ast.arg):
+            names = [node.arg]
+        elif isinstance(node, ast.alias):
+            names = [node.asname or node.name.split(".")[0]]
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            names = list(node.names)
+        elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)):
+            names = [node.name]
+        elif isinstance(node, ast.MatchMapping):
+            names = [node.rest]
+        if "__name__" in names:
+            found.append(Finding(getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1,
+                                 "__name__ is the module's own name, set by the grader; do not assign or rebind it "
+                                 "(code under `if __name__ == \"__main__\":` is never run by the grader)"))
+    return found
+
+
+def _is_tool(module: str) -> bool:
+    return any(module == t or module.startswith(t + ".") for t in TOOL_IMPORTS)
+
+
+def _import_binds(node: ast.Import | ast.ImportFrom) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [a.asname or a.name.split(".")[0] for a in node.names]
+    return [a.asname or a.name for a in node.names]
+
+
+def _used_names(tree: ast.AST, skip: ast.AST) -> set[str]:
+    """Every identifier the file names anywhere, outside the statement `skip` (attributes and keywords aside)."""
+    used: set[str] = set()
+    for node in ast.walk(tree):
+        if node is skip:
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            used.update(_import_binds(node))
+        elif isinstance(node, ast.Name):
+            used.add(node.id)
+        elif isinstance(node, ast.arg):
+            used.add(node.arg)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            used.add(node.name)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            used.update(node.names)
+        elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
+            used.add(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            used.add(node.rest)
+    return used
+
+
+def _unused_tool_imports(tree: ast.Module, allow: _Allowlist) -> list[ast.stmt]:
+    """Module-level imports of TOOL_IMPORTS the allowlist refuses and from which the file uses no name."""
+    unused = []
+    for node in tree.body:
+        if isinstance(node, ast.Import):  # what the name binds: `import torch.utils.data` binds torch, no tool
+            modules = [a.name if a.asname else a.name.split(".")[0] for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            modules = [node.module]
+        else:
+            continue
+        if not all(_is_tool(m) and not allow.allows(m) for m in modules):
+            continue
+        if any(a.name == "*" for a in node.names):
+            continue  # a star import binds names nobody can see: refused as ever
+        if not set(_import_binds(node)) & _used_names(tree, node):
+            unused.append(node)
+    return unused
+
+
+def _unused_warning(node: ast.stmt) -> str:
+    what = ast.unparse(node)
+    return (f"`{what[:80]}` is not used by the model, so the grader skips it (nothing of it runs); "
+            "delete it, or keep such code under `if __name__ == \"__main__\":`")
+
+
+def runnable_tree(tree: ast.Module, allow: _Allowlist | None = None) -> ast.Module:
+    """The module as the grader runs it: top-level `__main__` blocks emptied and unused tool imports dropped.
+
+    The worker compiles this tree instead of the raw file (grader.worker.submission.load), so what the policy skips
+    with a warning is never imported, even where the package is installed."""
+    allow = allow or _allowlist(())
+    _skip_main_blocks(tree)
+    dropped = {id(node) for node in _unused_tool_imports(tree, allow)}
+    tree.body = [ast.copy_location(ast.Pass(), n) if id(n) in dropped else n for n in tree.body]
+    return tree
 
 
 def _busiest_line(text: str) -> int:

@@ -22,6 +22,7 @@ import torch
 from grader import program
 from grader.errors import IntegrityError, SubmissionError
 from grader.interpret import tensors_to_file
+from grader.worker.lowering import decomposition_table, rewrite_feature_dropout
 
 GRAPH_FILE, CONSTANTS_FILE, INITIAL_FILE = "graph.json", "constants.bin", "initial.bin"
 MIN_BATCH = 2  # BatchNorm in training needs two images; the trainer never hands over a batch of one
@@ -79,7 +80,9 @@ def export_program(model: torch.nn.Module, example: torch.Tensor, directory: Pat
             warnings.simplefilter("ignore")
             try:
                 ep = torch.export.export(model, (example,), dynamic_shapes=({0: batch},), strict=False)
-                ep = ep.run_decompositions()
+                ep = ep.run_decompositions(decomposition_table())  # core ATen, stock layers included
+                rewrite_feature_dropout(ep.graph)
+                ep.graph.eliminate_dead_code()  # sizes computed and never used (nn.Bilinear's batch * 16)
             except Exception as exc:  # torch.export fails in many ways; each becomes advice for the student
                 raise SubmissionError(_export_advice(exc)) from exc
     finally:
@@ -127,10 +130,7 @@ def _graph(ep, batch: int) -> program.Graph:
             continue
         elif node.op == "call_function":
             if not allowed_op(node.target):
-                raise SubmissionError(
-                    f"forward() uses {getattr(node.target, '__name__', node.target)}, "
-                    "which the grader's trainer does not run (it runs ATen's core operations only); "
-                    "use standard layers and tensor operations")
+                raise SubmissionError(_op_advice(node.target))
             module, layer = _scope(node)
             nodes.append(program.GraphNode(node.name, op_name(node.target), [_encode(a) for a in node.args],
                                            {k: _encode(v) for k, v in node.kwargs.items()}, module, layer))
@@ -155,6 +155,40 @@ def _graph(ep, batch: int) -> program.Graph:
         return program.graph_from_dict(program.Graph(inputs, nodes, output, batch, "train", mutations).to_dict())
     except program.ProgramError as exc:
         raise SubmissionError(str(exc)) from exc
+
+
+# What to do instead, for the operations stock layers leave outside the core opset when grader.worker.lowering
+# cannot lower them exactly (keyed by the ATen operation's name).
+_OP_ADVICE = {
+    "adaptive_max_pool1d": "nn.AdaptiveMaxPool1d/2d/3d runs as an exact max pool when each input size is a multiple "
+                           "of its output size (28 -> 1, 2, 4, 7 or 14); pick such an output size, or use "
+                           "nn.AdaptiveAvgPool2d, which takes any",
+    "instance_norm": "nn.InstanceNorm with track_running_stats=True keeps running statistics, which only BatchNorm "
+                     "may keep while it trains; leave track_running_stats off (the default) or use nn.BatchNorm2d",
+    "bernoulli": "a random draw other than dropout's (nn.AlphaDropout, nn.FeatureAlphaDropout, torch.bernoulli); "
+                 "use nn.Dropout or nn.Dropout2d",
+    "rrelu_with_noise_functional": "nn.RReLU draws a random slope while it trains; use nn.LeakyReLU (a fixed slope) "
+                                   "or nn.PReLU (a learned one)",
+    "fractional_max_pool2d": "nn.FractionalMaxPool2d draws random windows; use nn.MaxPool2d",
+    "_trilinear": "nn.Bilinear is not among them; multiply the outputs of two nn.Linear layers instead",
+}
+for _same, _as in (("adaptive_max_pool2d", "adaptive_max_pool1d"), ("adaptive_max_pool3d", "adaptive_max_pool1d"),
+                   ("empty_permuted", "bernoulli"), ("fractional_max_pool3d", "fractional_max_pool2d")):
+    _OP_ADVICE[_same] = _OP_ADVICE[_as]
+
+
+def _op_advice(op) -> str:
+    """Why an operation outside the allowlist is refused, and what to use instead."""
+    name = getattr(op, "__name__", str(op))
+    if getattr(op, "__module__", None) == "_operator":  # Python arithmetic on the batch size, kept in the graph
+        return (f"forward() computes with the batch size ({name} on x.size(0), as layers that fold the batch into "
+                "another dimension do: nn.MaxUnpool2d, nn.MultiheadAttention); the grader's program holds no "
+                "arithmetic on sizes: reshape with x.flatten(1) or x.view(x.size(0), -1)")
+    packet = name.split(".")[0]
+    if packet in _OP_ADVICE:
+        return f"forward() uses {name}, which the grader's trainer does not run: {_OP_ADVICE[packet]}"
+    return (f"forward() uses {name}, which the grader's trainer does not run (it runs ATen's core operations "
+            "only); use standard layers and tensor operations")
 
 
 def _scope(node) -> tuple[str | None, str | None]:

@@ -5,6 +5,7 @@ program (grader.program, grader.program_analysis), since what the worker measure
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -30,15 +31,21 @@ def inspect_model(sub: Submission, model: torch.nn.Module, images: torch.Tensor)
     }
 
 
-def examine(sub: Submission, split: Split, seed: int, directory: Path,
-            batch: int = EXAMPLE_BATCH) -> tuple[torch.nn.Module, dict, Exported]:
-    """Build the submission's Net on the CPU, check it, and export its training program into `directory`."""
+def examine(sub: Submission, split: Split, seed: int, directory: Path, batch: int = EXAMPLE_BATCH,
+            phase: Callable[[str], None] = lambda name: None) -> tuple[torch.nn.Module, dict, Exported]:
+    """Build the submission's Net on the CPU, check it, and export its training program into `directory`.
+
+    `phase(name)` is called as each call into the submission's code starts ("build", "contract", "export"), so the
+    parent can say which one never returned."""
     contract = normalize(split.images[:CONTRACT_IMAGES])
     torch.manual_seed(seed)  # the same seed builds the same initial weights for check and grade
+    phase("build")
     model = build(sub)
+    phase("contract")
     materialize(model, contract, sub.path)
     report = inspect_model(sub, model, contract)
     example = normalize(split.images[:batch])
     if len(example) < batch:  # a small split: the program's batch size is still the evaluator's
         example = torch.cat([example, example.new_zeros((batch - len(example), *example.shape[1:]))])
+    phase("export")
     return model, report, export_program(model, example, directory)

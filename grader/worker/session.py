@@ -36,11 +36,12 @@ def load_checked(file: str, sha256: str):
     return sub
 
 
-def _describe(task: WorkerTask, workdir: Path) -> dict:
+def _describe(task: WorkerTask, workdir: Path, phase: Callable[[str], None]) -> dict:
     """Import the very file the parent checked, build, check and export it: the `described` event's content."""
-    sub = load_checked(task.file, task.sha256)
     split = split_from_files(Path(task.train_images), Path(task.train_labels))
-    model, report, exported = examine(sub, split, task.seed, workdir)
+    phase("import")
+    sub = load_checked(task.file, task.sha256)
+    model, report, exported = examine(sub, split, task.seed, workdir, phase=phase)
     described = {"event": "described", "report": report, "graph": GRAPH_FILE, "constants": CONSTANTS_FILE,
                  "initial": INITIAL_FILE, "export": exported.info()}
     if task.mode == "grade":
@@ -48,6 +49,7 @@ def _describe(task: WorkerTask, workdir: Path) -> dict:
         if task.quick:
             recipe.epochs, recipe.sources["epochs"] = 1, "--quick"
         if recipe.make_optimizer is not None:
+            phase("optimizer")
             recipe.optim = _optimizer_as_data(recipe, model, steps_per_epoch(task.train_size, recipe.batch_size))
             recipe.make_optimizer = None
         described["recipe"] = recipe.to_dict()
@@ -82,6 +84,7 @@ def _init_as_data(raw) -> object:
 def run(task: WorkerTask, emit: Callable[[dict], None], workdir: Path) -> None:
     """Describe the submission; the walls' state goes with it for the run record."""
     sandbox.limit_memory(sandbox.Limits(**task.limits))
-    described = _describe(task, workdir)
+    # A phase event before each call into the submission's code: the parent gives each its own time budget.
+    described = _describe(task, workdir, lambda name: emit({"event": "phase", "name": name}))
     described["sandbox"] = dict(sandbox.APPLIED)
     emit(described)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import copy
 import hashlib
 import importlib.util
@@ -16,6 +17,7 @@ import torch
 
 from grader.course.lesson import RECIPE_NAMES
 from grader.errors import SubmissionError
+from grader.walls.policy import runnable_tree
 
 # Bounds on the module tree, checked before anything that recurses over it (named_modules, deepcopy, export).
 MAX_MODULE_DEPTH = 32  # levels of submodules: honest models have 3; Python's recursion gives out near 1,000/3
@@ -59,12 +61,16 @@ def load(path: str | Path) -> Submission:
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SubmissionError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
+    # Never "__main__": the policy skips what `if __name__ == "__main__":` holds because it never runs here.
     name = f"course_submission_{uuid.uuid4().hex[:8]}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses and pickling look the module up by name
     try:
-        spec.loader.exec_module(module)
+        # The file as the policy passed it: its __main__ blocks emptied and the unused tool imports it warned about
+        # dropped, so an `import tqdm` nobody uses is never imported (nor needs to be installed).
+        code = compile(runnable_tree(ast.parse(raw, str(path))), str(path), "exec", dont_inherit=True)
+        exec(code, module.__dict__)
     except SyntaxError as exc:
         raise SubmissionError(f"{path}:{exc.lineno}:{exc.offset or 0}: syntax error: {exc.msg}") from exc
     except Exception as exc:  # the student's code may raise anything at import time
