@@ -451,8 +451,9 @@ def _untrained_record(run: _Run) -> RunRecord:
         params_detail=run.count.to_dict() if run.count else {}, rf=rf.get("rf_before_global_pool"),
         rf_final=rf.get("rf_final"), report=report, export=run.export,
         target=run.criteria.accuracy.target if run.criteria.accuracy else None,
-        warnings=run.policy_warnings + ["not trained: a static criterion already fails, so no accuracy could pass it. Fix the failed "
-                  "criterion first (course check shows it in seconds), or pass --train-anyway to watch it train"],
+        warnings=run.policy_warnings + [
+            "not trained: a static criterion already fails, so no accuracy could pass it. Fix the failed criterion "
+            "first (course check shows it in seconds), or pass --train-anyway to watch it train"],
         sandbox={"worker": run.described.get("sandbox", {})}, duration=time.perf_counter() - run.started)
     record.verdict = judge(run.criteria, report, None, quick=run.request.quick)
     record.verdict.warnings = list(record.warnings)
