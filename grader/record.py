@@ -30,7 +30,8 @@ class LoopOptions:
     # layout on average, in its favour but outside the 0.05 a default must meet. A model that cannot run in it (a
     # .view() over channels, say) trains in the default layout, with a warning (grader.trainer.train).
     channels_last: bool = False
-    # Draw CPU dropout masks with grader.trainer.speed.fast_dropout: the same Bernoulli masks from fewer random draws,
+    # Draw CPU dropout masks with grader.trainer.speed.keep_mask (the trainer's module draws the program's dropout with
+    # it, no patch of torch): the same Bernoulli masks from fewer random draws,
     # most of the loop's lead over the reference pipeline on a CPU (docs/performance.md). On by default since its
     # 20-epoch mean final accuracy (3 seeds) lies within 0.05 points of the reference pipeline's
     # (benchmarks/results/cpu-reference-parity-2026-11-28/). A call it cannot draw (a Parameter, say) goes to torch's

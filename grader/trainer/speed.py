@@ -1,9 +1,12 @@
 """Speed-ups for one grading on a CPU that leave what is computed the same in distribution; each is opt-out-able.
 
-- fast_dropout(): dropout masks drawn as the gaps between drops (p*n draws instead of n), or from 32 random bits
-  an element where drops are common, instead of torch's per-element Bernoulli draw: a serial loop that took a
+- keep_mask(): dropout masks drawn as the gaps between drops (p*n draws instead of n), or from 32 random bits an
+  element where drops are common, instead of torch's per-element Bernoulli draw: a serial loop that took a
   quarter to a third of a training step on a CPU (benchmarks/profile_step.py). On by default in the grader's
-  loop (LoopOptions.fast_dropout); `course grade --torch-dropout` turns it off.
+  loop (LoopOptions.fast_dropout), where the trainer's ProgramModule draws the program's native_dropout with it
+  (grader.trainer.program_module); `course grade --torch-dropout` turns it off.
+- fast_dropout(): the same draw for a plain nn.Module, by patching torch._VF's dropout for a block: what the
+  benchmarks use for "today's loop" on the submission's own module; no grading patches torch any more.
 - eval_batch_size(): evaluation batches small enough on a CPU for a batch's activations to stay in cache.
 """
 
