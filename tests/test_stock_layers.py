@@ -7,11 +7,11 @@ grader cannot run exactly is refused at export with advice naming what to use in
 
 import pytest
 import torch
-from grader.evaluator.interpret import Program, tensors_from_file
 from torch import nn
 
 from grader import program, program_analysis
 from grader.errors import SubmissionError
+from grader.interpret import Program, tensors_from_file
 from grader.trainer.program_module import ProgramModule
 from grader.walls.policy import MEMBERS
 from grader.worker.export import export_program
