@@ -110,7 +110,7 @@ def _export_advice(exc: Exception) -> str:
     if "uninitialized parameter" in text.lower():
         return ("the grader could not export your model: a lazy module (nn.LazyConv2d, nn.LazyLinear ...) was "
                 f"never materialised; give it its input size ({first})")
-    return (f"the grader could not export your model's graph for the clean evaluator ({type(exc).__name__}: {first}). "
+    return (f"the grader could not export your model's graph ({type(exc).__name__}: {first}). "
             "Use torch operations on tensors in forward(), not Python numbers or numpy")
 
 
