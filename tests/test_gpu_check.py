@@ -4,6 +4,8 @@ writes its figures; a GPU session then only has to run it for real."""
 import json
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -18,6 +20,7 @@ REAL = [*gpu_check.SESSION, "fixed_cost"]
 WRAPPERS = [s for s in gpu_check.STEPS if s not in REAL]
 
 
+@pytest.mark.slow  # the slow tier (pyproject.toml): the GPU script's whole dry run, gradings and benchmarks
 def test_the_dry_run_runs_the_session_steps_and_writes_their_figures(tmp_path):
     results = ROOT / "solutions" / "RESULTS.md"
     before = results.read_text()

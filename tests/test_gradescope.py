@@ -197,6 +197,7 @@ def _venv_seeing_these_packages(root: Path) -> None:
     (Path(purelib) / "course_test_parent_site.pth").write_text("\n".join(ours) + "\n")
 
 
+@pytest.mark.slow  # the slow tier (pyproject.toml): builds a wheel and a venv, as Gradescope's setup does
 def test_setup_installs_the_wheel_and_run_autograder_writes_results(autograder_zip, tmp_path):
     root = _gradescope_layout(tmp_path, autograder_zip, SUBMISSIONS / "tiny.py")
     # setup.sh as Gradescope runs it, minus the network: torch and the course's other dependencies come from the

@@ -10,6 +10,8 @@ from nbclient import NotebookClient
 
 from tests.conftest import ROOT, SUBMISSIONS
 
+pytestmark = pytest.mark.slow  # the slow tier (pyproject.toml): an end-to-end run of another tool
+
 NOTEBOOK = ROOT / "notebooks" / "course.ipynb"
 
 

@@ -8,10 +8,13 @@ import subprocess
 import sys
 import tomllib
 
+import pytest
 import yaml
 
 from tests.conftest import ROOT, SUBMISSIONS
 from tests.test_github import BIG
+
+pytestmark = pytest.mark.slow  # the slow tier (pyproject.toml): an end-to-end run of another tool
 
 MANIFEST = ROOT / ".pre-commit-hooks.yaml"
 # pre-commit's languages (pre_commit/languages/*, as of 3.x and 4.x)

@@ -27,6 +27,8 @@ from grader.gradebook.batch import BatchConfig
 from grader.gradebook.job import JobSpec
 from tests.conftest import ROOT, SUBMISSIONS
 
+pytestmark = pytest.mark.slow  # the slow tier (pyproject.toml): an end-to-end run of another tool
+
 RAY_ENV = {
     # every node of the test cluster binds 127.0.0.1; Ray reads this when it is imported, so it is set first
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",

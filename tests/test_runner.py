@@ -84,10 +84,13 @@ def test_a_model_that_fails_a_static_criterion_is_not_trained(submission):
 
 
 @pytest.mark.parametrize("name, fragment", [
-    ("hangs_in_forward", "forward() did not return within 10 s on 2 images"),
-    ("hangs_in_init", "Net() did not return within 10 s"),
+    ("hangs_in_forward", "forward() did not return within 3 s on 2 images"),
+    ("hangs_in_init", "Net() did not return within 3 s"),
 ])
-def test_a_call_that_never_returns_is_named_within_seconds(submission, name, fragment):
+def test_a_call_that_never_returns_is_named_within_seconds(submission, name, fragment, monkeypatch):
+    # 3 s instead of the 10 s a check gives each call: the same path, named the same way, 14 s less of the suite
+    monkeypatch.setitem(phases.BUDGETS_S, "build", 3.0)
+    monkeypatch.setitem(phases.BUDGETS_S, "contract", 3.0)
     """`course check` gives each call into the submission's code its own budget (grader.host.phases), instead of
     waiting out the check's two minutes: the policy passes these files, the worker names the call that hung."""
     started = time.monotonic()
