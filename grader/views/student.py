@@ -262,8 +262,8 @@ def show_grade(result, out: Console, asked_epochs: int | None = None) -> None:
 def measurement_line(rec) -> str:
     """Who measured the figures the verdict read, in one line."""
     where = rec.evaluator.get("device") or rec.device
-    return (f"test accuracy of every epoch measured by the clean evaluator ({where}) on the program the grader trained; "
-            f"{rec.params:,} parameters counted on it" if rec.params is not None else "not measured")
+    return (f"test accuracy of every epoch measured by the clean evaluator ({where}) on the program the grader "
+            f"trained; {rec.params:,} parameters counted on it" if rec.params is not None else "not measured")
 
 
 STATUS_STYLE = {PASSED: "green", "in progress": "yellow", "not started": "dim"}
