@@ -130,10 +130,7 @@ class _Patch:
         def dropout(input, p, train):
             why = not_drawn_because(input, p, train, feature)
             if self.tally is not None and why != "":
-                if why is None:
-                    self.tally.drawn += 1
-                else:
-                    self.tally.left_to_torch[why] = self.tally.left_to_torch.get(why, 0) + 1
+                self.tally.count(why)
             if why is not None:
                 return original(input, p, train)
             if feature:  # one draw per (sample, channel): small, and broadcast over the rest
