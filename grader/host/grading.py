@@ -441,23 +441,34 @@ def _warnings(run: _Run) -> list[str]:
             "Look for a division by zero, a log of zero or a value that overflows in forward()"]
 
 
-def _untrained_record(run: _Run) -> RunRecord:
-    """The record of a grading stopped before training: its static verdict, failed, and why nothing trained."""
+def _described(run: _Run) -> dict:
+    """The record's fields known once the worker has described the submission: the same whether it trains or not."""
     report = run.report or {}
     rf = report.get("rf") or {}
-    record = RunRecord(
+    return dict(
         file=str(run.file), sha256=run.sha256, seed=run.request.seed, quick=run.request.quick,
-        lesson=run.lesson.id if run.lesson else None, device="", params=run.count.total if run.count else None,
+        lesson=run.lesson.id if run.lesson else None, params=run.count.total if run.count else None,
         params_detail=run.count.to_dict() if run.count else {}, rf=rf.get("rf_before_global_pool"),
         rf_final=rf.get("rf_final"), report=report, export=run.export,
-        target=run.criteria.accuracy.target if run.criteria.accuracy else None,
+        target=run.criteria.accuracy.target if run.criteria.accuracy else None)
+
+
+def _judged(run: _Run, record: RunRecord) -> RunRecord:
+    """The record with its verdict, which carries the record's warnings (a fixed recipe, a skipped import ...)."""
+    record.verdict = judge(run.criteria, record.report, record.test_accs if record.trained else None,
+                           quick=run.request.quick)
+    record.verdict.warnings = list(record.warnings)
+    return record
+
+
+def _untrained_record(run: _Run) -> RunRecord:
+    """The record of a grading stopped before training: its static verdict, failed, and why nothing trained."""
+    return _judged(run, RunRecord(
+        **_described(run), device="",
         warnings=run.policy_warnings + [
             "not trained: a static criterion already fails, so no accuracy could pass it. Fix the failed criterion "
             "first (course check shows it in seconds), or pass --train-anyway to watch it train"],
-        sandbox={"worker": run.described.get("sandbox", {})}, duration=time.perf_counter() - run.started)
-    record.verdict = judge(run.criteria, report, None, quick=run.request.quick)
-    record.verdict.warnings = list(record.warnings)
-    return record
+        sandbox={"worker": run.described.get("sandbox", {})}, duration=time.perf_counter() - run.started))
 
 
 def _record(run: _Run) -> RunRecord:
@@ -466,25 +477,14 @@ def _record(run: _Run) -> RunRecord:
     rules.check_epochs(int(result.get("epochs_trained", -1)), int(recipe.get("epochs", -1)), set(run.measured),
                        run.criteria.max_epochs if run.request.epochs is None
                        else min(run.criteria.max_epochs, run.request.epochs), run.request.quick)
-    report = run.report or {}
-    rf = report.get("rf") or {}
-    criteria = run.criteria
-    record = RunRecord(
-        file=str(run.file), sha256=run.sha256, seed=run.request.seed, quick=run.request.quick,
-        lesson=run.lesson.id if run.lesson else None, device=str(result.get("device", "")),
+    return _judged(run, RunRecord(
+        **_described(run), device=str(result.get("device", "")),
         device_name=str(result.get("device_name", "")), versions=dict(result.get("versions") or {}), recipe=recipe,
-        loop=dict(result.get("loop") or {}), params=run.count.total if run.count else None,
-        params_detail=run.count.to_dict() if run.count else {}, rf=rf.get("rf_before_global_pool"),
-        rf_final=rf.get("rf_final"), report=report, baseline_test_acc=run.measured[0]["test_acc"],
+        loop=dict(result.get("loop") or {}), baseline_test_acc=run.measured[0]["test_acc"],
         epochs=[_epoch(run, e) for e in sorted(run.trained)], train_loss_steps=run.steps,
-        train_images=int(result.get("train_images") or 0),
-        target=criteria.accuracy.target if criteria.accuracy else None,
-        export=run.export, init=dict(result.get("init") or {}), evaluator=run.evaluator,
-        warnings=run.policy_warnings + list(result.get("warnings") or []) + _warnings(run),
+        train_images=int(result.get("train_images") or 0), init=dict(result.get("init") or {}),
+        evaluator=run.evaluator, warnings=run.policy_warnings + list(result.get("warnings") or []) + _warnings(run),
         test_images=run.test_images,
         sandbox={**dict(result.get("sandbox") or {}), "worker": run.described.get("sandbox", {}),
                  "evaluator": run.evaluator.get("sandbox") or {}},
-        duration=time.perf_counter() - run.started)
-    record.verdict = judge(criteria, report, record.test_accs, quick=run.request.quick)
-    record.verdict.warnings = list(record.warnings)  # a schedule built for another run length, a fixed recipe ...
-    return record
+        duration=time.perf_counter() - run.started))
