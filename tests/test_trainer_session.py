@@ -1,4 +1,4 @@
-"""Worker-side grading: how often a run reports progress (each report is a host sync on a GPU)."""
+"""The trainer's session: how often a run reports progress (each report is a host sync on a GPU)."""
 
 from grader.trainer.session import ProgressPacer
 
