@@ -552,7 +552,10 @@ def main(argv=None) -> int:
     if not args.no_save and (args.save or not args.limit):
         RESULTS.mkdir(parents=True, exist_ok=True)
         slug = re.sub(r"[^a-z0-9]+", "-", env["device_name"].lower()).strip("-")
-        tag = "" if (a.label, b.label) == ("reference", "grader") else "-" + re.sub(r"[^a-z0-9]+", "-", b.label)
+        # Named by both sides when a is not the reference: a run of the old loop against the program must not
+        # overwrite the program's run against the reference.
+        sides = b.label if a.label == "reference" else f"{a.label}-vs-{b.label}"
+        tag = "" if (a.label, b.label) == ("reference", "grader") else "-" + re.sub(r"[^a-z0-9]+", "-", sides)
         size = (f"-n{args.limit}" if args.limit else "") + (f"-only-{args.only}" if args.only else "")
         path = RESULTS / f"{slug}-{env['date'][:10]}-e{args.epochs}{size}{tag}.json"
         payload = {"environment": env, "args": {"method": METHOD, "epochs": args.epochs, "seeds": args.seeds,
