@@ -154,23 +154,29 @@ class Program:
                 "model): use fewer or smaller operations")
 
     def _value(self, arg, env, device=None):
-        if isinstance(arg, dict):
-            if "node" in arg:
-                return env[arg["node"]]
-            if "list" in arg:
-                return [self._value(a, env, device) for a in arg["list"]]
-            if "dtype" in arg:
-                return _DTYPES[arg["dtype"]]
-            if "device" in arg:
-                return device or self.device  # tensors made in forward live where the evaluator computes
-            if "memory_format" in arg:
-                return _FORMATS[arg["memory_format"]]
-            if "layout" in arg:
-                return torch.strided
-            if "float" in arg:
-                return float(arg["float"])
-            raise ProgramError(f"the exported program holds an argument the evaluator does not know: {sorted(arg)}")
-        return arg
+        return value_of(arg, env, device or self.device)  # tensors made in forward live where it computes
+
+
+def value_of(arg, env: dict, device):
+    """A node's argument as a value: earlier results looked up in `env` (tensors, or the fx nodes of
+    grader.trainer.fused), plain values as they are, and `device` for the program's device arguments."""
+    if isinstance(arg, dict):
+        if "node" in arg:
+            return env[arg["node"]]
+        if "list" in arg:
+            return [value_of(a, env, device) for a in arg["list"]]
+        if "dtype" in arg:
+            return _DTYPES[arg["dtype"]]
+        if "device" in arg:
+            return device
+        if "memory_format" in arg:
+            return _FORMATS[arg["memory_format"]]
+        if "layout" in arg:
+            return torch.strided
+        if "float" in arg:
+            return float(arg["float"])
+        raise ProgramError(f"the exported program holds an argument the evaluator does not know: {sorted(arg)}")
+    return arg
 
 
 def _liveness(graph: program.Graph) -> list[list[str]]:

@@ -124,7 +124,7 @@ def test_dropout_the_cheaper_draw_cannot_take_is_left_to_torch_and_the_run_says_
 
 def test_compile_failure_falls_back_to_eager_with_a_warning(submission, train_split, test_split, monkeypatch):
     def broken_compile(model, **kwargs):
-        def compiled(x):
+        def compiled(*inputs):
             raise RuntimeError("backend exploded\nlong details")
         return compiled
 

@@ -45,17 +45,31 @@ class ProgramModule(torch.nn.Module):
                 if spec.kind in ("parameter", "buffer")]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.program.device = x.device  # tensors the program makes live where it computes
+        out, env = self.program.run_with_env(self.inputs_for_step(), x)
+        self.keep_statistics([env[m.value["node"]] for m in self.graph.mutations])
+        return out
+
+    def fused(self, mode: str | None, device: torch.device):
+        """This forward through torch.compile of the program's fx graph (grader.trainer.fused): what
+        `--compile` trains with."""
+        from grader.trainer.fused import FusedForward  # torch.compile's imports are paid only when asked for
+
+        return FusedForward(self, mode, device)
+
+    def inputs_for_step(self) -> dict[str, torch.Tensor]:
+        """The program's parameters, buffers and constants by graph name, for one step."""
         held = {spec.name: getattr(self, spec.name) for spec in self.graph.inputs if spec.kind != "input"}
         # Autograd keeps what BatchNorm read for the backward pass: the buffers it updates are handed over as copies
         # (a few hundred numbers), so writing the new statistics in place cannot spoil the gradients.
-        inputs = {**held, **{m.buffer: held[m.buffer].clone() for m in self.graph.mutations}}
-        self.program.device = x.device  # tensors the program makes live where it computes
-        out, env = self.program.run_with_env(inputs, x)
+        return {**held, **{m.buffer: held[m.buffer].clone() for m in self.graph.mutations}}
+
+    def keep_statistics(self, new: list[torch.Tensor]) -> None:
+        """Write the step's new BatchNorm statistics (one per mutation, in order) into the buffers, in training."""
         if self.training:  # the probe of a memory format runs in eval mode and must change nothing
             with torch.no_grad():
-                for m in self.graph.mutations:
-                    held[m.buffer].copy_(env[m.value["node"]])
-        return out
+                for m, value in zip(self.graph.mutations, new, strict=True):
+                    getattr(self, m.buffer).copy_(value)
 
     def _dropout(self, input: torch.Tensor, p: float, train: bool | None):
         """aten.native_dropout with the cheaper mask draw (grader.trainer.speed.keep_mask) where it applies."""

@@ -22,6 +22,7 @@ from grader.mnist import Split, normalize
 from grader.record import LoopOptions
 from grader.trainer.augment import Augmenter
 from grader.trainer.graphed import Replay, unsupported
+from grader.trainer.program_module import ProgramModule
 from grader.trainer.recipe import PER_BATCH_SCHEDULERS, Recipe, build_optimizer, describe_optimizer, step_scheduler
 from grader.trainer.step import Tally, loss_and_backward
 
@@ -55,8 +56,11 @@ class _Forward:
     def __init__(self, model: torch.nn.Module, compile: bool | str, warnings: list[str]):
         self.model, self.fn, self.warnings = model, model, warnings
         if compile:
+            mode = None if compile is True else compile
             try:
-                self.fn = torch.compile(model, mode=None if compile is True else compile)
+                # a program the grader trains is compiled from the fx graph it writes itself (masks drawn outside)
+                self.fn = (model.fused(mode, _device_of(model)) if isinstance(model, ProgramModule)
+                           else torch.compile(model, mode=mode))
             except Exception as exc:  # torch.compile raises many kinds; any of them means "run eagerly"
                 self.fall_back(exc)
 
@@ -67,6 +71,10 @@ class _Forward:
     def fall_back(self, exc: Exception) -> None:
         self.fn = self.model
         self.warnings.append(f"torch.compile could not handle this model ({_reason(exc)}); trained without it")
+
+
+def _device_of(model: torch.nn.Module) -> torch.device:
+    return next(iter(model.parameters()), torch.empty(0)).device
 
 
 def _reason(exc: Exception) -> str:
