@@ -21,8 +21,10 @@ SCHEMA_VERSION = 2  # 1: the untyped record of course 0.1 (worker figures, "veri
 class LoopOptions:
     """Speed-ups of the training loop that leave what is computed unchanged, up to float rounding."""
 
-    # torch.compile: costs tens of seconds up front, pays off only on long GPU runs. True, or a torch.compile mode:
-    # "reduce-overhead" also replays the step as CUDA graphs, which is what a small model on a fast GPU waits on.
+    # torch.compile of the program's fx graph (grader.trainer.fused): on a CPU inductor fuses each block's BatchNorm,
+    # ReLU and dropout multiply, about a third off a lesson-6 step (docs/performance.md), for two compiles up front
+    # (the full batch and an epoch's smaller last one: tens of seconds). Opt-in until its accuracy parity is shown.
+    # True, or a torch.compile mode: "reduce-overhead" also replays the step as CUDA graphs on a GPU.
     compile: bool | str = False
     # NHWC memory: oneDNN's CPU convolutions run a lesson-6 step about 10 % faster in it on 2 threads
     # (benchmarks/profile_step.py), and it can help cuDNN on GPUs. Opt-in: it changes the float order, and its
