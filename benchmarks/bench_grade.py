@@ -317,6 +317,9 @@ def _summary(pipeline: str, history: list[dict], wall: float, n_train: int, devi
         "epochs": history,
         "wall_seconds": wall,
         "seconds_per_epoch": train_seconds / len(history),
+        # the steady state: the first epoch also pays one-off costs (torch.compile's compiles, above all)
+        "seconds_per_later_epoch": (statistics.median(h["seconds"] for h in history[1:]) if len(history) > 1
+                                    else None),
         "images_per_second": n_train * len(history) / train_seconds,
         "peak_memory_mb": _peak_memory_mb(device),
         "final_acc": history[-1]["test_acc"],
@@ -413,6 +416,9 @@ def _side_figures(runs: list[dict]) -> dict:
     out = {k: statistics.median(r[k] for r in runs) for k in ("images_per_second", "seconds_per_epoch",
                                                              "wall_seconds", "peak_memory_mb")}
     out.update({k: statistics.fmean(r[k] for r in runs) for k in ("final_acc", "best_acc")})
+    later = [r["seconds_per_later_epoch"] for r in runs if r.get("seconds_per_later_epoch") is not None]
+    if later:
+        out["seconds_per_later_epoch"] = statistics.median(later)
     out["runs"] = len(runs)
     return out
 
