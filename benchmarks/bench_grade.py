@@ -365,6 +365,32 @@ def _environment(device_arg: str) -> dict:
     }
 
 
+def _roofline(device_arg: str) -> dict:
+    """What the roofline in docs/performance.md needs: the FLOPs of one training image of the lesson-6 solution
+    (forward and backward, counted by torch's FlopCounterMode) and the rate a large matrix multiply reaches on
+    this device now, the ceiling a step's convolutions could approach (measured, not a datasheet peak)."""
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from grader.device import pick_device
+
+    device = pick_device(device_arg)
+    net, batch = _solution().Net().to(device).train(), 8
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(net(torch.zeros(batch, 1, 28, 28, device=device)), torch.zeros(batch, dtype=torch.long,
+                                                                                         device=device)).backward()
+    a = torch.randn(2048, 2048, device=device)
+    rates = []
+    for _ in range(5):
+        _sync(device)
+        started = time.perf_counter()
+        a @ a
+        _sync(device)
+        rates.append(2 * 2048**3 / (time.perf_counter() - started) / 1e9)
+    return {"training_flops_per_image": counter.get_total_flops() / batch, "matmul_gflops": statistics.median(rates)}
+
+
 def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -527,7 +553,7 @@ def main(argv=None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
 
-    env = _environment(args.device)
+    env = {**_environment(args.device), **_roofline(args.device)}
     command = "python benchmarks/bench_grade.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     if env["omp_num_threads"]:
         command = f"OMP_NUM_THREADS={env['omp_num_threads']} " + command

@@ -78,6 +78,35 @@ def _row(data: dict) -> str:
     )
 
 
+ROOFLINE_HEADER = """## Against the machine's limit
+
+For runs that measured it: the FLOPs one training image costs (forward and backward, counted by torch's
+FlopCounterMode on the lesson-6 solution; convolutions and the head, not the elementwise passes), the rate each side
+reached (FLOPs of an epoch's training images over its s/epoch, the later epochs where there were several; the
+epoch's test-set evaluation is inside that time, so the rate is a little low), and that rate as a fraction of what a
+2048 x 2048 matrix multiply reached on the same device in the same run: the ceiling convolutions could approach.
+"""
+
+ROOFLINE_COLUMNS = ("device", "date", "a → b", "MFLOP / training image", "GFLOP / epoch", "GFLOP/s a / b",
+                    "matmul GFLOP/s", "fraction of it a / b")
+
+
+def _roofline_row(data: dict) -> str:
+    env, args, s = data["environment"], data["args"], data["summary"]
+    flops = env["training_flops_per_image"] * args.get("train_images", 60000)
+
+    def rate(side: dict) -> float | None:
+        seconds = side.get("seconds_per_later_epoch") or side.get("seconds_per_epoch")
+        return flops / seconds / 1e9 if seconds else None
+
+    rates = [rate(s.get(k, {})) for k in ("a", "b")]
+    shown = " / ".join("-" if r is None else f"{r:.0f}" for r in rates)
+    fractions = " / ".join("-" if r is None else f"{r / env['matmul_gflops']:.0%}" for r in rates)
+    return (f"| {env['device_name']} | {env['date'][:10]} | {args['a']} → {args['b']} | "
+            f"{env['training_flops_per_image'] / 1e6:.1f} | {flops / 1e9:,.0f} | {shown} | "
+            f"{env['matmul_gflops']:.0f} | {fractions} |")
+
+
 def _legacy_row(data: dict) -> str:
     """A results file from before the paired method (means over unpaired runs), as it was shown then."""
     env, s = data["environment"], data["summary"]
@@ -175,6 +204,9 @@ def render() -> str:
     legacy = [d for d in loaded if d["args"].get("method") != "paired"]
     rows = [_row(d) for d in paired] or ["| (no paired results yet) |" + " |" * (len(COLUMNS) - 1)]
     lines = [HEADER, *_table(COLUMNS, rows)]
+    measured = [d for d in paired if "matmul_gflops" in d["environment"]]
+    if measured:
+        lines += ["", ROOFLINE_HEADER, *_table(ROOFLINE_COLUMNS, [_roofline_row(d) for d in measured])]
     gpu = [d for d in (json.loads(p.read_text()) for p in sorted(RESULTS.glob("gpu-*.json")))
            if isinstance(d, dict) and {"machine", "grading", "grader"} <= set(d)]
     if gpu:
