@@ -12,7 +12,7 @@ from pathlib import Path
 
 from grader import paths
 from grader.authoring import results, trusted
-from grader.course.lesson import Lesson, get_lesson, lesson_ids
+from grader.course.lesson import MODEL_FILE, Lesson, get_lesson, lesson_ids
 from grader.course.verdict import FAILED, PASSED, SMOKE
 from grader.digest import code_sha256, file_sha256
 from grader.errors import CourseError, SubmissionError, TrainingError
@@ -158,7 +158,7 @@ def verify(
         status, message = static_check(les.stub, les, data_dir)
         ok = status not in ("passed", "missing")  # a stub must exist, and must not already pass
         report.static.append(StaticRow(les.id, "stub", les.stub, status, message, ok))
-        solution = solutions_root / les.id / "model.py"
+        solution = solutions_root / les.id / MODEL_FILE
         status, message = static_check(solution, les, data_dir)
         report.static.append(StaticRow(les.id, "solution", solution, status, message, ok=status == PASSED))
         for extra in les.verify_extras:
@@ -179,7 +179,7 @@ def verify(
     for les in lessons:
         files = []
         if only != "extras":
-            files.append((solutions_root / les.id / "model.py", "pass"))
+            files.append((solutions_root / les.id / MODEL_FILE, "pass"))
         if only != "solutions":
             files += [(root / e.file, e.expect) for e in les.verify_extras]
         for path, expect in files:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from grader import mnist, program, program_analysis
 from grader.channel import CLOSED, ChildProcess, Garbage, cold_start, exit_reason
-from grader.course.lesson import DEFAULT_CRITERIA, Lesson
+from grader.course.lesson import DEFAULT_CRITERIA, MODEL_FILE, Lesson
 from grader.course.verdict import judge, judge_static
 from grader.device import check_requested
 from grader.digest import file_sha256
@@ -50,7 +50,6 @@ QUICK_TRAIN = 5_000  # images for a --quick smoke run: about a tenth of an epoch
 QUICK_TEST = 2_000
 CHECK_TRAIN = 64  # the worker needs two digits for the contract and a few to export with, never the split
 CHECK_TIMEOUT_S = 120.0
-MODEL_FILE = "model.py"
 # The evaluator holds the test split (31 MB) and one batch, which its work bound keeps under 1 GiB on a CPU.
 EVALUATOR_LIMITS = {"memory_gib": 4.0}
 _STATE_NAME = re.compile(r"state-\d{3}\.bin")

@@ -18,7 +18,7 @@ import torch
 
 from grader.errors import SubmissionError
 from grader.trainer.augment import Augmenter
-from grader.trainer.step import Tally, loss_and_backward
+from grader.trainer.step import EpochTally, loss_and_backward
 
 AUGMENT_CHUNK = 8192  # images augmented per call when an epoch starts: bounds the sampling grid to ~50 MB
 WARMUP_STEPS = 2  # eager steps per batch size before recording: cuDNN and autograd set themselves up outside it
@@ -114,7 +114,7 @@ class Replay:
         self.offsets = {size: torch.arange(size, device=device) for size in set(self.sizes)}
         self.position = torch.zeros((), dtype=torch.long, device=device)  # first row of the next batch
         self.step_no = torch.zeros((), dtype=torch.long, device=device)
-        self.tally = Tally(device)
+        self.tally = EpochTally(device)
         self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
         self._grads: list[list] = []  # each recording's gradient tensors, which its replays write
         if record:

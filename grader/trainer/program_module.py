@@ -17,7 +17,7 @@ class ProgramModule(torch.nn.Module):
     """`forward(x)` is the submission's training forward, computed from its exported program."""
 
     def __init__(self, graph: program.Graph, constants: dict[str, torch.Tensor], state: dict[str, torch.Tensor],
-                 fast_dropout: bool = False, tally: speed.Tally | None = None):
+                 fast_dropout: bool = False, tally: speed.DropoutTally | None = None):
         super().__init__()
         if graph.mode != "train":
             raise program.ProgramError("the trainer runs training-mode programs only")

@@ -84,7 +84,7 @@ def build_model(task: TrainTask, fast_dropout: bool) -> tuple[ProgramModule, lis
     submitted = tensors_from_file(Path(task.initial), "cpu")
     check_tensors(graph, submitted)
     drawn = draw(graph, submitted, task.seed, parse_scheme(task.init))
-    model = ProgramModule(graph, constants, drawn.state, fast_dropout, speed.Tally())
+    model = ProgramModule(graph, constants, drawn.state, fast_dropout, speed.DropoutTally())
     return model, list(drawn.notes), getattr(drawn, "rules", {})
 
 

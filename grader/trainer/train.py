@@ -23,7 +23,7 @@ from grader.record import LoopOptions
 from grader.trainer.augment import Augmenter
 from grader.trainer.graphed import Replay, unsupported
 from grader.trainer.recipe import PER_BATCH_SCHEDULERS, Recipe, build_optimizer, describe_optimizer, step_scheduler
-from grader.trainer.step import Tally, loss_and_backward
+from grader.trainer.step import EpochTally, loss_and_backward
 
 DIVERGENCE_CHECK_EVERY = 50  # steps between host reads of the NaN flag: cheap, and stops a dead run early
 
@@ -131,7 +131,7 @@ def train_epoch(loop: Loop, epoch: int, on_step: Callable | None = None) -> Epoc
     model, optimizer = loop.model, loop.optimizer
     device = loop.images.device
     model.train()
-    tally = Tally(device)
+    tally = EpochTally(device)
     lrs = []  # host-side: the lr each step used, to name it if the run diverges
     seen = 0
     for step, idx in enumerate(_batches(len(loop.labels), loop.batch_size, loop.generator, device), start=1):
@@ -182,7 +182,7 @@ def _train_epoch_replayed(loop: Loop, epoch: int, on_step: Callable | None) -> E
     return _end_epoch(loop, replay.tally, epoch, seen, lrs, started)
 
 
-def _end_epoch(loop: Loop, tally: Tally, epoch: int, seen: int, lrs: list[float], started: float) -> EpochStats:
+def _end_epoch(loop: Loop, tally: EpochTally, epoch: int, seen: int, lrs: list[float], started: float) -> EpochStats:
     """The epoch's figures, read from the device once; a run that diverged stops here with a TrainingError."""
     _raise_if_diverged(tally.first_bad, epoch, lrs)
     stats = EpochStats(epoch, tally.loss_sum.item() / seen, 100.0 * tally.correct.item() / seen,
