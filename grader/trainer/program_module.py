@@ -37,7 +37,8 @@ class ProgramModule(torch.nn.Module):
 
     def named_by_target(self) -> dict[str, torch.nn.Parameter]:
         """The parameters under the submission's own names (features.0.0.weight), as make_optimizer saw them."""
-        return {spec.target: getattr(self, spec.name) for spec in self.graph.inputs if spec.kind == "parameter"}
+        return {spec.target: getattr(self, spec.name) for spec in self.graph.inputs
+                if spec.kind == "parameter" and spec.target is not None}  # a parameter always has its name
 
     def state_for_graph(self) -> list[tuple[str, torch.Tensor]]:
         """(graph input name, tensor) of every parameter and buffer: what a state file holds."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 
@@ -119,7 +120,7 @@ class DropoutTally:
 class _Patch:
     """The replacements for torch._VF's four dropout entry points, each falling back to the original."""
 
-    def __init__(self, originals: dict, tally: DropoutTally | None):
+    def __init__(self, originals: dict[str, Any], tally: DropoutTally | None):
         self.originals, self.tally = originals, tally
 
     def make(self, name: str):

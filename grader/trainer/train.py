@@ -14,6 +14,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -42,7 +43,7 @@ class EpochStats:
 @dataclass
 class FitResult:
     epochs: list[EpochStats] = field(default_factory=list)
-    optimizer: dict = field(default_factory=dict)  # what make_optimizer or the recipe built, for the record
+    optimizer: dict[str, Any] = field(default_factory=dict)  # what make_optimizer or the recipe built, for the record
     warnings: list[str] = field(default_factory=list)
     compiled: bool = False  # whether the epochs really ran through torch.compile (it falls back to eager)
     graphed: bool = False  # whether the epochs replayed a recorded CUDA graph (grader.trainer.graphed)
@@ -53,7 +54,8 @@ class _Forward:
     """The training forward: compiled when asked, falling back to eager once, with a warning, if compiling fails."""
 
     def __init__(self, model: torch.nn.Module, compile: bool | str, warnings: list[str]):
-        self.model, self.fn, self.warnings = model, model, warnings
+        self.model, self.warnings = model, warnings
+        self.fn: Callable = model
         if compile:
             try:
                 self.fn = torch.compile(model, mode=None if compile is True else compile)
@@ -166,6 +168,7 @@ def _train_epoch_replayed(loop: Loop, epoch: int, on_step: Callable | None) -> E
     """train_epoch with the recorded step: the epoch's batches are augmented up front, then one replay a step."""
     started = time.perf_counter()
     replay = loop.replay
+    assert replay is not None  # train_epoch sends only a loop with a recorded step here
     loop.model.train()
     replay.start_epoch(loop.images, loop.labels, _shuffle(len(loop.labels), loop.generator, loop.images.device),
                        loop.augment, loop.generator)

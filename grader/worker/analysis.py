@@ -21,6 +21,7 @@ import copy
 import io
 import re
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -80,7 +81,7 @@ def structure(model: nn.Module, input_size=(1, 28, 28)) -> Structure:
         # Only a module's own weights: a functional call's are not known here (the program analysis counts them).
         if op.module is None:
             return 0
-        return sum(p.numel() for p in _unique_trainable(op.module.parameters(), seen))
+        return sum(p.numel() for p in _unique_trainable(cast(nn.Module, op.module).parameters(), seen))
 
     return summarise(_analyse(model, input_size).ops, weigh)
 
