@@ -125,10 +125,22 @@ class EpochTrained(Event):
 
 @dataclass(frozen=True)
 class TrainResult(Event):
-    """Training is over: the recipe and loop as used, versions, warnings (the parent builds the record)."""
+    """Training is over: how it ran, for the record the parent builds (never a figure the verdict reads)."""
 
     EVENT: ClassVar[str] = "result"
-    record: dict[str, Any]
+    seed: int
+    quick: bool
+    device: str  # cpu, cuda:0, mps
+    device_name: str  # the GPU's model, or the CPU with its thread count
+    versions: dict[str, Any]  # grader, python, torch, torchvision, cuda, cudnn
+    recipe: dict[str, Any]  # the recipe and the optimizer as used
+    loop: dict[str, Any]  # LoopOptions as used, with what actually happened (compiled, graphed, channels_last)
+    init: dict[str, str]  # target -> the rule that drew its initial value
+    epochs_trained: int
+    train_images: int
+    warnings: list[str]
+    sandbox: dict[str, Any]  # the trainer's walls as they held
+    duration: float  # seconds, the trainer's whole run
 
 
 # --------------------------------------------------------------------------------------------------- evaluator

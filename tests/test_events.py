@@ -26,7 +26,8 @@ EVERY_KIND = (Failed("internal", "boom", "trace"), Phase("contract"),
               Described({"params": 1}, "graph.json", "constants.bin", "initial.bin", recipe={"epochs": 1}),
               TrainStart(2, 10, "CPU", "cpu", 640, True), StateSaved(0, "state-000.bin"),
               Progress(1, 5, 10, 2.5, 12.5), EpochTrained(1, 0.5, 90.0, 0.01, 1.5, "state-001.bin"),
-              TrainResult({"epochs_trained": 1}),
+              TrainResult(0, False, "cpu", "CPU (x86_64, 2 threads)", {"torch": "2.x"}, {"epochs": 1},
+                          {"fast_dropout": True}, {"fc.weight": "kaiming_uniform"}, 1, 640, [], {"rlimits": {}}, 2.5),
               EvaluatorReady(100, "cpu", {"rlimits": {}}, "shuffled"), Loaded(0.5, {"bytes": 1}),
               Measured(1, 0.1, 97.5, 0, 0.2), ZygoteReady(123))
 

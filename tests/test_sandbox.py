@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from grader.errors import SubmissionError
-from grader.events import EventError, Measured, Progress, TrainResult
+from grader.events import EventError, Measured, Phase, Progress
 from grader.walls import sandbox
 from tests.conftest import ROOT
 from tests.unscreened import WorkerError, run_unscreened
@@ -294,7 +294,8 @@ def test_a_file_changed_after_the_policy_read_it_is_not_graded(tmp_path):
 @pytest.mark.parametrize(("line", "why"), [
     (b"not json", "not JSON"), (b"[1, 2]", "not an event"), (b'{"no_event": 1}', "not an event"),
     (b'{"event": 3}', "not an event"), (b'{"event": "error"}', "without its 'kind'"),
-    (b'{"event": "result"}', "without its 'record'"), (b'{"event": "result", "record": 1}', "result.record is int"),
+    (b'{"event": "result", "record": {"verdict": "passed"}}', "without its 'seed'"),
+    (b'{"event": "loaded", "seconds": "fast"}', "loaded.seconds is str"),
     (b'{"event": "verdict", "status": "passed"}', "unknown event 'verdict'"),
     (b'{"event": "measured", "epoch": true, "test_loss": 0.1, "test_acc": 99.9}', "measured.epoch is bool"),
     (b"\xff\xfe", "not JSON"), (b"[" * 100_000, "not JSON"),
@@ -307,7 +308,7 @@ def test_malformed_events_are_rejected_saying_why(line, why):
 def test_wellformed_events_pass_typed():
     assert _parse_event(b'{"event": "progress", "epoch": 1, "step": 2, "steps": 4, "loss": 0.5, "acc": 90}') \
         == Progress(1, 2, 4, 0.5, 90.0)
-    assert _parse_event(b'{"event": "result", "record": {}}') == TrainResult({})
+    assert _parse_event(b'{"event": "phase", "name": "contract"}') == Phase("contract")
     diverged = _parse_event(b'{"event": "measured", "epoch": 3, "test_loss": "nan", "test_acc": 9.8}')
     assert isinstance(diverged, Measured) and math.isnan(diverged.test_loss)  # NaN travels as "nan" (json_safe)
 

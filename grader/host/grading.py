@@ -217,7 +217,7 @@ class _Run:
     count: program.ParamCount | None = None
     export: dict[str, Any] = field(default_factory=dict)
     worker_sandbox: dict[str, Any] = field(default_factory=dict)  # the worker's walls, as it described them
-    result: dict[str, Any] | None = None  # the trainer's TrainResult.record
+    result: TrainResult | None = None
     trained: dict[int, EpochTrained] = field(default_factory=dict)  # epoch -> the trainer's figures
     measured: dict[int, Measured] = field(default_factory=dict)  # epoch -> the evaluator's figures
     sent: set[int] = field(default_factory=set)  # epochs handed to the evaluator
@@ -399,7 +399,7 @@ def _from_trainer(run: _Run, event: Event, kids: _Children) -> None:
     elif isinstance(event, TrainResult):
         if run.result is not None:
             raise IntegrityError("the trainer reported more than one result; this run cannot be trusted")
-        run.result = event.record
+        run.result = event
     else:
         raise IntegrityError(f"the trainer sent a {event.EVENT!r} event, which is not the trainer's; "
                              "this run cannot be trusted")
@@ -489,19 +489,17 @@ def _untrained_record(run: _Run) -> RunRecord:
 
 
 def _record(run: _Run) -> RunRecord:
-    result = run.result or {}
-    recipe = result.get("recipe") or {}
-    rules.check_epochs(int(result.get("epochs_trained", -1)), int(recipe.get("epochs", -1)), set(run.measured),
+    result = run.result
+    if result is None:  # _pump returns a trained run only once the trainer reported
+        raise WorkerError("the trainer ended without its result")
+    rules.check_epochs(result.epochs_trained, int(result.recipe.get("epochs", -1)), set(run.measured),
                        run.criteria.max_epochs if run.request.epochs is None
                        else min(run.criteria.max_epochs, run.request.epochs), run.request.quick)
     return _judged(run, RunRecord(
-        **_described(run), device=str(result.get("device", "")),
-        device_name=str(result.get("device_name", "")), versions=dict(result.get("versions") or {}), recipe=recipe,
-        loop=dict(result.get("loop") or {}), baseline_test_acc=run.measured[0].test_acc,
+        **_described(run), device=result.device, device_name=result.device_name, versions=dict(result.versions),
+        recipe=result.recipe, loop=dict(result.loop), baseline_test_acc=run.measured[0].test_acc,
         epochs=[_epoch(run, e) for e in sorted(run.trained)], train_loss_steps=run.steps,
-        train_images=int(result.get("train_images") or 0), init=dict(result.get("init") or {}),
-        evaluator=run.evaluator, warnings=run.policy_warnings + list(result.get("warnings") or []) + _warnings(run),
-        test_images=run.test_images,
-        sandbox={**dict(result.get("sandbox") or {}), "worker": run.worker_sandbox,
-                 "evaluator": run.evaluator.get("sandbox") or {}},
+        train_images=result.train_images, init=dict(result.init), evaluator=run.evaluator,
+        warnings=run.policy_warnings + list(result.warnings) + _warnings(run), test_images=run.test_images,
+        sandbox={**result.sandbox, "worker": run.worker_sandbox, "evaluator": run.evaluator.get("sandbox") or {}},
         duration=time.perf_counter() - run.started))

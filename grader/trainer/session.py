@@ -124,19 +124,19 @@ def run(task: TrainTask, emit: Callable[[Event], None], workdir: Path) -> None:
 
     torch.manual_seed(task.seed)  # dropout masks and any randomness inside the program
     result = fit(model, recipe, split, device, task.seed, on_epoch=on_epoch, on_step=on_step, options=task.loop)
-    emit(TrainResult({
-        "seed": task.seed,
-        "quick": task.quick,
-        "device": str(device),
-        "device_name": device_name(device),
-        "versions": versions(device),
-        "recipe": {**recipe.to_dict(), **result.optimizer},
-        "loop": {**asdict(task.loop), "channels_last": result.channels_last, "compiled": result.compiled,
-                 "graphed": result.graphed},
-        "init": rules,
-        "epochs_trained": len(result.epochs),
-        "train_images": len(split),
-        "warnings": warnings + result.warnings,
-        "sandbox": dict(sandbox.APPLIED),
-        "duration": time.perf_counter() - started,
-    }))
+    emit(TrainResult(
+        seed=task.seed,
+        quick=task.quick,
+        device=str(device),
+        device_name=device_name(device),
+        versions=versions(device),
+        recipe={**recipe.to_dict(), **result.optimizer},
+        loop={**asdict(task.loop), "channels_last": result.channels_last, "compiled": result.compiled,
+              "graphed": result.graphed},
+        init=rules,
+        epochs_trained=len(result.epochs),
+        train_images=len(split),
+        warnings=warnings + result.warnings,
+        sandbox=dict(sandbox.APPLIED),
+        duration=time.perf_counter() - started,
+    ))
