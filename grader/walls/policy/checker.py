@@ -14,42 +14,42 @@ from pathlib import Path
 
 from grader.errors import PolicyError
 from grader.walls.policy.names import (
-    _bound_names,
-    _dotted,
-    _Facts,
-    _folded,
-    _Imported,
-    _imported_names,
-    _is_dunder,
-    _params,
-    _resolve,
-    _root,
+    Facts,
+    Imported,
+    bound_names,
+    dotted_name,
+    folded_text,
+    imported_names,
+    is_dunder,
+    params_of,
+    resolve_path,
+    root_of,
 )
-from grader.walls.policy.runnable import _skip_main_blocks, _unused_tool_imports, _unused_warning, runnable_tree
+from grader.walls.policy.runnable import runnable_tree, skip_main_blocks, unused_tool_imports, unused_warning
 from grader.walls.policy.tables import (
-    _BUILTIN_NAMES,
-    _EXAMPLES,
-    _FACTORY,
-    _HINTS,
-    _LAZY,
-    _METHOD_DECORATORS,
-    _REEXPORTED,
     ALLOWED_BUILTINS,
     ALLOWED_DUNDER_METHODS,
     ALLOWED_DUNDER_NAMES,
     BASE_IMPORTS,
+    BUILTIN_NAMES,
     DENIED_ATTRIBUTES,
     DENIED_BUILTINS,
+    EXAMPLES,
+    FACTORY,
+    HINTS,
+    LAZY,
     MEMBERS,
+    METHOD_DECORATORS,
     MODEL_METHODS,
     NN_BASES,
     NN_MODULE_METHODS,
     NN_MODULE_NAMES,
+    REEXPORTED,
     REFUSED_MEMBERS,
     TENSOR_CLASSES,
+    Allowlist,
     Limits,
-    _Allowlist,
-    _allowlist,
+    allowlist_with,
 )
 
 _CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
@@ -137,15 +137,15 @@ def check_source(raw: bytes, allowed_imports=(), limits: Limits = Limits(), *,
     deep = _too_deep(tree, limits.max_depth)
     if deep:
         return [deep]  # everything below may recurse over the tree; a bounded depth keeps it safe
-    allow = _allowlist(allowed_imports)
-    _skip_main_blocks(tree)
+    allow = allowlist_with(allowed_imports)
+    skip_main_blocks(tree)
     if warnings is not None:
-        warnings += [Finding(node.lineno, node.col_offset + 1, _unused_warning(node))
-                     for node in _unused_tool_imports(tree, allow)]
+        warnings += [Finding(node.lineno, node.col_offset + 1, unused_warning(node))
+                     for node in unused_tool_imports(tree, allow)]
     tree = runnable_tree(tree, allow)  # what the worker runs: neither the skipped imports nor the __main__ blocks
     findings = _name_bindings(tree)
-    facts = _Facts(tree, tuple(allowed_imports))
-    imported = _imported_names(tree, limits.max_alias_passes, facts)
+    facts = Facts(tree, tuple(allowed_imports))
+    imported = imported_names(tree, limits.max_alias_passes, facts)
     checker = _Checker(allow, limits, imported, facts)
     checker.run(tree)
     findings += checker.findings
@@ -207,7 +207,7 @@ def _too_deep(tree: ast.AST, limit: int) -> Finding | None:
     return None
 
 
-def _net_findings(facts: _Facts) -> list[Finding]:
+def _net_findings(facts: Facts) -> list[Finding]:
     """"Defines no Net" when nothing at module level binds the name, listing the classes the file has."""
     if facts.module_level("Net"):
         return []
@@ -244,7 +244,7 @@ _EXIT = _Exit()
 class _Checker:
     """Walks the tree with an explicit stack (no recursion, whatever the nesting) and collects findings."""
 
-    def __init__(self, allow: _Allowlist, limits: Limits, imported: _Imported, facts: _Facts):
+    def __init__(self, allow: Allowlist, limits: Limits, imported: Imported, facts: Facts):
         self.allow, self.limits, self.imported, self.facts = allow, limits, imported, facts
         self.findings: list[Finding] = []
         self.frames: list[_Frame] = []  # enclosing functions, innermost last
@@ -326,7 +326,7 @@ class _Checker:
     # ---------------------------------------------------------------- names
     def visit_Name(self, node: ast.Name) -> list:
         name = node.id
-        if _is_dunder(name):
+        if is_dunder(name):
             if name not in ALLOWED_DUNDER_NAMES:
                 self.refuse(node, f"the name {name} is not allowed: dunder names reach Python's internals")
             return []
@@ -338,7 +338,7 @@ class _Checker:
             self.refuse(node, DENIED_BUILTINS[name])
         elif name in ("getattr", "setattr", "hasattr"):
             self.refuse(node, f"{name} may only be called directly, as {name}(self, \"name\", ...)")
-        elif name in _BUILTIN_NAMES and name not in ALLOWED_BUILTINS and name not in self.facts.bindings:
+        elif name in BUILTIN_NAMES and name not in ALLOWED_BUILTINS and name not in self.facts.bindings:
             self.refuse(node, f"the builtin {name} is not allowed in a submission; a model needs only Python's "
                               "plain builtins (len, range, isinstance, super, print ...)")
         return []
@@ -358,11 +358,11 @@ class _Checker:
             return
         if isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name) \
                 and parent.func.id in ("getattr", "hasattr") and parent.args and parent.args[0] is node \
-                and len(parent.args) >= 2 and _folded(parent.args[1]) is not None:
+                and len(parent.args) >= 2 and folded_text(parent.args[1]) is not None:
             return  # getattr(nn, "ReLU"): checked as nn.ReLU in _check_dynamic_attribute
         path = sorted(paths)[0]
-        example = f"{_dotted(node)}.{_EXAMPLES.get(path, 'name')}"
-        self.refuse(node, f"{_dotted(node)} is the module {path}: use the names in it directly ({example}); "
+        example = f"{dotted_name(node)}.{EXAMPLES.get(path, 'name')}"
+        self.refuse(node, f"{dotted_name(node)} is the module {path}: use the names in it directly ({example}); "
                           "a module may not be passed, stored, returned or compared")
 
     # ---------------------------------------------------------------- attributes
@@ -372,11 +372,11 @@ class _Checker:
         if id(node) not in self.sanctioned:
             reason = self._attribute_reason(node)
             if reason:
-                self.refuse(node, f"{_dotted(node)}: {reason}")
+                self.refuse(node, f"{dotted_name(node)}: {reason}")
             else:
                 self._check_member(node, node.value, node.attr)
         if not isinstance(node.ctx, ast.Load) and node.attr in NN_MODULE_METHODS:
-            self.refuse(node, f"assigning {_dotted(node)} replaces nn.Module's own {node.attr}(), which the grader "
+            self.refuse(node, f"assigning {dotted_name(node)} replaces nn.Module's own {node.attr}(), which the grader "
                               "relies on; pick another name")
         self._check_unbound_method(node, node.value, node.attr)
         return [node.value]
@@ -389,7 +389,7 @@ class _Checker:
         if attr == "__class__" and isinstance(parent, ast.Attribute) and parent.attr == "__name__" \
                 and isinstance(parent.ctx, ast.Load) and isinstance(node.ctx, ast.Load):
             return None  # m.__class__.__name__ in an init loop
-        if _is_dunder(attr):
+        if is_dunder(attr):
             return f"dunder attributes such as {attr} reach Python's internals (only super().__init__() is allowed)"
         if attr.startswith("_"):
             if self._own_private(node.value, attr):
@@ -411,7 +411,7 @@ class _Checker:
         """`module.name` must be on the module's list (the allowlist proper)."""
         for path in sorted(self.facts.module_paths(value)):
             if path in MEMBERS and attr not in MEMBERS[path]:
-                written, full = f"{_dotted(value)}.{attr}", f"{path}.{attr}"
+                written, full = f"{dotted_name(value)}.{attr}", f"{path}.{attr}"
                 subject = written if written == full else f"{written} ({full})"
                 self.refuse(where, f"{subject} is not allowed: {_member_reason(path, attr)}")
                 return
@@ -424,7 +424,7 @@ class _Checker:
         if isinstance(call, ast.Call) and call.func is node and call.args \
                 and isinstance(call.args[0], ast.Name) and call.args[0].id == "self" and self._trusted_self():
             return
-        self.refuse(node, f"{_dotted(node)}: call a method on its object (self.{attr}(...)), not through its "
+        self.refuse(node, f"{dotted_name(node)}: call a method on its object (self.{attr}(...)), not through its "
                           "class with another first argument")
 
     def _trusted_self(self) -> bool:
@@ -472,7 +472,7 @@ class _Checker:
     def _check_type_call(self, node: ast.Call) -> None:
         if len(node.args) + len(node.keywords) == 3:
             self.sanctioned.add(id(node.func))
-            self.refuse(node, f"type() with three arguments is not allowed: {_FACTORY}")
+            self.refuse(node, f"type() with three arguments is not allowed: {FACTORY}")
             return
         parent = self.parent(node)
         if len(node.args) == 1 and not node.keywords and (
@@ -491,7 +491,7 @@ class _Checker:
             self.refuse(node, "setattr() is only allowed on self, the first parameter of a method "
                               "(setattr(self, f\"conv{i}\", layer)); setting attributes elsewhere can patch torch")
             return
-        attr = _folded(name)
+        attr = folded_text(name)
         if attr is not None:  # a literal, or an f-string of literals only: the name it spells is checked
             self._check_named_attribute(node, fn, target, attr)
             return
@@ -527,7 +527,7 @@ class _Checker:
 
     def _named_attribute_reason(self, fn: str, target: ast.AST, attr: str) -> str | None:
         """Why a getattr/setattr/hasattr of this attribute name is refused, or None."""
-        if _is_dunder(attr):
+        if is_dunder(attr):
             return f"dunder attributes such as {attr} reach Python's internals"
         if attr.startswith("_") and not self._own_private(target, attr):
             return f"attribute {attr} starts with an underscore: private internals are off limits"
@@ -544,7 +544,7 @@ class _Checker:
             return
         if not isinstance(target, (ast.Attribute, ast.Subscript)):
             return
-        root = _root(target)
+        root = root_of(target)
         inner = target.value  # what the attribute or item is set on: torch.Tensor in torch.Tensor.eq = ...
         through = []
         while isinstance(inner, (ast.Attribute, ast.Subscript, ast.Starred)):
@@ -552,10 +552,10 @@ class _Checker:
             inner = inner.value
         if (isinstance(root, ast.Name) and self._holds_import(root.id)) \
                 or any(self.imported.stored(a) for a in through):
-            self.refuse(target, f"{verb} {_dotted(target)} changes an imported module or class (monkeypatching); "
+            self.refuse(target, f"{verb} {dotted_name(target)} changes an imported module or class (monkeypatching); "
                                 "torch must stay as the grader has it")
         elif isinstance(root, ast.Call) and isinstance(target, ast.Attribute):
-            self.refuse(target, f"{verb} an attribute of a call's result ({_dotted(target)}) can patch classes; "
+            self.refuse(target, f"{verb} an attribute of a call's result ({dotted_name(target)}) can patch classes; "
                                 "assign to self.<name> instead")
 
     def _holds_import(self, name: str) -> bool:
@@ -589,15 +589,15 @@ class _Checker:
                                "type itself (x: torch.Tensor) or leave the annotation out")
 
     def visit_FunctionDef(self, node) -> list:
-        if _is_dunder(node.name) and node.name not in ALLOWED_DUNDER_METHODS:
+        if is_dunder(node.name) and node.name not in ALLOWED_DUNDER_METHODS:
             self.refuse(node, f"defining {node.name} is not allowed: it changes how torch or the grader see "
                               f"your objects (allowed: {', '.join(sorted(ALLOWED_DUNDER_METHODS))})")
         args = node.args
-        for a in _params(args):
+        for a in params_of(args):
             self._check_annotation(a.annotation)
         self._check_annotation(node.returns)
         outer = [*node.decorator_list, *args.defaults, *[d for d in args.kw_defaults if d is not None],
-                 *[a.annotation for a in _params(args) if a.annotation is not None]]
+                 *[a.annotation for a in params_of(args) if a.annotation is not None]]
         if node.returns is not None:
             outer.append(node.returns)
         # Defaults, decorators and annotations are evaluated outside the function, in the enclosing scope.
@@ -611,13 +611,13 @@ class _Checker:
         return [*outer, self._frame(node), node.body, _EXIT]
 
     def _frame(self, fn) -> _Frame:
-        names, stored = _bound_names(fn)
+        names, stored = bound_names(fn)
         binds_self = "self" in names
         trusted = False
         if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and binds_self and "self" not in stored:
             positional = [*fn.args.posonlyargs, *fn.args.args]
             trusted = bool(positional) and positional[0].arg == "self" and \
-                self.facts.instance_method(fn, _METHOD_DECORATORS)
+                self.facts.instance_method(fn, METHOD_DECORATORS)
         return _Frame(names, binds_self, trusted, id(fn))
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
@@ -636,8 +636,8 @@ class _Checker:
             return
         paths = self.facts.value_paths(base)
         if paths and any(p.rsplit(".", 1)[-1] in TENSOR_CLASSES for p in paths) or \
-                (paths is None and _resolve(base, self.imported.names).rsplit(".", 1)[-1] in TENSOR_CLASSES):
-            self.refuse(base, f"subclassing {_dotted(base)} is not allowed: a tensor subclass can change how "
+                (paths is None and resolve_path(base, self.imported.names).rsplit(".", 1)[-1] in TENSOR_CLASSES):
+            self.refuse(base, f"subclassing {dotted_name(base)} is not allowed: a tensor subclass can change how "
                               "the grader compares predictions with labels")
             return
         if paths and paths <= NN_BASES:
@@ -651,7 +651,7 @@ class _Checker:
                 return
             if base.id == "object" and base.id not in self.facts.bindings:
                 return
-        self.refuse(base, f"class {cls.name} may not derive from {_dotted(base)}: a class may derive only from "
+        self.refuse(base, f"class {cls.name} may not derive from {dotted_name(base)}: a class may derive only from "
                           "nn.Module, a torch.nn layer (nn.Sequential, nn.Conv2d ...) or a class defined earlier "
                           "in this file")
 
@@ -733,7 +733,7 @@ def _names_of(node: ast.AST) -> list[tuple[str, ast.AST]]:
         return [(node.arg, node)] if node.arg else []
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
         own = [] if isinstance(node, ast.Lambda) else [(node.name, node)]
-        return own + [(a.arg, a) for a in _params(node.args)]  # the walk does not visit the ast.arg nodes
+        return own + [(a.arg, a) for a in params_of(node.args)]  # the walk does not visit the ast.arg nodes
     if isinstance(node, ast.ClassDef):
         return [(node.name, node)]
     if isinstance(node, (ast.Import, ast.ImportFrom)):  # the walk does not visit the aliases
@@ -757,12 +757,12 @@ def _denied(attr: str) -> str | None:
 
 def _member_reason(module: str, name: str) -> str:
     """Why `module.name` is refused, and what to use instead (a clause to follow "X is not allowed: ")."""
-    hint = _HINTS.get(module) or f"allowed from {module}: {', '.join(sorted(MEMBERS[module]))}"
+    hint = HINTS.get(module) or f"allowed from {module}: {', '.join(sorted(MEMBERS[module]))}"
     if name in REFUSED_MEMBERS:
         return REFUSED_MEMBERS[name]
     if name.startswith("Lazy"):
-        return _LAZY
-    if name in _REEXPORTED:
+        return LAZY
+    if name in REEXPORTED:
         return f"it is the {name} module, which {module} imports for its own use; a module reached through " \
                f"another is refused ({hint})"
     return f"it is not on the course's list of {module} names; {hint}"

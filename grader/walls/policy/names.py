@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from grader.walls.policy.tables import _INSTANCE_DECORATORS, MEMBERS, MODULES, NN_BASES, NN_MODULE_NAMES
+from grader.walls.policy.tables import INSTANCE_DECORATORS, MEMBERS, MODULES, NN_BASES, NN_MODULE_NAMES
 
 
 @dataclass
@@ -18,7 +18,7 @@ class _Binding:
     scope: str = "module"  # "module", "class" or "function": where the binding happens
 
 
-class _Facts:
+class Facts:
     """What the whole file binds, read once before the walk: names, aliases, classes and their methods."""
 
     def __init__(self, tree: ast.Module, extras: tuple[str, ...]):
@@ -38,7 +38,7 @@ class _Facts:
         self.model_classes = self._model_classes()
         self.checked_classes = self._mixed_into_models()
         self.own_private = {n for n in self.methods | self.self_stores | self.class_attrs
-                            if n.startswith("_") and not _is_dunder(n)} - NN_MODULE_NAMES
+                            if n.startswith("_") and not is_dunder(n)} - NN_MODULE_NAMES
 
     def _bind(self, name: str, binding: _Binding) -> None:
         self.bindings.setdefault(name, []).append(binding)
@@ -54,10 +54,10 @@ class _Facts:
                 self._bind(node.name, _Binding("def", node, scope=scope))
                 if scope == "class":
                     self.methods.add(node.name)
-                for a in _params(node.args):
+                for a in params_of(node.args):
                     self._bind(a.arg, _Binding("other", a, scope="function"))
             elif isinstance(node, ast.Lambda):
-                for a in _params(node.args):
+                for a in params_of(node.args):
                     self._bind(a.arg, _Binding("other", a, scope="function"))
             elif isinstance(node, ast.ClassDef):
                 self._bind(node.name, _Binding("class", node, scope=scope))
@@ -294,7 +294,7 @@ def _class_scope_names(cls: ast.ClassDef) -> set[str]:
 
 
 
-def _params(args: ast.arguments) -> list[ast.arg]:
+def params_of(args: ast.arguments) -> list[ast.arg]:
     return [a for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg] if a]
 
 
@@ -311,7 +311,7 @@ def _chain(node: ast.AST) -> list[str] | None:
 
 # ---------------------------------------------------------------------------------------------------- taint
 @dataclass
-class _Imported:
+class Imported:
     """What the monkeypatching rule follows: names and attribute names that may hold an imported object."""
 
     names: dict[str, str]  # name -> dotted path ("?" when it came through a container, a call or a parameter)
@@ -324,7 +324,7 @@ class _Imported:
         return attr in self.attrs or any(attr.startswith(p) for p in self.prefixes)
 
 
-def _imported_names(tree: ast.AST, max_passes: int, facts: _Facts) -> _Imported:
+def imported_names(tree: ast.AST, max_passes: int, facts: Facts) -> Imported:
     """Names that may hold an imported module, class or function, and whether the propagation settled.
 
     Imports, then what they flow into: aliases (T = torch.Tensor), loop and `with` targets, parameters that
@@ -359,7 +359,7 @@ def _imported_names(tree: ast.AST, max_passes: int, facts: _Facts) -> _Imported:
         flow.changed = False
         for node in relevant:
             flow.visit(node)
-    return _Imported(names, flow.attrs, flow.prefixes, flow.self_holders, not flow.changed)
+    return Imported(names, flow.attrs, flow.prefixes, flow.self_holders, not flow.changed)
 
 
 # Builtins whose result may be (or contain) one of their arguments: list([torch.Tensor])[0] is torch.Tensor.
@@ -372,7 +372,7 @@ class _Flow:
     """One pass of taint propagation over the tree; `changed` says whether another pass is needed."""
 
     def __init__(self, names: dict[str, str], functions: dict[str, list], classes: dict[str, list],
-                 facts: _Facts):
+                 facts: Facts):
         self.names, self.functions, self.classes, self.facts = names, functions, classes, facts
         self.returning: set[str] = set()  # in-file functions that return an imported object
         self.attrs: set[str] = set()
@@ -382,7 +382,7 @@ class _Flow:
         # Methods whose first parameter is surely their instance or class: the only parameters a call's
         # arguments never reach. Any other `self` is a parameter like the rest (def patch(self): ...).
         self.instance_methods = {id(f) for fs in functions.values() for f in fs
-                                 if facts.instance_method(f, _INSTANCE_DECORATORS)}
+                                 if facts.instance_method(f, INSTANCE_DECORATORS)}
         self.changed = True
         self.memo: dict[int, bool] = {}  # holds() per node until the next taint: keeps a pass linear in the file
         self.parameters_done: set[str | None] = set()  # functions whose parameters are all tainted already
@@ -427,7 +427,7 @@ class _Flow:
         while node is not None:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
                 if id(node) not in self.binders:
-                    self.binders[id(node)] = "self" in _bound_names(node)[0]
+                    self.binders[id(node)] = "self" in bound_names(node)[0]
                 if self.binders[id(node)]:
                     return id(node)
             node = self.facts.parents.get(id(node))
@@ -458,7 +458,7 @@ class _Flow:
             elif isinstance(n, ast.Name) and n.id == "self":
                 self._taint_self(self.self_scope(n))  # self = torch.Tensor, for self in [torch.Tensor]
             elif isinstance(n, ast.Name) and n.id not in self.names:
-                self.names[n.id] = _resolve(value, self.names) if value is not None else "?"
+                self.names[n.id] = resolve_path(value, self.names) if value is not None else "?"
                 self._changed()
 
     def visit(self, node) -> None:
@@ -525,7 +525,7 @@ class _Flow:
 
     def _taint_setattr(self, name: ast.AST) -> None:
         """setattr(self, NAME, torch.Tensor): the attribute NAME spells, or every name its literal prefix begins."""
-        attr = _folded(name)
+        attr = folded_text(name)
         if attr is None:
             first = name.values[0] if isinstance(name, ast.JoinedStr) and name.values else None
             prefix = first.value if isinstance(first, ast.Constant) and isinstance(first.value, str) else ""
@@ -543,7 +543,7 @@ class _Flow:
         for fn in self.functions.get(name, []):
             positional = [*fn.args.posonlyargs, *fn.args.args]
             instance = positional[0] if positional and id(fn) in self.instance_methods else None
-            for arg in _params(fn.args):
+            for arg in params_of(fn.args):
                 if arg is not instance:
                     self._taint_parameter(fn, arg)
 
@@ -555,7 +555,7 @@ class _Flow:
             self._changed()
 
 
-def _resolve(expr: ast.AST, names: dict[str, str]) -> str:
+def resolve_path(expr: ast.AST, names: dict[str, str]) -> str:
     """The dotted path an alias stands for, through earlier aliases; "?" when it is not a plain chain."""
     chain = _chain(expr)
     if not chain:
@@ -583,13 +583,13 @@ def _references(expr: ast.AST, names, holds=None) -> bool:
     return False
 
 
-def _root(node: ast.AST) -> ast.AST:
+def root_of(node: ast.AST) -> ast.AST:
     while isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
         node = node.value
     return node
 
 
-def _dotted(node: ast.AST) -> str:
+def dotted_name(node: ast.AST) -> str:
     """Source-like text of an attribute chain: torch.zeros(...).numpy(...).tofile."""
     parts = []
     while True:
@@ -607,12 +607,12 @@ def _dotted(node: ast.AST) -> str:
             return "".join(reversed(parts))
 
 
-def _is_dunder(name: str) -> bool:
+def is_dunder(name: str) -> bool:
     return len(name) > 4 and name.startswith("__") and name.endswith("__")
 
 
 
-def _folded(node: ast.AST) -> str | None:
+def folded_text(node: ast.AST) -> str | None:
     """The text of a str literal, or of an f-string whose parts are all literals (f"from_file", f"{'s'}um");
     None when some part is computed. A format spec is never folded: f"{'a':>99999999}" would build the text."""
     if isinstance(node, ast.Constant):
@@ -626,7 +626,7 @@ def _folded(node: ast.AST) -> str | None:
             continue
         if not isinstance(v, ast.FormattedValue) or v.format_spec is not None:
             return None
-        inner = v.value.value if isinstance(v.value, ast.Constant) else _folded(v.value)
+        inner = v.value.value if isinstance(v.value, ast.Constant) else folded_text(v.value)
         if inner is None and not isinstance(v.value, ast.Constant):
             return None
         convert = {ord("r"): repr, ord("a"): ascii}.get(v.conversion, str)
@@ -639,7 +639,7 @@ def _folded(node: ast.AST) -> str | None:
 
 
 
-def _decorator_path(node: ast.AST, facts: _Facts) -> str:
+def _decorator_path(node: ast.AST, facts: Facts) -> str:
     """property, torch.no_grad ... for a method's decorator (a call counts as what it calls)."""
     if isinstance(node, ast.Call):
         node = node.func
@@ -655,10 +655,10 @@ def _decorator_path(node: ast.AST, facts: _Facts) -> str:
     return "?"
 
 
-def _bound_names(fn) -> tuple[set[str], set[str]]:
+def bound_names(fn) -> tuple[set[str], set[str]]:
     """Parameters and names assigned in a function's own body (not in nested functions or classes), and the
     assigned ones alone."""
-    params = {a.arg for a in _params(fn.args)}
+    params = {a.arg for a in params_of(fn.args)}
     stored: set[str] = set()
     stack = list(fn.body) if isinstance(fn.body, list) else [fn.body]
     while stack:

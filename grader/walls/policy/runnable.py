@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 
-from grader.walls.policy.tables import TOOL_IMPORTS, _Allowlist, _allowlist
+from grader.walls.policy.tables import TOOL_IMPORTS, Allowlist, allowlist_with
 
 
 def _is_main_guard(node: ast.AST) -> bool:
@@ -19,7 +19,7 @@ def _is_main_guard(node: ast.AST) -> bool:
     return len(names) == 1 and len(texts) == 1
 
 
-def _skip_main_blocks(tree: ast.Module) -> None:
+def skip_main_blocks(tree: ast.Module) -> None:
     """Empty the body of each top-level `if __name__ == "__main__":`. The grader imports the file under a private
     module name, so that body never runs (its `else:` does, and stays checked)."""
     for node in tree.body:
@@ -60,7 +60,7 @@ def _used_names(tree: ast.AST, skip: ast.AST) -> set[str]:
     return used
 
 
-def _unused_tool_imports(tree: ast.Module, allow: _Allowlist) -> list[ast.stmt]:
+def unused_tool_imports(tree: ast.Module, allow: Allowlist) -> list[ast.stmt]:
     """Module-level imports of TOOL_IMPORTS the allowlist refuses and from which the file uses no name."""
     unused = []
     for node in tree.body:
@@ -79,20 +79,20 @@ def _unused_tool_imports(tree: ast.Module, allow: _Allowlist) -> list[ast.stmt]:
     return unused
 
 
-def _unused_warning(node: ast.stmt) -> str:
+def unused_warning(node: ast.stmt) -> str:
     what = ast.unparse(node)
     return (f"`{what[:80]}` is not used by the model, so the grader skips it (nothing of it runs); "
             "delete it, or keep such code under `if __name__ == \"__main__\":`")
 
 
-def runnable_tree(tree: ast.Module, allow: _Allowlist | None = None) -> ast.Module:
+def runnable_tree(tree: ast.Module, allow: Allowlist | None = None) -> ast.Module:
     """The module as the grader runs it: top-level `__main__` blocks emptied and unused tool imports dropped.
 
     The worker compiles this tree instead of the raw file (grader.worker.submission.load), so what the policy skips
     with a warning is never imported, even where the package is installed."""
-    allow = allow or _allowlist(())
-    _skip_main_blocks(tree)
-    dropped = {id(node) for node in _unused_tool_imports(tree, allow)}
+    allow = allow or allowlist_with(())
+    skip_main_blocks(tree)
+    dropped = {id(node) for node in unused_tool_imports(tree, allow)}
     tree.body = [ast.copy_location(ast.Pass(), n) if id(n) in dropped else n for n in tree.body]
     return tree
 

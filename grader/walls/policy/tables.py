@@ -134,7 +134,7 @@ MODULES = frozenset(MEMBERS)
 NN_BASES = frozenset(f"torch.nn.{n}" for n in _NN_LAYERS.split())
 
 # What to use instead, per module, for a name that is not in its table.
-_HINTS = {
+HINTS = {
     "torch": "use tensor functions and dtypes (torch.zeros, torch.cat, torch.flatten, torch.float32, "
              "torch.no_grad ...) or torch.nn, torch.nn.functional, torch.nn.init, torch.optim",
     "torch.nn": "use a layer class (nn.Conv2d, nn.BatchNorm2d, nn.Sequential ...), nn.Module, nn.Parameter, "
@@ -146,14 +146,14 @@ _HINTS = {
     "torch.cuda": "only torch.cuda.is_available() is allowed: the grader picks the device",
 }
 # The member a "use the names in it directly" message shows for each module.
-_EXAMPLES = {
+EXAMPLES = {
     "torch": "zeros", "torch.nn": "Conv2d", "torch.nn.functional": "relu", "torch.nn.init": "kaiming_normal_",
     "torch.optim": "SGD", "torch.optim.lr_scheduler": "OneCycleLR", "torch.cuda": "is_available", "math": "sqrt",
     "typing": "Optional", "collections": "OrderedDict", "functools": "partial", "dataclasses": "dataclass",
 }
 # Names refused with a reason of their own (checked before the generic "not on the list" message).
-_FACTORY = "it builds a class at run time (a class factory); write a class statement"
-_LAZY = ("lazy modules have no parameters until the first batch, so nothing could count them; "
+FACTORY = "it builds a class at run time (a class factory); write a class statement"
+LAZY = ("lazy modules have no parameters until the first batch, so nothing could count them; "
          "give the input size (nn.Linear(in_features, out_features), nn.Conv2d(in_channels, ...))")
 REFUSED_MEMBERS = {
     "manual_seed": "the grader seeds every run itself (course grade --seed); remove the line",
@@ -161,18 +161,18 @@ REFUSED_MEMBERS = {
     "set_grad_enabled": "it switches gradients off for the grader too; use `with torch.no_grad():`",
     "singledispatch": "it evaluates string annotations as code",
     "singledispatchmethod": "it evaluates string annotations as code",
-    "make_dataclass": _FACTORY, "NamedTuple": _FACTORY, "TypedDict": _FACTORY, "NewType": _FACTORY,
-    "new_class": _FACTORY, "namedtuple": "it builds a class from strings (a class factory); use a dataclass",
+    "make_dataclass": FACTORY, "NamedTuple": FACTORY, "TypedDict": FACTORY, "NewType": FACTORY,
+    "new_class": FACTORY, "namedtuple": "it builds a class from strings (a class factory); use a dataclass",
     "wraps": "it copies one object's attributes onto another", "update_wrapper": "it copies one object's attributes",
     "total_ordering": "it adds comparison methods to a class",
     "DataParallel": "the grader places the model on its device itself",
     "SyncBatchNorm": "it needs a distributed process group; use nn.BatchNorm2d",
-    "UninitializedParameter": _LAZY, "UninitializedBuffer": _LAZY,
+    "UninitializedParameter": LAZY, "UninitializedBuffer": LAZY,
     "LBFGS": "it needs a closure that the grader's training loop does not pass; use SGD, Adam or AdamW",
     "SparseAdam": "it works on sparse gradients only; use Adam",
 }
 # Python modules that torch and the standard library import for their own use and so expose as attributes.
-_REEXPORTED = frozenset({
+REEXPORTED = frozenset({
     "os", "sys", "builtins", "importlib", "inspect", "ctypes", "glob", "platform", "signal", "threading",
     "types", "typing", "typing_extensions", "warnings", "functools", "math", "traceback", "io", "pickle",
     "subprocess", "shutil", "pathlib", "tempfile", "dataclasses", "np", "numpy", "textwrap", "torch", "weakref",
@@ -248,7 +248,7 @@ ALLOWED_BUILTINS = frozenset("""
 """.split()) | frozenset(  # exceptions to raise and catch, but not the ones that leave or stop the process
     n for n, v in vars(builtins).items()
     if isinstance(v, type) and issubclass(v, BaseException) and n not in DENIED_BUILTINS)
-_BUILTIN_NAMES = frozenset(vars(builtins))
+BUILTIN_NAMES = frozenset(vars(builtins))
 
 ALLOWED_DUNDER_NAMES = {"__name__", "__all__"}  # `if __name__ == "__main__":` and export lists are harmless
 # Special methods a submission may define; others (__torch_function__, __getattr__, __eq__ ...) change
@@ -258,8 +258,8 @@ ALLOWED_DUNDER_METHODS = {
 }
 TENSOR_CLASSES = {"Tensor", "Parameter", "Buffer"}  # a subclass can redefine argmax, ==, sum for the grader
 # Decorators that keep a method's first argument the instance, so `self._helper` there is the class's own.
-_METHOD_DECORATORS = {"property", "torch.no_grad", "torch.enable_grad", "torch.inference_mode"}
-_INSTANCE_DECORATORS = _METHOD_DECORATORS | {"classmethod"}  # a classmethod's first parameter is its own class
+METHOD_DECORATORS = {"property", "torch.no_grad", "torch.enable_grad", "torch.inference_mode"}
+INSTANCE_DECORATORS = METHOD_DECORATORS | {"classmethod"}  # a classmethod's first parameter is its own class
 
 
 # --------------------------------------------------------------------------------- code the grader never runs
@@ -269,7 +269,7 @@ TOOL_IMPORTS = ("torchvision", "torchsummary", "tqdm", "matplotlib", "logging", 
 
 
 @dataclass(frozen=True)
-class _Allowlist:
+class Allowlist:
     exact: frozenset
     prefixes: tuple  # a lesson's extra modules count with their submodules
 
@@ -277,6 +277,6 @@ class _Allowlist:
         return module in self.exact or any(module == p or module.startswith(p + ".") for p in self.prefixes)
 
 
-def _allowlist(extra) -> _Allowlist:
-    return _Allowlist(BASE_IMPORTS, tuple(extra))
+def allowlist_with(extra) -> Allowlist:
+    return Allowlist(BASE_IMPORTS, tuple(extra))
 
