@@ -4,7 +4,7 @@ Every child the grader starts (the sandboxed worker, the clean evaluator, a batc
 same way, over its three standard pipes:
 
 - stdin carries requests from the parent, one JSON object per line;
-- stdout carries the child's events back, one JSON object per line;
+- stdout carries the child's events back, one JSON object per line (grader.events: typed, parsed here);
 - stderr is the child's log: whatever a submission prints, kept up to LOG_LIMIT bytes.
 
 The child calls `ParentLink.open()` first thing: it keeps private duplicates of fds 0 and 1 for the channel and
