@@ -273,7 +273,7 @@ def _program_of(net, seed: int, fast: bool, device):
         constants = tensors_from_file(Path(tmp) / "constants.bin", "cpu")
         submitted = tensors_from_file(Path(tmp) / "initial.bin", "cpu")
     drawn = draw(graph, submitted, seed, None)
-    return ProgramModule(graph, constants, drawn.state, fast and device.type == "cpu", speed.Tally())
+    return ProgramModule(graph, constants, drawn.state, fast and device.type == "cpu", speed.DropoutTally())
 
 
 

@@ -4,7 +4,7 @@ Every child the grader starts (the sandboxed worker, the clean evaluator, a batc
 same way, over its three standard pipes:
 
 - stdin carries requests from the parent, one JSON object per line;
-- stdout carries the child's events back, one JSON object per line;
+- stdout carries the child's events back, one JSON object per line (grader.events: typed, parsed here);
 - stderr is the child's log: whatever a submission prints, kept up to LOG_LIMIT bytes.
 
 The child calls `ParentLink.open()` first thing: it keeps private duplicates of fds 0 and 1 for the channel and
@@ -25,7 +25,9 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
+from grader.events import Event, EventError, parse
 from grader.record import json_safe
 
 LOG_LIMIT = 1_000_000  # bytes of a child's output kept, as Exercism caps it: enough to debug, not to fill a disk
@@ -39,30 +41,28 @@ class Garbage:
     """A channel line that is not an event: the child (or code running in it) wrote something else there."""
 
     line: bytes
+    reason: str = "not an event"  # what was wrong with it (grader.events.EventError's message)
 
 
 CLOSED = object()  # a child's event stream ended (it exited, or closed its end)
 
 
-def parse_event(line: bytes) -> dict | None:
-    """The event on one channel line, or None when it is not one (not JSON, not an object, no "event" name)."""
+def parse_event(line: bytes) -> Event:
+    """The typed event on one channel line; EventError saying why when it is not one (not JSON, an unknown event,
+    a missing or mistyped field)."""
     if len(line) > EVENT_LIMIT:
-        return None
+        raise EventError(f"a line of {len(line):,} bytes (events are small)")
     try:
-        event = json.loads(line)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return None
-    if not isinstance(event, dict) or not isinstance(event.get("event"), str):
-        return None
-    if event["event"] == "error" and not isinstance(event.get("message"), str):
-        return None
-    if event["event"] == "result" and not isinstance(event.get("record", event.get("report")), dict):
-        return None
-    return event
+        raw = json.loads(line)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise EventError(f"not JSON ({type(exc).__name__})") from None
+    return parse(raw)
 
 
-def json_line(message: dict) -> bytes:
+def json_line(message: Event | dict[str, Any]) -> bytes:
     """One channel line; NaN and inf (a diverging model makes them) travel as strings."""
+    if isinstance(message, Event):
+        message = message.to_dict()
     return (json.dumps(json_safe(message), separators=(",", ":"), default=str) + "\n").encode("utf-8")
 
 
@@ -72,7 +72,8 @@ def json_line(message: dict) -> bytes:
 class ChildProcess:
     """A started child: send it requests, take its events (from `events`, shared by several children), kill it.
 
-    Events arrive on `events` as (child, event) pairs, where event is a dict, a Garbage, or CLOSED once.
+    Events arrive on `events` as (child, event) pairs, where event is a grader.events.Event, a Garbage, or CLOSED
+    once.
     """
 
     def __init__(self, argv: list[str] | None, *, name: str, cwd=None, env=None, events: queue.Queue | None = None,
@@ -84,6 +85,8 @@ class ChildProcess:
         self._log_limit = log_limit
         if adopt is not None:  # a process someone else started (the zygote forked it), with its three pipes
             self.proc = adopt
+        elif argv is None:
+            raise ValueError("a ChildProcess needs an argv to start, or a process to adopt")
         else:
             kwargs = {"start_new_session": True, "pass_fds": tuple(pass_fds)} if _POSIX else {
                 "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
@@ -104,7 +107,7 @@ class ChildProcess:
 
     # ----------------------------------------------------------------------------------------- talking
 
-    def send(self, message: dict) -> bool:
+    def send(self, message: dict[str, Any]) -> bool:
         """Write one request line; False when the child is gone (its stdin closed)."""
         try:
             with self._lock:
@@ -128,11 +131,12 @@ class ChildProcess:
                 if not line:
                     break
                 if not line.endswith(b"\n") and len(line) > EVENT_LIMIT:
-                    self.events.put((self, Garbage(line[:80])))
+                    self.events.put((self, Garbage(line[:80], f"a line of more than {EVENT_LIMIT:,} bytes")))
                     break
-                event = parse_event(line)
-                self.events.put((self, event if event is not None else Garbage(line[:80])))
-                if event is None:
+                try:
+                    self.events.put((self, parse_event(line)))
+                except EventError as exc:  # the channel is not the grader's any more: stop reading it
+                    self.events.put((self, Garbage(line[:80], str(exc))))
                     break
         except (OSError, ValueError):
             pass
@@ -286,10 +290,11 @@ class ParentLink:
         sys.stdout = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
         return cls(reader, writer)
 
-    def emit(self, event: dict) -> None:
+    def emit(self, event: Event | dict[str, Any]) -> None:
+        """Send one event (a batch job's events are still plain dicts, read by its own parent)."""
         self._writer.write(json_line(event))
 
-    def receive(self) -> dict | None:
+    def receive(self) -> dict[str, Any] | None:
         """The parent's next request, or None when it closed the channel."""
         line = self._reader.readline()
         if not line:

@@ -13,6 +13,14 @@ def file_sha256(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def sha256_if_readable(path) -> str | None:
+    """file_sha256, or None when the file is gone or unreadable (a student's state then shows it as changed)."""
+    try:
+        return file_sha256(path)
+    except OSError:
+        return None
+
+
 def code_sha256(source: str) -> str | None:
     """Hex sha256 of Python source's syntax tree without docstrings: comments, docstrings and layout do not count.
 

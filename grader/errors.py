@@ -48,3 +48,9 @@ class IntegrityError(CourseError):
     """The run's numbers cannot be trusted: evaluation mismatch, hidden parameters, weights not trained here."""
 
     kind = "integrity"
+
+
+class DocsError(CourseError):
+    """`course docs` markers that cannot be filled: unknown key, missing source, a model that does not build."""
+
+    kind = "docs"

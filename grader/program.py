@@ -237,8 +237,9 @@ def _is_norm_update(m: Mutation, buffer: GraphInput, nodes: dict[str, GraphNode]
         norm = nodes.get(_input_ref(value.args[0]) or "")
         return norm is not None and norm.target == TRAIN_NORM_OP and _input_ref(norm.args[value.args[1]]) == m.buffer
     # num_batches_tracked + 1: BatchNorm's step counter, which only momentum=None would read
-    return (value.target == "aten.add.Tensor" and bool(buffer.target) and buffer.target.endswith("." + STEP_COUNTER)
-            and _input_ref(value.args[0]) == m.buffer and value.args[1:] == [1] and not value.kwargs)
+    return (value.target == "aten.add.Tensor" and buffer.target is not None
+            and buffer.target.endswith("." + STEP_COUNTER) and _input_ref(value.args[0]) == m.buffer
+            and value.args[1:] == [1] and not value.kwargs)
 
 
 def _used_by_nodes(graph: Graph, name: str) -> bool:
@@ -251,7 +252,7 @@ def derive_eval(graph: Graph) -> Graph:
     if graph.mode != "train":
         raise ProgramError("only a training-mode program can be derived for evaluation")
     by_name = _producers(graph)
-    passed = {}  # a dropout's output 0 -> its input: in eval mode dropout is the identity
+    passed: dict[str, object] = {}  # a dropout's output 0 -> its input: in eval mode dropout is the identity
     nodes = []
     for node in graph.nodes:
         source = by_name.get(_input_ref(node.args[0]) or "") if node.target == "getitem" and node.args else None
@@ -487,9 +488,9 @@ def count_parameters(graph: Graph, constants: dict | None = None) -> ParamCount:
     )
 
 
-def _uses(graph: Graph) -> dict[str, list[tuple[GraphNode, int]]]:
+def _uses(graph: Graph) -> dict[str, list[tuple[GraphNode | None, int]]]:
     """value name -> (node, argument position) of every use; position -1 inside a list or keyword argument."""
-    uses: dict[str, list[tuple[GraphNode, int]]] = {}
+    uses: dict[str, list[tuple[GraphNode | None, int]]] = {}  # None: the program's output
     for node in graph.nodes:
         for position, arg in enumerate(node.args):
             if isinstance(arg, dict) and "node" in arg:

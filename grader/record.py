@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from grader.course.lesson import COURSE_MAX_EPOCHS, DEFAULT_TIMEOUT_S
 from grader.course.verdict import Verdict, epochs_to_target
@@ -44,7 +45,7 @@ class LoopOptions:
     cuda_graph: bool = True
 
     @classmethod
-    def from_dict(cls, raw: dict | None) -> LoopOptions:
+    def from_dict(cls, raw: dict[str, Any] | None) -> LoopOptions:
         return cls(**_known(cls, raw or {}))
 
 
@@ -82,17 +83,17 @@ class WorkerTask:
     epochs: int | None = None  # --epochs cap
     max_epochs: int = COURSE_MAX_EPOCHS  # the lesson's budget; EPOCHS above it is capped
     max_params: int | None = None  # a model far over it is refused before training
-    lesson_recipe: dict | None = None  # the lesson's default recipe (lesson.toml [recipe])
+    lesson_recipe: dict[str, Any] | None = None  # the lesson's default recipe (lesson.toml [recipe])
     fixed_recipe: tuple[str, ...] = ()  # recipe names the lesson fixes: a submission's own value is ignored
     loop: LoopOptions = LoopOptions()
     timeout: float = DEFAULT_TIMEOUT_S  # for the CPU-time limit the worker sets on itself
-    limits: dict = field(default_factory=dict)  # grader.walls.sandbox.Limits fields; {}: its defaults
+    limits: dict[str, Any] = field(default_factory=dict)  # grader.walls.sandbox.Limits fields; {}: its defaults
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, raw: dict) -> WorkerTask:
+    def from_dict(cls, raw: dict[str, Any]) -> WorkerTask:
         values = _known(cls, raw)
         values["loop"] = LoopOptions.from_dict(raw.get("loop"))
         values["fixed_recipe"] = tuple(raw.get("fixed_recipe") or ())
@@ -107,7 +108,7 @@ class TrainTask:
     graph: str  # the parent's copies of the worker's files, in the trainer's own directory
     constants: str
     initial: str
-    recipe: dict  # grader.trainer.recipe.Recipe.to_dict(), as the worker resolved it
+    recipe: dict[str, Any]  # grader.trainer.recipe.Recipe.to_dict(), as the worker resolved it
     init: object = None  # the submission's INIT declaration, as data (grader.trainer.init checks it)
     train_images: str = ""  # the training split as IDX files in the trainer's directory
     train_labels: str = ""
@@ -116,13 +117,13 @@ class TrainTask:
     quick: bool = False
     loop: LoopOptions = LoopOptions()
     timeout: float = DEFAULT_TIMEOUT_S  # for the CPU-time limit the trainer sets on itself
-    limits: dict = field(default_factory=dict)  # grader.walls.sandbox.Limits fields; {}: its defaults
+    limits: dict[str, Any] = field(default_factory=dict)  # grader.walls.sandbox.Limits fields; {}: its defaults
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, raw: dict) -> TrainTask:
+    def from_dict(cls, raw: dict[str, Any]) -> TrainTask:
         values = _known(cls, raw)
         values["loop"] = LoopOptions.from_dict(raw.get("loop"))
         return cls(**values)
@@ -141,9 +142,9 @@ class EpochRecord:
     seconds: float | None  # the worker's training time for the epoch
 
     @classmethod
-    def from_dict(cls, raw: dict) -> EpochRecord:
-        values = {f.name: raw.get(f.name) for f in fields(cls)}
-        return cls(**{k: (_number(v) if k != "epoch" else int(v)) for k, v in values.items()})
+    def from_dict(cls, raw: dict[str, Any]) -> EpochRecord:
+        figures = {f.name: _number(raw.get(f.name)) for f in fields(cls) if f.name != "epoch"}
+        return cls(int(raw["epoch"]), **figures)
 
 
 @dataclass
@@ -157,25 +158,26 @@ class RunRecord:
     lesson: str | None = None
     device: str = "cpu"  # what trained: cpu, cuda:0, mps
     device_name: str = ""  # the GPU's model, or the CPU with its thread count
-    versions: dict = field(default_factory=dict)  # grader, python, torch, torchvision, cuda, cudnn
-    recipe: dict = field(default_factory=dict)  # the recipe actually used, with where each field came from
-    loop: dict = field(default_factory=dict)  # LoopOptions, as used
+    versions: dict[str, Any] = field(default_factory=dict)  # grader, python, torch, torchvision, cuda, cudnn
+    recipe: dict[str, Any] = field(default_factory=dict)  # the recipe actually used, with where each field came from
+    loop: dict[str, Any] = field(default_factory=dict)  # LoopOptions, as used
     params: int | None = None  # counted on the exported program by the trusted side
-    params_detail: dict = field(default_factory=dict)  # parameters, buffers, constants, exempt norm statistics
+    params_detail: dict[str, Any] = field(default_factory=dict)  # parameters, buffers, constants, exempt norm stats
     rf: int | None = None  # receptive field entering the global operation
     rf_final: int | None = None
-    report: dict = field(default_factory=dict)  # what `course check` shows (structure, RF table, torchsummary)
+    # what `course check` shows (structure, RF table, torchsummary)
+    report: dict[str, Any] = field(default_factory=dict)
     baseline_test_acc: float | None = None  # the untrained model, measured by the evaluator: about 10 %
     epochs: list[EpochRecord] = field(default_factory=list)
     train_loss_steps: list[list[float]] = field(default_factory=list)  # [epoch fraction, loss] for the curves
     train_images: int = 0
     test_images: int = 0
     target: float | None = None  # the accuracy target the verdict used, percent
-    export: dict = field(default_factory=dict)  # how the program was exported: seconds, ops, nodes
-    init: dict = field(default_factory=dict)  # how the grader drew each initial tensor (grader.trainer.init), by name
-    evaluator: dict = field(default_factory=dict)  # the evaluator's device, seconds, walls
+    export: dict[str, Any] = field(default_factory=dict)  # how the program was exported: seconds, ops, nodes
+    init: dict[str, str] = field(default_factory=dict)  # target -> the rule that drew it (trainer.init)
+    evaluator: dict[str, Any] = field(default_factory=dict)  # the evaluator's device, seconds, walls
     warnings: list[str] = field(default_factory=list)
-    sandbox: dict = field(default_factory=dict)  # the worker's walls as they held on this machine
+    sandbox: dict[str, Any] = field(default_factory=dict)  # the worker's walls as they held on this machine
     duration: float | None = None  # seconds, the whole grading
     verdict: Verdict | None = None
     schema: int = SCHEMA_VERSION
@@ -224,7 +226,7 @@ class RunRecord:
 
     # ----------------------------------------------------------------------------------------- file format
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready; NaN and inf become strings (JSON has neither), derived figures are included for readers."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["epochs"] = [asdict(e) for e in self.epochs]
@@ -233,7 +235,7 @@ class RunRecord:
         return json_safe(out)
 
     @classmethod
-    def from_dict(cls, raw: dict) -> RunRecord:
+    def from_dict(cls, raw: dict[str, Any]) -> RunRecord:
         """Read a record of any schema version written so far."""
         schema = int(raw.get("schema", 1))
         if schema > SCHEMA_VERSION:
@@ -261,7 +263,7 @@ def _target_from_criteria(verdict: Verdict) -> float | None:
     return None
 
 
-def _known(cls, raw: dict) -> dict:
+def _known(cls, raw: dict[str, Any]) -> dict[str, Any]:
     names = {f.name for f in fields(cls)}
     return {k: v for k, v in raw.items() if k in names}
 

@@ -15,14 +15,13 @@ from pathlib import Path
 from grader import atomic, digest, paths
 from grader.course import exercises
 from grader.course.exercises import Attempt, Exercise
-from grader.course.lesson import Lesson, get_lesson, lesson_ids
+from grader.course.lesson import MODEL_FILE, Lesson, get_lesson, lesson_ids
 from grader.errors import CourseError, DataError, ManifestError, UsageError
 from grader.gradebook.progress import LessonState, State, VerdictRecord
 from grader.record import GradeRequest
 from grader.workspace import workspace_root
 
 NOT_STARTED, IN_PROGRESS, PASSED = "not started", "in progress", "passed"
-MODEL_FILE = "model.py"
 
 
 @dataclass
@@ -179,14 +178,6 @@ def _row_dict(row: LessonRow) -> dict:
     d = asdict(row)
     d["file"] = str(row.file)
     return d
-
-
-def file_sha256(path: Path) -> str | None:
-    """The file's sha256, or None when it is gone or unreadable (the state then just shows it as changed)."""
-    try:
-        return digest.file_sha256(path)
-    except OSError:
-        return None
 
 
 class Workflow:
@@ -400,7 +391,7 @@ class Workflow:
         if not row.file.is_file():
             return Status(progress, row, f"{here} Your file {row.file} is missing.", self.command("start", row.id))
         last = row.last
-        changed = last is not None and last.sha256 is not None and file_sha256(row.file) != last.sha256
+        changed = last is not None and last.sha256 is not None and digest.sha256_if_readable(row.file) != last.sha256
         hint_tip = f"Stuck? {self.command('hint')}"
         if last is None:
             return Status(progress, row, f"{here} Edit {row.file} (follow the TODOs), then check it.",
@@ -510,7 +501,7 @@ class Workflow:
         if target.record_as is None or isinstance(exc, (UsageError, DataError, ManifestError)):
             return None  # not about the student's file
         return VerdictRecord(mode, "error", message=str(exc).splitlines()[0] if str(exc) else exc.kind, quick=quick,
-                             sha256=file_sha256(target.file))
+                             sha256=digest.sha256_if_readable(target.file))
 
 
 def _copy_stub(lesson: Lesson, file: Path) -> None:

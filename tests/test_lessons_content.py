@@ -189,7 +189,8 @@ def test_torchsummary_and_the_grader_differ_for_a_reused_layer_and_a_bare_parame
     import torch
     import torch.nn as nn
 
-    from grader.worker.analysis import count_parameters, torchsummary_table
+    from grader.worker.analysis import torchsummary_table
+    from tests.test_analysis import count_parameters
 
     class Plain(nn.Module):
         def __init__(self):

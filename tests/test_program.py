@@ -326,3 +326,19 @@ def test_the_secret_order_is_a_permutation_drawn_from_the_seed(test_split):
     assert torch.equal(a_images, b_images) and torch.equal(a_labels, b_labels)
     assert not torch.equal(a_images, images) and not torch.equal(a_images, c_images)
     assert sorted(a_labels.tolist()) == sorted(labels.tolist())
+
+
+def test_evaluating_in_cpu_sized_batches_predicts_what_one_large_batch_does():
+    from grader.evaluator.main import eval_batch_size
+
+    assert eval_batch_size(torch.device("cpu")) < eval_batch_size(torch.device("cuda")) <= 1000
+    torch.manual_seed(7)
+    model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 26 * 26, 10))
+    model(torch.randn(64, 1, 28, 28))  # move BatchNorm's running statistics off their initial values
+    model.eval()
+    x = torch.randn(1000, 1, 28, 28)
+    with torch.no_grad():
+        whole = model(x)
+        batch = eval_batch_size(torch.device("cpu"))
+        chunks = torch.cat([model(x[i : i + batch]) for i in range(0, 1000, batch)])
+    assert torch.allclose(whole, chunks, atol=1e-5) and torch.equal(whole.argmax(1), chunks.argmax(1))

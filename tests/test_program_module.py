@@ -69,7 +69,7 @@ def test_eval_mode_changes_no_statistic(tmp_path):
 
 def test_the_cheaper_dropout_draw_is_the_module_s_own(tmp_path):
     net = nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.Dropout(0.1), nn.Linear(64, 10))
-    tally = speed.Tally()
+    tally = speed.DropoutTally()
     _, _, module = _exported(net, tmp_path, fast_dropout=True, tally=tally)
     x = torch.ones(256, 1, 28, 28)
     module.train()(x)
@@ -80,7 +80,7 @@ def test_the_cheaper_dropout_draw_is_the_module_s_own(tmp_path):
 
 def test_a_parameter_through_dropout_goes_to_torch_s_kernel_and_is_counted(tmp_path):
     net = _load(ROOT / "tests" / "submissions" / "dropconnect.py").Net()
-    tally = speed.Tally()
+    tally = speed.DropoutTally()
     _, _, module = _exported(net, tmp_path, fast_dropout=True, tally=tally)
     module.train()(torch.randn(8, 1, 28, 28))
     assert tally.drawn + sum(tally.left_to_torch.values()) >= 1

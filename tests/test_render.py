@@ -2,24 +2,24 @@
 
 import io
 import re
+from dataclasses import replace
 
 import pytest
 from rich.console import Console
 
 from grader.authoring.verify import SeedRun
+from grader.events import CheckReport, EpochDone, Progress, TrainStart, VerifyDone, VerifyRun
 from grader.views.author import VerifyProgress
 from grader.views.student import EPOCH_HEAD, GradeProgress
 
 
 def _events(epochs: int):
-    yield {"event": "check", "report": {"params": 1234, "rf": {"rf_before_global_pool": 22}}}
-    yield {"event": "start", "epochs": epochs, "steps_per_epoch": 4, "device": "CPU", "train_images": 512,
-           "test_images": 100, "quick": False}
+    yield CheckReport({"params": 1234, "rf": {"rf_before_global_pool": 22}})
+    yield TrainStart(epochs, 4, "CPU", "cpu", 512, False, test_images=100)
     for epoch in range(1, epochs + 1):
         for step in range(1, 5):
-            yield {"event": "progress", "step": step, "steps": 4, "loss": 0.5, "acc": 90.0}
-        yield {"event": "epoch", "epoch": epoch, "train_loss": 0.5, "train_acc": 90.0, "test_loss": 0.4,
-               "test_acc": 91.0 + epoch, "lr": 0.01, "seconds": 1.0}
+            yield Progress(epoch, step, 4, 0.5, 90.0)
+        yield EpochDone(epoch, 0.5, 90.0, 0.4, 91.0 + epoch, 0.01, 1.0)
 
 
 def test_grade_progress_renders_every_epoch():
@@ -40,12 +40,12 @@ def test_verify_progress_renders_every_epoch():
     buffer = io.StringIO()
     out = Console(file=buffer, force_terminal=True, width=100)
     with VerifyProgress(out) as view:
-        view({"event": "verify-run", "lesson": "lesson6", "seed": 0, "index": 1, "total": 1})
+        view(VerifyRun("lesson6", "", 0, 1, 1))
         for event in _events(3):
             view(event)
             view.progress.refresh()
-        view({"event": "verify-done", "run": SeedRun("lesson6", 0, "passed", "passed every criterion", 13960, 22,
-                                                     99.51, 99.42, 15, 3, "CPU", 93.0, True)})
+        view(VerifyDone(SeedRun("lesson6", 0, "passed", "passed every criterion", 13960, 22, 99.51, 99.42, 15, 3,
+                                "CPU", 93.0, True)))
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", buffer.getvalue())
     assert "[1/1] lesson6 seed 0" in text
     assert "epoch 3/3" in text and "4/4" in text  # the bar followed the run to its last epoch ...
@@ -141,8 +141,8 @@ def test_next_command_is_never_broken():
 def test_the_epoch_line_fits_80_columns():
     from grader.views.student import epoch_line
 
-    worst = {"epoch": 20, "train_loss": 12.3456, "train_acc": 100.0, "test_loss": 10.0001, "test_acc": 100.0,
-             "lr": 0.000123456, "seconds": 1234.5}
+    worst = EpochDone(20, train_loss=12.3456, train_acc=100.0, test_loss=10.0001, test_acc=100.0, lr=0.000123456,
+                      seconds=1234.5)
     line = epoch_line(worst).plain
     assert len(EPOCH_HEAD) <= 80 and len(line) <= 80, line
     assert line.split() == ["20", "12.3456", "100.00%", "10.0001", "100.00%", "0.00012", "1234.5s"]
@@ -153,7 +153,7 @@ def test_grading_lines_fit(width):
     out = Console(file=io.StringIO(), force_terminal=True, width=width, color_system=None)
     with GradeProgress(out) as view:
         for event in _events(2):
-            view({**event, "epochs": 20} if event["event"] == "start" else event)
+            view(replace(event, epochs=20) if isinstance(event, TrainStart) else event)
             view.progress.refresh()
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.file.getvalue())
     assert max(len(line) for line in re.split(r"[\r\n]", text)) <= width
@@ -162,8 +162,7 @@ def test_grading_lines_fit(width):
 def test_a_note_says_when_epochs_asks_for_more_than_the_lesson_trains():
     out = _plain(80)
     with GradeProgress(out, asked_epochs=5) as view:
-        view({"event": "start", "epochs": 2, "steps_per_epoch": 4, "device": "CPU (x86_64, 1 threads)",
-              "train_images": 512, "test_images": 100, "quick": False})
+        view(TrainStart(2, 4, "CPU (x86_64, 1 threads)", "cpu", 512, False, test_images=100))
     shown = out.file.getvalue()
     assert "note: --epochs 5 is more than this grading trains: 2 epochs" in " ".join(shown.split())
     assert "CPU (x86_64, 1 thread)" in shown

@@ -8,6 +8,7 @@ import pytest
 
 from grader.channel import LOG_LIMIT
 from grader.errors import IntegrityError, SubmissionError, TrainingError
+from grader.events import Described, Phase
 from grader.host import grading, phases
 from grader.record import GradeRequest
 from tests.unscreened import WorkerError, run_unscreened
@@ -103,13 +104,14 @@ def test_phase_budgets_end_with_the_worker_s_description(monkeypatch):
     """A phase runs out only before the worker has described the model; the grading's scale widens each budget."""
     monkeypatch.setitem(phases.BUDGETS_S, "contract", 0.05)
     worker, events = type("Worker", (), {"tail": lambda self: ""})(), queue.Queue()
-    events.put((worker, {"event": "phase", "name": "contract"}))
+    events.put((worker, Phase("contract")))
     with pytest.raises(SubmissionError, match=r"forward\(\) did not return within 0.1 s"):
         list(phases.Phases(time.monotonic() + 5, scale=2).watch(events, worker))
-    events.put((worker, {"event": "phase", "name": "contract"}))
-    events.put((worker, {"event": "described"}))
+    described = Described({}, "graph.json", "constants.bin", "initial.bin")
+    events.put((worker, Phase("contract")))
+    events.put((worker, described))
     seen = list(phases.Phases(time.monotonic() + 0.3).watch(events, worker))
-    assert seen == [(worker, {"event": "described"})]  # then the overall deadline, which the caller words
-    events.put((worker, {"event": "phase", "name": "exfiltrate"}))
+    assert seen == [(worker, described)]  # then the overall deadline, which the caller words
+    events.put((worker, Phase("exfiltrate")))
     with pytest.raises(IntegrityError, match="unknown phase"):
         list(phases.Phases(time.monotonic() + 5).watch(events, worker))

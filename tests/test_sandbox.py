@@ -2,7 +2,9 @@
 tries each escape and reports what happened; the run record's claims must match what the probe saw."""
 
 import json
+import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from grader.errors import SubmissionError
+from grader.events import EventError, Measured, Phase, Progress
 from grader.walls import sandbox
 from tests.conftest import ROOT
 from tests.unscreened import WorkerError, run_unscreened
@@ -288,17 +291,26 @@ def test_a_file_changed_after_the_policy_read_it_is_not_graded(tmp_path):
         load_checked(str(model), "0" * 64)
 
 
-@pytest.mark.parametrize("line", [
-    b"not json", b"[1, 2]", b'{"no_event": 1}', b'{"event": 3}', b'{"event": "error"}',
-    b'{"event": "result"}', b'{"event": "result", "record": 1}', b"\xff\xfe", b"[" * 100_000,
+@pytest.mark.parametrize(("line", "why"), [
+    (b"not json", "not JSON"), (b"[1, 2]", "not an event"), (b'{"no_event": 1}', "not an event"),
+    (b'{"event": 3}', "not an event"), (b'{"event": "error"}', "without its 'kind'"),
+    (b'{"event": "result", "record": {"verdict": "passed"}}', "without its 'seed'"),
+    (b'{"event": "loaded", "seconds": "fast"}', "loaded.seconds is str"),
+    (b'{"event": "verdict", "status": "passed"}', "unknown event 'verdict'"),
+    (b'{"event": "measured", "epoch": true, "test_loss": 0.1, "test_acc": 99.9}', "measured.epoch is bool"),
+    (b"\xff\xfe", "not JSON"), (b"[" * 100_000, "not JSON"),
 ])
-def test_malformed_events_are_rejected(line):
-    assert _parse_event(line) is None
+def test_malformed_events_are_rejected_saying_why(line, why):
+    with pytest.raises(EventError, match=re.escape(why)):
+        _parse_event(line)
 
 
-def test_wellformed_events_pass():
-    assert _parse_event(b'{"event": "progress", "step": 1}') == {"event": "progress", "step": 1}
-    assert _parse_event(b'{"event": "result", "report": {}}')["event"] == "result"
+def test_wellformed_events_pass_typed():
+    assert _parse_event(b'{"event": "progress", "epoch": 1, "step": 2, "steps": 4, "loss": 0.5, "acc": 90}') \
+        == Progress(1, 2, 4, 0.5, 90.0)
+    assert _parse_event(b'{"event": "phase", "name": "contract"}') == Phase("contract")
+    diverged = _parse_event(b'{"event": "measured", "epoch": 3, "test_loss": "nan", "test_acc": 9.8}')
+    assert isinstance(diverged, Measured) and math.isnan(diverged.test_loss)  # NaN travels as "nan" (json_safe)
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGXCPU"), reason="POSIX signals")

@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from grader.trainer.speed import Tally, _successes, fast_dropout, keep_mask
+from grader.trainer.speed import DropoutTally, _successes, fast_dropout, keep_mask
 
 
 def _within(count: int, n: int, p: float, sigmas: float = 5.0) -> bool:
@@ -123,7 +123,7 @@ def test_what_it_does_not_handle_goes_to_torch_unchanged():
 
 
 def test_the_tally_counts_drawn_masks_and_says_which_calls_were_left_to_torch_and_why():
-    tally = Tally()
+    tally = DropoutTally()
     with fast_dropout(tally=tally):
         x = torch.ones(4, 3, 5, 5)
         F.dropout(x, 0.1)
@@ -134,7 +134,7 @@ def test_the_tally_counts_drawn_masks_and_says_which_calls_were_left_to_torch_an
     assert tally.drawn == 2 and tally.left_to_torch == {"a Parameter of torch.float32": 1}
     assert tally.warning() == ("fast dropout: 1 of 3 dropout calls in training drew their masks with torch's own "
                                "kernel (1 a Parameter of torch.float32): the same masks in distribution, only slower")
-    assert Tally().warning() is None  # all drawn, or no dropout at all: nothing to say
+    assert DropoutTally().warning() is None  # all drawn, or no dropout at all: nothing to say
 
 
 def test_gaps_drawn_in_many_small_chunks_still_make_one_bernoulli_sequence():
@@ -157,18 +157,3 @@ def test_a_channels_last_input_gets_a_channels_last_mask():
         assert keep_mask(tuple(x.shape), p, x.dtype, x.device, x.stride()).stride() == x.stride()
     assert _within(int((y == 0).sum()), y.numel(), 0.1)
     assert torch.equal(y[y != 0], x[y != 0] * torch.ones(1).div_(0.9))
-
-
-def test_evaluating_in_cpu_sized_batches_predicts_what_one_large_batch_does():
-    from grader.trainer.speed import eval_batch_size
-
-    assert eval_batch_size(torch.device("cpu")) < eval_batch_size(torch.device("cuda")) <= 1000
-    torch.manual_seed(7)
-    model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 26 * 26, 10))
-    model(torch.randn(64, 1, 28, 28))  # move BatchNorm's running statistics off their initial values
-    model.eval()
-    x = torch.randn(1000, 1, 28, 28)
-    with torch.no_grad():
-        whole = model(x)
-        chunks = torch.cat([model(x[i : i + eval_batch_size(torch.device("cpu"))]) for i in range(0, 1000, 256)])
-    assert torch.allclose(whole, chunks, atol=1e-5) and torch.equal(whole.argmax(1), chunks.argmax(1))

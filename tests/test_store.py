@@ -174,8 +174,9 @@ def test_a_v1_gradebook_is_migrated_and_keeps_its_runs(tmp_path):
         assert len(store.runs(c, student="alice")) == 2
         assert store.salt(c)  # the meta table v2 added works
         assert store.load_progress(c, "alice") == (None, {})  # v3's progress table, empty until the student works
-        store.save_progress(c, "alice", "lesson6", {"lesson6": {k: None for k in store.PROGRESS_COLUMNS}
-                                                    | {"hints_shown": "[2]"}})
+        with store.transaction(c):
+            store.write_progress(c, "alice", "lesson6", {"lesson6": {k: None for k in store.PROGRESS_COLUMNS}
+                                                         | {"hints_shown": "[2]"}})
         current, rows = store.load_progress(c, "alice")
         assert current == "lesson6" and rows["lesson6"]["hints_shown"] == "[2]"
 

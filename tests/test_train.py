@@ -87,7 +87,7 @@ def _train_tiny(submission, train_split, test_split, options, name="tiny"):
     from grader.interpret import Program, tensors_from_file
     from grader.record import LoopOptions
     from grader.trainer.program_module import ProgramModule
-    from grader.trainer.speed import Tally
+    from grader.trainer.speed import DropoutTally
     from grader.worker.export import export_program
 
     sub = load(submission(name))
@@ -99,7 +99,7 @@ def _train_tiny(submission, train_split, test_split, options, name="tiny"):
         graph = program.read_graph(Path(tmp) / "graph.json")
         constants = tensors_from_file(Path(tmp) / "constants.bin", "cpu")
         model = ProgramModule(graph, constants, tensors_from_file(Path(tmp) / "initial.bin", "cpu"),
-                              options.fast_dropout, Tally())
+                              options.fast_dropout, DropoutTally())
     recipe = resolve(sub.recipe_overrides(), None, max_epochs=1)
     result = fit(model, recipe, train_split.subset(2000), CPU, 0, options=options)
     measured = Program(program.derive_eval(graph), constants, CPU)

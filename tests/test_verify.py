@@ -10,6 +10,7 @@ from course import cli
 from grader.authoring import results, trusted
 from grader.authoring.verify import verify
 from grader.digest import code_sha256
+from grader.events import EpochDone, VerifyRun
 from tests.minicourse import TINY, make_course, use_course
 
 
@@ -74,7 +75,7 @@ def fake_grade(monkeypatch, accs_by_seed, device_name="CPU (test)"):
         report = trusted.report_course_file(path)
         for epoch, acc in enumerate(accs, start=1):
             if on_event is not None:  # concurrent trainings report no live progress
-                on_event({"event": "epoch", "epoch": epoch, "test_acc": acc})
+                on_event(EpochDone(epoch, 0.1, 97.0, 0.1, acc, 0.01, 1.0))
         record = RunRecord(
             file=str(path), sha256=report["sha256"], seed=seed, quick=quick, lesson=lesson_id,
             params=report["params"], rf=report["rf"]["rf_before_global_pool"], device_name=device_name,
@@ -97,8 +98,8 @@ def test_training_writes_results_and_a_rerun_of_one_lesson_keeps_the_others(cour
     assert report.ok, report.to_dict()
     assert calls == [("lesson1", 0, "cpu", False), ("lesson1", 1, "cpu", False),
                      ("lesson2", 0, "cpu", False), ("lesson2", 1, "cpu", False)]
-    runs = [e for e in events if e["event"] == "verify-run"]
-    assert [(e["lesson"], e["seed"], e["index"], e["total"]) for e in runs][:2] == [
+    runs = [e for e in events if isinstance(e, VerifyRun)]
+    assert [(e.lesson, e.seed, e.index, e.total) for e in runs][:2] == [
         ("lesson1", 0, 1, 4), ("lesson1", 1, 2, 4)]
     rows = results.read(path)
     assert [r.lesson for r in rows] == ["lesson1", "lesson2"]
@@ -264,7 +265,7 @@ def test_jobs_train_several_at_a_time_and_write_the_same_rows(course, tmp_path, 
     assert report.ok and len(calls) == 8
     strip = lambda rows: [(r.lesson, r.file, r.seeds, r.best, r.last, r.passed) for r in rows]
     assert strip(results.read(one)) == strip(results.read(many))
-    assert sorted(e["index"] for e in events if e["event"] == "verify-run") == [1, 2, 3, 4]
+    assert sorted(e.index for e in events if isinstance(e, VerifyRun)) == [1, 2, 3, 4]
     assert "--jobs 3" in many.read_text()
 
 

@@ -66,7 +66,7 @@ class Screen(WatchScreen):
     def grading(self, state):
         with super().grading(state) as progress:
             def both(event):
-                self.events.append(event["event"])
+                self.events.append(event.EVENT)
                 progress(event)
 
             yield both

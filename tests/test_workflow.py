@@ -9,9 +9,10 @@ import pytest
 import grader.api
 from grader.api import CheckResult, GradeResult
 from grader.course.verdict import CriterionResult, Verdict
+from grader.digest import file_sha256
 from grader.errors import ManifestError, SubmissionError, UsageError
 from grader.gradebook.progress import State
-from grader.workflow import IN_PROGRESS, NOT_STARTED, PASSED, Workflow, file_sha256
+from grader.workflow import IN_PROGRESS, NOT_STARTED, PASSED, Workflow
 from tests.minicourse import BIG_STUB, TINY, make_course
 
 

@@ -24,31 +24,19 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from grader import atomic, paths
 from grader.authoring import results, trusted
-from grader.errors import CourseError
+from grader.authoring.schedule import Schedule, lr_levers, lr_schedule, onecycle_arg, plain, schedule_field
+from grader.errors import CourseError, DocsError
 
 MARKER = re.compile(r"<!--\s*value:\s*(?P<key>\S+)\s+(?P<source>\S+)\s*-->(?P<text>.*?)<!--\s*/value\s*-->", re.S)
 OPENING = re.compile(r"<!--\s*value:")
 # Markdown code shows the marker syntax instead of using it: fenced blocks and `inline code` are skipped.
 CODE = re.compile(r"^(`{3,}|~{3,}).*?^\1[ \t]*$|`[^`\n]+`", re.M | re.S)
-MODEL_KEYS = ("params", "rf", "rf_final", "param_table", "rf_table", "bias_saving")
-RESULT_KEYS = ("best_acc", "last_acc", "epochs_to_target", "passed", "seeds", "best_range", "last_range",
-               "min_last", "best_last_gap", "train_acc", "train_row_last_acc", "margin_images")
-BLOCK_KEYS = ("param_table", "rf_table", "lr_levers", "compare_table", "gradescope_fit")
-RESULTS_KEYS = ("gradescope_fit",)  # SOURCE is solutions/RESULTS.md itself
-CRITERION_PREFIX = "criterion:"
-PREFIXES = ("criterion:NAME", "rf_row:FIELD:LAYER", "schedule:FIELD", "onecycle:ARG", "testset:FIELD",
-            "default:CLASS.ARG", "json:DOTTED.PATH[:FORMAT]")
-OTHER_KEYS = ("translate_px", "lr_levers", "binomial_se", "binomial_se_images", "compare_table")
-SCHEDULE_FIELDS = ("steps_per_epoch", "total_steps", "built_steps", "start_lr", "peak_lr", "peak_epoch", "final_lr",
-                   "start_momentum", "peak_momentum", "tail_lr")
-ONECYCLE_ARGS = ("max_lr", "div_factor", "final_div_factor", "pct_start", "anneal_strategy", "cycle_momentum",
-                 "base_momentum", "max_momentum")
-TAIL_EPOCHS = 3  # "the last epochs": as many as lesson 7's last-3 rule judges
 IMAGE_SIZE = 28  # MNIST's width and height, what RandomAffine's translate fractions multiply
 
 
@@ -59,12 +47,6 @@ def strip_markers(text: str) -> str:
     terminal must lose the markers first.
     """
     return MARKER.sub(lambda m: m.group("text"), text)
-
-
-class DocsError(CourseError):
-    """Markers that cannot be filled: unknown key, missing source, a model that does not build."""
-
-    kind = "docs"
 
 
 class ResultsMissing(DocsError):
@@ -154,57 +136,27 @@ class Values:
 
     def value(self, key: str, source: str) -> str:
         """The text for one marker; raises DocsError with what is wrong (the caller adds file:line)."""
+        entry, argument = lookup(key)
         path = self.root / source
-        if key.startswith(CRITERION_PREFIX):
-            return self._criterion(key[len(CRITERION_PREFIX):], path, source)
-        if key in RESULTS_KEYS:
-            from grader.gradebook.autograder import fit_table
-
-            if not path.is_file():
-                raise DocsError(f"{source} is not a file (gradescope_fit takes solutions/RESULTS.md)")
-            return fit_table(results.read(path))
-        if key.startswith("default:"):
-            return torch_default(key[len("default:"):], source)
-        if key.startswith("json:"):
-            return json_figure(path, key[len("json:"):], source)
-        if key.startswith("testset:"):
-            return self._testset(key[len("testset:"):], path, source)
-        if key in ("binomial_se", "binomial_se_images") or (key == "translate_px" and path.is_dir()):
-            return self._lesson_stat(key, path, source)
-        if key == "compare_table":
-            return compare_table(self.comparison(path, source))
-        known_prefix = key.startswith(("rf_row:", "schedule:", "onecycle:"))
-        if key not in MODEL_KEYS + RESULT_KEYS + OTHER_KEYS and not known_prefix:
-            known = ", ".join(MODEL_KEYS + RESULT_KEYS + OTHER_KEYS + RESULTS_KEYS + PREFIXES)
-            raise DocsError(f"unknown key {key!r}; known: {known}")
-        if not path.is_file():
+        if entry.takes_file and not path.is_file():
             raise DocsError(f"{source} is not a file "
                             "(SOURCE is a repo-relative path such as solutions/lesson2/model.py)")
-        if key in RESULT_KEYS:
-            return self._result(key, path, source)
-        if key.startswith(("schedule:", "onecycle:")) or key == "lr_levers":
-            schedule = self._schedule(path, source)
-            if key == "lr_levers":
-                return lr_levers(schedule)
-            if key.startswith("onecycle:"):
-                return onecycle_arg(schedule, key[len("onecycle:"):])
-            return schedule_field(schedule, key[len("schedule:"):])
-        if key == "translate_px":
-            return translate_px(self._lesson_of(path, source), self._submission(path, source).recipe_overrides())
-        report = self._measure(path, source)
-        if key == "params":
-            return f"{report['params']:,}"
-        if key == "rf":
-            return str(report["rf"]["rf_before_global_pool"])
-        if key == "rf_final":
-            return str(report["rf"]["rf_final"])
-        if key == "param_table":
-            return param_table(report)
-        if key == "bias_saving":
-            return f"{bias_saving(report):,}"
-        if key.startswith("rf_row:"):
-            return rf_row(report, key[len("rf_row:"):], source)
-        return rf_table(report)
+        return entry.value(self, argument, path, source)
+
+    def _translate_px(self, path: Path, source: str) -> str:
+        """Of a lesson folder's default recipe, or of a model file's own AUGMENT over its lesson's recipe."""
+        if path.is_dir():
+            return self._lesson_stat("translate_px", path, source)
+        if not path.is_file():
+            raise DocsError(f"{source} is neither a lesson folder nor a model file")
+        return translate_px(self._lesson_of(path, source), self._submission(path, source).recipe_overrides())
+
+    def _gradescope_fit(self, path: Path, source: str) -> str:
+        from grader.gradebook.autograder import fit_table
+
+        if not path.is_file():
+            raise DocsError(f"{source} is not a file (gradescope_fit takes solutions/RESULTS.md)")
+        return fit_table(results.read(path))
 
     def _submission(self, path: Path, source: str):
         from grader.worker.submission import load
@@ -391,6 +343,74 @@ class Values:
         return acc.target if acc else None
 
 
+@dataclass(frozen=True)
+class Key:
+    """One marker key: how it is written and how its value is computed."""
+
+    form: str  # as the unknown-key message lists it: the key, or PREFIX:ARGUMENT for a prefixed one
+    value: Callable[[Values, str, Path, str], str]  # (values, the argument after PREFIX:, path, source) -> text
+    takes_file: bool = False  # SOURCE must be a file (a model file): checked before `value` runs
+    block: bool = False  # a Markdown table: on lines of its own, blank lines around it
+
+
+def _model_key(figure: Callable[[dict], str], block: bool = False) -> Key:
+    """A key read off the model file's report (trusted.report_course_file)."""
+    return Key("", lambda v, _, path, source: figure(v._measure(path, source)), takes_file=True, block=block)
+
+
+def _result_key(key: str) -> Key:
+    """A key read off the model file's rows in solutions/RESULTS.md."""
+    return Key(key, lambda v, _, path, source: v._result(key, path, source), takes_file=True)
+
+
+def _lesson_key(key: str) -> Key:
+    return Key(key, lambda v, _, path, source: v._lesson_stat(key, path, source))
+
+
+# Every key `course docs` knows, the one place that names them; a key ending in ":" takes an argument after it.
+KEYS: dict[str, Key] = {
+    "params": _model_key(lambda r: f"{r['params']:,}"),
+    "rf": _model_key(lambda r: str(r["rf"]["rf_before_global_pool"])),
+    "rf_final": _model_key(lambda r: str(r["rf"]["rf_final"])),
+    "param_table": _model_key(lambda r: param_table(r), block=True),
+    "rf_table": _model_key(lambda r: rf_table(r), block=True),
+    "bias_saving": _model_key(lambda r: f"{bias_saving(r):,}"),
+    "rf_row:": Key("rf_row:FIELD:LAYER", lambda v, spec, path, source: rf_row(v._measure(path, source), spec, source),
+                   takes_file=True),
+    **{key: _result_key(key) for key in ("best_acc", "last_acc", "epochs_to_target", "passed", "seeds", "best_range",
+                                         "last_range", "min_last", "best_last_gap", "train_acc", "train_row_last_acc",
+                                         "margin_images")},
+    "schedule:": Key("schedule:FIELD", lambda v, name, path, source: schedule_field(v._schedule(path, source), name),
+                     takes_file=True),
+    "onecycle:": Key("onecycle:ARG", lambda v, name, path, source: onecycle_arg(v._schedule(path, source), name),
+                     takes_file=True),
+    "lr_levers": Key("lr_levers", lambda v, _, path, source: lr_levers(v._schedule(path, source)), takes_file=True,
+                     block=True),
+    "translate_px": Key("translate_px", lambda v, _, path, source: v._translate_px(path, source)),
+    "binomial_se": _lesson_key("binomial_se"),
+    "binomial_se_images": _lesson_key("binomial_se_images"),
+    "compare_table": Key("compare_table", lambda v, _, path, source: compare_table(v.comparison(path, source)),
+                         block=True),
+    "criterion:": Key("criterion:NAME", lambda v, name, path, source: v._criterion(name, path, source)),
+    "testset:": Key("testset:FIELD", lambda v, name, path, source: v._testset(name, path, source)),
+    "default:": Key("default:CLASS.ARG", lambda v, spec, path, source: torch_default(spec, source)),
+    "json:": Key("json:DOTTED.PATH[:FORMAT]", lambda v, spec, path, source: json_figure(path, spec, source)),
+    # SOURCE is solutions/RESULTS.md itself
+    "gradescope_fit": Key("gradescope_fit", lambda v, _, path, source: v._gradescope_fit(path, source), block=True),
+}
+
+
+def lookup(key: str) -> tuple[Key, str]:
+    """The registry's entry for a marker key and the argument after its prefix ("" for a plain key)."""
+    if key in KEYS:
+        return KEYS[key], ""
+    prefix, colon, argument = key.partition(":")
+    if colon and prefix + ":" in KEYS:
+        return KEYS[prefix + ":"], argument
+    known = ", ".join(entry.form or name for name, entry in KEYS.items())
+    raise DocsError(f"unknown key {key!r}; known: {known}")
+
+
 @dataclass
 class Compared:
     """One file of a lesson's comparison, on the seeds the whole comparison shares."""
@@ -520,188 +540,7 @@ def torch_default(spec: str, source: str) -> str:
     default = params[arg].default
     if default is inspect.Parameter.empty:
         return "required"
-    return _plain(default)
-
-
-def _plain(value) -> str:
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, float) and value.is_integer():
-        return f"{int(value):,}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-@dataclass
-class Schedule:
-    """A model's learning rate and momentum at every optimizer step, as the grader's loop would step them."""
-
-    source: str
-    steps_per_epoch: int
-    epochs: int
-    lrs: list[float]
-    momenta: list[float | None]
-    onecycle: dict | None  # the OneCycleLR arguments it was built with (None: another or no scheduler)
-    built_steps: int | None = None  # the steps a OneCycleLR was built for (a hard-coded count can differ)
-
-
-def lr_schedule(sub, lesson, train_images: int, source: str) -> Schedule:
-    """Build the model's optimizer and scheduler exactly as training would, and step through the whole run."""
-    import warnings
-
-    import torch
-
-    from grader.trainer.recipe import PER_BATCH_SCHEDULERS, build_optimizer, resolve
-    from grader.trainer.train import steps_per_epoch
-    from grader.worker.submission import build
-
-    recipe = resolve(sub.recipe_overrides(), lesson.recipe, lesson.criteria.max_epochs)
-    steps = steps_per_epoch(train_images, recipe.batch_size)
-    try:
-        model = build(sub)
-        optimizer, scheduler = build_optimizer(recipe, model, steps)
-    except CourseError as exc:
-        raise DocsError(f"{source}: {exc}") from exc
-    onecycle = _onecycle_args(scheduler, recipe.epochs, steps)
-    lrs, momenta = [], []
-    group = optimizer.param_groups[0]
-    per_batch = isinstance(scheduler, PER_BATCH_SCHEDULERS)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "scheduler.step() before optimizer.step()": no training happens here
-        for epoch in range(recipe.epochs):
-            for step in range(steps):
-                lrs.append(float(group["lr"]))
-                momenta.append(float(group["momentum"]) if "momentum" in group else None)
-                last = epoch == recipe.epochs - 1 and step == steps - 1
-                if per_batch and not last:
-                    scheduler.step()
-            if scheduler is not None and not per_batch and not isinstance(
-                    scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                scheduler.step()
-    built = scheduler.total_steps if onecycle is not None else None
-    return Schedule(source, steps, recipe.epochs, lrs, momenta, onecycle, built)
-
-
-def _onecycle_args(scheduler, epochs: int, steps: int) -> dict | None:
-    import torch
-
-    if not isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR):
-        return None
-    group = scheduler.optimizer.param_groups[0]
-    return {
-        "max_lr": group["max_lr"],
-        "div_factor": group["max_lr"] / group["initial_lr"],
-        "final_div_factor": group["initial_lr"] / group["min_lr"],
-        "pct_start": round((scheduler._schedule_phases[0]["end_step"] + 1) / scheduler.total_steps, 4),
-        "anneal_strategy": scheduler._anneal_func_type,
-        "cycle_momentum": scheduler.cycle_momentum,
-        "base_momentum": group.get("base_momentum", 0.85),
-        "max_momentum": group.get("max_momentum", 0.95),
-        "epochs": epochs,
-        "steps_per_epoch": steps,
-    }
-
-
-def _onecycle_run(args: dict) -> Schedule:
-    """A bare OneCycleLR with these arguments on a one-weight SGD, stepped through every step."""
-    import torch
-
-    args = dict(args)
-    weight = torch.nn.Parameter(torch.zeros(1))
-    optimizer = torch.optim.SGD([weight], lr=args["max_lr"], momentum=0.9)
-    epochs, steps = args.pop("epochs"), args.pop("steps_per_epoch")
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, epochs=epochs, steps_per_epoch=steps, **args)
-    group, lrs, momenta = optimizer.param_groups[0], [], []
-    for i in range(epochs * steps):
-        lrs.append(float(group["lr"]))
-        momenta.append(float(group["momentum"]))
-        if i < epochs * steps - 1:
-            optimizer.step()
-            scheduler.step()
-    return Schedule("", steps, epochs, lrs, momenta, {**args, "epochs": epochs, "steps_per_epoch": steps})
-
-
-def _sig(x: float) -> str:
-    """Two significant digits, plain: 0.0051, 0.1, 1e-06 stays 0.000001."""
-    text = f"{x:.2g}"
-    if "e" in text:
-        text = f"{float(text):.{max(0, -math.floor(math.log10(abs(x))) + 1)}f}".rstrip("0").rstrip(".")
-    return text
-
-
-def _tail_mean(s: Schedule) -> float:
-    tail = s.lrs[-TAIL_EPOCHS * s.steps_per_epoch:]
-    return sum(tail) / len(tail)
-
-
-def schedule_field(s: Schedule, name: str) -> str:
-    """One figure of a model's schedule; learning rates with two significant digits."""
-    if name not in SCHEDULE_FIELDS:
-        raise DocsError(f"unknown schedule field {name!r}; known: {', '.join(SCHEDULE_FIELDS)}")
-    peak = max(range(len(s.lrs)), key=s.lrs.__getitem__)
-    if name in ("start_momentum", "peak_momentum"):
-        m = s.momenta[0 if name == "start_momentum" else peak]
-        if m is None:
-            raise DocsError(f"{s.source}'s optimizer has no momentum")
-        return f"{m:g}"
-    return {
-        "steps_per_epoch": lambda: f"{s.steps_per_epoch:,}",
-        "total_steps": lambda: f"{len(s.lrs):,}",
-        "built_steps": lambda: _built(s),
-        "start_lr": lambda: _sig(s.lrs[0]),
-        "peak_lr": lambda: _sig(s.lrs[peak]),
-        "peak_epoch": lambda: str(peak // s.steps_per_epoch + 1),
-        "final_lr": lambda: _sig(s.lrs[-1]),
-        "tail_lr": lambda: _sig(_tail_mean(s)),
-    }[name]()
-
-
-def _built(s: Schedule) -> str:
-    if s.built_steps is None:
-        raise DocsError(f"{s.source} does not build a OneCycleLR")
-    return f"{s.built_steps:,}"
-
-
-def onecycle_arg(s: Schedule, name: str) -> str:
-    """One argument of the OneCycleLR the model builds, read back from the built scheduler."""
-    if s.onecycle is None:
-        raise DocsError(f"{s.source} does not build a OneCycleLR")
-    if name not in ONECYCLE_ARGS:
-        raise DocsError(f"unknown OneCycleLR argument {name!r}; known: {', '.join(ONECYCLE_ARGS)}")
-    return _plain(s.onecycle[name])
-
-
-def lr_levers(s: Schedule) -> str:
-    """Markdown: the model's OneCycle schedule and what changing one argument at a time does to it."""
-    if s.onecycle is None:
-        raise DocsError(f"{s.source} does not build a OneCycleLR; lr_levers compares OneCycle arguments")
-    base = s.onecycle
-    variants = [
-        ("final_div_factor", base["final_div_factor"] * 100),
-        ("pct_start", round(base["pct_start"] / 2, 4)),
-        ("max_lr", base["max_lr"] / 2),
-        ("epochs", max(1, base["epochs"] * 3 // 4)),
-    ]
-    lines = [f"| one change | peak lr (epoch) | last lr | mean lr, last {TAIL_EPOCHS} epochs |",
-             "|---|---:|---:|---:|"]
-    reference = _tail_mean(s)
-
-    def row(label: str, run: Schedule) -> str:
-        peak = max(range(len(run.lrs)), key=run.lrs.__getitem__)
-        tail = _tail_mean(run)
-        change = "" if run is s else f" ({(tail / reference - 1) * 100:+.0f} %)".replace("-", "−")
-        return (f"| {label} | {_sig(run.lrs[peak])} ({peak // run.steps_per_epoch + 1}) | {_sig(run.lrs[-1])} | "
-                f"{_sig(tail)}{change} |")
-
-    lines.append(row("none (as built)", s))
-    for name, value in variants:
-        if value == base[name]:
-            continue  # a one-epoch run has no shorter run to compare with
-        args = {k: v for k, v in base.items()}
-        args[name] = value
-        lines.append(row(f"{name} {_plain(base[name])} → {_plain(value)}", _onecycle_run(args)))
-    return "\n".join(lines)
+    return plain(default)
 
 
 def param_table(report: dict) -> str:
@@ -754,11 +593,15 @@ def rf_table(report: dict) -> str:
 
 def render(key: str, value: str) -> str:
     """The TEXT between the markers: tables sit on lines of their own, with blank lines around them."""
-    return f"\n\n{value}\n\n" if key in BLOCK_KEYS else value
+    return f"\n\n{value}\n\n" if _is_block(key) else value
 
 
 def _same(key: str, old: str, new: str) -> bool:
-    return old.strip() == new.strip() if key in BLOCK_KEYS else old == new
+    return old.strip() == new.strip() if _is_block(key) else old == new
+
+
+def _is_block(key: str) -> bool:
+    return key in KEYS and KEYS[key].block
 
 
 def run(root: Path | None = None, check: bool = False, results_path: Path | None = None,

@@ -12,10 +12,11 @@ from pathlib import Path
 
 from grader import paths
 from grader.authoring import results, trusted
-from grader.course.lesson import Lesson, get_lesson, lesson_ids
+from grader.course.lesson import MODEL_FILE, Lesson, get_lesson, lesson_ids
 from grader.course.verdict import FAILED, PASSED, SMOKE
 from grader.digest import code_sha256, file_sha256
 from grader.errors import CourseError, SubmissionError, TrainingError
+from grader.events import Event, VerifyDone, VerifyRun, VerifyStatic
 from grader.gradebook.progress import now
 
 RESULTS_NAME = "RESULTS.md"
@@ -130,7 +131,7 @@ def verify(
     seeds: int = 3,
     device: str = "auto",
     data_dir=None,
-    on_event: Callable[[dict], None] | None = None,
+    on_event: Callable[[Event], None] | None = None,
     lessons_root: Path | None = None,
     solutions_root: Path | None = None,
     results_path: Path | None = None,
@@ -154,11 +155,11 @@ def verify(
     report = VerifyReport()
     lessons = [get_lesson(i, lessons_root) for i in ids]
     for les in lessons:
-        emit({"event": "verify-static", "lesson": les.id})
+        emit(VerifyStatic(les.id))
         status, message = static_check(les.stub, les, data_dir)
         ok = status not in ("passed", "missing")  # a stub must exist, and must not already pass
         report.static.append(StaticRow(les.id, "stub", les.stub, status, message, ok))
-        solution = solutions_root / les.id / "model.py"
+        solution = solutions_root / les.id / MODEL_FILE
         status, message = static_check(solution, les, data_dir)
         report.static.append(StaticRow(les.id, "solution", solution, status, message, ok=status == PASSED))
         for extra in les.verify_extras:
@@ -179,7 +180,7 @@ def verify(
     for les in lessons:
         files = []
         if only != "extras":
-            files.append((solutions_root / les.id / "model.py", "pass"))
+            files.append((solutions_root / les.id / MODEL_FILE, "pass"))
         if only != "solutions":
             files += [(root / e.file, e.expect) for e in les.verify_extras]
         for path, expect in files:
@@ -209,7 +210,7 @@ def _train_all(todo, seeds: int, device: str, data_dir, quick: bool, emit, jobs:
     outcomes = {}
 
     def announce(n, les, rel, seed):
-        emit({"event": "verify-run", "lesson": les.id, "file": rel, "seed": seed, "index": n, "total": len(plan)})
+        emit(VerifyRun(les.id, rel, seed, n, len(plan)))
 
     if jobs <= 1:
         for n, (les, path, expect, seed) in enumerate(plan, start=1):
@@ -218,7 +219,7 @@ def _train_all(todo, seeds: int, device: str, data_dir, quick: bool, emit, jobs:
             run, record = _train_one(path, les, seed, device, data_dir, quick, emit, expect)
             run.file = rel
             outcomes[(rel, seed)] = (run, record)
-            emit({"event": "verify-done", "run": run})
+            emit(VerifyDone(run))
         return outcomes
     import threading
     from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -244,7 +245,7 @@ def _train_all(todo, seeds: int, device: str, data_dir, quick: bool, emit, jobs:
                 run.file = rel
                 outcomes[(rel, seed)] = (run, record)
                 announce(n, les, rel, seed)
-                emit({"event": "verify-done", "run": run})
+                emit(VerifyDone(run))
     finally:
         if zygote is not None:
             zygote.close()

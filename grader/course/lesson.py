@@ -21,6 +21,7 @@ NEVER_IMPORTABLE = frozenset({
 })
 
 
+MODEL_FILE = "model.py"  # the one file a submission is: a lesson's stub, a student's work file, a batch's folders
 COURSE_MAX_EPOCHS = 20  # the course target's epoch budget: the default max_epochs and a recipe's default EPOCHS
 DEFAULT_TIMEOUT_S = 3600  # a whole grading, worker and evaluator together, when the lesson sets none
 
@@ -90,7 +91,7 @@ class Lesson:
 
     @property
     def stub(self) -> Path:
-        return self.path / "model.py"
+        return self.path / MODEL_FILE
 
     @property
     def fixed_recipe(self) -> tuple[str, ...]:

@@ -5,9 +5,10 @@ submission: it reads the graph and the states the parent copied out of the worke
 grader.interpret and answers with the test loss and accuracy of each. Requests, one per line:
 
     {"op": "setup", "test_images": PATH, "test_labels": PATH, "device": "cuda:0", "workdir": PATH, "timeout": S,
-     "limits": {...}, "order_seed": N}                              -> {"event": "ready", "sandbox": {...}, ...}
-    {"op": "load", "graph": PATH, "constants": PATH}                -> {"event": "loaded", "seconds": s, ...}
-    {"op": "measure", "epoch": N, "state": PATH}                    -> {"event": "measured", "epoch": N, ...}
+     "limits": {...}, "order_seed": N}                              -> grader.events.EvaluatorReady
+    {"op": "load", "graph": PATH, "constants": PATH}                -> grader.events.Loaded
+    {"op": "measure", "epoch": N, "state": PATH}                    -> grader.events.Measured
+and grader.events.Failed for a request it could not answer.
 
 The test split is put in an order drawn from `order_seed` (the parent's secret, never the worker's) before anything
 is measured, so no model can know which image comes where or which images share a batch.
@@ -27,6 +28,11 @@ EVAL_BATCH = 1000  # on an accelerator: large enough to keep it busy
 CPU_EVAL_BATCH = 250
 
 
+def eval_batch_size(device) -> int:
+    """Images per evaluation batch on `device` (a torch.device): cache-sized on a CPU, large on an accelerator."""
+    return CPU_EVAL_BATCH if device.type == "cpu" else EVAL_BATCH
+
+
 @dataclass(frozen=True)
 class Measured:
     """One state's figures on the test split."""
@@ -44,7 +50,7 @@ def evaluate(prog, state: dict, images, labels) -> Measured:
     loss_sum = torch.zeros((), dtype=torch.float64, device=images.device)
     correct = torch.zeros((), dtype=torch.long, device=images.device)
     nonfinite = torch.zeros((), dtype=torch.long, device=images.device)
-    batch = CPU_EVAL_BATCH if images.device.type == "cpu" else EVAL_BATCH  # the program takes any batch size
+    batch = eval_batch_size(images.device)  # the program takes any batch size
     with torch.no_grad():
         for start in range(0, len(labels), batch):
             x, y = images[start : start + batch], labels[start : start + batch]
@@ -89,6 +95,7 @@ def serve(link) -> int:
     if not setup or setup.get("op") != "setup":
         return 2
     from grader.course.lesson import DEFAULT_TIMEOUT_S
+    from grader.events import EvaluatorReady, Failed, Loaded, Measured
     from grader.walls.sandbox import Limits, isolate
 
     workdir = Path(setup["workdir"])
@@ -116,11 +123,10 @@ def serve(link) -> int:
         # Walled like the worker: an address-space cap over what torch and the test split already map (not on
         # CUDA, whose driver reserves far more address space than it uses).
         walls = _wall_memory(limits, device)
-        link.emit({"event": "ready", "test_images": len(labels), "device": str(device), "sandbox": walls,
-                   "order": "shuffled" if setup.get("order_seed") is not None else "file order"})
+        link.emit(EvaluatorReady(len(labels), str(device), walls,
+                                 "shuffled" if setup.get("order_seed") is not None else "file order"))
     except Exception as exc:  # noqa: BLE001 - whatever stops the set-up is reported, not raised
-        link.emit({"event": "error", "kind": "internal", "message": f"the evaluator could not start: {exc}",
-                   "traceback": traceback.format_exc()})
+        link.emit(Failed("internal", f"the evaluator could not start: {exc}", traceback.format_exc()))
         return 0
     prog = None
     while (request := link.receive()) is not None:
@@ -132,25 +138,22 @@ def serve(link) -> int:
                 if graph.mode != "eval":
                     raise _error("internal", "the evaluator measures only the program derived for evaluation")
                 prog = Program(graph, constants, device)
-                link.emit({"event": "loaded", "seconds": time.perf_counter() - started,
-                           "footprint": prog.footprint.to_dict(prog.graph.batch or 1)})
+                assert prog.footprint is not None  # a Program sizes itself unless told not to
+                link.emit(Loaded(time.perf_counter() - started, prog.footprint.to_dict(prog.graph.batch or 1)))
             elif request.get("op") == "measure":
                 if prog is None:
                     raise _error("internal", "measure before load")
                 state = tensors_from_file(Path(request["state"]), device)
                 check_tensors(prog.graph, state)
                 measured = evaluate(prog, state, images, labels)
-                link.emit({"event": "measured", "epoch": int(request["epoch"]), "test_loss": measured.loss,
-                           "test_acc": measured.acc, "nonfinite": measured.nonfinite,
-                           "seconds": time.perf_counter() - started})
-        except _Failure as exc:
-            link.emit({"event": "error", "kind": exc.kind, "message": str(exc)})
-        except CourseError as exc:
-            link.emit({"event": "error", "kind": exc.kind, "message": str(exc)})
+                link.emit(Measured(int(request["epoch"]), measured.loss, measured.acc, measured.nonfinite,
+                                   time.perf_counter() - started))
+        except (_Failure, CourseError) as exc:
+            link.emit(Failed(exc.kind, str(exc)))
         except Exception as exc:  # noqa: BLE001 - an operation failing on the program is the program's problem
-            link.emit({"event": "error", "kind": "integrity",
-                       "message": f"the clean evaluator could not run the exported program: {type(exc).__name__}: "
-                                  f"{str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"})
+            link.emit(Failed("integrity", "the clean evaluator could not run the exported program: "
+                                          f"{type(exc).__name__}: "
+                                          f"{str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"))
     return 0
 
 

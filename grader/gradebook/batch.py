@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
+from grader.course.lesson import MODEL_FILE
 from grader.course.verdict import ERROR
 from grader.digest import file_sha256
 from grader.errors import UsageError
@@ -23,7 +24,6 @@ from grader.gradebook import store
 from grader.gradebook.job import JobSpec
 from grader.record import RunRecord
 
-MODEL_FILE = "model.py"
 MAX_MODEL_BYTES = 1_000_000  # a model.py is a few KB; this refuses zip bombs without refusing any real file
 SKIPPED = "skipped"  # an outcome, not a verdict: the gradebook had this run already
 

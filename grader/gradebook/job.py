@@ -42,14 +42,15 @@ def grade_job(spec: JobSpec, emit: Callable[[dict], None] | None = None, launch=
     """
     from grader.course.lesson import get_lesson
     from grader.errors import CourseError, UsageError
+    from grader.events import CheckReport, Shown
     from grader.host import grading
     from grader.record import GradeRequest
 
     who = {"student": spec.student, "seed": spec.seed}
 
-    def forward(event: dict) -> None:
-        if emit is not None and event["event"] != "check":  # the check report is large; the batch shows none
-            emit({**event, **who, "event": "job-" + event["event"]})
+    def forward(event: Shown) -> None:
+        if emit is not None and not isinstance(event, CheckReport):  # the check report is large; the batch shows none
+            emit({**event.to_dict(), **who, "event": "job-" + event.EVENT})
 
     started = time.perf_counter()
     try:

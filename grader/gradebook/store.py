@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grader
-from grader.course.verdict import ERROR, FAILED, PASSED, SMOKE
 from grader.digest import file_sha256
 from grader.errors import CourseError
 from grader.record import RunRecord
@@ -34,7 +33,6 @@ if TYPE_CHECKING:
 
 GRADEBOOK = Path(".course") / "gradebook.sqlite"
 BUSY_TIMEOUT_S = 60  # a writer holds the lock for milliseconds; a minute covers a batch of 16 landing at once
-STATUSES = (PASSED, FAILED, SMOKE, ERROR)  # what a run can end as (the runs table CHECKs the same words)
 
 # Each entry migrates from version i to i + 1; a new schema is a new entry, never an edit of an old one.
 MIGRATIONS: list[tuple[str, ...]] = [
@@ -516,14 +514,9 @@ def load_progress(conn: sqlite3.Connection, student: str) -> tuple[str | None, d
     return row["current_lesson"], lessons
 
 
-def save_progress(conn: sqlite3.Connection, student: str, current: str | None, lessons: dict[str, dict]) -> None:
-    """Set the student's current lesson and replace the given lessons' rows, all in one transaction."""
-    with transaction(conn):
-        write_progress(conn, student, current, lessons)
-
-
 def write_progress(conn: sqlite3.Connection, student: str, current: str | None, lessons: dict[str, dict]) -> None:
-    """save_progress's writes inside a transaction the caller holds (a grading records its run in the same one)."""
+    """Set the student's current lesson and replace the given lessons' rows, inside a transaction the caller holds
+    (a grading records its run in the same one)."""
     student_id = _id(conn, "students", {"name": student}, {})
     conn.execute("UPDATE students SET current_lesson = ? WHERE id = ?", (current, student_id))
     marks = ", ".join("?" for _ in PROGRESS_COLUMNS)

@@ -20,12 +20,13 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from grader import mnist, program, program_analysis
 from grader.channel import CLOSED, ChildProcess, Garbage, cold_start, exit_reason
-from grader.course.lesson import DEFAULT_CRITERIA, Lesson
+from grader.course.lesson import DEFAULT_CRITERIA, MODEL_FILE, Lesson
 from grader.course.verdict import judge, judge_static
 from grader.device import check_requested
 from grader.digest import file_sha256
@@ -39,6 +40,22 @@ from grader.errors import (
     TrainingError,
     UsageError,
 )
+from grader.events import (
+    CheckReport,
+    Described,
+    EpochDone,
+    EpochTrained,
+    EvaluatorReady,
+    Event,
+    Failed,
+    Loaded,
+    Measured,
+    Progress,
+    Shown,
+    StateSaved,
+    TrainResult,
+    TrainStart,
+)
 from grader.host import rules
 from grader.host.phases import GRADING_SCALE, Phases
 from grader.host.rooms import Rooms
@@ -50,12 +67,12 @@ QUICK_TRAIN = 5_000  # images for a --quick smoke run: about a tenth of an epoch
 QUICK_TEST = 2_000
 CHECK_TRAIN = 64  # the worker needs two digits for the contract and a few to export with, never the split
 CHECK_TIMEOUT_S = 120.0
-MODEL_FILE = "model.py"
 # The evaluator holds the test split (31 MB) and one batch, which its work bound keeps under 1 GiB on a CPU.
 EVALUATOR_LIMITS = {"memory_gib": 4.0}
 _STATE_NAME = re.compile(r"state-\d{3}\.bin")
-_ERRORS = {e.kind: e for e in (UsageError, DataError, SubmissionError, ManifestError, TrainingError, PolicyError,
-                               IntegrityError)}
+_ERRORS: dict[str, type[CourseError]] = {
+    e.kind: e for e in (UsageError, DataError, SubmissionError, ManifestError, TrainingError, PolicyError,
+                        IntegrityError)}
 
 
 class WorkerError(CourseError):
@@ -66,7 +83,7 @@ class WorkerError(CourseError):
 
 @dataclass
 class Checked:
-    report: dict  # what `course check` shows, with the parameter count of the exported program
+    report: dict[str, Any]  # what `course check` shows, with the parameter count of the exported program
     log: str = ""  # what the submission printed, up to grader.channel.LOG_LIMIT bytes
     log_dropped: int = 0  # bytes past the limit
     warnings: list[str] = field(default_factory=list)  # the static policy's: code it skipped instead of refusing
@@ -106,13 +123,11 @@ def _place_submission(file: Path, sha256: str, directory: Path) -> Path:
 _WHO = {"evaluator": "the clean evaluator", "trainer": "the trainer", "worker": "the grading process"}
 
 
-def _error_from(child: ChildProcess, event: dict) -> CourseError:
-    kind = event.get("kind")
-    message = str(event.get("message", ""))
-    if kind == "internal":
+def _error_from(child: ChildProcess, event: Failed) -> CourseError:
+    if event.kind == "internal":
         who = "grading" if child.name == "worker" else _WHO.get(child.name, child.name)
-        return WorkerError(f"{who} failed unexpectedly: {message}\n{event.get('traceback', '')}" + child.tail())
-    return _ERRORS.get(kind, WorkerError)(message + child.tail())
+        return WorkerError(f"{who} failed unexpectedly: {event.message}\n{event.traceback}" + child.tail())
+    return _ERRORS.get(event.kind, WorkerError)(event.message + child.tail())
 
 
 def _closed(child: ChildProcess) -> WorkerError:
@@ -122,14 +137,15 @@ def _closed(child: ChildProcess) -> WorkerError:
 
 def _garbage(child: ChildProcess, item: Garbage) -> WorkerError:
     return WorkerError(
-        f"the {child.name}'s event channel carried something that is not a grader event ({item.line[:60]!r}); "
-        "the submission wrote to the grader's channel, so this run cannot be trusted" + child.tail())
+        f"the {child.name}'s event channel carried something that is not a grader event ({item.reason}: "
+        f"{item.line[:60]!r}); the submission wrote to the grader's channel, so this run cannot be trusted"
+        + child.tail())
 
 
 # --------------------------------------------------------------------------------------------------- check
 
 
-def check(request: GradeRequest, lesson: Lesson | None, *, screen: bool = True, limits: dict | None = None,
+def check(request: GradeRequest, lesson: Lesson | None, *, screen: bool = True, limits: dict[str, Any] | None = None,
           launch: Callable[..., ChildProcess] = cold_start) -> Checked:
     """Contract (checked in the worker), and structure, receptive field and parameter count (read off the program here).
 
@@ -156,10 +172,10 @@ def check(request: GradeRequest, lesson: Lesson | None, *, screen: bool = True, 
                     raise _garbage(child, event)
                 if event is CLOSED:
                     raise _closed(child)
-                if event["event"] == "error":
+                if isinstance(event, Failed):
                     raise _error_from(child, event)
-                if event["event"] == "described":
-                    report = {**(event.get("report") or {}), "file": str(file)}
+                if isinstance(event, Described):
+                    report = {**event.report, "file": str(file)}
                     _take(rooms.worker, rooms.handed, program_file(event, "graph"))
                     _take(rooms.worker, rooms.handed, program_file(event, "constants"))
                     graph = program.read_graph(rooms.handed / "graph.json")
@@ -176,8 +192,8 @@ PROGRAM_FILES = {"graph": "graph.json", "constants": "constants.bin", "initial":
 EVAL_GRAPH = "eval-graph.json"  # the program the evaluator measures, derived by the parent
 
 
-def program_file(event: dict, key: str) -> str:
-    name = str(event.get(key, ""))
+def program_file(event: Described, key: str) -> str:
+    name = str(getattr(event, key))
     if name != PROGRAM_FILES.get(key):
         raise IntegrityError(f"the worker named an unexpected program file {name[:40]!r}")
     return name
@@ -194,20 +210,19 @@ class _Run:
     lesson: Lesson | None
     sha256: str
     file: Path
-    on_event: Callable[[dict], None] | None
+    on_event: Callable[[Shown], None] | None
     policy_warnings: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
-    report: dict | None = None
+    report: dict[str, Any] | None = None
     count: program.ParamCount | None = None
-    export: dict = field(default_factory=dict)
-    described: dict = field(default_factory=dict)  # the worker's recipe, init and walls
-    start: dict = field(default_factory=dict)
-    result: dict | None = None
-    trained: dict[int, dict] = field(default_factory=dict)  # epoch -> the trainer's figures
-    measured: dict[int, dict] = field(default_factory=dict)  # epoch -> the evaluator's figures
+    export: dict[str, Any] = field(default_factory=dict)
+    worker_sandbox: dict[str, Any] = field(default_factory=dict)  # the worker's walls, as it described them
+    result: TrainResult | None = None
+    trained: dict[int, EpochTrained] = field(default_factory=dict)  # epoch -> the trainer's figures
+    measured: dict[int, Measured] = field(default_factory=dict)  # epoch -> the evaluator's figures
     sent: set[int] = field(default_factory=set)  # epochs handed to the evaluator
     steps: list[list[float]] = field(default_factory=list)
-    evaluator: dict = field(default_factory=dict)
+    evaluator: dict[str, Any] = field(default_factory=dict)  # the record's `evaluator`: device, seconds, walls
     test_images: int = 0
     stopped: bool = False  # a static criterion failed: judged without training (GradeRequest.train_anyway)
 
@@ -215,7 +230,7 @@ class _Run:
     def criteria(self):
         return self.lesson.criteria if self.lesson else DEFAULT_CRITERIA
 
-    def emit(self, event: dict) -> None:
+    def emit(self, event: Shown) -> None:
         if self.on_event is not None:
             self.on_event(event)
 
@@ -232,11 +247,12 @@ class _Children:
     trainer: ChildProcess
     evaluator: ChildProcess
     rooms: Rooms
-    task: dict  # the TrainTask's fields known before the worker has described the submission
+    task: dict[str, Any]  # the TrainTask's fields known before the worker has described the submission
 
 
-def grade(request: GradeRequest, lesson: Lesson | None, on_event: Callable[[dict], None] | None = None, *,
-          screen: bool = True, limits: dict | None = None, launch: Callable[..., ChildProcess] = cold_start) -> Graded:
+def grade(request: GradeRequest, lesson: Lesson | None, on_event: Callable[[Shown], None] | None = None, *,
+          screen: bool = True, limits: dict[str, float] | None = None,
+          launch: Callable[..., ChildProcess] = cold_start) -> Graded:
     """Describe the submission in the worker, train its program in the trainer, measure every epoch in the
     evaluator, and judge it.
 
@@ -315,7 +331,7 @@ def _pump(run: _Run, events: queue.Queue, kids: _Children, deadline: float, time
                     return
                 continue
             raise _closed(child)
-        if event["event"] == "error":
+        if isinstance(event, Failed):
             raise _error_from(child, event)
         if child is kids.worker:
             _from_worker(run, event, kids)
@@ -329,66 +345,64 @@ def _pump(run: _Run, events: queue.Queue, kids: _Children, deadline: float, time
                       f"{kids.trainer.tail() or kids.worker.tail()}")
 
 
-def _from_worker(run: _Run, event: dict, kids: _Children) -> None:
+def _from_worker(run: _Run, event: Event, kids: _Children) -> None:
     """The worker's one message: the program, its initial state and the recipe. From here the grader owns them."""
-    if event["event"] != "described" or run.report is not None:
+    if not isinstance(event, Described) or run.report is not None:
         raise IntegrityError("the worker sent more than its description; this run cannot be trusted")
     rooms = kids.rooms
     for key in PROGRAM_FILES:
         _take(rooms.worker, rooms.handed, program_file(event, key))
     graph = program.read_graph(rooms.handed / "graph.json")  # checked: ops, mutations, shapes
     run.count = program.count_parameters(graph, program.read_tensors(rooms.handed / "constants.bin")[0])
-    run.report = program.with_count({**(event.get("report") or {}), "file": str(run.file)}, run.count)
+    run.report = program.with_count({**event.report, "file": str(run.file)}, run.count)
     run.report = program_analysis.with_analysis(run.report, graph)
-    run.export = dict(event.get("export") or {})
-    run.described = {"sandbox": dict(event.get("sandbox") or {})}
+    run.export = dict(event.export)
+    run.worker_sandbox = dict(event.sandbox)
     rules.refuse_oversized(run.count.total, run.criteria.max_params)
     if not run.request.train_anyway and any(c.passed is False for c in judge_static(run.criteria, run.report)):
         run.stopped = True  # the verdict is failed whatever training does: do not spend minutes on it
-        run.emit({"event": "check", "report": run.report})
+        run.emit(CheckReport(run.report))
         return
     program.write_graph(program.derive_eval(graph), rooms.handed / EVAL_GRAPH)
     kids.evaluator.send({"op": "load", "graph": str(rooms.handed / EVAL_GRAPH),
                          "constants": str(rooms.handed / "constants.bin")})
     for key in PROGRAM_FILES:  # the trainer reads the parent's copies, in its own room
         shutil.copyfile(rooms.handed / PROGRAM_FILES[key], rooms.trainer / PROGRAM_FILES[key])
-    if not isinstance(event.get("recipe"), dict):
+    if event.recipe is None:
         raise IntegrityError("the worker described no recipe; this run cannot be trusted")
     task = TrainTask(graph=str(rooms.trainer / "graph.json"), constants=str(rooms.trainer / "constants.bin"),
-                     initial=str(rooms.trainer / "initial.bin"), recipe=event["recipe"], init=event.get("init"),
+                     initial=str(rooms.trainer / "initial.bin"), recipe=event.recipe, init=event.init,
                      **kids.task)
     kids.trainer.send(task.to_dict())
-    run.emit({"event": "check", "report": run.report})
+    run.emit(CheckReport(run.report))
 
 
-def _from_trainer(run: _Run, event: dict, kids: _Children) -> None:
-    kind = event["event"]
+def _from_trainer(run: _Run, event: Event, kids: _Children) -> None:
     rooms = kids.rooms
-    if kind == "start":
-        run.start = {**event, "test_images": run.test_images}
-        run.emit(run.start)
-    elif kind == "progress":
-        steps = max(int(event.get("steps") or 1), 1)
-        if isinstance(event.get("loss"), (int, float)):
-            run.steps.append([round(int(event.get("epoch") or 1) - 1 + int(event.get("step") or 0) / steps, 4),
-                              float(event["loss"])])
+    if isinstance(event, TrainStart):
+        run.emit(replace(event, test_images=run.test_images))
+    elif isinstance(event, Progress):
+        if event.loss is not None:
+            run.steps.append([round(event.epoch - 1 + event.step / max(event.steps, 1), 4), event.loss])
         run.emit(event)
-    elif kind in ("state", "epoch"):
+    elif isinstance(event, (StateSaved, EpochTrained)):
         if run.report is None:
             raise IntegrityError("the trainer handed over a state before the program; this run cannot be trusted")
-        epoch = int(event.get("epoch", -1))
-        name = str(event.get("state", ""))
+        epoch, name = event.epoch, event.state
         if not _STATE_NAME.fullmatch(name) or epoch in run.sent or epoch != len(run.sent):
             raise IntegrityError(f"the trainer handed over an unexpected state ({name[:40]!r}, epoch {epoch})")
         _take(rooms.trainer, rooms.handed, name)  # ours now: the trainer cannot change it later
         run.sent.add(epoch)
-        if kind == "epoch":
+        if isinstance(event, EpochTrained):
             run.trained[epoch] = event
         kids.evaluator.send({"op": "measure", "epoch": epoch, "state": str(rooms.handed / name)})
-    elif kind == "result":
-        if run.result is not None or not isinstance(event.get("record"), dict):
+    elif isinstance(event, TrainResult):
+        if run.result is not None:
             raise IntegrityError("the trainer reported more than one result; this run cannot be trusted")
-        run.result = event["record"]
+        run.result = event
+    else:
+        raise IntegrityError(f"the trainer sent a {event.EVENT!r} event, which is not the trainer's; "
+                             "this run cannot be trusted")
 
 
 def _take(source_room: Path, target_room: Path, name: str) -> None:
@@ -401,33 +415,36 @@ def _take(source_room: Path, target_room: Path, name: str) -> None:
     shutil.copyfile(source, target_room / name)
 
 
-def _from_evaluator(run: _Run, event: dict) -> None:
-    kind = event["event"]
-    if kind == "ready":
-        run.evaluator.update(device=event.get("device"), test_images=event.get("test_images"),
-                             order=event.get("order"), sandbox=dict(event.get("sandbox") or {}))
-    elif kind == "loaded":
-        run.evaluator.update(load_seconds=event.get("seconds"), footprint=dict(event.get("footprint") or {}))
-    elif kind == "measured":
-        epoch = int(event["epoch"])
+def _from_evaluator(run: _Run, event: Event) -> None:
+    if isinstance(event, EvaluatorReady):
+        run.evaluator.update(device=event.device, test_images=event.test_images, order=event.order,
+                             sandbox=dict(event.sandbox))
+    elif isinstance(event, Loaded):
+        run.evaluator.update(load_seconds=event.seconds, footprint=dict(event.footprint))
+    elif isinstance(event, Measured):
+        epoch = event.epoch
         if epoch not in run.sent or epoch in run.measured:
             raise WorkerError(f"the clean evaluator answered for epoch {epoch}, which it was not asked about")
         run.measured[epoch] = event
-        if int(event.get("nonfinite") or 0):
-            run.evaluator.setdefault("nonfinite", {})[str(epoch)] = int(event["nonfinite"])
-        run.evaluator["seconds"] = run.evaluator.get("seconds", 0.0) + float(event.get("seconds") or 0.0)
+        if event.nonfinite:
+            run.evaluator.setdefault("nonfinite", {})[str(epoch)] = event.nonfinite
+        run.evaluator["seconds"] = run.evaluator.get("seconds", 0.0) + event.seconds
         if epoch == 0:
-            rules.check_baseline(float(event["test_acc"]))
+            rules.check_baseline(event.test_acc)
         else:
-            run.emit({"event": "epoch", **_epoch(run, epoch).__dict__})
+            run.emit(EpochDone(**asdict(_epoch(run, epoch))))
+    else:
+        raise IntegrityError(f"the clean evaluator sent a {event.EVENT!r} event, which is not the evaluator's; "
+                             "this run cannot be trusted")
 
 
 def _epoch(run: _Run, epoch: int) -> EpochRecord:
-    trained, measured = run.trained.get(epoch, {}), run.measured.get(epoch, {})
-    return EpochRecord.from_dict({"epoch": epoch, "train_loss": trained.get("train_loss"),
-                                  "train_acc": trained.get("train_acc"), "test_loss": measured.get("test_loss"),
-                                  "test_acc": measured.get("test_acc"), "lr": trained.get("lr"),
-                                  "seconds": trained.get("seconds")})
+    trained, measured = run.trained.get(epoch), run.measured.get(epoch)
+    return EpochRecord(epoch, train_loss=trained.train_loss if trained else None,
+                       train_acc=trained.train_acc if trained else None,
+                       test_loss=measured.test_loss if measured else None,
+                       test_acc=measured.test_acc if measured else None, lr=trained.lr if trained else None,
+                       seconds=trained.seconds if trained else None)
 
 
 def _warnings(run: _Run) -> list[str]:
@@ -441,7 +458,7 @@ def _warnings(run: _Run) -> list[str]:
             "Look for a division by zero, a log of zero or a value that overflows in forward()"]
 
 
-def _described(run: _Run) -> dict:
+def _described(run: _Run) -> dict[str, Any]:
     """The record's fields known once the worker has described the submission: the same whether it trains or not."""
     report = run.report or {}
     rf = report.get("rf") or {}
@@ -468,23 +485,21 @@ def _untrained_record(run: _Run) -> RunRecord:
         warnings=run.policy_warnings + [
             "not trained: a static criterion already fails, so no accuracy could pass it. Fix the failed criterion "
             "first (course check shows it in seconds), or pass --train-anyway to watch it train"],
-        sandbox={"worker": run.described.get("sandbox", {})}, duration=time.perf_counter() - run.started))
+        sandbox={"worker": run.worker_sandbox}, duration=time.perf_counter() - run.started))
 
 
 def _record(run: _Run) -> RunRecord:
-    result = run.result or {}
-    recipe = result.get("recipe") or {}
-    rules.check_epochs(int(result.get("epochs_trained", -1)), int(recipe.get("epochs", -1)), set(run.measured),
+    result = run.result
+    if result is None:  # _pump returns a trained run only once the trainer reported
+        raise WorkerError("the trainer ended without its result")
+    rules.check_epochs(result.epochs_trained, int(result.recipe.get("epochs", -1)), set(run.measured),
                        run.criteria.max_epochs if run.request.epochs is None
                        else min(run.criteria.max_epochs, run.request.epochs), run.request.quick)
     return _judged(run, RunRecord(
-        **_described(run), device=str(result.get("device", "")),
-        device_name=str(result.get("device_name", "")), versions=dict(result.get("versions") or {}), recipe=recipe,
-        loop=dict(result.get("loop") or {}), baseline_test_acc=run.measured[0]["test_acc"],
+        **_described(run), device=result.device, device_name=result.device_name, versions=dict(result.versions),
+        recipe=result.recipe, loop=dict(result.loop), baseline_test_acc=run.measured[0].test_acc,
         epochs=[_epoch(run, e) for e in sorted(run.trained)], train_loss_steps=run.steps,
-        train_images=int(result.get("train_images") or 0), init=dict(result.get("init") or {}),
-        evaluator=run.evaluator, warnings=run.policy_warnings + list(result.get("warnings") or []) + _warnings(run),
-        test_images=run.test_images,
-        sandbox={**dict(result.get("sandbox") or {}), "worker": run.described.get("sandbox", {}),
-                 "evaluator": run.evaluator.get("sandbox") or {}},
+        train_images=result.train_images, init=dict(result.init), evaluator=run.evaluator,
+        warnings=run.policy_warnings + list(result.warnings) + _warnings(run), test_images=run.test_images,
+        sandbox={**result.sandbox, "worker": run.worker_sandbox, "evaluator": run.evaluator.get("sandbox") or {}},
         duration=time.perf_counter() - run.started))

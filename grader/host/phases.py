@@ -1,7 +1,7 @@
 """Which call into the submission's code the worker is in, and how long it may take: so that a `forward` that never
 returns ends `course check` within seconds, naming the call, instead of at the check's two-minute timeout.
 
-Before each call into the submission's code the worker emits {"event": "phase", "name": ...} (grader.worker.session,
+Before each call into the submission's code the worker emits a grader.events.Phase (grader.worker.session,
 grader.worker.report). The parent gives each phase a budget of its own, measured on the honest models with a wide
 margin; the check's (or grading's) overall deadline still bounds them all.
 """
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from grader.channel import next_event
 from grader.errors import IntegrityError, SubmissionError
+from grader.events import Described, Failed, Phase
 
 # Seconds each phase may take. Measured in fresh workers on a 2-core machine under a load of 4-5 (every solution,
 # the lesson-7 candidates and tests/models): importing a model file at most 0.012 s, Net() 0.011 s, the contract
@@ -51,10 +52,10 @@ class Phases:
         a SubmissionError naming the call when a phase runs out before the overall deadline."""
         while (item := next_event(events, min(self.deadline, self.until))) is not None:
             child, event = item
-            if child is worker and isinstance(event, dict) and event.get("event") == "phase":
-                self._start(str(event.get("name")))
+            if child is worker and isinstance(event, Phase):
+                self._start(event.name)
                 continue
-            if child is worker and isinstance(event, dict) and event.get("event") in ("described", "error"):
+            if child is worker and isinstance(event, (Described, Failed)):
                 self.name, self.until = None, math.inf  # the worker's calls are over
             yield item
         if self.name is not None and self.until < self.deadline:

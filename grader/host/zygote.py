@@ -17,8 +17,9 @@ import sys
 import threading
 import time
 
-from grader.channel import CLOSED, ChildProcess, Garbage, poll_get
+from grader.channel import ChildProcess, poll_get
 from grader.errors import CourseError
+from grader.events import ZygoteReady
 
 READY_TIMEOUT_S = 300  # importing torch and warming the exporter on a slow, busy machine
 _MAX_MESSAGE = 1 << 16
@@ -48,8 +49,8 @@ class _Forked:
     def wait(self, timeout: float | None = None) -> int:
         import subprocess
 
-        if not self._ended.wait(timeout):
-            raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout)
+        if not self._ended.wait(timeout) or self.returncode is None:
+            raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout or 0.0)
         return self.returncode
 
     def terminate(self) -> None:
@@ -97,7 +98,7 @@ class Zygote:
         except queue.Empty:
             self.close()
             raise ZygoteError(f"the zygote did not start within {READY_TIMEOUT_S} s") from None
-        if event is CLOSED or isinstance(event, Garbage) or event.get("event") != "ready":
+        if not isinstance(event, ZygoteReady):  # CLOSED, a Garbage line, or an error it reported
             self.close()
             raise ZygoteError(f"the zygote could not start{self._process.tail()}")
 

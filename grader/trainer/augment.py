@@ -9,6 +9,7 @@ parameters the nearest-neighbour output equals torchvision.transforms.v2.functio
 
 import math
 from dataclasses import dataclass
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -40,7 +41,7 @@ class AugmentConfig:
     fill: float = 0.0  # MNIST background before normalisation
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "AugmentConfig":
+    def from_dict(cls, d: dict[str, Any] | None) -> "AugmentConfig":
         """Normalise the submission's AUGMENT dict (torchvision value forms); SubmissionError names a bad key."""
         if d is None:
             return cls()
@@ -49,7 +50,7 @@ class AugmentConfig:
         unknown = [k for k in d if k not in KEYS]
         if unknown:
             raise SubmissionError(f"AUGMENT has unknown key(s) {unknown}; allowed keys are {list(KEYS)}")
-        kwargs = {}
+        kwargs: dict[str, Any] = {}
         for key, parse in _PARSERS.items():
             if key in d and d[key] is not None:
                 kwargs[key] = parse(key, d[key])
@@ -70,7 +71,7 @@ class AugmentConfig:
         """Whether the recipe changes images at all."""
         return self.geometric or self.brightness is not None or self.contrast is not None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-friendly record of the recipe actually used; from_dict accepts it back."""
         return {
             "degrees": _as_list(self.degrees),
@@ -111,6 +112,11 @@ def _numbers(key: str, value, lengths: tuple[int, ...], allowed: str) -> tuple[f
     return tuple(float(v) for v in value)
 
 
+def _pair(key: str, value, allowed: str) -> tuple[float, float]:
+    """Two numbers, as _numbers checks them."""
+    return cast(tuple[float, float], _numbers(key, value, (2,), allowed))
+
+
 def _ordered(key: str, pairs: tuple[float, ...], allowed: str, value) -> None:
     # torch's uniform_(lo, hi) refuses lo > hi, so catch it here with the key's name
     if any(pairs[i] > pairs[i + 1] for i in range(0, len(pairs), 2)):
@@ -124,7 +130,7 @@ def _parse_degrees(key: str, value) -> tuple[float, float]:
         if not 0 <= value <= MAX_DEGREES:
             raise _bad(key, allowed, value)
         return (-float(value), float(value))
-    pair = _numbers(key, value, (2,), allowed)
+    pair = _pair(key, value, allowed)
     if not all(-MAX_DEGREES <= v <= MAX_DEGREES for v in pair):
         raise _bad(key, allowed, value)
     _ordered(key, pair, allowed, value)
@@ -133,7 +139,7 @@ def _parse_degrees(key: str, value) -> tuple[float, float]:
 
 def _parse_translate(key: str, value) -> tuple[float, float]:
     allowed = "two fractions in [0, 1]"
-    pair = _numbers(key, value, (2,), allowed)
+    pair = _pair(key, value, allowed)
     if not all(0.0 <= v <= 1.0 for v in pair):
         raise _bad(key, allowed, value)
     return pair
@@ -142,7 +148,7 @@ def _parse_translate(key: str, value) -> tuple[float, float]:
 def _parse_scale(key: str, value) -> tuple[float, float]:
     low, high = SCALE_RANGE
     allowed = f"a pair (min, max) of positive factors in [{low:g}, {high:g}] with min <= max"
-    pair = _numbers(key, value, (2,), allowed)
+    pair = _pair(key, value, allowed)
     if not all(low <= v <= high for v in pair):
         raise _bad(key, allowed, value)
     _ordered(key, pair, allowed, value)
@@ -163,7 +169,7 @@ def _parse_shear(key: str, value) -> tuple[float, float, float, float]:
     if not all(-90 < v < 90 for v in shear):
         raise _bad(key, allowed, value)
     _ordered(key, shear, allowed, value)
-    return shear + (0.0, 0.0) if len(shear) == 2 else shear
+    return cast(tuple[float, float, float, float], shear + (0.0, 0.0) if len(shear) == 2 else shear)
 
 
 def _parse_factor(key: str, value) -> tuple[float, float] | None:
@@ -174,7 +180,7 @@ def _parse_factor(key: str, value) -> tuple[float, float] | None:
             raise _bad(key, allowed, value)
         pair = (max(0.0, 1.0 - float(value)), 1.0 + float(value))
     else:
-        pair = _numbers(key, value, (2,), allowed)
+        pair = _pair(key, value, allowed)
         if pair[0] < 0 or pair[1] > MAX_FACTOR:
             raise _bad(key, allowed, value)
         _ordered(key, pair, allowed, value)
@@ -242,7 +248,7 @@ def sample_affine_params(
     return {"angle": angle, "translate": translate, "scale": scale, "shear": shear}
 
 
-def sample_color_params(n: int, cfg: AugmentConfig, generator: torch.Generator, device) -> dict:
+def sample_color_params(n: int, cfg: AugmentConfig, generator: torch.Generator, device) -> dict[str, Any]:
     """Draw n per-sample ColorJitter factors (None where the op is off) and each sample's op order."""
     brightness = None if cfg.brightness is None else _uniform(n, *cfg.brightness, generator, device)
     contrast = None if cfg.contrast is None else _uniform(n, *cfg.contrast, generator, device)
@@ -372,7 +378,7 @@ class Augmenter:
             return images
         n, device = images.shape[0], images.device
         if cfg.geometric:
-            p = sample_affine_params(n, cfg, images.shape[-2:], generator, device)
+            p = sample_affine_params(n, cfg, (images.shape[-2], images.shape[-1]), generator, device)
             images = affine(images, p["angle"], p["translate"], p["scale"], p["shear"], cfg.interpolation, cfg.fill)
         if cfg.brightness is not None or cfg.contrast is not None:
             c = sample_color_params(n, cfg, generator, device)

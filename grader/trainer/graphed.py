@@ -14,11 +14,13 @@ ops. What it cannot replay faithfully trains eagerly, and `unsupported` or the c
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from grader.errors import SubmissionError
 from grader.trainer.augment import Augmenter
-from grader.trainer.step import Tally, loss_and_backward
+from grader.trainer.step import EpochTally, loss_and_backward
 
 AUGMENT_CHUNK = 8192  # images augmented per call when an epoch starts: bounds the sampling grid to ~50 MB
 WARMUP_STEPS = 2  # eager steps per batch size before recording: cuDNN and autograd set themselves up outside it
@@ -39,7 +41,7 @@ def unsupported(optimizer: torch.optim.Optimizer) -> str | None:
 class _Group:
     """One param group's constants, and the device scalars its scheduled values are written into."""
 
-    def __init__(self, group: dict, device):
+    def __init__(self, group: dict[str, Any], device):
         self.source = group
         self.params = [p for p in group["params"] if p.requires_grad]
         self.lr = torch.zeros((), device=device)
@@ -67,8 +69,8 @@ class ReplayableSGD:
     """torch.optim.SGD's update (weight decay, momentum, Nesterov) in foreach ops reading lr and momentum from the
     device, so a recorded step follows whatever the scheduler sets; `refresh` copies them from the param groups."""
 
-    def __init__(self, optimizer: torch.optim.SGD, device):
-        reason = unsupported(optimizer)
+    def __init__(self, optimizer: torch.optim.Optimizer, device):
+        reason = unsupported(optimizer)  # an SGD, or the reason it cannot be replayed
         if reason:
             raise ValueError(reason)
         self.groups = [_Group(g, device) for g in optimizer.param_groups]
@@ -86,14 +88,14 @@ class ReplayableSGD:
             params = [p for p in g.params if p.grad is not None]  # as torch: a parameter without a grad is skipped
             if not params:
                 continue
-            grads = [p.grad for p in params]
+            grads: list[torch.Tensor] = [p.grad for p in params if p.grad is not None]
             if g.weight_decay:
-                grads = torch._foreach_add(grads, params, alpha=g.weight_decay)
+                grads = list(torch._foreach_add(grads, params, alpha=g.weight_decay))
             if g.uses_momentum:
                 bufs = [g.bufs[p] for p in params]
                 torch._foreach_mul_(bufs, g.momentum)
                 torch._foreach_add_(bufs, grads)
-                grads = torch._foreach_add(grads, torch._foreach_mul(bufs, g.momentum)) if g.nesterov else bufs
+                grads = list(torch._foreach_add(grads, torch._foreach_mul(bufs, g.momentum))) if g.nesterov else bufs
             torch._foreach_sub_(params, torch._foreach_mul(grads, g.lr))
 
 
@@ -114,7 +116,7 @@ class Replay:
         self.offsets = {size: torch.arange(size, device=device) for size in set(self.sizes)}
         self.position = torch.zeros((), dtype=torch.long, device=device)  # first row of the next batch
         self.step_no = torch.zeros((), dtype=torch.long, device=device)
-        self.tally = Tally(device)
+        self.tally = EpochTally(device)
         self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
         self._grads: list[list] = []  # each recording's gradient tensors, which its replays write
         if record:

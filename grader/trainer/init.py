@@ -23,6 +23,7 @@ import inspect
 import math
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -200,12 +201,13 @@ def classify(graph: Graph) -> dict[str, Role]:
                 _layer(assign, weight, base(args[0])[0], LINEAR_WEIGHT, LINEAR_BIAS)
         elif node.target == "aten.mm.default":
             weight, transposed = base(args[1])
-            if transposed and assign(weight, Role(LINEAR_WEIGHT)):
+            if transposed and weight is not None and assign(weight, Role(LINEAR_WEIGHT)):
                 mm_weights[node.name] = weight
         elif node.target == "aten.add.Tensor":
             for out, other in ((args[0], args[1]), (args[1], args[0])):
-                if base(out)[0] in mm_weights:
-                    assign(base(other)[0], Role(LINEAR_BIAS, mm_weights[base(out)[0]]))
+                product = base(out)[0]
+                if product is not None and product in mm_weights:
+                    assign(base(other)[0], Role(LINEAR_BIAS, mm_weights[product]))
         if node.target in NORM_AFFINE:
             w, b = NORM_AFFINE[node.target]
             assign(base(args[w])[0], Role(NORM_WEIGHT))
@@ -282,7 +284,7 @@ def draw(graph: Graph, submitted: dict[str, torch.Tensor], seed: int, scheme: In
     return Drawn(drawing.state, drawing.notes, drawing.rules, drawing.roles, drawing.carried)
 
 
-def _submitted(spec: GraphInput, submitted: dict) -> torch.Tensor:
+def _submitted(spec: GraphInput, submitted: dict[str, Any]) -> torch.Tensor:
     value = submitted.get(spec.name)
     if not isinstance(value, torch.Tensor):
         raise ProgramError(f"the submission's state has no value for {spec.target or spec.name}")
@@ -364,6 +366,7 @@ class _Drawing:
         if role.kind in (CONV_WEIGHT, LINEAR_WEIGHT):
             torch.nn.init.kaiming_uniform_(value, a=math.sqrt(5), generator=self.generator)
         else:
+            assert role.weight is not None  # a layer's bias role always names the layer's weight
             fan_in = _fan_in(self.specs[role.weight].shape)
             bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
             torch.nn.init.uniform_(value, -bound, bound, generator=self.generator)
@@ -415,7 +418,8 @@ class _Drawing:
 
     def _unused(self, spec: GraphInput, sub: torch.Tensor) -> None:
         """The program never reads it: any value is harmless; a layer's is drawn so the stream stays torch's."""
-        sibling = self.specs.get(_sibling_weight(spec, self.graph))
+        weight = _sibling_weight(spec, self.graph)
+        sibling = self.specs.get(weight) if weight is not None else None
         if spec.kind == "parameter" and len(spec.shape) >= 2:
             self.state[spec.name] = self._default(spec, Role(CONV_WEIGHT))
         elif spec.kind == "parameter" and sibling is not None and sibling.shape[:1] == spec.shape:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import copy
 import inspect
+from typing import Any
 
 import torch
 
@@ -32,8 +33,8 @@ def build(spec: OptimSpec, params: dict[str, torch.Tensor]):
     return optimizer, scheduler
 
 
-def build_default(optimizer: dict, scheduler: dict | None, params: dict[str, torch.Tensor], epochs: int,
-                  steps_per_epoch: int):
+def build_default(optimizer: dict[str, Any], scheduler: dict[str, Any] | None, params: dict[str, torch.Tensor],
+                  epochs: int, steps_per_epoch: int):
     """The recipe's own (optimizer, scheduler) when there is no make_optimizer, as recipe.build_optimizer builds it.
 
     `optimizer` and `scheduler` are the lesson's dict specs ({"name": "SGD", "lr": 0.01, ...}); OneCycleLR without
@@ -48,7 +49,7 @@ def build_default(optimizer: dict, scheduler: dict | None, params: dict[str, tor
     return built, _from_dict_spec(_S, SCHEDULERS, scheduler, "scheduler", built, **extra)
 
 
-def _from_dict_spec(namespace, allowed: tuple[str, ...], spec: dict, what: str, *args, **extra):
+def _from_dict_spec(namespace, allowed: tuple[str, ...], spec: dict[str, Any], what: str, *args, **extra):
     spec = dict(spec)
     name = spec.pop("name", None)
     if name not in allowed:
@@ -94,14 +95,14 @@ def _tuple_keys(cls) -> frozenset[str]:
                      if type(parameter.default) is tuple)
 
 
-def _hyper(hyper: dict, where, tuples: frozenset[str]) -> dict:
+def _hyper(hyper: dict[str, Any], where, tuples: frozenset[str]) -> dict[str, Any]:
     """Hyperparameters as torch holds them: its tuples back from JSON's lists, anything else as it came."""
     if hyper.get("differentiable"):
         raise SubmissionError(f"the optimizer's {where}: differentiable=True is not allowed")
     return {key: tuple(value) if key in tuples and type(value) is list else value for key, value in hyper.items()}
 
 
-def _restore(group: dict, hyper: dict, defaults: dict, index: int) -> None:
+def _restore(group: dict[str, Any], hyper: dict[str, Any], defaults: dict[str, Any], index: int) -> None:
     """Make `group`'s hyperparameters exactly the recorded ones: same keys, same values."""
     missing = sorted(key for key in defaults if key not in hyper)
     if missing:
@@ -147,7 +148,7 @@ def _stand_in(spec: SchedulerSpec, optimizer: torch.optim.Optimizer):
                               f"{exc}") from exc
 
 
-def _state(spec: SchedulerSpec, scheduler) -> dict:
+def _state(spec: SchedulerSpec, scheduler) -> dict[str, Any]:
     """spec's state decoded for load_state_dict, after checking its keys are exactly a fresh instance's."""
     fresh = set(scheduler.state_dict()) - {"_schedulers"}  # SequentialLR's children come from spec.children
     if set(spec.state) != fresh:

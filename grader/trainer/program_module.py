@@ -17,7 +17,7 @@ class ProgramModule(torch.nn.Module):
     """`forward(x)` is the submission's training forward, computed from its exported program."""
 
     def __init__(self, graph: program.Graph, constants: dict[str, torch.Tensor], state: dict[str, torch.Tensor],
-                 fast_dropout: bool = False, tally: speed.Tally | None = None):
+                 fast_dropout: bool = False, tally: speed.DropoutTally | None = None):
         super().__init__()
         if graph.mode != "train":
             raise program.ProgramError("the trainer runs training-mode programs only")
@@ -37,7 +37,8 @@ class ProgramModule(torch.nn.Module):
 
     def named_by_target(self) -> dict[str, torch.nn.Parameter]:
         """The parameters under the submission's own names (features.0.0.weight), as make_optimizer saw them."""
-        return {spec.target: getattr(self, spec.name) for spec in self.graph.inputs if spec.kind == "parameter"}
+        return {spec.target: getattr(self, spec.name) for spec in self.graph.inputs
+                if spec.kind == "parameter" and spec.target is not None}  # a parameter always has its name
 
     def state_for_graph(self) -> list[tuple[str, torch.Tensor]]:
         """(graph input name, tensor) of every parameter and buffer: what a state file holds."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import torch
 
@@ -19,15 +21,18 @@ class Recipe:
     epochs: int = COURSE_MAX_EPOCHS  # the course target's budget
     batch_size: int = 128  # what the seed write-ups used; small enough for BN noise to help
     # the seeds' plain baseline
-    optimizer: dict = field(default_factory=lambda: {"name": "SGD", "lr": 0.01, "momentum": 0.9})
-    scheduler: dict | None = None  # none unless the lesson or submission asks: lesson 6 teaches OneCycle
+    # None: make_optimizer builds it (the worker turns that into `optim`)
+    optimizer: dict[str, Any] | None = field(default_factory=lambda: {"name": "SGD", "lr": 0.01, "momentum": 0.9})
+    scheduler: dict[str, Any] | None = None  # none unless the lesson or submission asks: lesson 6 teaches OneCycle
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # off: augmentation is lesson 6's topic
-    make_optimizer: object = None  # the submission's own function, in the worker only: it becomes `optim`
-    optim: dict | None = None  # what make_optimizer returned, as data (grader.optim_spec); replaces optimizer/scheduler
-    sources: dict = field(default_factory=dict)  # field -> "submission" | "lesson" | "default", for the record
+    # the submission's own function, in the worker only: it becomes `optim`
+    make_optimizer: Callable[..., Any] | None = None
+    # what make_optimizer returned, as data (grader.optim_spec); replaces optimizer/scheduler
+    optim: dict[str, Any] | None = None
+    sources: dict[str, str] = field(default_factory=dict)  # field -> "submission", "lesson" or "default"
     ignored: list[str] = field(default_factory=list)  # the submission's names the lesson fixes, left unused
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-friendly: the recipe actually used, for the run record."""
         return {
             "epochs": self.epochs,
@@ -42,7 +47,7 @@ class Recipe:
         }
 
     @classmethod
-    def from_dict(cls, raw: dict) -> Recipe:
+    def from_dict(cls, raw: dict[str, Any]) -> Recipe:
         """The recipe the worker resolved, as the trainer receives it (every value checked again here)."""
         try:
             return cls(epochs=_positive_int(raw["epochs"], "EPOCHS"),
@@ -67,8 +72,8 @@ def _batch_size(value) -> int:
     return batch_size
 
 
-def resolve(overrides: dict, lesson_recipe: dict | None, max_epochs: int, epochs_flag: int | None = None,
-            fixed: tuple[str, ...] = ()) -> Recipe:
+def resolve(overrides: dict[str, Any], lesson_recipe: dict[str, Any] | None, max_epochs: int,
+            epochs_flag: int | None = None, fixed: tuple[str, ...] = ()) -> Recipe:
     """Merge submission overrides (EPOCHS, BATCH_SIZE, AUGMENT, make_optimizer) over lesson defaults.
 
     EPOCHS is capped by the lesson's max_epochs; --epochs (epochs_flag) caps it further for a shorter run. Names in
@@ -120,7 +125,8 @@ def build_optimizer(recipe: Recipe, model: torch.nn.Module, steps_per_epoch: int
         from grader.optim_spec import OptimSpec
         from grader.trainer.optimizer import build
 
-        return build(OptimSpec.from_dict(recipe.optim), model.named_by_target())
+        # a ProgramModule: only the trainer's own module carries `optim`, described by the worker
+        return build(OptimSpec.from_dict(recipe.optim), cast(Any, model).named_by_target())
     if recipe.make_optimizer is not None:
         try:
             made = recipe.make_optimizer(model, steps_per_epoch, recipe.epochs)
@@ -137,11 +143,13 @@ def build_optimizer(recipe: Recipe, model: torch.nn.Module, steps_per_epoch: int
         return optimizer, scheduler
     from grader.trainer.optimizer import build_default
 
+    if recipe.optimizer is None:
+        raise SubmissionError("the recipe names no optimizer and has no make_optimizer")
     return build_default(recipe.optimizer, recipe.scheduler, dict(model.named_parameters()), recipe.epochs,
                          steps_per_epoch)
 
 
-def describe_optimizer(optimizer, scheduler) -> dict:
+def describe_optimizer(optimizer, scheduler) -> dict[str, Any]:
     """What was actually built, for the record: class names and the first group's hyperparameters."""
     group = {k: v for k, v in optimizer.param_groups[0].items()
              if k != "params" and isinstance(v, (int, float, bool, str, tuple, type(None)))}
@@ -157,6 +165,8 @@ def step_scheduler(scheduler, epoch: int, step: int, lr: float, metric: float | 
     """Step a scheduler; an exception (e.g. OneCycleLR past total_steps) becomes a clear TrainingError."""
     try:
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            if metric is None:
+                raise ValueError("ReduceLROnPlateau steps on the epoch's metric, and none was given")
             scheduler.step(metric)
         else:
             scheduler.step()

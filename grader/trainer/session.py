@@ -14,12 +14,14 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import torch
 
 import grader
 from grader import program
 from grader.device import device_name, pick_device
+from grader.events import EpochTrained, Event, Progress, StateSaved, TrainResult, TrainStart
 from grader.interpret import check_tensors, tensors_from_file, tensors_to_file
 from grader.mnist import split_from_files
 from grader.record import TrainTask
@@ -37,7 +39,7 @@ def state_file(epoch: int) -> str:
     return f"state-{epoch:03d}.bin"
 
 
-def versions(device: torch.device) -> dict:
+def versions(device: torch.device) -> dict[str, Any]:
     """Everything that could change a number: for the record of every run."""
     try:
         tv = importlib.metadata.version("torchvision")
@@ -77,18 +79,19 @@ def write_state(model: ProgramModule, path: Path, epoch: int) -> None:
     tensors_to_file(path, model.state_for_graph(), {"epoch": epoch})
 
 
-def build_model(task: TrainTask, fast_dropout: bool) -> tuple[ProgramModule, list[str], list[str]]:
-    """The program as a module, from the initial state the grader drew: (module, notes for the verdict, rules)."""
+def build_model(task: TrainTask, fast_dropout: bool) -> tuple[ProgramModule, list[str], dict[str, str]]:
+    """The program as a module, from the initial state the grader drew: (module, notes for the verdict, the rule
+    that set each tensor, by target)."""
     graph = program.read_graph(Path(task.graph))
     constants = tensors_from_file(Path(task.constants), "cpu")
     submitted = tensors_from_file(Path(task.initial), "cpu")
     check_tensors(graph, submitted)
     drawn = draw(graph, submitted, task.seed, parse_scheme(task.init))
-    model = ProgramModule(graph, constants, drawn.state, fast_dropout, speed.Tally())
-    return model, list(drawn.notes), getattr(drawn, "rules", {})
+    model = ProgramModule(graph, constants, drawn.state, fast_dropout, speed.DropoutTally())
+    return model, list(drawn.notes), dict(drawn.rules)
 
 
-def run(task: TrainTask, emit: Callable[[dict], None], workdir: Path) -> None:
+def run(task: TrainTask, emit: Callable[[Event], None], workdir: Path) -> None:
     """Train the program with the grader's loop, writing the state of every epoch for the evaluator."""
     started = time.perf_counter()
     device = pick_device(task.device)
@@ -103,39 +106,37 @@ def run(task: TrainTask, emit: Callable[[dict], None], workdir: Path) -> None:
                 "(a later lesson lets you choose it)"] if recipe.ignored else []
     warnings += notes
     steps = steps_per_epoch(len(split), recipe.batch_size)
-    emit({"event": "start", "epochs": recipe.epochs, "steps_per_epoch": steps, "device": device_name(device),
-          "device_type": device.type, "train_images": len(split), "quick": task.quick})
+    emit(TrainStart(recipe.epochs, steps, device_name(device), device.type, len(split), task.quick))
     write_state(model, workdir / state_file(0), 0)
-    emit({"event": "state", "epoch": 0, "state": state_file(0)})
+    emit(StateSaved(0, state_file(0)))
 
     pacer = ProgressPacer(steps)
     epoch_now = [1]
 
     def on_step(step, total, loss_sum, correct, seen):
         if pacer.due(step, total):
-            emit({"event": "progress", "epoch": epoch_now[0], "step": step, "steps": total,
-                  "loss": loss_sum.item() / seen, "acc": 100.0 * correct.item() / seen})
+            emit(Progress(epoch_now[0], step, total, loss_sum.item() / seen, 100.0 * correct.item() / seen))
 
     def on_epoch(stats):
         write_state(model, workdir / state_file(stats.epoch), stats.epoch)
-        emit({"event": "epoch", **asdict(stats), "state": state_file(stats.epoch)})
+        emit(EpochTrained(**asdict(stats), state=state_file(stats.epoch)))
         epoch_now[0] = stats.epoch + 1
 
     torch.manual_seed(task.seed)  # dropout masks and any randomness inside the program
     result = fit(model, recipe, split, device, task.seed, on_epoch=on_epoch, on_step=on_step, options=task.loop)
-    emit({"event": "result", "record": {
-        "seed": task.seed,
-        "quick": task.quick,
-        "device": str(device),
-        "device_name": device_name(device),
-        "versions": versions(device),
-        "recipe": {**recipe.to_dict(), **result.optimizer},
-        "loop": {**asdict(task.loop), "channels_last": result.channels_last, "compiled": result.compiled,
-                 "graphed": result.graphed},
-        "init": rules,
-        "epochs_trained": len(result.epochs),
-        "train_images": len(split),
-        "warnings": warnings + result.warnings,
-        "sandbox": dict(sandbox.APPLIED),
-        "duration": time.perf_counter() - started,
-    }})
+    emit(TrainResult(
+        seed=task.seed,
+        quick=task.quick,
+        device=str(device),
+        device_name=device_name(device),
+        versions=versions(device),
+        recipe={**recipe.to_dict(), **result.optimizer},
+        loop={**asdict(task.loop), "channels_last": result.channels_last, "compiled": result.compiled,
+              "graphed": result.graphed},
+        init=rules,
+        epochs_trained=len(result.epochs),
+        train_images=len(split),
+        warnings=warnings + result.warnings,
+        sandbox=dict(sandbox.APPLIED),
+        duration=time.perf_counter() - started,
+    ))

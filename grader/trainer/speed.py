@@ -7,7 +7,6 @@
   (grader.trainer.program_module); `course grade --torch-dropout` turns it off.
 - fast_dropout(): the same draw for a plain nn.Module, by patching torch._VF's dropout for a block: what the
   benchmarks use for "today's loop" on the submission's own module; no grading patches torch any more.
-- eval_batch_size(): evaluation batches small enough on a CPU for a batch's activations to stay in cache.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 
@@ -93,7 +93,7 @@ def _feature_shape(input: torch.Tensor) -> tuple[int, ...]:
     return tuple(input.shape[:2]) + (1,) * (input.dim() - 2)
 
 
-class Tally:
+class DropoutTally:
     """What the dropout calls of a training did: masks drawn by keep_mask, and those left to torch, by reason."""
 
     def __init__(self):
@@ -120,7 +120,7 @@ class Tally:
 class _Patch:
     """The replacements for torch._VF's four dropout entry points, each falling back to the original."""
 
-    def __init__(self, originals: dict, tally: Tally | None):
+    def __init__(self, originals: dict[str, Any], tally: DropoutTally | None):
         self.originals, self.tally = originals, tally
 
     def make(self, name: str):
@@ -147,7 +147,7 @@ _NAMES = ("dropout", "dropout_", "feature_dropout", "feature_dropout_")
 
 
 @contextlib.contextmanager
-def fast_dropout(enabled: bool = True, tally: Tally | None = None) -> Iterator[bool]:
+def fast_dropout(enabled: bool = True, tally: DropoutTally | None = None) -> Iterator[bool]:
     """Within the block, nn.Dropout/Dropout1d/2d/3d and F.dropout* on the CPU draw masks with keep_mask.
 
     Yields whether the patch is in effect; `tally`, if given, counts what the block's calls did. It is undone on
@@ -169,14 +169,3 @@ def fast_dropout(enabled: bool = True, tally: Tally | None = None) -> Iterator[b
     finally:
         for name in _NAMES:
             vars(vf).pop(name, None)
-
-
-# 256 28x28 images through a first conv of 16 channels is 11 MB of activations; 1000 images (43 MB) spill out of
-# cache and the 10k-image evaluation took twice the CPU time (4.4 s against 2.2 s, lesson-6 solution, 1 thread).
-CPU_EVAL_BATCH = 256
-EVAL_BATCH = 1000  # on a GPU: large enough to keep it busy
-
-
-def eval_batch_size(device: torch.device) -> int:
-    """Images per evaluation batch on `device`: cache-sized on a CPU, large on a GPU."""
-    return CPU_EVAL_BATCH if torch.device(device).type == "cpu" else EVAL_BATCH

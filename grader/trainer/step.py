@@ -22,7 +22,7 @@ def loss_and_backward(fn, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tenso
     return out, loss
 
 
-class Tally:
+class EpochTally:
     """An epoch's running training figures, on the device: read once when the epoch ends, never per step."""
 
     def __init__(self, device):

@@ -14,6 +14,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -24,7 +25,7 @@ from grader.trainer.augment import Augmenter
 from grader.trainer.graphed import Replay, unsupported
 from grader.trainer.program_module import ProgramModule
 from grader.trainer.recipe import PER_BATCH_SCHEDULERS, Recipe, build_optimizer, describe_optimizer, step_scheduler
-from grader.trainer.step import Tally, loss_and_backward
+from grader.trainer.step import EpochTally, loss_and_backward
 
 DIVERGENCE_CHECK_EVERY = 50  # steps between host reads of the NaN flag: cheap, and stops a dead run early
 
@@ -43,7 +44,7 @@ class EpochStats:
 @dataclass
 class FitResult:
     epochs: list[EpochStats] = field(default_factory=list)
-    optimizer: dict = field(default_factory=dict)  # what make_optimizer or the recipe built, for the record
+    optimizer: dict[str, Any] = field(default_factory=dict)  # what make_optimizer or the recipe built, for the record
     warnings: list[str] = field(default_factory=list)
     compiled: bool = False  # whether the epochs really ran through torch.compile (it falls back to eager)
     graphed: bool = False  # whether the epochs replayed a recorded CUDA graph (grader.trainer.graphed)
@@ -54,7 +55,8 @@ class _Forward:
     """The training forward: compiled when asked, falling back to eager once, with a warning, if compiling fails."""
 
     def __init__(self, model: torch.nn.Module, compile: bool | str, warnings: list[str]):
-        self.model, self.fn, self.warnings = model, model, warnings
+        self.model, self.warnings = model, warnings
+        self.fn: Callable = model
         if compile:
             mode = None if compile is True else compile
             try:
@@ -139,7 +141,7 @@ def train_epoch(loop: Loop, epoch: int, on_step: Callable | None = None) -> Epoc
     model, optimizer = loop.model, loop.optimizer
     device = loop.images.device
     model.train()
-    tally = Tally(device)
+    tally = EpochTally(device)
     lrs = []  # host-side: the lr each step used, to name it if the run diverges
     seen = 0
     for step, idx in enumerate(_batches(len(loop.labels), loop.batch_size, loop.generator, device), start=1):
@@ -174,6 +176,7 @@ def _train_epoch_replayed(loop: Loop, epoch: int, on_step: Callable | None) -> E
     """train_epoch with the recorded step: the epoch's batches are augmented up front, then one replay a step."""
     started = time.perf_counter()
     replay = loop.replay
+    assert replay is not None  # train_epoch sends only a loop with a recorded step here
     loop.model.train()
     replay.start_epoch(loop.images, loop.labels, _shuffle(len(loop.labels), loop.generator, loop.images.device),
                        loop.augment, loop.generator)
@@ -190,7 +193,7 @@ def _train_epoch_replayed(loop: Loop, epoch: int, on_step: Callable | None) -> E
     return _end_epoch(loop, replay.tally, epoch, seen, lrs, started)
 
 
-def _end_epoch(loop: Loop, tally: Tally, epoch: int, seen: int, lrs: list[float], started: float) -> EpochStats:
+def _end_epoch(loop: Loop, tally: EpochTally, epoch: int, seen: int, lrs: list[float], started: float) -> EpochStats:
     """The epoch's figures, read from the device once; a run that diverged stops here with a TrainingError."""
     _raise_if_diverged(tally.first_bad, epoch, lrs)
     stats = EpochStats(epoch, tally.loss_sum.item() / seen, 100.0 * tally.correct.item() / seen,

@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from grader.events import CheckReport, EpochDone, Event, VerifyDone, VerifyRun, VerifyStatic
 from grader.views.console import MARK, fmt_num
 from grader.views.student import GradeProgress
 
@@ -14,15 +15,13 @@ from grader.views.student import GradeProgress
 class VerifyProgress(GradeProgress):
     """`course verify --train`: which lesson and seed is training, a bar per epoch, a line per finished run."""
 
-    def __call__(self, event: dict) -> None:
-        kind = event["event"]
-        if kind == "verify-static":
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, VerifyStatic):
             return
-        if kind == "verify-run":
-            self.out.rule(f"[{event['index']}/{event['total']}] {_verify_name(event['lesson'], event.get('file', ''))} "
-                          f"seed {event['seed']}")
-        elif kind == "verify-done":
-            run = event["run"]
+        if isinstance(event, VerifyRun):
+            self.out.rule(f"[{event.index}/{event.total}] {_verify_name(event.lesson, event.file)} seed {event.seed}")
+        elif isinstance(event, VerifyDone):
+            run = event.run
             style = "green" if run.ok else "red"
             best = fmt_num(run.best, ".2f") if run.best is not None else "-"
             last = fmt_num(run.last, ".2f") if run.last is not None else "-"
@@ -32,11 +31,11 @@ class VerifyProgress(GradeProgress):
             if self.task is not None:
                 self.progress.remove_task(self.task)
                 self.task = None
-        elif kind == "epoch":
+        elif isinstance(event, EpochDone):
             # one line per epoch of every seed of every lesson would bury the summary lines: keep the bar only
-            if event["epoch"] < self.epochs and self.task is not None:
-                self._next_epoch(event["epoch"] + 1)
-        elif kind == "check":
+            if event.epoch < self.epochs and self.task is not None:
+                self._next_epoch(event.epoch + 1)
+        elif isinstance(event, CheckReport):
             return
         else:
             super().__call__(event)

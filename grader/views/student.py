@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from grader.course.verdict import FAILED, PASSED, SMOKE
+from grader.events import CheckReport, EpochDone, Event, Progress, TrainStart
 from grader.views.console import (
     MARK,
     STYLE,
@@ -154,56 +155,55 @@ class GradeProgress:
         if not self.plain:
             self.progress.__exit__(*exc)
 
-    def _plain_progress(self, event: dict) -> None:
-        quarter = event["step"] * PLAIN_STEPS // max(self.steps, 1)
-        if quarter > self.shown and event["step"] < self.steps:
+    def _plain_progress(self, event: Progress) -> None:
+        quarter = event.step * PLAIN_STEPS // max(self.steps, 1)
+        if quarter > self.shown and event.step < self.steps:
             self.shown = quarter
-            say(self.out, f"epoch {self.epoch}/{self.epochs}: step {event['step']}/{self.steps}  "
-                          f"loss {fmt_num(event['loss'], '.4f')}  acc {fmt_num(event['acc'], '.2f')}%")
+            say(self.out, f"epoch {self.epoch}/{self.epochs}: step {event.step}/{self.steps}  "
+                          f"loss {fmt_num(event.loss, '.4f')}  acc {fmt_num(event.acc, '.2f')}%")
 
-    def __call__(self, event: dict) -> None:
-        kind = event["event"]
-        if self.plain and kind == "progress":
+    def __call__(self, event: Event) -> None:
+        if self.plain and isinstance(event, Progress):
             self._plain_progress(event)
             return
-        if self.plain and kind == "epoch":
-            self.epoch, self.shown = event["epoch"] + 1, 0
-        if kind == "check":
-            r = event["report"]
+        if self.plain and isinstance(event, EpochDone):
+            self.epoch, self.shown = event.epoch + 1, 0
+        if isinstance(event, CheckReport):
+            r = event.report
             say(self.out, f"Checked: {r['params']:,} parameters, receptive field {rf_text(r['rf'], final=False)}.",
                 markup=False)
-        elif kind == "start":
-            self.epochs = event["epochs"]
-            label = " [yellow](--quick smoke run: 1 epoch on a subset, never a pass)[/]" if event["quick"] else ""
-            say(self.out, f"Training on {escape(device_text(event['device']))}: {plural(event['epochs'], 'epoch')} of "
-                          f"{event['train_images']:,} images, testing on {event['test_images']:,}{label}")
-            for note in epoch_notes({}, event["epochs"], self.asked_epochs, event["quick"]):
+        elif isinstance(event, TrainStart):
+            self.epochs = event.epochs
+            label = " [yellow](--quick smoke run: 1 epoch on a subset, never a pass)[/]" if event.quick else ""
+            say(self.out, f"Training on {escape(device_text(event.device))}: {plural(event.epochs, 'epoch')} of "
+                          f"{event.train_images:,} images, testing on {event.test_images:,}{label}")
+            for note in epoch_notes({}, event.epochs, self.asked_epochs, event.quick):
                 say(self.out, note, label="[yellow]note:[/]", markup=False)
-            self.steps = event["steps_per_epoch"]
-            self.task = self.progress.add_task("train", total=event["steps_per_epoch"], epoch=1, epochs=self.epochs,
+            self.steps = event.steps_per_epoch
+            self.task = self.progress.add_task("train", total=event.steps_per_epoch, epoch=1, epochs=self.epochs,
                                                loss="-", acc="-")
-        elif kind == "progress" and self.task is not None:
-            self.progress.update(self.task, completed=event["step"], loss=fmt_num(event["loss"], ".4f"),
-                                 acc=fmt_num(event["acc"], ".2f") + "%")
-        elif kind == "epoch":
+        elif isinstance(event, Progress) and self.task is not None:
+            self.progress.update(self.task, completed=event.step, loss=fmt_num(event.loss, ".4f"),
+                                 acc=fmt_num(event.acc, ".2f") + "%")
+        elif isinstance(event, EpochDone):
             if not self.head_shown:  # just above the first line: a pipe's progress lines come between epochs
                 self.out.print(EPOCH_HEAD, style="dim", soft_wrap=True)
                 self.head_shown = True
             self.out.print(epoch_line(event), soft_wrap=True)
-            if event["epoch"] < self.epochs and self.task is not None:
-                self._next_epoch(event["epoch"] + 1)
+            if event.epoch < self.epochs and self.task is not None:
+                self._next_epoch(event.epoch + 1)
 
 
 # One line per finished epoch under a header printed once: it fits 80 columns, where a labelled line would wrap.
 EPOCH_HEAD = "epoch  train loss  train acc  test loss  test acc        lr    time"
 
 
-def epoch_line(e: dict) -> Text:
+def epoch_line(e: EpochDone) -> Text:
     """A finished epoch, aligned under EPOCH_HEAD; the test accuracy (what the verdict reads) in bold."""
-    line = Text(f"{e['epoch']:>5}  {fmt_num(e['train_loss'], '.4f'):>10}  {fmt_num(e['train_acc'], '.2f') + '%':>9}  "
-                f"{fmt_num(e['test_loss'], '.4f'):>9}  ")
-    line.append(f"{fmt_num(e['test_acc'], '.2f') + '%':>8}", style="bold")
-    line.append(f"  {fmt_num(e['lr'], '.2g'):>8}  {fmt_num(e['seconds'], '.1f') + 's':>6}")
+    line = Text(f"{e.epoch:>5}  {fmt_num(e.train_loss, '.4f'):>10}  {fmt_num(e.train_acc, '.2f') + '%':>9}  "
+                f"{fmt_num(e.test_loss, '.4f'):>9}  ")
+    line.append(f"{fmt_num(e.test_acc, '.2f') + '%':>8}", style="bold")
+    line.append(f"  {fmt_num(e.lr, '.2g'):>8}  {fmt_num(e.seconds, '.1f') + 's':>6}")
     return line
 
 

@@ -33,14 +33,15 @@ def serve(task_type, run: Callable[[], Callable]) -> int:
 
 def _run(run: Callable[[], Callable], task, link, workdir: Path) -> None:
     # The session is imported after the channel is open and the walls are up, so an import failure is an event too.
+    from grader.events import Failed
+
     try:
         from grader.errors import CourseError
 
         run()(task, link.emit, workdir)
     except CourseError as exc:
-        link.emit({"event": "error", "kind": exc.kind, "message": str(exc)})
+        link.emit(Failed(exc.kind, str(exc)))
     except MemoryError:
-        link.emit({"event": "error", "kind": "training", "message": "out of memory; use a smaller BATCH_SIZE or model"})
+        link.emit(Failed("training", "out of memory; use a smaller BATCH_SIZE or model"))
     except Exception as exc:  # a grader bug or a failure we did not anticipate: say where
-        link.emit({"event": "error", "kind": "internal", "message": f"{type(exc).__name__}: {exc}",
-                   "traceback": traceback.format_exc()})
+        link.emit(Failed("internal", f"{type(exc).__name__}: {exc}", traceback.format_exc()))

@@ -249,6 +249,8 @@ def write_state(model: torch.nn.Module, graph: program.Graph, path: Path, epoch:
     for spec in graph.inputs:
         if spec.kind not in ("parameter", "buffer"):
             continue
+        if spec.target is None:  # the exporter names every parameter and buffer: a graph without is not its own
+            raise IntegrityError(f"the program's {spec.kind} {spec.name} names no tensor of the model")
         try:
             tensor = model.get_parameter(spec.target) if spec.kind == "parameter" else model.get_buffer(spec.target)
         except AttributeError as exc:

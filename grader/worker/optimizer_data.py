@@ -159,7 +159,7 @@ def _scheduler(scheduler, optimizer, allowed: tuple[str, ...]) -> SchedulerSpec:
                               "returned: build the scheduler on that optimizer")
     if kind == "CyclicLR":
         _check_cyclic(scheduler)
-    children = ()
+    children: tuple[SchedulerSpec, ...] = ()
     state = scheduler.state_dict()
     if kind == "SequentialLR":
         state.pop("_schedulers")

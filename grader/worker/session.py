@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from grader.errors import SubmissionError
+from grader.events import Described, Event, Phase
 from grader.mnist import split_from_files
 from grader.record import WorkerTask
 from grader.trainer.recipe import resolve
@@ -36,14 +38,13 @@ def load_checked(file: str, sha256: str):
     return sub
 
 
-def _describe(task: WorkerTask, workdir: Path, phase: Callable[[str], None]) -> dict:
-    """Import the very file the parent checked, build, check and export it: the `described` event's content."""
+def _describe(task: WorkerTask, workdir: Path, phase: Callable[[str], None]) -> Described:
+    """Import the very file the parent checked, build, check and export it: the worker's one result."""
     split = split_from_files(Path(task.train_images), Path(task.train_labels))
     phase("import")
     sub = load_checked(task.file, task.sha256)
     model, report, exported = examine(sub, split, task.seed, workdir, phase=phase)
-    described = {"event": "described", "report": report, "graph": GRAPH_FILE, "constants": CONSTANTS_FILE,
-                 "initial": INITIAL_FILE, "export": exported.info()}
+    described = Described(report, GRAPH_FILE, CONSTANTS_FILE, INITIAL_FILE, export=exported.info())
     if task.mode == "grade":
         recipe = resolve(sub.recipe_overrides(), task.lesson_recipe, task.max_epochs, task.epochs, task.fixed_recipe)
         if task.quick:
@@ -52,8 +53,8 @@ def _describe(task: WorkerTask, workdir: Path, phase: Callable[[str], None]) -> 
             phase("optimizer")
             recipe.optim = _optimizer_as_data(recipe, model, steps_per_epoch(task.train_size, recipe.batch_size))
             recipe.make_optimizer = None
-        described["recipe"] = recipe.to_dict()
-        described["init"] = _init_as_data(getattr(sub.module, "INIT", None))
+        described = replace(described, recipe=recipe.to_dict(),
+                            init=_init_as_data(getattr(sub.module, "INIT", None)))
     return described
 
 
@@ -81,10 +82,9 @@ def _init_as_data(raw) -> object:
     return json.loads(text)
 
 
-def run(task: WorkerTask, emit: Callable[[dict], None], workdir: Path) -> None:
+def run(task: WorkerTask, emit: Callable[[Event], None], workdir: Path) -> None:
     """Describe the submission; the walls' state goes with it for the run record."""
     sandbox.limit_memory(sandbox.Limits(**task.limits))
     # A phase event before each call into the submission's code: the parent gives each its own time budget.
-    described = _describe(task, workdir, lambda name: emit({"event": "phase", "name": name}))
-    described["sandbox"] = dict(sandbox.APPLIED)
-    emit(described)
+    described = _describe(task, workdir, lambda name: emit(Phase(name)))
+    emit(replace(described, sandbox=dict(sandbox.APPLIED)))

@@ -64,6 +64,8 @@ def load(path: str | Path) -> Submission:
     # Never "__main__": the policy skips what `if __name__ == "__main__":` holds because it never runs here.
     name = f"course_submission_{uuid.uuid4().hex[:8]}"
     spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise SubmissionError(f"{path} cannot be imported as a Python module")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses and pickling look the module up by name
     try:

@@ -65,7 +65,7 @@ def _fork_is_clean() -> bool:
     pid = os.fork()
     if pid == 0:
         os.close(read)
-        os.write(write, b"1" if torch._C._cuda_isInBadFork() else b"0")
+        os.write(write, b"1" if torch._C._cuda_isInBadFork() else b"0")  # type: ignore[attr-defined]
         os._exit(0)
     os.close(write)
     answer = os.read(read, 1)
@@ -130,11 +130,13 @@ def _max_fd() -> int:
 
 def serve(sock: socket.socket, link) -> int:
     """Fork a child per request until the parent closes the socket; report every child's exit."""
+    from grader.events import Failed, ZygoteReady
+
     threads = _warm_up()
     if not _fork_is_clean():  # never serve children that would fail on a GPU
-        link.emit({"event": "error", "kind": "worker", "message": "the zygote's forks could not use CUDA"})
+        link.emit(Failed("worker", "the zygote's forks could not use CUDA"))
         return 1
-    link.emit({"event": "ready", "pid": os.getpid()})
+    link.emit(ZygoteReady(os.getpid()))
     children: set[int] = set()
     while True:
         readable, _, _ = select.select([sock], [], [], 0.2)
