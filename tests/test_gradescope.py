@@ -15,7 +15,7 @@ import pytest
 from grader.course.lesson import Criteria, get_lesson, lesson_ids, parse_criteria
 from grader.course.verdict import expected_rows, judge
 from grader.errors import ManifestError
-from grader.gradebook import gradescope
+from grader.gradescope import results as gradescope
 from tests.conftest import ROOT, SUBMISSIONS
 from tests.gradebook_records import report
 
@@ -149,12 +149,12 @@ def test_the_zip_has_the_scripts_at_its_root_and_the_course_as_a_wheel(autograde
     # the wheel carries the whole course: lessons, the bundled MNIST and the command
     assert "grader/_assets/lessons/lesson1/lesson.toml" in inside
     assert any(n.startswith("grader/_assets/data/MNIST/raw/") and n.endswith(".gz") for n in inside)
-    assert "course.py" in inside and "grader/gradebook/autograder.py" in inside
+    assert "course.py" in inside and "grader/gradescope/autograder.py" in inside
 
 
 def test_setup_updates_apt_first_pins_torch_and_installs_the_dependencies(autograder_zip):
     """What the offline run below cannot show: the image's package lists, the pinned pair, no bare --no-deps."""
-    from grader.gradebook.autograder import SETUP_SH
+    from grader.gradescope.autograder import SETUP_SH
 
     with zipfile.ZipFile(autograder_zip) as zf:
         assert zf.read("constraints.txt").decode() == (ROOT / "constraints.txt").read_text()
@@ -286,7 +286,7 @@ def test_which_lessons_fit_is_computed_from_one_thread_cpu_rows():
     from dataclasses import replace
 
     from grader.authoring.results import ResultRow
-    from grader.gradebook.autograder import DEFAULT_TIMEOUT_S, fit_table, fits
+    from grader.gradescope.autograder import DEFAULT_TIMEOUT_S, fit_table, fits
 
     def row(lesson, seconds, device="CPU (x86_64, 1 threads)", quick=False):
         n = len(seconds)

@@ -158,7 +158,7 @@ class Values:
         if key.startswith(CRITERION_PREFIX):
             return self._criterion(key[len(CRITERION_PREFIX):], path, source)
         if key in RESULTS_KEYS:
-            from grader.gradebook.autograder import fit_table
+            from grader.gradescope.autograder import fit_table
 
             if not path.is_file():
                 raise DocsError(f"{source} is not a file (gradescope_fit takes solutions/RESULTS.md)")

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from grader.course.options import LoopOptions
 from grader.errors import SubmissionError, TrainingError
 from grader.mnist import Split, normalize
-from grader.record import LoopOptions
 from grader.trainer.augment import Augmenter
 from grader.trainer.graphed import Replay, unsupported
 from grader.trainer.recipe import PER_BATCH_SCHEDULERS, Recipe, build_optimizer, describe_optimizer, step_scheduler

@@ -14,9 +14,11 @@ import pytest
 from click.testing import CliRunner
 
 import course
-from grader.gradebook import batch, store
-from grader.gradebook.batch import BatchConfig, discover
-from grader.gradebook.local_pool import cpu_threads
+from grader.batch import head as batch
+from grader.batch.head import BatchConfig, discover
+from grader.batch.local_pool import cpu_threads
+from grader.course.options import GradeOptions
+from grader.gradebook import store
 from tests.conftest import ROOT, SUBMISSIONS
 
 
@@ -122,7 +124,7 @@ def graded(tmp_path_factory):
     make_zip(root / "carol.zip", {"carol/model.py": (SUBMISSIONS / "no_net.py").read_text()})
     (root / "dave").mkdir()
     db = tmp / "class.sqlite"
-    config = BatchConfig(quick=True, jobs=2, devices=["cpu"])
+    config = BatchConfig(options=GradeOptions(quick=True), jobs=2, devices=["cpu"])
     first = batch.grade_all(root, db, config)
     second = batch.grade_all(root, db, config)
     return root, db, first, second
@@ -184,7 +186,7 @@ def test_seeds_and_regrade(tmp_path):
     root.mkdir()
     shutil.copy(SUBMISSIONS / "syntax_error.py", root / "bob.py")
     db = tmp_path / "g.sqlite"
-    config = BatchConfig(quick=True, jobs=2, devices=["cpu"], seeds=2)
+    config = BatchConfig(options=GradeOptions(quick=True), jobs=2, devices=["cpu"], seeds=2)
     assert [o.seed for o in batch.grade_all(root, db, config).outcomes] == [0, 1]
     assert batch.grade_all(root, db, config).counts()["skipped"] == 2
     config.regrade = True
