@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader.batch.job import JobSpec
+from grader.batch.pool import Pool
 from grader.errors import UsageError
 
 INSTALL_HINT = 'pip install -e ".[ray]"'
@@ -471,7 +472,7 @@ class _NothingToGrade:
 
 
 def pool_factory(address: str | None = None, per_gpu: int = 1, jobs: int | None = None,
-                 devices: list[str] | None = None) -> Callable[[int], object]:
+                 devices: list[str] | None = None) -> Callable[[int], Pool]:
     """BatchConfig.pool for --backend ray: a RayPool once the batch knows it has gradings to run.
 
     Checks the options and that Ray is installed now, before the batch looks at a single submission.
@@ -481,7 +482,7 @@ def pool_factory(address: str | None = None, per_gpu: int = 1, jobs: int | None 
     if per_gpu < 1 or (jobs is not None and jobs < 1):
         raise UsageError("--per-gpu and --jobs must be at least 1")
 
-    def make(gradings: int):
+    def make(gradings: int) -> Pool:
         if not gradings:
             return _NothingToGrade()
         return RayPool(address, per_gpu, jobs=jobs, devices=devices)
