@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import functools
 import json
 import sys
@@ -9,9 +11,9 @@ from pathlib import Path
 
 import click
 
+from grader.course import options as grading
 from grader.errors import CourseError
 
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile's; named here to keep torch unimported
 EXAMPLES = {
     "check": "Example:\n\n\b\n    course check solutions/lesson6/model.py --lesson lesson6\n"
              "    course check model.py --lesson lesson6 --format github   # in a GitHub Actions step",
@@ -25,8 +27,8 @@ EXAMPLES = {
     "solution": "Example:\n\n    course solution lesson3 --force",
     "answer": "Example:\n\n    course answer lesson2 rf-row8 22",
     "progress": "Example:\n\n    course progress --json",
-    "verify": "Example:\n\n    course verify --train --seeds 3 --lesson lesson6",
-    "docs": "Example:\n\n    course docs --check",
+    "verify": "Example:\n\n    course dev verify --train --seeds 3 --lesson lesson6",
+    "docs": "Example:\n\n    course dev docs --check",
     "watch": "Example:\n\n\b\n    course watch lesson3\n"
              "    course watch --manual        # WSL, network drives: Enter re-checks",
 }
@@ -72,7 +74,34 @@ workspace_option = click.option(
     help="Folder holding your lessonN/model.py files and progress (default: $COURSE_WORKSPACE, then ./work).")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
+# `course --help` reads by audience: a student's commands in the order of their day, then the groups of the
+# instructors' and the course authors' commands (whose old top-level spellings still work, unlisted).
+STUDENT_ORDER = ("status", "start", "show", "check", "grade", "watch", "hint", "answer", "list", "progress",
+                 "history", "reset", "solution")
+
+
+class CourseGroup(click.Group):
+    """The `course` group: students' commands first, in STUDENT_ORDER, then the groups for other audiences."""
+
+    def list_commands(self, ctx):
+        order = {name: i for i, name in enumerate(STUDENT_ORDER)}
+        return sorted(self.commands, key=lambda name: (isinstance(self.commands[name], click.Group),
+                                                       order.get(name, len(order)), name))
+
+    def format_commands(self, ctx, formatter):
+        shown = [(name, self.commands[name]) for name in self.list_commands(ctx) if not self.commands[name].hidden]
+        limit = formatter.width - 6 - max((len(name) for name, _ in shown), default=0)  # as click.Group's
+        rows: dict[bool, list] = {False: [], True: []}
+        for name, command in shown:
+            rows[isinstance(command, click.Group)].append((name, command.get_short_help_str(limit)))
+        for title, grouped in (("Commands", False), ("For instructors and course authors", True)):
+            if rows[grouped]:
+                with formatter.section(title):
+                    formatter.write_dl(rows[grouped])
+
+
+@click.group(cls=CourseGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             invoke_without_command=True)
 @click.version_option(package_name="course", message="course %(version)s")
 @workspace_option
 @click.pass_context
@@ -104,8 +133,60 @@ def _workflow(workspace):
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON instead of tables.")
 lesson_option = click.option("--lesson", "-l", metavar="LESSON",
                              help="Judge against this lesson's criteria (e.g. lesson6).")
-data_option = click.option("--data-dir", type=click.Path(file_okay=False), envvar="COURSE_DATA_DIR",
-                           help="Folder with the MNIST IDX files (default: $COURSE_DATA_DIR, then the bundled copy).")
+
+
+class GradingOption(click.Option):
+    """A click option made from a GradeOptions field (grading_options): the only way a command takes one."""
+
+
+def _grading_option(f: dataclasses.Field) -> list[tuple[list[str], dict]]:
+    """The click option(s) of one GradeOptions (or LoopOptions) field, from the words in its metadata."""
+    cli, name = f.metadata, f.name
+    flag = cli.get("flag") or "--" + name.replace("_", "-")
+    kind = str(f.type)
+    common = {"help": cli["help"], "envvar": cli.get("envvar")}
+    if name == "compile":  # True for torch.compile's default mode, else the mode's name: two spellings, one field
+        return [(["--compile", name], {"is_flag": True, "help": cli["help"]}),
+                (["--compile-mode", "compile_mode"], {"type": click.Choice(cli["choices"]),
+                                                      "help": cli["choice_help"]})]
+    if kind.startswith("bool"):
+        switch = {} if "/" in flag else {"is_flag": True}  # --on/--off pairs are flags by their spelling
+        return [([flag, name], {**switch, "default": f.default, **common})]
+    if name == "data_dir":
+        return [([flag, name], {"type": click.Path(file_okay=False), **common})]
+    if kind.startswith(("int", "float")):
+        number = click.IntRange(min=cli["min"]) if cli.get("min") is not None else int
+        return [([flag, name], {"type": number, "default": f.default, "show_default": f.default is not None,
+                                **common})]
+    return [([flag, name], {"default": f.default, "show_default": True, **common})]
+
+
+def _grading_fields() -> list[dataclasses.Field]:
+    loop = list(dataclasses.fields(grading.LoopOptions))
+    return [f for f in dataclasses.fields(grading.GradeOptions) if f.name != "loop"] + loop
+
+
+def grading_options(*only: str, without: tuple[str, ...] = ()):
+    """The command's grading options (GradeOptions' fields: `only` these, or all but `without`), handed to it as
+    one `options` argument: the one place a command declares any."""
+    chosen = [f for f in _grading_fields() if (not only or f.name in only) and f.name not in without]
+    params = [p for f in chosen for p in _grading_option(f)]
+    names = [decls[-1] for decls, _ in params]
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            values = {name: kwargs.pop(name) for name in names}
+            mode = values.pop("compile_mode", None)
+            if mode:  # the loop takes True for torch.compile's default mode, else the mode's name
+                values["compile"] = True if mode == "default" else mode
+            return fn(*args, options=grading.GradeOptions.of(**values), **kwargs)
+
+        for decls, settings in reversed(params):
+            wrapper = click.option(*decls, cls=GradingOption, **settings)(wrapper)
+        return wrapper
+
+    return decorate
 
 
 format_option = click.option(
@@ -143,14 +224,14 @@ def _show_check(judged, fmt: str, out) -> None:
 @cli.command(epilog=EXAMPLES["check"])
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
 @lesson_option
-@data_option
+@grading_options("data_dir")
 @workspace_option
 @json_option
 @format_option
 @click.option("--brief", is_flag=True,
               help="Only what fails, one line each (FILE:LINE: criterion: measured, needs), for pre-commit and CI.")
 @reports_errors
-def check(files, lesson, data_dir, workspace, as_json, fmt, brief):
+def check(files, lesson, options, workspace, as_json, fmt, brief):
     """Check FILE without training: contract, parameters, receptive field, structure (seconds).
 
     With no FILE: the current lesson's workspace file (or --lesson's), judged by that lesson's criteria; the
@@ -158,15 +239,16 @@ def check(files, lesson, data_dir, workspace, as_json, fmt, brief):
     workspace file by its own lesson. Exit code 0 when the static criteria pass, 1 when one fails, 2 when a
     FILE cannot be checked.
     """
+    from grader.record import GradeRequest
     from grader.views.console import console, show_error
 
     fmt = "json" if as_json else ("brief" if brief else fmt)
     out = console()
     if len(files) <= 1:
-        judged = _workflow(workspace).check(files[0] if files else None, lesson, data_dir)
+        judged = _workflow(workspace).check(GradeRequest(Path(files[0]) if files else None, lesson, options))
         _show_check(judged, fmt, out)
         sys.exit(judged.result.verdict.exit_code)
-    outcomes = _workflow(workspace).check_each(files, lesson, data_dir)
+    outcomes = _workflow(workspace).check_each(files, lesson, options)
     if fmt == "json":  # one document: a list with each file's result or error
         _json_out([_check_dict(o.judged) if o.error is None else
                    {"file": str(o.file), "status": "error", "kind": o.error.kind, "message": str(o.error),
@@ -194,46 +276,23 @@ def check(files, lesson, data_dir, workspace, as_json, fmt, brief):
 @cli.command(epilog=EXAMPLES["grade"])
 @click.argument("file", type=click.Path(dir_okay=False), required=False)
 @lesson_option
-@click.option("--device", default="auto", show_default=True, help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed for weights, shuffling and augmentation.")
-@click.option("--epochs", type=click.IntRange(min=1), help="Train at most this many epochs (a shorter try).")
-@click.option("--quick", is_flag=True, help="Smoke run: one epoch on a small subset. Never a pass.")
-@click.option("--timeout", type=click.IntRange(min=1), help="Wall-clock limit in seconds (default: the lesson's).")
+@grading_options()
 @click.option("--no-plot", is_flag=True, help="Do not save the curves PNG next to FILE.")
-@click.option("--compile", "compile_", is_flag=True,
-              help="Train through torch.compile: compiling costs time up front; falls back to eager if it fails.")
-@click.option("--compile-mode", type=click.Choice(COMPILE_MODES),
-              help="torch.compile mode; implies --compile. reduce-overhead adds CUDA graphs on a GPU.")
-@click.option("--channels-last", is_flag=True,
-              help="Train in NHWC memory format (faster convolutions on a CPU, can help cuDNN on GPUs); a model that "
-                   "fails in it trains without it, with a warning.")
-@click.option("--fast-dropout/--torch-dropout", default=True,
-              help="On a CPU, draw dropout masks the cheaper way (the default: the same Bernoulli masks from fewer "
-                   "random draws), or with torch's own kernel.")
-@click.option("--cuda-graph/--no-cuda-graph", default=True,
-              help="On a GPU, record the training step once and replay it (the default; needs plain SGD, "
-                   "anything else trains eagerly).")
-@click.option("--train-anyway", is_flag=True,
-              help="Train even when a static criterion already fails (the verdict stays failed).")
-@data_option
 @workspace_option
 @json_option
 @format_option
 @reports_errors
-def grade(file, lesson, device, seed, epochs, quick, timeout, no_plot, compile_, compile_mode, channels_last,
-          fast_dropout, cuda_graph, train_anyway, data_dir, workspace, as_json, fmt):
+def grade(file, lesson, options, no_plot, workspace, as_json, fmt):
     """Train FILE with the grader's own loop and judge it.
 
     With no FILE: the current lesson's workspace file (or --lesson's), judged by that lesson's criteria; the
     verdict goes into your progress. Exit code 0 = passed, 1 = failed a criterion, 2 = could not grade.
     """
-    from grader.record import GradeRequest, LoopOptions
+    from grader.record import GradeRequest
 
     flow = _workflow(workspace)
-    if compile_mode:  # the loop takes True for torch.compile's default mode, else the mode's name
-        compile_ = True if compile_mode == "default" else compile_mode
-    request = GradeRequest(Path(file) if file else None, lesson, device, seed, epochs, quick, data_dir, timeout,
-                           LoopOptions(compile_, channels_last, fast_dropout, cuda_graph), train_anyway)
+    request = GradeRequest(Path(file) if file else None, lesson, options)
+    epochs = options.epochs
     fmt = "json" if as_json else fmt
     if fmt == "json":
         judged = flow.grade(request, plot=not no_plot)
@@ -267,26 +326,23 @@ def grade(file, lesson, device, seed, epochs, quick, timeout, no_plot, compile_,
 @click.option("--file", "file", type=click.Path(dir_okay=False),
               help="Watch this file instead of the lesson's work file.")
 @click.option("--manual", is_flag=True, help="Check again on Enter instead of on save (for WSL and network drives).")
-@click.option("--quick", is_flag=True, help="g runs a --quick smoke grade instead of the full one.")
-@click.option("--device", default="auto", show_default=True, help="What g trains on: auto, cpu, cuda, cuda:N or mps.")
-@data_option
+@grading_options()
 @workspace_option
 @reports_errors
-def watch(lesson, file, manual, quick, device, data_dir, workspace):
+def watch(lesson, file, manual, options, workspace):
     """Check LESSON's work file (default: the current lesson's) on every save, with the criteria table on screen.
 
-    Keys: g grades it (trains for real; --quick for a smoke run), h shows the next hint, Enter checks again,
-    q quits. Verdicts go into your progress as with `course check` and `course grade`.
+    Keys: g grades it (trains for real, with the grading options given here; --quick for a smoke run), h shows the
+    next hint, Enter checks again, q quits. Verdicts go into your progress as with `course check` and `course grade`.
     """
     from grader.record import GradeRequest
     from grader.views.console import console
     from grader.views.watch import WatchScreen
     from grader.watch import watch as run_watch
 
-    screen = WatchScreen(console(), manual=manual, quick=quick)
-    request = GradeRequest(None, device=device, quick=quick, data_dir=data_dir)
-    summary = run_watch(_workflow(workspace), lesson, screen, file=file, manual=manual, request=request,
-                        data_dir=data_dir)
+    screen = WatchScreen(console(), manual=manual, quick=options.quick)
+    request = GradeRequest(None, options=options)
+    summary = run_watch(_workflow(workspace), lesson, screen, file=file, manual=manual, request=request)
     screen.bye(summary)
 
 
@@ -423,32 +479,41 @@ def solution(lesson, force, workspace):
     show_solution(shown, console())
 
 
-@cli.command(epilog=EXAMPLES["verify"])
+@cli.group(epilog="Examples:\n\n\b\n    course teach grade-all submissions/ --lesson lesson6\n"
+                   "    course teach leaderboard --lesson lesson6 --format html -o board.html")
+def teach():
+    """Instructors: grade a class's submissions, rank them, build Gradescope's autograder."""
+
+
+@cli.group(epilog="Examples:\n\n\b\n    course dev verify --train --lesson lesson6\n    course dev docs --check")
+def dev():
+    """Course authors: prove the lessons and solutions, fill the numbers in the docs."""
+
+
+@dev.command(epilog=EXAMPLES["verify"])
 @click.option("--train", is_flag=True, help="Also train every solution and write solutions/RESULTS.md.")
 @click.option("--seeds", default=3, show_default=True, type=click.IntRange(min=1), help="With --train: seeds 0..K-1.")
-@click.option("--device", default="auto", show_default=True, help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps.")
 @click.option("--lesson", "-l", metavar="LESSON", help="Only this lesson (its rows in RESULTS.md are replaced).")
 @click.option("--only", type=click.Choice(["solutions", "extras"]),
               help="With --train: train only the solutions, or only the extra files lessons list in [verify].")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(min=1),
               help="With --train: trainings at a time, started warm (a GPU trains many tiny models side by side).")
-@click.option("--quick", is_flag=True,
-              help="With --train: smoke runs (one epoch on a subset) that prove the path; RESULTS.md is not touched.")
-@data_option
+@grading_options("device", "quick", "data_dir")
 @json_option
 @reports_errors
-def verify(train, seeds, device, lesson, only, jobs, quick, data_dir, as_json):
+def verify(train, seeds, lesson, only, jobs, options, as_json):
     """Prove the course: every stub fails its lesson's static checks and every solution passes them.
 
     With --train, every solution, and every extra file a lesson.toml lists under [verify] (hint paths,
     comparisons), is trained on K seeds through the normal grading path and the results go to
-    solutions/RESULTS.md (merged by lesson, file and device). Exit code 1 if a stub passes, a solution fails, or
-    an extra does not go the way its lesson says.
+    solutions/RESULTS.md (merged by lesson, file and device); with --quick they are smoke runs that prove the path
+    and RESULTS.md is not touched. Exit code 1 if a stub passes, a solution fails, or an extra does not go the way
+    its lesson says.
     """
     from grader.authoring.verify import verify as run_verify
 
     if as_json:
-        report = run_verify(lesson, train, seeds, device, data_dir, only=only, jobs=jobs, quick=quick)
+        report = run_verify(lesson, train, seeds, options, only=only, jobs=jobs)
         _json_out(report.to_dict())
     else:
         from grader.views.author import VerifyProgress, show_verify
@@ -456,20 +521,19 @@ def verify(train, seeds, device, lesson, only, jobs, quick, data_dir, as_json):
 
         out = console()
         with VerifyProgress(out) as progress:
-            report = run_verify(lesson, train, seeds, device, data_dir, on_event=progress, only=only, jobs=jobs,
-                                quick=quick)
+            report = run_verify(lesson, train, seeds, options, on_event=progress, only=only, jobs=jobs)
         show_verify(report, out)
     sys.exit(report.exit_code)
 
 
-@cli.command(epilog=EXAMPLES["docs"])
+@dev.command(epilog=EXAMPLES["docs"])
 @click.option("--check", "check_only", is_flag=True, help="Change nothing; exit 1 listing stale markers.")
 @reports_errors
 def docs(check_only):
     """Fill the <!-- value: KEY SOURCE --> markers in README.md and lessons/*/README.md with computed numbers.
 
     Exit code 1 when a marker is stale (--check) or has no trained results yet, 2 when a marker is broken.
-    Markers of files that `course verify --train` trains but has not yet (a new hint path or comparison) are
+    Markers of files that `course dev verify --train` trains but has not yet (a new hint path or comparison) are
     listed as awaiting training, left as they are, and do not change the exit code.
     """
     from grader.authoring.docs import run
@@ -485,13 +549,14 @@ def docs(check_only):
 # ------------------------------------------------------------------ instructors: gradebook, batch, leaderboard
 
 GRADEBOOK_EXAMPLES = {
-    "grade-all": "Examples:\n\n    course grade-all submissions/ --lesson lesson6 --jobs 4\n\n"
-                 "    course grade-all submissions/ --backend ray --address auto --per-gpu 8",
-    "leaderboard": "Example:\n\n    course leaderboard --lesson lesson6 --format html -o board.html --db class.sqlite",
+    "grade-all": "Examples:\n\n    course teach grade-all submissions/ --lesson lesson6 --jobs 4\n\n"
+                 "    course teach grade-all submissions/ --backend ray --address auto --per-gpu 8",
+    "leaderboard": "Example:\n\n    course teach leaderboard --lesson lesson6 --format html -o board.html "
+                   "--db class.sqlite",
     "history": "Example:\n\n    course history lesson6",
-    "autograder": "Example:\n\n    course autograder lesson3 -o autograder.zip",
+    "autograder": "Example:\n\n    course teach autograder lesson3 -o autograder.zip",
     "run-autograder": "Example (what the zip's run_autograder does on Gradescope):\n\n"
-                      "    course run-autograder --root /autograder",
+                      "    course teach run-autograder --root /autograder",
 }
 db_option = click.option("--db", type=click.Path(dir_okay=False), envvar="COURSE_GRADEBOOK",
                          help="Gradebook file (default: $COURSE_GRADEBOOK, then <workspace>/.course/gradebook.sqlite).")
@@ -501,7 +566,7 @@ def _root_workspace():
     return (click.get_current_context().find_root().obj or {}).get("workspace")
 
 
-@cli.command("grade-all", epilog=GRADEBOOK_EXAMPLES["grade-all"])
+@teach.command("grade-all", epilog=GRADEBOOK_EXAMPLES["grade-all"])
 @click.argument("folder", type=click.Path(file_okay=False))
 @lesson_option
 @click.option("--jobs", "-j", type=click.IntRange(min=1),
@@ -515,32 +580,27 @@ def _root_workspace():
               help="Gradebook file (default: $COURSE_GRADEBOOK, then ./gradebook.sqlite in this folder).")
 @click.option("--regrade", is_flag=True,
               help="Grade again what the gradebook already has (same file, lesson, seed, grader).")
-@click.option("--quick", is_flag=True, help="Smoke runs: one epoch on a small subset. Never a pass.")
-@click.option("--epochs", type=click.IntRange(min=1), help="Train at most this many epochs.")
-@click.option("--timeout", type=click.IntRange(min=1),
-              help="Wall-clock limit per grading in seconds (default: the lesson's).")
+@grading_options(without=("seed", "device"))
 @click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Where the gradings run: processes on this machine, or tasks on a Ray cluster "
                    "(pip install -e \".[ray]\").")
 @click.option("--address", help="Ray: the cluster to join, auto or HOST:PORT (default: start one on this machine).")
 @click.option("--per-gpu", type=click.IntRange(min=1), help="Ray: gradings that share one GPU (default 1).")
-@data_option
 @json_option
 @reports_errors
-def grade_all(folder, lesson, jobs, devices, seeds, db, regrade, quick, epochs, timeout, backend, address, per_gpu,
-              data_dir, as_json):
+def grade_all(folder, lesson, jobs, devices, seeds, db, regrade, options, backend, address, per_gpu, as_json):
     """Grade every submission in FOLDER: FOLDER/<student>/model.py, FOLDER/<student>.py or FOLDER/<student>.zip.
 
     Runs already in the gradebook are skipped, so an interrupted batch resumes where it stopped. With --backend
-    ray each grading is a task on a Ray cluster; this machine still writes the gradebook. Exit code 0 when the
-    batch ran (whatever the students' verdicts), 2 when it could not start, 130 after Ctrl-C.
+    ray each grading is a task on a Ray cluster; this machine still writes the gradebook. The grading options apply
+    to every grading. Exit code 0 when the batch ran (whatever the students' verdicts), 2 when it could not start,
+    130 after Ctrl-C.
     """
     from grader import api
 
     device_list = [d.strip() for d in devices.split(",") if d.strip()] if devices else None
-    kw = dict(jobs=jobs, devices=device_list, seeds=seeds, db=db, regrade=regrade, quick=quick, epochs=epochs,
-              data_dir=data_dir, timeout=timeout, workspace=_root_workspace(), backend=backend, address=address,
-              per_gpu=per_gpu)
+    kw = dict(options=options, jobs=jobs, devices=device_list, seeds=seeds, db=db, regrade=regrade, backend=backend,
+              address=address, per_gpu=per_gpu)
     if as_json:
         from dataclasses import asdict
 
@@ -559,7 +619,7 @@ def grade_all(folder, lesson, jobs, devices, seeds, db, regrade, quick, epochs, 
     sys.exit(130 if result.interrupted else 0)
 
 
-@cli.command(epilog=GRADEBOOK_EXAMPLES["leaderboard"])
+@teach.command(epilog=GRADEBOOK_EXAMPLES["leaderboard"])
 @lesson_option
 @click.option("--format", "fmt", default="table", show_default=True,
               type=click.Choice(["table", "csv", "json", "md", "html", "gradescope"]), help="What to produce.")
@@ -610,36 +670,33 @@ def history(lesson, student, db, workspace, as_json):
         show_history(attempts, console())
 
 
-@cli.command(epilog=GRADEBOOK_EXAMPLES["autograder"])
+@teach.command(epilog=GRADEBOOK_EXAMPLES["autograder"])
 @click.argument("lesson")
 @click.option("-o", "--output", default="autograder.zip", show_default=True, type=click.Path(dir_okay=False),
               help="The zip to upload on Gradescope.")
-@click.option("--quick", is_flag=True, help="Grade with a smoke run (to try the setup out; it scores no accuracy).")
-@click.option("--epochs", type=click.IntRange(min=1), help="Train at most this many epochs.")
-@click.option("--timeout", type=click.IntRange(min=60),
-              help="Seconds per grading (default 2100, under Gradescope's 40 min).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of every student's grading.")
+@grading_options(without=("device", "data_dir"))
 @click.option("--visibility", default="visible", show_default=True,
               type=click.Choice(["visible", "hidden", "after_due_date", "after_published"]),
               help="When students see the per-criterion tests.")
 @reports_errors
-def autograder(lesson, output, quick, epochs, timeout, seed, visibility):
+def autograder(lesson, output, options, visibility):
     """Build Gradescope's autograder zip for LESSON: the course as a wheel, setup.sh and run_autograder.
 
-    Each submission's model.py is graded on Gradescope's CPU and scored per criterion with the weights of
-    LESSON's lesson.toml ([criteria.weights]); README's Gradescope section says which lessons fit its time limit.
+    Each submission's model.py is graded on Gradescope's CPU with the grading options given here (--timeout:
+    35 min unless given, under Gradescope's 40; --quick tries the setup out and scores no accuracy) and scored per
+    criterion with the weights of LESSON's lesson.toml ([criteria.weights]); README's Gradescope section says
+    which lessons fit its time limit.
     """
     from grader import api
 
-    built = api.build_autograder(lesson, output, quick=quick, epochs=epochs, timeout=timeout, seed=seed,
-                                 visibility=visibility)
+    built = api.build_autograder(lesson, output, options, visibility)
     from grader.views.console import console
     from grader.views.instructor import show_autograder
 
     show_autograder(built, console())
 
 
-@cli.command("run-autograder", epilog=GRADEBOOK_EXAMPLES["run-autograder"])
+@teach.command("run-autograder", epilog=GRADEBOOK_EXAMPLES["run-autograder"])
 @click.option("--root", default="/autograder", show_default=True, envvar="AUTOGRADER_ROOT",
               type=click.Path(file_okay=False), help="Gradescope's folder: source/, submission/, results/.")
 @reports_errors
@@ -657,6 +714,18 @@ def run_autograder(root):
     with GradeProgress(out) as progress:
         done = api.run_autograder(root, on_event=progress)
     show_autograder_run(done, out)
+
+
+def _hidden_alias(command: click.Command) -> click.Command:
+    alias = copy.copy(command)
+    alias.hidden = True
+    return alias
+
+
+# the spellings of course 0.x: scripts and muscle memory keep working, and `course --help` stays short
+for _group in (teach, dev):
+    for _name, _command in _group.commands.items():
+        cli.add_command(_hidden_alias(_command), _name)
 
 
 def main():

@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from grader.course.options import GradeOptions  # noqa: E402
 from grader.host import grading  # noqa: E402
 from grader.host.zygote import Zygote  # noqa: E402
 from grader.record import GradeRequest  # noqa: E402
@@ -51,7 +52,7 @@ def main(argv=None) -> int:
     parser.add_argument("--file", default=str(ROOT / "tests" / "submissions" / "tiny.py"))
     parser.add_argument("--out", type=Path, default=None, help="results file (default: benchmarks/results/...)")
     args = parser.parse_args(argv)
-    request = GradeRequest(Path(args.file), device=args.device, quick=True)
+    request = GradeRequest(Path(args.file), options=GradeOptions(device=args.device, quick=True))
     runs = {"cold": [], "warm": []}
     with Zygote() as zygote:
         order = ["cold", "warm", "warm", "cold"] * ((args.gradings + 1) // 2)

@@ -212,8 +212,8 @@ def train_with_grader_loop(model, recipe, train_split, test_split, device, seed:
 
     import torch
 
+    from grader.course.options import LoopOptions
     from grader.mnist import normalize
-    from grader.record import LoopOptions
     from grader.trainer.speed import fast_dropout
     from grader.trainer.train import fit
 

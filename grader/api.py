@@ -4,15 +4,15 @@ history. Each returns typed results the views render; the library raises CourseE
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.course.lesson import DEFAULT_CRITERIA, Lesson, get_lesson
+from grader.course.options import GradeOptions
 from grader.course.verdict import Verdict, judge
-from grader.errors import CourseError, UsageError
-from grader.record import GradeRequest, LoopOptions, RunRecord
+from grader.errors import UsageError
+from grader.record import GradeRequest, RunRecord
 
 
 @dataclass
@@ -50,22 +50,13 @@ def _lesson(lesson_id: str | None) -> Lesson | None:
     return get_lesson(lesson_id) if lesson_id else None
 
 
-def _request(file, lesson: str | None, **options) -> GradeRequest:
-    if isinstance(file, GradeRequest):
-        return file
-    loop = LoopOptions(options.pop("compile", False) or False, options.pop("channels_last", False) or False)
-    options = {k: v for k, v in options.items() if v is not None}
-    return GradeRequest(Path(file), lesson, loop=loop, **options)
-
-
-def check(file, lesson_id: str | None = None, data_dir=None, seed: int = 0, launch=None) -> CheckResult:
+def check(request: GradeRequest, launch=None) -> CheckResult:
     """Contract, parameters, receptive field and structure of one submission, judged statically.
 
     `launch` starts the worker: None for a fresh interpreter, a Zygote's launch for a warm one (`course watch`).
     """
     from grader.host import grading
 
-    request = _request(file, lesson_id, data_dir=data_dir, seed=seed)
     lesson = _lesson(request.lesson)
     checked = grading.check(request, lesson, **({"launch": launch} if launch else {}))
     criteria = lesson.criteria if lesson else DEFAULT_CRITERIA
@@ -74,47 +65,27 @@ def check(file, lesson_id: str | None = None, data_dir=None, seed: int = 0, laun
     return CheckResult(checked.report, verdict, lesson.id if lesson else None, checked.log)
 
 
-def grade(file, lesson_id: str | None = None, *, device: str = "auto", seed: int = 0, epochs: int | None = None,
-          quick: bool = False, data_dir=None, timeout: float | None = None, compile: bool | str = False,
-          channels_last: bool = False, on_event: Callable[[dict], None] | None = None, plot: bool = True,
-          db: Path | None = None, student: str | None = None, source: str | None = None,
-          after: Callable[[sqlite3.Connection, RunRecord | CourseError], None] | None = None,
-          launch=None) -> GradeResult:
-    """Train one submission and judge it; `file` is a path (with the options) or a GradeRequest.
+def grade(request: GradeRequest, on_event: Callable[[dict], None] | None = None, launch=None) -> GradeResult:
+    """Train one submission and judge it. Writes nothing: grader.workflow records a student's run, `with_plot`
+    saves the curves.
 
-    With `db`, the run (or the error that stopped it) is recorded in that gradebook as `student`'s attempt at
-    `source`, in one transaction that also runs `after(conn, record_or_error)` (the workflow's progress update).
     `launch` starts the worker and evaluator: None for fresh interpreters, a Zygote's launch for warm ones.
     """
-    from grader.gradebook import store
     from grader.host import grading
 
-    request = _request(file, lesson_id, device=device, seed=seed, epochs=epochs, quick=quick, data_dir=data_dir,
-                       timeout=timeout, compile=compile, channels_last=channels_last)
-    lesson = _lesson(request.lesson)
-    recording = store.Recording(Path(db), student, source, after) if db is not None else None
-    if recording is not None:
-        store.check_writable(recording.db)  # a gradebook that cannot be opened says so before a long training
-    started = store.utc_stamp()
-    try:
-        graded = grading.grade(request, lesson, on_event, **({"launch": launch} if launch else {}))
-    except UsageError:
-        raise  # a typo in the command is not an attempt
-    except CourseError as exc:
-        if recording is not None:
-            store.record_failure(recording, request, exc, started)
-        raise
-    record = graded.record
-    plot_path = _plot(record) if plot else None
-    run_id = store.record_success(recording, record, request, started) if recording is not None else None
-    return GradeResult(record, record.lesson, plot_path, graded.log, run_id)
+    graded = grading.grade(request, _lesson(request.lesson), on_event, **({"launch": launch} if launch else {}))
+    return GradeResult(graded.record, graded.record.lesson, None, graded.log)
 
 
-def _plot(record: RunRecord) -> Path | None:
+def with_plot(result: GradeResult) -> GradeResult:
+    """The result with its curves saved as a PNG next to the graded file."""
+    from dataclasses import replace
+
     from grader.views.plot import save_curves  # matplotlib is slow to import: only when a plot is wanted
 
-    file = Path(record.file)
-    return save_curves(record, file.with_name(file.stem + "_curves.png"), record.target)
+    file = Path(result.record.file)
+    return replace(result, plot=save_curves(result.record, file.with_name(file.stem + "_curves.png"),
+                                            result.record.target))
 
 
 # ------------------------------------------------------------------------ gradebook: batch, leaderboard, history
@@ -135,33 +106,35 @@ def _gradebook(db, must_exist: bool = False, workspace=None) -> Path:
     path = Path(db) if db else store.workspace_gradebook(workspace)
     if must_exist and not path.is_file():
         raise UsageError(f"no gradebook at {path}; grade something first "
-                         f"(course grade, or course grade-all DIR --db {path})")
+                         f"(course grade, or course teach grade-all DIR --db {path})")
     return path
 
 
-def grade_all(folder, lesson_id: str | None = None, jobs: int | None = None, devices: list[str] | None = None,
-              seeds: int = 1, db=None, regrade: bool = False, quick: bool = False, epochs: int | None = None,
-              data_dir=None, timeout: float | None = None, on_event: Callable[[dict], None] | None = None,
-              workspace=None, backend: str = "local", address: str | None = None, per_gpu: int | None = None):
+def grade_all(folder, lesson_id: str | None = None, options: GradeOptions = GradeOptions(), jobs: int | None = None,
+              devices: list[str] | None = None, seeds: int = 1, db=None, regrade: bool = False,
+              on_event: Callable[[dict], None] | None = None, backend: str = "local", address: str | None = None,
+              per_gpu: int | None = None):
     """Grade every submission in `folder` into the gradebook `db` (default: ./gradebook.sqlite); a BatchResult.
+
+    `options` applies to every grading, but for its seed (seeds 0..`seeds`-1) and device (`devices`' slots).
 
     `backend` "ray" grades on a Ray cluster: joined at `address` ("auto", HOST:PORT) or started here (None), with
     `per_gpu` gradings sharing each GPU. This process records every result either way.
     """
-    from grader.gradebook.batch import BatchConfig
-    from grader.gradebook.batch import grade_all as run_batch
+    from grader.batch.head import BatchConfig
+    from grader.batch.head import grade_all as run_batch
 
     pool = None
     if backend == "ray":
-        from grader.gradebook.ray_pool import pool_factory
+        from grader.batch.ray_pool import pool_factory
 
         pool = pool_factory(address, per_gpu or 1, jobs, devices)
     elif backend != "local":
         raise UsageError(f"unknown backend {backend!r}; use local or ray")
     elif address or per_gpu:
         raise UsageError("--address and --per-gpu are for --backend ray")
-    config = BatchConfig(lesson=lesson_id, jobs=jobs, devices=devices, seeds=seeds, quick=quick, epochs=epochs,
-                         regrade=regrade, data_dir=str(data_dir) if data_dir else None, timeout=timeout, pool=pool)
+    config = BatchConfig(lesson=lesson_id, options=options, jobs=jobs, devices=devices, seeds=seeds, regrade=regrade,
+                         pool=pool)
     return run_batch(folder, Path(db) if db else class_gradebook(), config, on_event)
 
 
@@ -209,18 +182,15 @@ def history(lesson_id: str | None = None, db=None, student: str | None = None, w
 # ------------------------------------------------------------------------------------------ gradescope
 
 
-def build_autograder(lesson_id: str, out, *, quick: bool = False, epochs: int | None = None,
-                     timeout: int | None = None, seed: int = 0, visibility: str = "visible"):
+def build_autograder(lesson_id: str, out, options: GradeOptions = GradeOptions(), visibility: str = "visible"):
     """Write Gradescope's autograder zip for one lesson to `out`; an autograder.Built."""
-    from grader.gradebook import autograder
+    from grader.gradescope import autograder
 
-    config = autograder.AutograderConfig(lesson_id, quick, epochs, timeout or autograder.DEFAULT_TIMEOUT_S, seed,
-                                         visibility)
-    return autograder.build(config, Path(out))
+    return autograder.build(autograder.AutograderConfig(lesson_id, options, visibility), Path(out))
 
 
 def run_autograder(root, on_event: Callable[[dict], None] | None = None):
     """Grade ROOT/submission as ROOT/source/autograder.json says and write ROOT/results/results.json."""
-    from grader.gradebook import autograder
+    from grader.gradescope import autograder
 
     return autograder.run(Path(root), check, grade, on_event)

@@ -11,31 +11,40 @@ Errors are raised as grader.errors.CourseError with the same message the command
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from grader import api
 from grader.api import CheckResult, GradeResult
+from grader.course.options import GradeOptions
+from grader.record import GradeRequest
 
-__all__ = ["check", "grade", "CheckResult", "GradeResult"]
-
-
-def check(file="model.py", lesson: str | None = None, *, data_dir=None) -> CheckResult:
-    """`course check FILE --lesson LESSON`: contract, parameters, receptive field and static criteria."""
-    return api.check(file, lesson, data_dir)
+__all__ = ["check", "grade", "CheckResult", "GradeResult", "GradeOptions"]
 
 
-def grade(file="model.py", lesson: str | None = None, *, quick: bool = False, device: str = "auto", seed: int = 0,
-          epochs: int | None = None, progress: bool = True, plot: bool = True, data_dir=None,
-          timeout: float | None = None) -> GradeResult:
-    """`course grade FILE --lesson LESSON [--quick]`: train with the grader's loop and judge, printing progress."""
+def check(file="model.py", lesson: str | None = None, **options) -> CheckResult:
+    """`course check FILE --lesson LESSON`: contract, parameters, receptive field and static criteria.
+
+    `options`: GradeOptions' fields by name (data_dir=..., seed=...).
+    """
+    return api.check(GradeRequest(Path(file), lesson, GradeOptions.of(**options)))
+
+
+def grade(file="model.py", lesson: str | None = None, *, progress: bool = True, plot: bool = True,
+          **options) -> GradeResult:
+    """`course grade FILE --lesson LESSON [--quick]`: train with the grader's loop and judge, printing progress.
+
+    `options`: GradeOptions' fields by name (quick=True, epochs=3, device="cpu", channels_last=True ...).
+    """
+    request = GradeRequest(Path(file), lesson, GradeOptions.of(**options))
     if not progress:
-        return api.grade(file, lesson, device=device, seed=seed, epochs=epochs, quick=quick, data_dir=data_dir,
-                         timeout=timeout, plot=plot)
-    from rich.console import Console
+        result = api.grade(request)
+    else:
+        from rich.console import Console
 
-    from grader.views.student import GradeProgress
+        from grader.views.student import GradeProgress
 
-    # plain text into the cell's stdout: no Jupyter widgets, no escape codes (the kernel sets FORCE_COLOR)
-    out = Console(file=sys.stdout, force_terminal=False, force_jupyter=False, color_system=None, highlight=False)
-    with GradeProgress(out) as shown:
-        return api.grade(file, lesson, device=device, seed=seed, epochs=epochs, quick=quick, data_dir=data_dir,
-                         timeout=timeout, plot=plot, on_event=shown)
+        # plain text into the cell's stdout: no Jupyter widgets, no escape codes (the kernel sets FORCE_COLOR)
+        out = Console(file=sys.stdout, force_terminal=False, force_jupyter=False, color_system=None, highlight=False)
+        with GradeProgress(out) as shown:
+            result = api.grade(request, shown)
+    return api.with_plot(result) if plot else result

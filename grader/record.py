@@ -1,5 +1,6 @@
-"""The typed data of one grading: what was asked (GradeRequest), what the worker is told (WorkerTask), and what
-came of it (RunRecord with its EpochRecords). No torch: the CLI, the gradebook and the views all read these.
+"""The typed data of one grading: what was asked (GradeRequest; its options are grader.course.options'), what the
+worker is told (WorkerTask), and what came of it (RunRecord with its EpochRecords). No torch: the CLI, the
+gradebook and the views all read these.
 
 A RunRecord is also a file format (`course grade --json`, the gradebook's stored records): `to_dict` writes
 the current SCHEMA_VERSION, `from_dict` reads every version written so far (tests/test_record.py pins it).
@@ -12,59 +13,20 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from grader.course.lesson import COURSE_MAX_EPOCHS, DEFAULT_TIMEOUT_S
+from grader.course.lesson import COURSE_MAX_EPOCHS
+from grader.course.options import COURSE_TIMEOUT_S, GradeOptions
 from grader.course.verdict import Verdict, epochs_to_target
 
 SCHEMA_VERSION = 2  # 1: the untyped record of course 0.1 (worker figures, "verified" flag); 2: evaluator figures
 
 
 @dataclass(frozen=True)
-class LoopOptions:
-    """Speed-ups of the training loop that leave what is computed unchanged, up to float rounding."""
-
-    # torch.compile of the program's fx graph (grader.trainer.fused): on a CPU inductor fuses each block's BatchNorm,
-    # ReLU and dropout multiply, about a third off a lesson-6 step (docs/performance.md), for two compiles up front
-    # (the full batch and an epoch's smaller last one: tens of seconds). Opt-in until its accuracy parity is shown.
-    # True, or a torch.compile mode: "reduce-overhead" also replays the step as CUDA graphs on a GPU.
-    compile: bool | str = False
-    # NHWC memory: oneDNN's CPU convolutions run a lesson-6 step about 10 % faster in it on 2 threads
-    # (benchmarks/profile_step.py), and it can help cuDNN on GPUs. Opt-in: it changes the float order, and its
-    # 20-epoch parity (benchmarks/results/cpu-channels-last-parity-2026-11-28/, 3 seeds) ended above the default
-    # layout on average, in its favour but outside the 0.05 a default must meet. A model that cannot run in it (a
-    # .view() over channels, say) trains in the default layout, with a warning (grader.trainer.train).
-    channels_last: bool = False
-    # Draw CPU dropout masks with grader.trainer.speed.keep_mask (the trainer's module draws the program's dropout with
-    # it, no patch of torch): the same Bernoulli masks from fewer random draws,
-    # most of the loop's lead over the reference pipeline on a CPU (docs/performance.md). On by default since its
-    # 20-epoch mean final accuracy (3 seeds) lies within 0.05 points of the reference pipeline's
-    # (benchmarks/results/cpu-reference-parity-2026-11-28/). A call it cannot draw (a Parameter, say) goes to torch's
-    # own kernel and the run's warnings count it; GPUs keep torch's fused kernel.
-    fast_dropout: bool = True
-    # On a CUDA device, record the training step once as a CUDA graph and replay it (grader.trainer.graphed): a
-    # small net's step is launch-bound there. On by default; SGD only, anything else trains eagerly and says why.
-    cuda_graph: bool = True
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any] | None) -> LoopOptions:
-        return cls(**_known(cls, raw or {}))
-
-
-@dataclass(frozen=True)
 class GradeRequest:
-    """One `course grade` (or `course check`) as the user asked for it; the facade resolves the rest."""
+    """One `course grade` (or `course check`): which file, judged by which lesson, graded how."""
 
     file: Path | None  # None: the workspace's file for the lesson (grader.workflow resolves it)
     lesson: str | None = None  # None: judged against the course target
-    device: str = "auto"  # auto picks cuda > mps > cpu
-    seed: int = 0  # weights, shuffling, augmentation and dropout all follow it
-    epochs: int | None = None  # --epochs: a cap below the recipe's, for a shorter try
-    quick: bool = False  # smoke run on a subset: never a pass
-    data_dir: str | None = None  # None: --data-dir's lookup order ($COURSE_DATA_DIR, then the bundled copy)
-    timeout: float | None = None  # seconds for the whole grading; None: the lesson's, else DEFAULT_TIMEOUT_S
-    loop: LoopOptions = LoopOptions()
-    # A model that already fails a static criterion (too many parameters, a missing BatchNorm) is failed without
-    # training: minutes of CPU cannot change that verdict. True trains it anyway, to watch it learn.
-    train_anyway: bool = False
+    options: GradeOptions = GradeOptions()  # each default's why is in grader.course.options
 
 
 @dataclass(frozen=True)
@@ -77,16 +39,13 @@ class WorkerTask:
     train_images: str  # a few training images as IDX files in the worker's directory (the parent wrote them)
     train_labels: str
     train_size: int = 60_000  # images the trainer will train on: make_optimizer's steps_per_epoch counts them
-    seed: int = 0
-    device: str = "auto"
-    quick: bool = False
-    epochs: int | None = None  # --epochs cap
-    max_epochs: int = COURSE_MAX_EPOCHS  # the lesson's budget; EPOCHS above it is capped
+    # the grading's, as grader.course.options.for_children tells a child: its timeout decided, no data folder;
+    # the timeout also sets the CPU-time limit the worker puts on itself
+    options: GradeOptions = GradeOptions(timeout=COURSE_TIMEOUT_S)
+    max_epochs: int = COURSE_MAX_EPOCHS  # the lesson's budget; EPOCHS above it is capped (options.epochs caps more)
     max_params: int | None = None  # a model far over it is refused before training
     lesson_recipe: dict[str, Any] | None = None  # the lesson's default recipe (lesson.toml [recipe])
     fixed_recipe: tuple[str, ...] = ()  # recipe names the lesson fixes: a submission's own value is ignored
-    loop: LoopOptions = LoopOptions()
-    timeout: float = DEFAULT_TIMEOUT_S  # for the CPU-time limit the worker sets on itself
     limits: dict[str, Any] = field(default_factory=dict)  # grader.walls.sandbox.Limits fields; {}: its defaults
 
     def to_dict(self) -> dict[str, Any]:
@@ -95,7 +54,7 @@ class WorkerTask:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> WorkerTask:
         values = _known(cls, raw)
-        values["loop"] = LoopOptions.from_dict(raw.get("loop"))
+        values["options"] = GradeOptions.from_dict(raw.get("options"))
         values["fixed_recipe"] = tuple(raw.get("fixed_recipe") or ())
         return cls(**values)
 
@@ -112,11 +71,8 @@ class TrainTask:
     init: object = None  # the submission's INIT declaration, as data (grader.trainer.init checks it)
     train_images: str = ""  # the training split as IDX files in the trainer's directory
     train_labels: str = ""
-    seed: int = 0
-    device: str = "auto"
-    quick: bool = False
-    loop: LoopOptions = LoopOptions()
-    timeout: float = DEFAULT_TIMEOUT_S  # for the CPU-time limit the trainer sets on itself
+    # as the worker's (WorkerTask.options); the timeout sets the CPU-time limit the trainer puts on itself
+    options: GradeOptions = GradeOptions(timeout=COURSE_TIMEOUT_S)
     limits: dict[str, Any] = field(default_factory=dict)  # grader.walls.sandbox.Limits fields; {}: its defaults
 
     def to_dict(self) -> dict[str, Any]:
@@ -125,7 +81,7 @@ class TrainTask:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> TrainTask:
         values = _known(cls, raw)
-        values["loop"] = LoopOptions.from_dict(raw.get("loop"))
+        values["options"] = GradeOptions.from_dict(raw.get("options"))
         return cls(**values)
 
 

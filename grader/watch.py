@@ -120,8 +120,8 @@ class WatchLoop:
     file: Path
     lesson: str | None
     view: WatchView
-    request: GradeRequest = field(default_factory=lambda: GradeRequest(None))  # what `g` grades with (file set here)
-    data_dir: str | None = None
+    # what a check and `g` run with (the file set here): its options
+    request: GradeRequest = field(default_factory=lambda: GradeRequest(None))
     # Called with the file when the watch starts: WarmWorkers starts a zygote then, so that checks and `g` fork a
     # worker that has torch imported instead of starting one.
     warm: Callable[[Path], None] | None = None
@@ -177,7 +177,8 @@ class WatchLoop:
         # a refused file costs no worker: the check refuses it in this process too, and records that verdict
         launch = self.launch(wait=True) if self.launch is not None and s.refused is None else None
         try:
-            judged = self.flow.check(s.file, self.lesson, self.data_dir, **({"launch": launch} if launch else {}))
+            request = replace(self.request, file=s.file, lesson=self.lesson)
+            judged = self.flow.check(request, **({"launch": launch} if launch else {}))
             s.judged, s.error = judged, None
         except CourseError as exc:
             s.judged, s.error = None, str(exc)
@@ -361,7 +362,7 @@ class WarmWorkers:
 
 
 def watch(flow, lesson_id: str | None, view: WatchView, *, file=None, manual: bool = False,
-          request: GradeRequest | None = None, data_dir=None, warm_workers: bool = True,
+          request: GradeRequest | None = None, warm_workers: bool = True,
           stream=None) -> WatchSummary:
     """`course watch`: resolve the file (the lesson's work file, or `file`), then run the loop on real events.
 
@@ -371,7 +372,7 @@ def watch(flow, lesson_id: str | None, view: WatchView, *, file=None, manual: bo
     if not target.file.is_file():
         raise UsageError(f"{target.file} does not exist")
     warm = WarmWorkers() if warm_workers else None
-    loop = WatchLoop(flow, target.file, target.lesson, view, request or GradeRequest(None), data_dir, warm,
+    loop = WatchLoop(flow, target.file, target.lesson, view, request or GradeRequest(None), warm,
                      warm.launch if warm is not None else None)
     events = Events()
     with single_keys(stream):

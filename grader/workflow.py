@@ -16,6 +16,7 @@ from grader import atomic, digest, paths
 from grader.course import exercises
 from grader.course.exercises import Attempt, Exercise
 from grader.course.lesson import MODEL_FILE, Lesson, get_lesson, lesson_ids
+from grader.course.options import GradeOptions
 from grader.errors import CourseError, DataError, ManifestError, UsageError
 from grader.gradebook.progress import LessonState, State, VerdictRecord
 from grader.record import GradeRequest
@@ -431,13 +432,15 @@ class Workflow:
             return None
         return path.parent.name if path.parent.name in lesson_ids(self.lessons_root) else None
 
-    def check(self, file=None, lesson_id: str | None = None, data_dir=None, launch=None) -> Judged:
-        """`course check`: grader.api.check on the resolved target, recorded in the progress for workspace files."""
+    def check(self, request: GradeRequest | None = None, launch=None) -> Judged:
+        """`course check`: grader.api.check on the resolved target (no file: the current lesson's), recorded in the
+        progress for workspace files."""
         from grader import api
 
-        target = self.target(file, lesson_id)
+        request = request or GradeRequest(None)
+        target = self.target(request.file, request.lesson)
         try:
-            result = api.check(target.file, target.lesson, data_dir, **({"launch": launch} if launch else {}))
+            result = api.check(replace(request, file=target.file, lesson=target.lesson), launch)
         except CourseError as exc:
             verdict = self._error_verdict(target, "check", exc)
             if verdict is not None:
@@ -449,39 +452,71 @@ class Workflow:
         recorded = self._save_verdict(target, verdict) if target.record_as else False
         return Judged(result, target, recorded)
 
-    def check_each(self, files, lesson_id: str | None = None, data_dir=None) -> list[Outcome]:
+    def check_each(self, files, lesson_id: str | None = None, options: GradeOptions = GradeOptions()) -> list[Outcome]:
         """`course check A B ...` (pre-commit passes every staged model.py): each file checked on its own."""
         outcomes = []
         for file in files:
             try:
-                outcomes.append(Outcome(Path(file), judged=self.check(file, lesson_id, data_dir)))
+                outcomes.append(Outcome(Path(file), judged=self.check(GradeRequest(file, lesson_id, options))))
             except CourseError as exc:
                 outcomes.append(Outcome(Path(file), error=exc))
         return outcomes
 
     def grade(self, request: GradeRequest | None = None, on_event: Callable[[dict], None] | None = None,
               plot: bool = True, launch=None) -> Judged:
-        """`course grade`: grader.api.grade on the resolved target (no file: the current lesson's); for a workspace
-        file the run and the progress land in the workspace gradebook together, in one transaction."""
+        """`course grade`: grader.api.grade on the resolved target (no file: the current lesson's), its curves saved
+        when `plot`; for a workspace file the run (or the error that stopped it) and the progress land in the
+        workspace gradebook together, in one transaction opened here."""
         from grader import api
-        from grader.gradebook.store import workspace_gradebook
+        from grader.gradebook import store
 
         request = request or GradeRequest(None)
         target = self.target(request.file, request.lesson)
         request = replace(request, file=target.file, lesson=target.lesson)
-
-        def after(conn, outcome) -> None:  # inside the transaction that records the run
-            verdict = self._error_verdict(target, "grade", outcome, request.quick) \
-                if isinstance(outcome, CourseError) else self._grade_verdict(outcome)
-            if verdict is not None:
-                state = State.read(conn, self.root)  # afresh: a hint asked for during the grading is kept
-                state.record_verdict(target.record_as, verdict)
-                state.stage(conn)
-
         # a workspace file is the student's attempt: the gradebook keeps each run for `course history`
-        db = workspace_gradebook(self.root) if target.record_as else None
-        result = api.grade(request, on_event=on_event, plot=plot, db=db, after=after if db else None, launch=launch)
+        db = store.workspace_gradebook(self.root) if target.record_as else None
+        if db is not None:
+            store.check_writable(db)  # a gradebook that cannot be opened says so before a long training
+        started = store.utc_stamp()
+        try:
+            result = api.grade(request, on_event, launch)
+        except UsageError:
+            raise  # a typo in the command is not an attempt
+        except CourseError as exc:
+            if db is not None:
+                self._record_error(db, target, request, exc, started)
+            raise
+        if plot:
+            result = api.with_plot(result)
+        if db is not None:
+            result = replace(result, run_id=self._record_run(db, target, request, result.record, started))
         return Judged(result, target, db is not None)
+
+    def _record_run(self, db: Path, target: Target, request: GradeRequest, record, started: str) -> int:
+        """The run and the progress it makes, in one transaction."""
+        from grader.gradebook import store
+
+        with store.opened(db) as conn, store.transaction(conn):
+            run_id = store.add_run(conn, record, started_at=started, epochs_limit=request.options.epochs)
+            self._stage_verdict(conn, target, self._grade_verdict(record))
+        return run_id
+
+    def _record_error(self, db: Path, target: Target, request: GradeRequest, exc: CourseError, started: str) -> None:
+        """The error run and the progress it leaves (an error verdict), in one transaction."""
+        from grader.gradebook import store
+
+        options = request.options
+        with store.opened(db) as conn, store.transaction(conn):
+            store.add_error(conn, file=request.file, lesson=request.lesson, seed=options.seed, message=str(exc),
+                            kind=exc.kind, quick=options.quick, epochs_limit=options.epochs, device=options.device,
+                            started_at=started)
+            self._stage_verdict(conn, target, self._error_verdict(target, "grade", exc, options.quick))
+
+    def _stage_verdict(self, conn, target: Target, verdict: VerdictRecord | None) -> None:
+        if verdict is not None and target.record_as is not None:
+            state = State.read(conn, self.root)  # afresh: a hint asked for during the grading is kept
+            state.record_verdict(target.record_as, verdict)
+            state.stage(conn)
 
     @staticmethod
     def _grade_verdict(record) -> VerdictRecord:

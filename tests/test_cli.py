@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -102,10 +103,38 @@ def test_training_error_exit_2(submission):
     assert result.exit_code == 2 and "diverged at epoch 1" in result.output
 
 
+def _command_lines(group=cli, words=()):
+    """Every command line the CLI answers, as words: each group's commands, hidden aliases included."""
+    for name, command in group.commands.items():
+        yield (*words, name)
+        if isinstance(command, click.Group):
+            yield from _command_lines(command, (*words, name))
+
+
 def test_every_command_has_an_example_in_help():
-    for name in cli.commands:
-        result = invoke(name, "--help")
-        assert "Example" in result.output, name
+    lines = list(_command_lines())
+    assert ("teach", "grade-all") in lines and ("dev", "verify") in lines
+    for words in lines:
+        result = invoke(*words, "--help")
+        assert result.exit_code == 0 and "Example" in result.output, words
+
+
+def test_help_reads_by_audience_with_the_old_spellings_hidden():
+    text = invoke("--help").output
+    students, others = text.split("Commands:", 1)[1].split("For instructors and course authors:")
+    assert students.split()[0] == "status" and "grade" in students.split() and "grade-all" not in text
+    assert [line.split()[0] for line in others.strip().splitlines() if line[:3].strip()] == ["dev", "teach"]
+    for old, new in (("grade-all", "teach"), ("leaderboard", "teach"), ("autograder", "teach"),
+                     ("run-autograder", "teach"), ("verify", "dev"), ("docs", "dev")):
+        alias, command = cli.commands[old], cli.commands[new].commands[old]
+        assert alias.hidden and not command.hidden and alias.callback is command.callback, old
+
+
+def test_an_old_spelling_and_its_group_spelling_do_the_same(tmp_path):
+    db = tmp_path / "none.sqlite"
+    old = invoke("leaderboard", "--db", db)
+    new = invoke("teach", "leaderboard", "--db", db)
+    assert old.exit_code == new.exit_code == 2 and "no gradebook" in old.output and old.output == new.output
 
 
 @pytest.mark.skipif(shutil.which("course") is None, reason="the console script is installed by pip install -e .")
@@ -135,15 +164,16 @@ def test_compile_flags_become_the_request_s_loop_options(monkeypatch, flags, exp
 
     seen = []
 
-    def grade(request, **kwargs):
+    def grade(request, *args, **kwargs):
         seen.append(request)
         raise UsageError("stop here: only the request is under test")
 
     monkeypatch.setattr(api, "grade", grade)
     result = invoke("grade", SOLUTION6, "--json", "--channels-last", *flags)
-    assert result.exit_code == 2 and seen[0].loop.compile == expected and seen[0].loop.channels_last
-    assert seen[0].loop.cuda_graph  # on unless --no-cuda-graph: it only acts on a CUDA device
-    assert seen[0].loop.fast_dropout  # on unless --torch-dropout: it only acts on a CPU, in training
+    loop = seen[0].options.loop
+    assert result.exit_code == 2 and loop.compile == expected and loop.channels_last
+    assert loop.cuda_graph  # on unless --no-cuda-graph: it only acts on a CUDA device
+    assert loop.fast_dropout  # on unless --torch-dropout: it only acts on a CPU, in training
 
 
 def test_loop_flags_reach_the_training_loop(tmp_path):

@@ -14,7 +14,7 @@ import gpu_check  # noqa: E402
 
 # Run for real in the dry run: the steps of a device session, and fixed_cost (bench_fixed_cost.py has no other test).
 # throughput and verify only wrap `course grade-all` and `course verify --train`, whose real runs and --json output
-# tests/test_batch.py and tests/test_verify.py cover: here their command lines are parsed by the CLI itself and
+# tests/test_batch_head.py and tests/test_verify.py cover: here their command lines are parsed by the CLI itself and
 # what they print is read back, which saves CI about 25 s of gradings done elsewhere.
 REAL = [*gpu_check.SESSION, "fixed_cost"]
 WRAPPERS = [s for s in gpu_check.STEPS if s not in REAL]

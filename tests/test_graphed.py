@@ -140,7 +140,7 @@ def test_fit_on_the_cpu_never_records(submission, train_split):
 
 @CUDA
 def test_replayed_on_cuda_ends_where_eager_cuda_does(submission, train_split):
-    from grader.record import LoopOptions
+    from grader.course.options import LoopOptions
     from grader.trainer.augment import AugmentConfig
 
     sub = load(submission("tiny"))

@@ -106,7 +106,7 @@ def test_only_the_worker_imports_a_submission():
     assert importers == {"grader.worker.submission"}
     graph = _graph()
     for side in ("grader.host.grading", "grader.evaluator.main", "grader.trainer.main", "grader.api",
-                 "grader.gradebook.batch"):
+                 "grader.batch.head"):
         assert "grader.worker.submission" not in _reaches(graph, side), side
 
 
@@ -135,6 +135,6 @@ def test_the_parent_side_needs_no_torch():
         return any(needs_torch(_longest_known(i, known), (*seen, name)) for i in direct if i.startswith("grader"))
 
     for side in ("grader.api", "grader.workflow", "grader.host.grading", "grader.channel", "grader.program",
-                 "grader.record", "grader.gradebook.batch", "grader.gradebook.local_pool", "grader.course.lesson",
-                 "grader.walls.policy", "grader.mnist"):
+                 "grader.record", "grader.batch.head", "grader.batch.local_pool", "grader.course.lesson",
+                 "grader.walls.policy", "grader.mnist", "grader.course.options", "grader.gradescope.autograder"):
         assert not needs_torch(side), side

@@ -13,7 +13,7 @@ from tests.conftest import ROOT
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
     out = tmp_path_factory.mktemp("wheel")
-    from grader.gradebook.autograder import build_isolation
+    from grader.gradescope.autograder import build_isolation
 
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", *build_isolation(), "-q", "-w", str(out), str(ROOT)],

@@ -7,8 +7,9 @@ import sqlite3
 
 import pytest
 
+from grader.course.options import GradeOptions, LoopOptions
 from grader.gradebook import store
-from grader.record import SCHEMA_VERSION, EpochRecord, GradeRequest, LoopOptions, RunRecord, WorkerTask
+from grader.record import SCHEMA_VERSION, EpochRecord, GradeRequest, RunRecord, WorkerTask
 from tests.gradebook_records import make_record
 
 # The keys of RunRecord.to_dict() at SCHEMA_VERSION 2. Changing them means a new version that from_dict reads.
@@ -76,16 +77,16 @@ def test_a_newer_schema_is_refused_with_advice():
 
 
 def test_the_worker_task_round_trips_and_carries_no_test_set():
-    task = WorkerTask("grade", "model.py", "0" * 64, "train-images", "train-labels", seed=3,
-                      loop=LoopOptions("default"), fixed_recipe=("AUGMENT",), limits={"memory_gib": 2})
+    options = GradeOptions(seed=3, timeout=60, loop=LoopOptions("default"))
+    task = WorkerTask("grade", "model.py", "0" * 64, "train-images", "train-labels", options=options,
+                      fixed_recipe=("AUGMENT",), limits={"memory_gib": 2})
     assert WorkerTask.from_dict(json.loads(json.dumps(task.to_dict()))) == task
     assert not any("t10k" in str(v) or "test" in k for k, v in task.to_dict().items())
 
 
 def test_a_grade_request_defaults_to_the_course_target():
     request = GradeRequest(None)
-    assert (request.lesson, request.device, request.seed, request.quick, request.timeout) == (None, "auto", 0, False,
-                                                                                            None)
+    assert request.lesson is None and request.options == GradeOptions()
 
 
 def test_an_old_gradebook_without_stored_records_still_loads(tmp_path):

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from grader.channel import LOG_LIMIT
+from grader.course.options import GradeOptions
 from grader.errors import IntegrityError, SubmissionError, TrainingError
 from grader.events import Described, Phase
 from grader.host import grading, phases
@@ -74,11 +75,12 @@ def test_a_model_that_fails_a_static_criterion_is_not_trained(submission):
 
     lesson1 = get_lesson("lesson1")
     small = replace(lesson1, criteria=replace(lesson1.criteria, max_params=1_000))
-    record = grading.grade(GradeRequest(submission("tiny"), quick=True, device="cpu"), small).record
+    quick = GradeOptions(quick=True, device="cpu")
+    record = grading.grade(GradeRequest(submission("tiny"), options=quick), small).record
     assert not record.trained and record.epochs == [] and record.params == 3818
     assert record.status == "failed" and record.verdict.exit_code == 1 and "max_params" in record.verdict.failed
     assert any("--train-anyway" in w for w in record.warnings)
-    asked = GradeRequest(submission("tiny"), quick=True, device="cpu", train_anyway=True)
+    asked = GradeRequest(submission("tiny"), options=replace(quick, train_anyway=True))
     trained = grading.grade(asked, small).record
     assert trained.trained and len(trained.epochs) == 1
     assert trained.status == "failed"  # training cannot lift a static failure

@@ -4,12 +4,9 @@ import multiprocessing
 import os
 import signal
 import sqlite3
-from pathlib import Path
 
 import pytest
 
-from grader import api
-from grader.errors import SubmissionError, UsageError
 from grader.gradebook import store
 from tests.gradebook_records import make_record
 
@@ -79,13 +76,10 @@ def test_a_quick_run_can_never_be_stored_as_a_pass(conn):
 
 def test_an_exception_between_start_and_end_leaves_no_record(conn):
     rec = make_record("broken")
-
-    def fails_after_the_run_row(c):  # the writes a workflow adds to the same transaction (its progress)
-        assert count(c, "runs") == 1
+    with pytest.raises(KeyError), store.transaction(conn):  # as grader.workflow records a run and its progress
+        store.add_run(conn, rec, student="alice")
+        assert count(conn, "runs") == 1
         raise KeyError("progress")
-
-    with pytest.raises(KeyError):
-        store.record_run(conn, rec, student="alice", after=fails_after_the_run_row)
     counts = (count(conn, "students"), count(conn, "submissions"), count(conn, "runs"), count(conn, "epochs"))
     assert counts == (0, 0, 0, 0)
 
@@ -220,43 +214,22 @@ def test_the_resume_key_tells_runs_apart(conn):
         assert store.find_run(conn, store.RunKey(**{**key.__dict__, **other})) is None, other
 
 
-# ------------------------------------------------------------------------------ api.grade(db=...) records
+# ------------------------------------------------------------------------------ runs in the caller's transaction
 
 
-def test_a_success_is_recorded_with_its_whole_record_and_the_after_writes(tmp_path):
-    from grader.record import GradeRequest, RunRecord
+def test_a_run_and_an_error_join_the_callers_transaction(tmp_path):
+    from grader.record import RunRecord
 
     rec = RunRecord.from_dict(make_record("tiny"))
     db = tmp_path / "g.sqlite"
-    seen = []
-    recording = store.Recording(db, "alice", "subs/alice.py", after=lambda c, outcome: seen.append(outcome))
-    run_id = store.record_success(recording, rec, GradeRequest(Path(rec.file), "lesson6"), store.utc_stamp())
+    with store.opened(db) as c, store.transaction(c):
+        run_id = store.add_run(c, rec, student="alice", source="subs/alice.py")
+        error_id = store.add_error(c, file=rec.file, lesson="lesson6", seed=0, message="diverged", kind="training",
+                                   student="alice", sha256=rec.sha256)
+        assert c.in_transaction  # neither committed on its own
     with store.opened(db) as c:
-        (run,) = store.runs(c)
-    assert run["id"] == run_id and run["student"] == "alice" and run["source"] == "subs/alice.py"
-    assert run["status"] == rec.status and run["best_acc"] == rec.best_acc and seen == [rec]
+        run, error = sorted(store.runs(c), key=lambda r: r["id"])
+    assert (run["id"], error["id"]) == (run_id, error_id)
+    assert run["student"] == "alice" and run["source"] == "subs/alice.py" and run["status"] == rec.status
     assert run["record"].to_dict() == rec.to_dict()  # the whole record comes back, typed
-    # (the real path, api.grade(db=...) after a real training, is exercised by tests/test_batch.py)
-
-
-def test_api_grade_records_an_error_but_not_a_usage_mistake(tmp_path, submission):
-    db = tmp_path / "g.sqlite"
-    with pytest.raises(SubmissionError):
-        api.grade(submission("syntax_error"), None, device="cpu", quick=True, plot=False, db=db)
-    with pytest.raises(UsageError):
-        api.grade(submission("tiny"), "lesson999", plot=False, db=db)  # a typo in the command is not an attempt
-    with store.opened(db) as c:
-        (run,) = store.runs(c)
-    assert run["status"] == "error" and "syntax error" in run["message"] and run["student"] == store.default_student()
-
-
-def test_a_grading_stopped_mid_run_leaves_no_record(tmp_path, submission):
-    db = tmp_path / "g.sqlite"
-
-    def ctrl_c(event):
-        raise KeyboardInterrupt  # what Ctrl-C does in the parent once the worker is training
-
-    with pytest.raises(KeyboardInterrupt):
-        api.grade(submission("tiny"), None, device="cpu", quick=True, plot=False, on_event=ctrl_c, db=db)
-    with store.opened(db) as c:
-        assert count(c, "runs") == 0
+    assert error["status"] == "error" and error["error_kind"] == "training"

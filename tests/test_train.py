@@ -84,8 +84,8 @@ def _train_tiny(submission, train_split, test_split, options, name="tiny"):
     from pathlib import Path
 
     from grader import program
+    from grader.course.options import LoopOptions
     from grader.interpret import Program, tensors_from_file
-    from grader.record import LoopOptions
     from grader.trainer.program_module import ProgramModule
     from grader.trainer.speed import DropoutTally
     from grader.worker.export import export_program
@@ -181,7 +181,7 @@ def test_a_model_that_fails_in_channels_last_trains_without_it_and_says_why(subm
 
 
 def test_the_memory_format_probe_changes_nothing_it_runs(submission, train_split):
-    from grader.record import LoopOptions
+    from grader.course.options import LoopOptions
     from grader.trainer.train import pick_memory_format
 
     torch.manual_seed(0)

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from course import cli
 from grader.authoring import results, trusted
 from grader.authoring.verify import verify
+from grader.course.options import GradeOptions
 from grader.digest import code_sha256
 from grader.events import EpochDone, VerifyRun
 from tests.minicourse import TINY, make_course, use_course
@@ -94,7 +95,8 @@ def test_training_writes_results_and_a_rerun_of_one_lesson_keeps_the_others(cour
     calls = fake_grade(monkeypatch, {0: [85.0, 96.0], 1: [95.5, 97.0]})
     path = tmp_path / "RESULTS.md"
     events = []
-    report = verify(None, train=True, seeds=2, device="cpu", results_path=path, on_event=events.append)
+    report = verify(None, train=True, seeds=2, options=GradeOptions(device="cpu"), results_path=path,
+                    on_event=events.append)
     assert report.ok, report.to_dict()
     assert calls == [("lesson1", 0, "cpu", False), ("lesson1", 1, "cpu", False),
                      ("lesson2", 0, "cpu", False), ("lesson2", 1, "cpu", False)]
@@ -113,7 +115,7 @@ def test_training_writes_results_and_a_rerun_of_one_lesson_keeps_the_others(cour
 
     # lesson2 again, on two seeds where one misses its target: only lesson2's row changes, and verify fails
     fake_grade(monkeypatch, {0: [96.0], 1: [94.0]})
-    report = verify("lesson2", train=True, seeds=2, device="cpu", results_path=path)
+    report = verify("lesson2", train=True, seeds=2, options=GradeOptions(device="cpu"), results_path=path)
     assert report.exit_code == 1 and [r.ok for r in report.runs] == [True, False]
     rows = results.read(path)
     assert rows[0] == one and rows[1].best == [96.0, 94.0] and rows[1].passed == [True, False]
@@ -121,7 +123,7 @@ def test_training_writes_results_and_a_rerun_of_one_lesson_keeps_the_others(cour
 
     # another device adds a row instead of replacing one
     fake_grade(monkeypatch, {0: [96.0]}, device_name="NVIDIA H100")
-    verify("lesson2", train=True, seeds=1, device="cuda", results_path=path)
+    verify("lesson2", train=True, seeds=1, options=GradeOptions(device="cuda"), results_path=path)
     assert [(r.lesson, r.device) for r in results.read(path)] == [
         ("lesson1", "CPU (test)"), ("lesson2", "CPU (test)"), ("lesson2", "NVIDIA H100")]
 
@@ -197,7 +199,7 @@ def test_extras_are_checked_trained_and_written_as_rows_of_their_own(course, tmp
 
     calls = fake_grade(monkeypatch, {0: [85.0, 96.0]})
     path = tmp_path / "RESULTS.md"
-    report = verify("lesson1", train=True, seeds=1, device="cpu", results_path=path)
+    report = verify("lesson1", train=True, seeds=1, options=GradeOptions(device="cpu"), results_path=path)
     # every file passes with 96 %: the narrow one does not go the way the text says, so verify fails on it alone
     assert [(r.file, r.ok) for r in report.runs] == [
         ("solutions/lesson1/model.py", True), ("solutions/lesson1/hint_path.py", True),
@@ -214,7 +216,8 @@ def test_extras_are_checked_trained_and_written_as_rows_of_their_own(course, tmp
     # only the extras again, now the narrow one misses the target: the solution's row is not touched
     solution_row = rows[0]
     fake_grade(monkeypatch, {0: [85.0, 89.0]})
-    report = verify("lesson1", train=True, seeds=1, device="cpu", results_path=path, only="extras")
+    report = verify("lesson1", train=True, seeds=1, options=GradeOptions(device="cpu"), results_path=path,
+                    only="extras")
     assert [r.file for r in report.runs] == [
         "solutions/lesson1/hint_path.py", "solutions/lesson1/narrow.py", "solutions/lesson1/compare.py"]
     assert [r.ok for r in report.runs] == [False, True, True]  # the hint path must pass: 89 % misses the 90 % target
@@ -259,9 +262,10 @@ def test_jobs_train_several_at_a_time_and_write_the_same_rows(course, tmp_path, 
     calls = fake_grade(monkeypatch, {0: [85.0, 96.0], 1: [95.5, 97.0]})
     monkeypatch.setattr("grader.host.zygote.warm_launcher", lambda: None)  # the fake grade starts no children
     one, many = tmp_path / "one.md", tmp_path / "many.md"
-    verify(None, train=True, seeds=2, device="cpu", results_path=one)
+    verify(None, train=True, seeds=2, options=GradeOptions(device="cpu"), results_path=one)
     events = []
-    report = verify(None, train=True, seeds=2, device="cpu", results_path=many, jobs=3, on_event=events.append)
+    report = verify(None, train=True, seeds=2, options=GradeOptions(device="cpu"), results_path=many, jobs=3,
+                    on_event=events.append)
     assert report.ok and len(calls) == 8
     strip = lambda rows: [(r.lesson, r.file, r.seeds, r.best, r.last, r.passed) for r in rows]
     assert strip(results.read(one)) == strip(results.read(many))
@@ -273,12 +277,12 @@ def test_jobs_train_several_at_a_time_and_write_the_same_rows(course, tmp_path, 
 def test_parallel_cpu_trainings_share_the_cores_instead_of_each_taking_all(course, monkeypatch):
     """A real --quick training with --jobs 2, through the warm zygote: the worker reports its torch threads (one
     training is enough: its share is set by the jobs asked for, not by how many happen to run)."""
-    from grader.gradebook.local_pool import cpu_threads
+    from grader.batch.local_pool import cpu_threads
 
     lessons, solutions = course
     use_course(monkeypatch, lessons, solutions)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    report = verify("lesson1", train=True, seeds=1, device="cpu", quick=True, jobs=2)
+    report = verify("lesson1", train=True, seeds=1, options=GradeOptions(device="cpu", quick=True), jobs=2)
     share = cpu_threads("cpu", ["cpu", "cpu"])
     assert len(report.runs) == 1 and all(r.status == "smoke" for r in report.runs), report.runs
     assert {r.device.split(", ")[-1] for r in report.runs} == {f"{share} threads)"}

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from grader.course.options import GradeOptions
 from grader.errors import TrainingError
 from grader.record import GradeRequest
 from grader.views.watch import WatchScreen
@@ -79,7 +80,8 @@ def test_saves_and_keys_drive_real_checks_a_grade_and_a_hint(tmp_path):
     file.write_text(TINY)
     warmed = []
     screen = Screen(quick=True)
-    loop = WatchLoop(flow, file, "lesson1", screen, GradeRequest(None, device="cpu", quick=True), warm=warmed.append)
+    request = GradeRequest(None, options=GradeOptions(device="cpu", quick=True))
+    loop = WatchLoop(flow, file, "lesson1", screen, request, warm=warmed.append)
     script = Script(file, [
         "g",  # a --quick grade of the passing file, with its progress
         f"save:{TOO_BIG}",  # over lesson1's parameter budget
@@ -114,7 +116,7 @@ class FakeFlow:
         self.checks, self.grades, self.grade_error = 0, 0, grade_error
         self.launches = []  # what each check was handed to start its worker with
 
-    def check(self, file, lesson, data_dir=None, launch=None):
+    def check(self, request, launch=None):
         from types import SimpleNamespace
 
         self.checks += 1
@@ -252,7 +254,7 @@ def test_warm_workers_start_with_the_watch_a_check_waits_for_them_a_grade_does_n
         time.sleep(1.0)
         # still alive once started: the zygote dies with the thread that started it, which stays until close
         for _ in range(2):
-            assert flow.check(file, None, launch=launch).result.verdict.status == "passed"
+            assert flow.check(GradeRequest(file), launch=launch).result.verdict.status == "passed"
     finally:
         warm.close()
 

@@ -29,30 +29,27 @@ def _verdict(status, failed=()):
 
 
 def fake_check(monkeypatch, status, failed=(), params=50_890):
-    def check(path, lesson_id=None, data_dir=None):
-        report = {"params": params, "sha256": file_sha256(path)}
-        return CheckResult(report, _verdict(status, failed), lesson_id)
+    def check(request, launch=None):
+        report = {"params": params, "sha256": file_sha256(request.file)}
+        return CheckResult(report, _verdict(status, failed), request.lesson)
 
     monkeypatch.setattr(grader.api, "check", check)
 
 
 def fake_grade(monkeypatch, status, accs, failed=()):
-    """api.grade answering with a record, and recording it as the real one does: `after` runs in its transaction."""
-    from grader.gradebook import store
+    """api.grade answering with a record (and no curves to save); the workflow records it as it does a real one."""
     from grader.record import EpochRecord, RunRecord
 
-    def grade(request, on_event=None, plot=True, db=None, after=None, **kwargs):
-        record = RunRecord(file=str(request.file), sha256=file_sha256(request.file), seed=request.seed,
-                           quick=request.quick, lesson=request.lesson, params=3818,
+    def grade(request, on_event=None, launch=None):
+        options = request.options
+        record = RunRecord(file=str(request.file), sha256=file_sha256(request.file), seed=options.seed,
+                           quick=options.quick, lesson=request.lesson, params=3818,
                            epochs=[EpochRecord(i, 0.1, 97.0, 0.1, a, 0.01, 1.0) for i, a in enumerate(accs, 1)],
                            verdict=_verdict(status, failed))
-        if db is not None:
-            with store.opened(db) as conn, store.transaction(conn):
-                if after is not None:
-                    after(conn, record)
         return GradeResult(record, request.lesson)
 
     monkeypatch.setattr(grader.api, "grade", grade)
+    monkeypatch.setattr(grader.api, "with_plot", lambda result: result)
 
 
 def test_start_copies_the_stub_and_never_overwrites_work(course):
@@ -274,3 +271,63 @@ def test_an_unwritable_workspace_is_a_message_not_a_traceback(course, tmp_path):
     blocker.write_text("")
     with pytest.raises(UsageError, match="choose a writable workspace"):
         course(blocker / "ws").start("lesson1")
+
+
+# --------------------------------------------------------------------- a grading's run and progress, recorded
+
+
+def _runs(flow):
+    from grader.gradebook import store
+
+    with store.opened(store.workspace_gradebook(flow.root)) as conn:
+        return store.runs(conn)
+
+
+def test_a_grading_records_its_run_and_the_progress_together(course, monkeypatch):
+    flow = course()
+    flow.start("lesson1")
+    fake_grade(monkeypatch, "passed", [91.0])
+    judged = flow.grade()
+    (run,) = _runs(flow)
+    assert judged.recorded and judged.result.run_id == run["id"] and run["status"] == "passed"
+    assert flow.state().lesson("lesson1").last.mode == "grade" and flow.state().passed("lesson1")
+
+
+def test_the_run_is_not_recorded_when_the_progress_cannot_be(course, monkeypatch):
+    flow = course()
+    flow.start("lesson1")
+    fake_grade(monkeypatch, "passed", [91.0])
+
+    def broken(self, conn):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(State, "stage", broken)
+    with pytest.raises(OSError):
+        flow.grade()
+    assert _runs(flow) == []  # one transaction: the run went with the progress
+
+
+def test_an_error_is_recorded_with_its_verdict_but_not_a_usage_mistake_nor_ctrl_c(course, monkeypatch):
+    flow = course()
+    flow.start("lesson1")
+
+    def failing(error):
+        def grade(request, on_event=None, launch=None):
+            raise error
+
+        monkeypatch.setattr(grader.api, "grade", grade)
+
+    failing(UsageError("--device cuda:7: no such GPU"))
+    with pytest.raises(UsageError):
+        flow.grade()
+    failing(KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        flow.grade()
+    assert _runs(flow) == [] and flow.state().lesson("lesson1").last is None
+    failing(SubmissionError("syntax error at line 3"))
+    with pytest.raises(SubmissionError):
+        flow.grade()
+    (run,) = _runs(flow)
+    assert run["status"] == "error" and run["error_kind"] == "submission" and "syntax error" in run["message"]
+    last = flow.state().lesson("lesson1").last
+    assert last.mode == "grade" and last.status == "error"

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.channel import exit_reason, parse_event  # noqa: F401 - re-exported for the tests
+from grader.course.options import GradeOptions
 from grader.host import grading
 from grader.host.grading import WorkerError  # noqa: F401 - re-exported for the tests
 from grader.record import GradeRequest
@@ -18,10 +19,11 @@ class Outcome:
     events: list = field(default_factory=list)
 
 
-def run_unscreened(file, mode: str = "check", timeout: float = 120, limits=None, launch=None, **request) -> Outcome:
-    """Check (or grade, with `mode="grade"`) `file` with the static policy skipped; `launch`: warm children."""
+def run_unscreened(file, mode: str = "check", timeout: float = 120, limits=None, launch=None, **options) -> Outcome:
+    """Check (or grade, with `mode="grade"`) `file` with the static policy skipped; `launch`: warm children;
+    `options`: GradeOptions' fields."""
     limits = limits.to_dict() if hasattr(limits, "to_dict") else limits
-    req = GradeRequest(Path(file), timeout=timeout, **request)
+    req = GradeRequest(Path(file), options=GradeOptions.of(timeout=timeout, **options))
     started = {"launch": launch} if launch is not None else {}
     if mode == "check":
         checked = grading.check(req, None, screen=False, limits=limits, **started)

@@ -152,7 +152,7 @@ class Values:
         return translate_px(self._lesson_of(path, source), self._submission(path, source).recipe_overrides())
 
     def _gradescope_fit(self, path: Path, source: str) -> str:
-        from grader.gradebook.autograder import fit_table
+        from grader.gradescope.autograder import fit_table
 
         if not path.is_file():
             raise DocsError(f"{source} is not a file (gradescope_fit takes solutions/RESULTS.md)")

@@ -7,12 +7,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from grader import paths
 from grader.authoring import results, trusted
 from grader.course.lesson import MODEL_FILE, Lesson, get_lesson, lesson_ids
+from grader.course.options import GradeOptions
 from grader.course.verdict import FAILED, PASSED, SMOKE
 from grader.digest import code_sha256, file_sha256
 from grader.errors import CourseError, SubmissionError, TrainingError
@@ -129,21 +130,20 @@ def verify(
     lesson: str | None = None,
     train: bool = False,
     seeds: int = 3,
-    device: str = "auto",
-    data_dir=None,
+    options: GradeOptions = GradeOptions(),
     on_event: Callable[[Event], None] | None = None,
     lessons_root: Path | None = None,
     solutions_root: Path | None = None,
     results_path: Path | None = None,
-    quick: bool = False,
     only: str | None = None,
     jobs: int = 1,
 ) -> VerifyReport:
     """Verify every lesson (or one); with train, grade each solution and each extra file its lesson.toml lists
     (`[verify] extra`) on seeds 0..seeds-1 and update RESULTS.md, one row per file and device.
 
-    only="solutions" or "extras" trains just those (the static checks always cover everything); quick trains
-    --quick smoke runs (for tests), written only to an explicit results_path. jobs > 1 runs that many trainings
+    `options` grade every file (its seed aside) and judge the static checks (data_dir). only="solutions" or
+    "extras" trains just those (the static checks always cover everything); options.quick trains --quick smoke
+    runs (for tests), written only to an explicit results_path. jobs > 1 runs that many trainings
     at a time, their workers forked warm by one zygote (a GPU runs many tiny trainings side by side).
     """
     if only not in (None, *ONLY):
@@ -152,6 +152,7 @@ def verify(
     solutions_root = Path(solutions_root) if solutions_root else paths.solutions_dir()
     ids = [get_lesson(lesson, lessons_root).id] if lesson else lesson_ids(lessons_root)
     emit = on_event or (lambda event: None)
+    data_dir, quick = options.data_dir, options.quick
     report = VerifyReport()
     lessons = [get_lesson(i, lessons_root) for i in ids]
     for les in lessons:
@@ -174,7 +175,7 @@ def verify(
         results_path = solutions_root / RESULTS_NAME
     report.results_path = results_path
     root = lessons_root.parent  # the repository: RESULTS.md names files as lesson markers do
-    command = command_line(lesson, train, seeds, device, only, jobs)
+    command = command_line(lesson, train, seeds, options.device, only, jobs)
     ok_static = {(r.lesson, r.file) for r in report.static if r.ok}
     todo: list[tuple[Lesson, Path, str]] = []  # (lesson, file, expect) in the order they train
     for les in lessons:
@@ -190,7 +191,7 @@ def verify(
                 report.runs.append(SeedRun(les.id, -1, "error",
                                            f"{_rel(path, root)} fails its static checks; not trained",
                                            file=_rel(path, root), expect=expect))
-    outcomes = _train_all(todo, seeds, device, data_dir, quick, emit, jobs, root)
+    outcomes = _train_all(todo, seeds, options, emit, jobs, root)
     for les, path, expect in todo:
         rel = _rel(path, root)
         runs = [outcomes[(rel, seed)][0] for seed in range(seeds)]
@@ -204,7 +205,7 @@ def verify(
     return report
 
 
-def _train_all(todo, seeds: int, device: str, data_dir, quick: bool, emit, jobs: int, root: Path) -> dict:
+def _train_all(todo, seeds: int, options: GradeOptions, emit, jobs: int, root: Path) -> dict:
     """Every (file, seed) trained: one at a time with live progress, or `jobs` at a time with warm workers."""
     plan = [(les, path, expect, seed) for les, path, expect in todo for seed in range(seeds)]
     outcomes = {}
@@ -216,7 +217,7 @@ def _train_all(todo, seeds: int, device: str, data_dir, quick: bool, emit, jobs:
         for n, (les, path, expect, seed) in enumerate(plan, start=1):
             rel = _rel(path, root)
             announce(n, les, rel, seed)
-            run, record = _train_one(path, les, seed, device, data_dir, quick, emit, expect)
+            run, record = _train_one(path, les, seed, options, emit, expect)
             run.file = rel
             outcomes[(rel, seed)] = (run, record)
             emit(VerifyDone(run))
@@ -224,20 +225,20 @@ def _train_all(todo, seeds: int, device: str, data_dir, quick: bool, emit, jobs:
     import threading
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
+    from grader.batch.local_pool import Launches, cpu_threads
     from grader.channel import cold_start
     from grader.device import visible_devices
-    from grader.gradebook.local_pool import Launches, cpu_threads
     from grader.host.zygote import warm_launcher
 
     zygote = warm_launcher()
     # each training gets its share of the cores, as grade-all's do: K trainings that each take every core spin in
     # each other's OpenMP barriers and run several times slower than one at a time
-    on_cpu = device == "cpu" or (device == "auto" and visible_devices() == ["cpu"])
+    on_cpu = options.device == "cpu" or (options.device == "auto" and visible_devices() == ["cpu"])
     threads = cpu_threads("cpu", ["cpu"] * jobs) if on_cpu else None
     launch = Launches(zygote.launch if zygote is not None else cold_start, threads, set(), threading.Lock())
     try:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(_train_one, path, les, seed, device, data_dir, quick, None, expect, launch):
+            futures = {pool.submit(_train_one, path, les, seed, options, None, expect, launch):
                        (n, les, _rel(path, root), seed) for n, (les, path, expect, seed) in enumerate(plan, start=1)}
             for future in as_completed(futures):
                 n, les, rel, seed = futures[future]
@@ -259,17 +260,16 @@ def _rel(path: Path, root: Path) -> str:
         return os.fspath(path)
 
 
-def _train_one(solution: Path, lesson: Lesson, seed: int, device: str, data_dir, quick: bool, emit,
-               expect: str = "pass", launch=None):
+def _train_one(solution: Path, lesson: Lesson, seed: int, options: GradeOptions, emit, expect: str = "pass",
+               launch=None):
     from grader import api
     from grader.record import GradeRequest
 
     started = time.perf_counter()
     # train_anyway: a model the lesson expects to fail a static rule is still measured (its row quotes accuracy)
-    request = GradeRequest(solution, lesson.id, device=device, seed=seed, quick=quick, data_dir=data_dir,
-                           train_anyway=True)
+    request = GradeRequest(solution, lesson.id, replace(options, seed=seed, train_anyway=True))
     try:
-        result = api.grade(request, on_event=emit, plot=False, launch=launch)
+        result = api.grade(request, emit, launch)
     except (SubmissionError, TrainingError) as exc:
         return SeedRun(lesson.id, seed, "error", str(exc), seconds=time.perf_counter() - started, expect=expect), None
     except CourseError as exc:
@@ -280,7 +280,7 @@ def _train_one(solution: Path, lesson: Lesson, seed: int, device: str, data_dir,
     run = SeedRun(
         lesson.id, seed, verdict.status, verdict.message, rec.params, rec.rf, rec.best_acc, rec.last_acc,
         verdict.epochs_to_target, len(rec.epochs), rec.device_name, rec.duration,
-        expected(verdict.status, expect, quick), expect=expect,
+        expected(verdict.status, expect, options.quick), expect=expect,
     )
     return run, rec
 

@@ -23,7 +23,6 @@ NEVER_IMPORTABLE = frozenset({
 
 MODEL_FILE = "model.py"  # the one file a submission is: a lesson's stub, a student's work file, a batch's folders
 COURSE_MAX_EPOCHS = 20  # the course target's epoch budget: the default max_epochs and a recipe's default EPOCHS
-DEFAULT_TIMEOUT_S = 3600  # a whole grading, worker and evaluator together, when the lesson sets none
 
 
 @dataclass(frozen=True)
@@ -84,7 +83,9 @@ class Lesson:
     recipe: dict = field(default_factory=dict)  # defaults for what the submission leaves out
     hints: tuple[Hint, ...] = ()
     may_change: tuple[str, ...] = ()  # the submission names a student may set; empty: all of them
-    timeout: int = DEFAULT_TIMEOUT_S  # seconds of wall clock for one grading, on the slowest machine we support
+    # seconds of wall clock for one grading, on the slowest machine we support; None: the course's
+    # (grader.course.options.grading_timeout decides)
+    timeout: int | None = None
     allowed_imports: tuple[str, ...] = ()  # modules (with their submodules) added to the policy's allowlist
     exercises: tuple[Exercise, ...] = ()  # find-the-error questions; answers stay hidden until asked
     verify_extras: tuple[VerifyExtra, ...] = ()  # models the text talks about, trained by `course verify --train`
@@ -205,7 +206,7 @@ def parse_lesson(raw: dict, path: Path) -> Lesson:
     if unknown:
         raise ManifestError(f"{where}: may_change has unknown name(s) {sorted(unknown)}; "
                             f"known: Net, {', '.join(RECIPE_NAMES)}")
-    timeout = _expect(raw.get("timeout", DEFAULT_TIMEOUT_S), int, f"{where}: timeout")
+    timeout = _expect(raw["timeout"], int, f"{where}: timeout") if "timeout" in raw else None
     allowed_imports = parse_allowed_imports(raw.get("allowed_imports", []), f"{where}: allowed_imports")
     exercises = parse_exercises(raw.get("exercise", []), f"{where}: exercise")
     verify_extras = parse_verify(raw.get("verify", {}), f"{where}: verify")

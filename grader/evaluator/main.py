@@ -94,14 +94,13 @@ def serve(link) -> int:
     setup = link.receive()
     if not setup or setup.get("op") != "setup":
         return 2
-    from grader.course.lesson import DEFAULT_TIMEOUT_S
     from grader.events import EvaluatorReady, Failed, Loaded, Measured
     from grader.walls.sandbox import Limits, isolate
 
     workdir = Path(setup["workdir"])
     limits = Limits(**setup.get("limits", {}))
     # It reads its own directory (the test split) and the parent's copies of the program and states, nothing else.
-    isolate(workdir, float(setup.get("timeout", DEFAULT_TIMEOUT_S)), limits,
+    isolate(workdir, float(setup["timeout"]), limits,
             readable=[Path(p) for p in setup.get("readable", [])])
     try:
         import torch

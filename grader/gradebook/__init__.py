@@ -1,1 +1,1 @@
-"""The SQLite gradebook and what reads or fills it: runs, progress, batches, leaderboard, exports, history."""
+"""The SQLite gradebook and what reads it: runs, a student's progress, history, leaderboard and exports."""

@@ -14,8 +14,8 @@ from pathlib import Path
 from grader import atomic
 from grader.course.verdict import SMOKE
 from grader.errors import UsageError
-from grader.gradebook import gradescope
 from grader.gradebook.leaderboard import Row
+from grader.gradescope import results as gradescope
 from grader.views.words import device_text
 
 FORMATS = ("csv", "json", "md", "html", "gradescope")

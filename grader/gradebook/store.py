@@ -15,21 +15,17 @@ import platform
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import grader
 from grader.digest import file_sha256
 from grader.errors import CourseError
 from grader.record import RunRecord
 from grader.workspace import workspace_root
-
-if TYPE_CHECKING:
-    from grader.record import GradeRequest
 
 GRADEBOOK = Path(".course") / "gradebook.sqlite"
 BUSY_TIMEOUT_S = 60  # a writer holds the lock for milliseconds; a minute covers a batch of 16 landing at once
@@ -138,16 +134,6 @@ class RunKey:
     quick: bool  # a smoke run never stands in for a full grading, nor the reverse
     epochs_limit: int | None  # --epochs: a shortened run is not the full one
     grader_version: str = grader.__version__
-
-
-@dataclass(frozen=True)
-class Recording:
-    """Where and as whom one grading is recorded, in one transaction when it ends."""
-
-    db: Path
-    student: str | None = None  # None: the login name (a workspace gradebook holds one student)
-    source: str | None = None  # what the student handed in; None: the file graded
-    after: Callable[[sqlite3.Connection, object], None] | None = None  # more writes in the same transaction
 
 
 def utc_stamp() -> str:
@@ -314,10 +300,16 @@ def _num(value):
     return value if isinstance(value, (int, float)) else None
 
 
-def record_run(conn: sqlite3.Connection, record: RunRecord | dict, *, student: str | None = None,
-               source: str | None = None, submitted_at: str | None = None, started_at: str | None = None,
-               epochs_limit: int | None = None, after: Callable[[sqlite3.Connection], None] | None = None) -> int:
-    """Store one finished grading with its epochs (and `after`'s writes) in one transaction; the run's id."""
+def record_run(conn: sqlite3.Connection, record: RunRecord | dict, **where) -> int:
+    """Store one finished grading with its epochs in a transaction of its own; the run's id (`where`: add_run's)."""
+    with transaction(conn):
+        return add_run(conn, record, **where)
+
+
+def add_run(conn: sqlite3.Connection, record: RunRecord | dict, *, student: str | None = None,
+            source: str | None = None, submitted_at: str | None = None, started_at: str | None = None,
+            epochs_limit: int | None = None) -> int:
+    """Store one finished grading with its epochs inside the caller's transaction; the run's id."""
     if isinstance(record, dict):
         record = RunRecord.from_dict(record)
     verdict = record.verdict
@@ -355,20 +347,22 @@ def record_run(conn: sqlite3.Connection, record: RunRecord | dict, *, student: s
     file = record.file
     epochs = [{"epoch": e.epoch, "train_loss": e.train_loss, "train_acc": e.train_acc, "test_loss": e.test_loss,
                "test_acc": e.test_acc, "lr": e.lr, "seconds": e.seconds} for e in record.epochs]
+    return _insert_run(conn, student or default_student(), record.sha256, source or file,
+                       submitted_at or _mtime_or_now(source or file), record.lesson, run, epochs)
+
+
+def record_error(conn: sqlite3.Connection, **error) -> int | None:
+    """Store a grading that could not be done in a transaction of its own (`error`: add_error's); the run's id."""
     with transaction(conn):
-        run_id = _insert_run(conn, student or default_student(), record.sha256, source or file,
-                             submitted_at or _mtime_or_now(source or file), record.lesson, run, epochs)
-        if after is not None:
-            after(conn)
-        return run_id
+        return add_error(conn, **error)
 
 
-def record_error(conn: sqlite3.Connection, *, file: str | os.PathLike, lesson: str | None, seed: int, message: str,
-                 kind: str = "error", student: str | None = None, source: str | None = None, quick: bool = False,
-                 epochs_limit: int | None = None, device: str | None = None, duration: float | None = None,
-                 started_at: str | None = None, sha256: str | None = None,
-                 after: Callable[[sqlite3.Connection], None] | None = None) -> int | None:
-    """Store a grading that could not be done (exit code 2) as a run with status "error".
+def add_error(conn: sqlite3.Connection, *, file: str | os.PathLike, lesson: str | None, seed: int, message: str,
+              kind: str = "error", student: str | None = None, source: str | None = None, quick: bool = False,
+              epochs_limit: int | None = None, device: str | None = None, duration: float | None = None,
+              started_at: str | None = None, sha256: str | None = None) -> int | None:
+    """Store a grading that could not be done (exit code 2) as a run with status "error", inside the caller's
+    transaction.
 
     Returns None when there is nothing to attach it to (the file cannot be read).
     """
@@ -385,11 +379,7 @@ def record_error(conn: sqlite3.Connection, *, file: str | os.PathLike, lesson: s
         "epochs_limit": epochs_limit, "status": "error", "message": message, "error_kind": kind, "duration": duration,
     }
     source = str(source or file)
-    with transaction(conn):
-        run_id = _insert_run(conn, student or default_student(), sha256, source, _mtime_or_now(source), lesson, run, [])
-        if after is not None:
-            after(conn)
-        return run_id
+    return _insert_run(conn, student or default_student(), sha256, source, _mtime_or_now(source), lesson, run, [])
 
 
 def _mtime_or_now(path) -> str:
@@ -406,23 +396,6 @@ def _str(value):
 def check_writable(db: str | os.PathLike) -> None:
     """Open (and create) the gradebook now: one that cannot be used should say so before a long training."""
     connect(db).close()
-
-
-def record_success(recording: Recording, record: RunRecord, request: GradeRequest, started_at: str) -> int:
-    """Record a finished grading (and the recording's `after` writes) in one transaction; the run's id."""
-    after = (lambda conn: recording.after(conn, record)) if recording.after else None
-    with opened(recording.db) as conn:
-        return record_run(conn, record, student=recording.student, source=recording.source, started_at=started_at,
-                          epochs_limit=request.epochs, after=after)
-
-
-def record_failure(recording: Recording, request: GradeRequest, exc: CourseError, started_at: str) -> int | None:
-    """Record a grading that could not be done (exit code 2) as an error run, with the `after` writes."""
-    after = (lambda conn: recording.after(conn, exc)) if recording.after else None
-    with opened(recording.db) as conn:
-        return record_error(conn, file=request.file, lesson=request.lesson, seed=request.seed, message=str(exc),
-                            kind=exc.kind, student=recording.student, source=recording.source, quick=request.quick,
-                            epochs_limit=request.epochs, device=request.device, started_at=started_at, after=after)
 
 
 # ------------------------------------------------------------------------------------------------ reads

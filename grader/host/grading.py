@@ -27,6 +27,7 @@ from typing import Any
 from grader import mnist, program, program_analysis
 from grader.channel import CLOSED, ChildProcess, Garbage, cold_start, exit_reason
 from grader.course.lesson import DEFAULT_CRITERIA, MODEL_FILE, Lesson
+from grader.course.options import check_timeout, epoch_budget, for_children, grading_timeout
 from grader.course.verdict import judge, judge_static
 from grader.device import check_requested
 from grader.digest import file_sha256
@@ -59,14 +60,13 @@ from grader.events import (
 from grader.host import rules
 from grader.host.phases import GRADING_SCALE, Phases
 from grader.host.rooms import Rooms
-from grader.record import DEFAULT_TIMEOUT_S, EpochRecord, GradeRequest, RunRecord, TrainTask, WorkerTask
+from grader.record import EpochRecord, GradeRequest, RunRecord, TrainTask, WorkerTask
 from grader.walls.policy import Screened, screen_file
 from grader.walls.sandbox import worker_env
 
 QUICK_TRAIN = 5_000  # images for a --quick smoke run: about a tenth of an epoch, seconds on a CPU
 QUICK_TEST = 2_000
 CHECK_TRAIN = 64  # the worker needs two digits for the contract and a few to export with, never the split
-CHECK_TIMEOUT_S = 120.0
 # The evaluator holds the test split (31 MB) and one batch, which its work bound keeps under 1 GiB on a CPU.
 EVALUATOR_LIMITS = {"memory_gib": 4.0}
 _STATE_NAME = re.compile(r"state-\d{3}\.bin")
@@ -155,13 +155,14 @@ def check(request: GradeRequest, lesson: Lesson | None, *, screen: bool = True, 
     file = _file(request.file)
     screened = _screen(file, lesson, screen)
     sha = screened.sha256
-    timeout = request.timeout or CHECK_TIMEOUT_S
+    options = request.options
+    timeout = check_timeout(options)
     rooms = Rooms()
     events: queue.Queue = queue.Queue()
     try:
-        images, labels = mnist.write_split(rooms.worker, train=True, data_dir=request.data_dir, limit=CHECK_TRAIN)
+        images, labels = mnist.write_split(rooms.worker, train=True, data_dir=options.data_dir, limit=CHECK_TRAIN)
         task = WorkerTask("check", str(_place_submission(file, sha, rooms.worker)), sha, str(images), str(labels),
-                          seed=request.seed, timeout=timeout, limits=limits or {})
+                          options=for_children(options, timeout), limits=limits or {})
         with launch("grader.worker", name="worker", cwd=rooms.worker, env=worker_env(rooms.worker),
                     events=events) as worker:
             worker.send(task.to_dict())
@@ -224,7 +225,7 @@ class _Run:
     steps: list[list[float]] = field(default_factory=list)
     evaluator: dict[str, Any] = field(default_factory=dict)  # the record's `evaluator`: device, seconds, walls
     test_images: int = 0
-    stopped: bool = False  # a static criterion failed: judged without training (GradeRequest.train_anyway)
+    stopped: bool = False  # a static criterion failed: judged without training (GradeOptions.train_anyway)
 
     @property
     def criteria(self):
@@ -259,11 +260,13 @@ def grade(request: GradeRequest, lesson: Lesson | None, on_event: Callable[[Show
     `screen=False` skips the static policy: only tests do that, to prove the walls behind it hold on their own.
     `launch` starts the children: a fresh interpreter each (the default) or a fork of a warm zygote.
     """
-    check_requested(request.device)  # a GPU this machine lacks: one line, before any child starts
+    options = request.options
+    check_requested(options.device)  # a GPU this machine lacks: one line, before any child starts
     file = _file(request.file)
     screened = _screen(file, lesson, screen)
     run = _Run(request, lesson, screened.sha256, file, on_event, screened.warnings)
-    timeout = request.timeout or (lesson.timeout if lesson else DEFAULT_TIMEOUT_S)
+    timeout = grading_timeout(options, lesson)
+    told = for_children(options, timeout)
     deadline = time.monotonic() + timeout
     rooms = Rooms()
     events: queue.Queue = queue.Queue()
@@ -275,18 +278,17 @@ def grade(request: GradeRequest, lesson: Lesson | None, on_event: Callable[[Show
         return child
 
     try:
-        quick = request.quick
-        sample = mnist.write_split(rooms.worker, True, request.data_dir, CHECK_TRAIN)
-        train = mnist.write_split(rooms.trainer, True, request.data_dir, QUICK_TRAIN if quick else None)
-        test = mnist.write_split(rooms.evaluator, False, request.data_dir, QUICK_TEST if quick else None)
+        quick = options.quick
+        sample = mnist.write_split(rooms.worker, True, options.data_dir, CHECK_TRAIN)
+        train = mnist.write_split(rooms.trainer, True, options.data_dir, QUICK_TRAIN if quick else None)
+        test = mnist.write_split(rooms.evaluator, False, options.data_dir, QUICK_TEST if quick else None)
         run.test_images = _count_items(test[1])
         criteria = run.criteria
         task = WorkerTask(
             "grade", str(_place_submission(file, run.sha256, rooms.worker)), run.sha256, str(sample[0]),
-            str(sample[1]), train_size=_count_items(train[1]), seed=request.seed, device=request.device,
-            quick=quick, epochs=request.epochs, max_epochs=criteria.max_epochs, max_params=criteria.max_params,
-            lesson_recipe=lesson.recipe if lesson else None, fixed_recipe=lesson.fixed_recipe if lesson else (),
-            loop=request.loop, timeout=timeout, limits=limits or {})
+            str(sample[1]), train_size=_count_items(train[1]), options=told, max_epochs=criteria.max_epochs,
+            max_params=criteria.max_params, lesson_recipe=lesson.recipe if lesson else None,
+            fixed_recipe=lesson.fixed_recipe if lesson else (), limits=limits or {})
         worker = start("grader.worker", "worker", rooms.worker)
         worker.send(task.to_dict())
         # Started now, so that their interpreters come up while the worker exports; each waits for its request.
@@ -297,13 +299,11 @@ def grade(request: GradeRequest, lesson: Lesson | None, on_event: Callable[[Show
         # (each draws its own), and it lets anyone replay the measurement.
         run.evaluator["order_seed"] = secrets.randbits(63)
         evaluator.send({"op": "setup", "test_images": str(test[0]), "test_labels": str(test[1]),
-                        "device": request.device, "workdir": str(rooms.evaluator), "timeout": timeout,
+                        "device": options.device, "workdir": str(rooms.evaluator), "timeout": timeout,
                         "readable": [str(rooms.handed)], "order_seed": run.evaluator["order_seed"],
                         "limits": {**EVALUATOR_LIMITS, **(limits or {})}})
         kids = _Children(worker, trainer, evaluator, rooms, {
-            "train_images": str(train[0]), "train_labels": str(train[1]), "seed": request.seed,
-            "device": request.device, "quick": quick, "loop": request.loop, "timeout": timeout,
-            "limits": limits or {}})
+            "train_images": str(train[0]), "train_labels": str(train[1]), "options": told, "limits": limits or {}})
         _pump(run, events, kids, deadline, timeout)
         evaluator.close_input()
         record = _untrained_record(run) if run.stopped else _record(run)
@@ -359,7 +359,7 @@ def _from_worker(run: _Run, event: Event, kids: _Children) -> None:
     run.export = dict(event.export)
     run.worker_sandbox = dict(event.sandbox)
     rules.refuse_oversized(run.count.total, run.criteria.max_params)
-    if not run.request.train_anyway and any(c.passed is False for c in judge_static(run.criteria, run.report)):
+    if not run.request.options.train_anyway and any(c.passed is False for c in judge_static(run.criteria, run.report)):
         run.stopped = True  # the verdict is failed whatever training does: do not spend minutes on it
         run.emit(CheckReport(run.report))
         return
@@ -463,7 +463,8 @@ def _described(run: _Run) -> dict[str, Any]:
     report = run.report or {}
     rf = report.get("rf") or {}
     return dict(
-        file=str(run.file), sha256=run.sha256, seed=run.request.seed, quick=run.request.quick,
+        file=str(run.file), sha256=run.sha256, seed=run.request.options.seed,
+        quick=run.request.options.quick,
         lesson=run.lesson.id if run.lesson else None, params=run.count.total if run.count else None,
         params_detail=run.count.to_dict() if run.count else {}, rf=rf.get("rf_before_global_pool"),
         rf_final=rf.get("rf_final"), report=report, export=run.export,
@@ -473,7 +474,7 @@ def _described(run: _Run) -> dict[str, Any]:
 def _judged(run: _Run, record: RunRecord) -> RunRecord:
     """The record with its verdict, which carries the record's warnings (a fixed recipe, a skipped import ...)."""
     record.verdict = judge(run.criteria, record.report, record.test_accs if record.trained else None,
-                           quick=run.request.quick)
+                           quick=run.request.options.quick)
     record.verdict.warnings = list(record.warnings)
     return record
 
@@ -493,8 +494,7 @@ def _record(run: _Run) -> RunRecord:
     if result is None:  # _pump returns a trained run only once the trainer reported
         raise WorkerError("the trainer ended without its result")
     rules.check_epochs(result.epochs_trained, int(result.recipe.get("epochs", -1)), set(run.measured),
-                       run.criteria.max_epochs if run.request.epochs is None
-                       else min(run.criteria.max_epochs, run.request.epochs), run.request.quick)
+                       epoch_budget(run.criteria.max_epochs, run.request.options.epochs), run.request.options.quick)
     return _judged(run, RunRecord(
         **_described(run), device=result.device, device_name=result.device_name, versions=dict(result.versions),
         recipe=result.recipe, loop=dict(result.loop), baseline_test_acc=run.measured[0].test_acc,

@@ -9,6 +9,7 @@ from typing import Any, cast
 import torch
 
 from grader.course.lesson import COURSE_MAX_EPOCHS
+from grader.course.options import epoch_budget
 from grader.errors import SubmissionError, TrainingError
 from grader.trainer.augment import AugmentConfig
 
@@ -99,7 +100,8 @@ def resolve(overrides: dict[str, Any], lesson_recipe: dict[str, Any] | None, max
     if epochs > max_epochs:
         epochs, sources["epochs"] = max_epochs, f"{sources['epochs']} (capped at max_epochs {max_epochs})"
     if epochs_flag is not None:
-        epochs, sources["epochs"] = min(epochs, _positive_int(epochs_flag, "--epochs")), "--epochs"
+        epochs, sources["epochs"] = min(epochs, epoch_budget(max_epochs, _positive_int(epochs_flag, "--epochs"))), \
+            "--epochs"
     batch_size = _batch_size(pick("BATCH_SIZE", "batch_size", base.batch_size))
     augment_raw = pick("AUGMENT", "augment", None)
     if augment_raw is not None and not isinstance(augment_raw, dict):

@@ -86,7 +86,7 @@ def build_model(task: TrainTask, fast_dropout: bool) -> tuple[ProgramModule, lis
     constants = tensors_from_file(Path(task.constants), "cpu")
     submitted = tensors_from_file(Path(task.initial), "cpu")
     check_tensors(graph, submitted)
-    drawn = draw(graph, submitted, task.seed, parse_scheme(task.init))
+    drawn = draw(graph, submitted, task.options.seed, parse_scheme(task.init))
     model = ProgramModule(graph, constants, drawn.state, fast_dropout, speed.DropoutTally())
     return model, list(drawn.notes), dict(drawn.rules)
 
@@ -94,19 +94,19 @@ def build_model(task: TrainTask, fast_dropout: bool) -> tuple[ProgramModule, lis
 def run(task: TrainTask, emit: Callable[[Event], None], workdir: Path) -> None:
     """Train the program with the grader's loop, writing the state of every epoch for the evaluator."""
     started = time.perf_counter()
-    device = pick_device(task.device)
+    device = pick_device(task.options.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = False  # same seed, same kernels: repeatable numbers
     else:  # CUDA reserves far more address space than it uses, so only other devices get the cap
         sandbox.limit_memory(sandbox.Limits(**task.limits))
     recipe = Recipe.from_dict(task.recipe)
-    model, notes, rules = build_model(task, task.loop.fast_dropout and device.type == "cpu")
+    model, notes, rules = build_model(task, task.options.loop.fast_dropout and device.type == "cpu")
     split = split_from_files(Path(task.train_images), Path(task.train_labels))
     warnings = [f"this lesson sets {', '.join(recipe.ignored)} itself: your file's own value was not used "
                 "(a later lesson lets you choose it)"] if recipe.ignored else []
     warnings += notes
     steps = steps_per_epoch(len(split), recipe.batch_size)
-    emit(TrainStart(recipe.epochs, steps, device_name(device), device.type, len(split), task.quick))
+    emit(TrainStart(recipe.epochs, steps, device_name(device), device.type, len(split), task.options.quick))
     write_state(model, workdir / state_file(0), 0)
     emit(StateSaved(0, state_file(0)))
 
@@ -122,16 +122,17 @@ def run(task: TrainTask, emit: Callable[[Event], None], workdir: Path) -> None:
         emit(EpochTrained(**asdict(stats), state=state_file(stats.epoch)))
         epoch_now[0] = stats.epoch + 1
 
-    torch.manual_seed(task.seed)  # dropout masks and any randomness inside the program
-    result = fit(model, recipe, split, device, task.seed, on_epoch=on_epoch, on_step=on_step, options=task.loop)
+    torch.manual_seed(task.options.seed)  # dropout masks and any randomness inside the program
+    result = fit(model, recipe, split, device, task.options.seed, on_epoch=on_epoch, on_step=on_step,
+                 options=task.options.loop)
     emit(TrainResult(
-        seed=task.seed,
-        quick=task.quick,
+        seed=task.options.seed,
+        quick=task.options.quick,
         device=str(device),
         device_name=device_name(device),
         versions=versions(device),
         recipe={**recipe.to_dict(), **result.optimizer},
-        loop={**asdict(task.loop), "channels_last": result.channels_last, "compiled": result.compiled,
+        loop={**asdict(task.options.loop), "channels_last": result.channels_last, "compiled": result.compiled,
               "graphed": result.graphed},
         init=rules,
         epochs_trained=len(result.epochs),

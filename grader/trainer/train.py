@@ -18,9 +18,9 @@ from typing import Any
 
 import torch
 
+from grader.course.options import LoopOptions
 from grader.errors import SubmissionError, TrainingError
 from grader.mnist import Split, normalize
-from grader.record import LoopOptions
 from grader.trainer.augment import Augmenter
 from grader.trainer.graphed import Replay, unsupported
 from grader.trainer.program_module import ProgramModule

@@ -118,14 +118,15 @@ def show_docs(report, check: bool, out: Console) -> None:
         out.print(f"{line}", soft_wrap=True, markup=False, style="yellow")
     n, docs = report.markers, len(report.documents)
     if getattr(report, "awaiting", []):
-        out.print(f"[yellow]{len(report.awaiting)} result marker(s) await training[/] of files `course verify --train` "
-                  "trains (left as they are); run the commands above, then `course docs`.")
+        out.print(f"[yellow]{len(report.awaiting)} result marker(s) await training[/] of files "
+                  "`course dev verify --train` trains (left as they are); run the commands above, then "
+                  "`course dev docs`.")
     if report.missing:
         out.print(f"[red]{len(report.missing)} result marker(s) have no current trained results[/] (left as they are); "
-                  "run the commands above, then `course docs`.")
+                  "run the commands above, then `course dev docs`.")
     if check:
         if report.changes:
-            out.print(f"[red]{len(report.changes)} of {n} marker(s) are stale[/]; `course docs` rewrites them.")
+            out.print(f"[red]{len(report.changes)} of {n} marker(s) are stale[/]; `course dev docs` rewrites them.")
         elif not report.missing:
             waiting = len(getattr(report, "awaiting", []))
             if waiting:

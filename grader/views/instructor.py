@@ -103,7 +103,7 @@ def show_batch(result, out: Console) -> None:
     if result.interrupted:
         out.print("[yellow]Interrupted:[/] finished runs are kept; run the same command again to grade the rest.")
     say(out, f"Gradebook: [bold]{escape(str(result.db))}[/]")
-    next_command(out, f"course leaderboard --db {result.db}")
+    next_command(out, f"course teach leaderboard --db {result.db}")
 
 
 def leaderboard_table(rows, lesson: str | None) -> Table:
@@ -176,11 +176,11 @@ def show_history(attempts, out: Console) -> None:
 
 
 def show_autograder(built, out: Console) -> None:
-    c = built.config
-    how = "a --quick smoke run (scores no accuracy)" if c.quick else (f"at most {c.epochs} epochs" if c.epochs else
+    c, o = built.config, built.config.options
+    how = "a --quick smoke run (scores no accuracy)" if o.quick else (f"at most {o.epochs} epochs" if o.epochs else
                                                                       "the lesson's full recipe")
     say(out, f"Wrote [bold]{escape(str(built.zip))}[/]: {escape(', '.join(built.members))}")
-    say(out, f"Each submission's model.py is graded for {c.lesson} with {how}, seed {c.seed}, within {c.timeout} s; "
+    say(out, f"Each submission's model.py is graded for {c.lesson} with {how}, seed {o.seed}, within {o.timeout:g} s; "
              f"tests are {c.visibility}.", markup=False)
     say(out, "Upload it under Configure Autograder on Gradescope (Ubuntu image); students submit model.py.")
     total = _points_of(c.lesson)
@@ -193,7 +193,7 @@ def _points_of(lesson: str) -> float | None:
     """What a perfect submission scores on Gradescope: the lesson's criterion weights added up."""
     from grader.course.lesson import get_lesson
     from grader.errors import CourseError
-    from grader.gradebook.gradescope import max_score
+    from grader.gradescope.results import max_score
 
     try:
         return max_score(get_lesson(lesson).criteria)

@@ -24,7 +24,7 @@ def serve(task_type, run: Callable[[], Callable]) -> int:
 
         task = task_type.from_dict(raw)
         workdir = Path.cwd()
-        isolate(workdir, task.timeout, Limits(**task.limits))
+        isolate(workdir, task.options.timeout, Limits(**task.limits))
         _run(run, task, link, workdir)
         return 0
     finally:

@@ -43,11 +43,12 @@ def _describe(task: WorkerTask, workdir: Path, phase: Callable[[str], None]) -> 
     split = split_from_files(Path(task.train_images), Path(task.train_labels))
     phase("import")
     sub = load_checked(task.file, task.sha256)
-    model, report, exported = examine(sub, split, task.seed, workdir, phase=phase)
+    model, report, exported = examine(sub, split, task.options.seed, workdir, phase=phase)
     described = Described(report, GRAPH_FILE, CONSTANTS_FILE, INITIAL_FILE, export=exported.info())
     if task.mode == "grade":
-        recipe = resolve(sub.recipe_overrides(), task.lesson_recipe, task.max_epochs, task.epochs, task.fixed_recipe)
-        if task.quick:
+        recipe = resolve(sub.recipe_overrides(), task.lesson_recipe, task.max_epochs, task.options.epochs,
+                         task.fixed_recipe)
+        if task.options.quick:
             recipe.epochs, recipe.sources["epochs"] = 1, "--quick"
         if recipe.make_optimizer is not None:
             phase("optimizer")

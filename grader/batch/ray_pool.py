@@ -1,7 +1,7 @@
 """Run a batch's jobs on a Ray cluster: each grading is a Ray task that asks for 1/K of a GPU, or for a CPU.
 
 A task carries the submission's bytes (never a path: the nodes do not share the head's disk), writes them into a
-temporary folder on its node and grades them there with grader.gradebook.job.grade_job: the same sandboxed worker
+temporary folder on its node and grades them there with grader.batch.job.grade_job: the same sandboxed worker
 and clean evaluator as on one machine, MNIST from the course installed on the node. It returns its result; the
 head, the only process that writes the gradebook, records it. A task whose node dies is run again elsewhere by Ray
 and still returns one result, so every grading is recorded once. Ray is an optional extra: pip install -e ".[ray]".
@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from grader.batch.job import JobSpec
+from grader.batch.pool import Pool
 from grader.errors import UsageError
-from grader.gradebook.job import JobSpec
 
 INSTALL_HINT = 'pip install -e ".[ray]"'
 MAX_RETRIES = 2  # a task whose node or Ray worker dies runs again; a grading itself never kills its Ray worker
@@ -176,7 +177,7 @@ class RayPool:
         if not specs:
             self._disconnect()
             return False
-        from grader.gradebook.local_pool import sigterm_is_ctrl_c
+        from grader.batch.local_pool import sigterm_is_ctrl_c
 
         ray = self._ray
         restore = sigterm_is_ctrl_c()
@@ -312,7 +313,7 @@ def _outcome(ray, ref, retries: int) -> dict:
 def _placed(spec: JobSpec, result: dict) -> JobSpec:
     """The spec as it ran: the device its node gave it (an error row records it)."""
     where = result.get("where") or {}
-    return replace(spec, device=where.get("device") or spec.device)
+    return spec.on(where.get("device") or spec.device)
 
 
 class _Relay:
@@ -375,9 +376,9 @@ def _grade_on_node(spec: dict, data: bytes, events, head_version: str, threads: 
     import ray
 
     import grader
-    from grader.gradebook.job import grade_job, materialize_file
+    from grader.batch.job import grade_job, materialize_file
 
-    job = JobSpec(**spec)
+    job = JobSpec.from_dict(spec)
     gpu_ids = [str(i) for i in ray.get_gpu_ids()]
     # Ray put the assigned GPUs in CUDA_VISIBLE_DEVICES; the sandbox passes it on to the worker and the evaluator.
     # A CPU task must not touch the node's GPUs: hide them (Ray sets nothing for a task that asked for none).
@@ -421,7 +422,7 @@ def _grade_on_node(spec: dict, data: bytes, events, head_version: str, threads: 
 
             # what the sandbox hands the worker and the evaluator, from this task's environment
             where["worker_cuda_visible_devices"] = worker_env(folder).get("CUDA_VISIBLE_DEVICES")
-            local = replace(job, file=materialize_file(data, folder), device=device)
+            local = replace(job, file=materialize_file(data, folder)).on(device)
             result = grade_job(local, forward)
         result = _restore_path(result, local.file, job.file)
     except Exception as exc:  # noqa: BLE001 - a task that raises would be a crashed task: make it an error row
@@ -471,7 +472,7 @@ class _NothingToGrade:
 
 
 def pool_factory(address: str | None = None, per_gpu: int = 1, jobs: int | None = None,
-                 devices: list[str] | None = None) -> Callable[[int], object]:
+                 devices: list[str] | None = None) -> Callable[[int], Pool]:
     """BatchConfig.pool for --backend ray: a RayPool once the batch knows it has gradings to run.
 
     Checks the options and that Ray is installed now, before the batch looks at a single submission.
@@ -481,7 +482,7 @@ def pool_factory(address: str | None = None, per_gpu: int = 1, jobs: int | None 
     if per_gpu < 1 or (jobs is not None and jobs < 1):
         raise UsageError("--per-gpu and --jobs must be at least 1")
 
-    def make(gradings: int):
+    def make(gradings: int) -> Pool:
         if not gradings:
             return _NothingToGrade()
         return RayPool(address, per_gpu, jobs=jobs, devices=devices)

@@ -1,7 +1,7 @@
 """Grade a folder of submissions: find them, skip what is already graded, run the rest on a pool, record each.
 
-The pool runs every grading as a job of its own (grader.gradebook.job) so one bad submission cannot stop the batch:
-on this machine (grader.gradebook.local_pool) or on a Ray cluster (grader.gradebook.ray_pool). Either way this
+The pool runs every grading as a job of its own (grader.batch.job) so one bad submission cannot stop the batch:
+on this machine (grader.batch.local_pool) or on a Ray cluster (grader.batch.ray_pool). Either way this
 process, the batch's head, is the gradebook's only writer: it records each result as it arrives, so an
 interrupted batch keeps what finished and the same command resumes it.
 """
@@ -13,15 +13,17 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
+from grader.batch.job import JobSpec
+from grader.batch.pool import Pool, PoolSource
 from grader.course.lesson import MODEL_FILE
+from grader.course.options import GradeOptions
 from grader.course.verdict import ERROR
 from grader.digest import file_sha256
 from grader.errors import UsageError
 from grader.gradebook import store
-from grader.gradebook.job import JobSpec
 from grader.record import RunRecord
 
 MAX_MODEL_BYTES = 1_000_000  # a model.py is a few KB; this refuses zip bombs without refusing any real file
@@ -31,17 +33,14 @@ SKIPPED = "skipped"  # an outcome, not a verdict: the gradebook had this run alr
 @dataclass
 class BatchConfig:
     lesson: str | None = None
+    # every grading's options, but for the seed (seeds 0..seeds-1) and the device (a pool slot's); a batch grades
+    # as `course grade` does unless the instructor says otherwise
+    options: GradeOptions = GradeOptions()
     jobs: int | None = None  # None: see default_jobs()
     devices: list[str] | None = None  # None: every visible GPU, else mps, else the CPU
     seeds: int = 1  # each submission is graded with seeds 0..seeds-1
-    quick: bool = False
-    epochs: int | None = None
     regrade: bool = False  # grade again even when the gradebook has this run already
-    data_dir: str | None = None
-    timeout: float | None = None  # per grading; None: the lesson's
-    # runs the jobs: None, a LocalPool over `devices`; or a function of the number of gradings to run that makes
-    # the pool, so a cluster is started only when there is something to grade (grader.gradebook.ray_pool)
-    pool: object = None
+    pool: PoolSource | None = None  # None: a LocalPool over `devices`
 
 
 @dataclass
@@ -240,10 +239,8 @@ def grade_all(root: str | os.PathLike, db: str | os.PathLike, config: BatchConfi
             for entry, seed in [t for t in todo if t[0].problem]:
                 result.outcomes.append(_record_problem(conn, entry, seed, config))
             graded = [t for t in todo if not t[0].problem]
-            pool = config.pool or _local_pool(config, len(graded))
-            if callable(pool):
-                pool = pool(len(graded))
-            result.devices, result.jobs = pool.describe() if hasattr(pool, "describe") else ([], 1)
+            pool = _pool(config, len(graded))
+            result.devices, result.jobs = pool.describe()
             emit({"event": "batch", "total": len(todo), "skipped": sum(o.status == SKIPPED for o in result.outcomes),
                   "jobs": result.jobs, "devices": result.devices, "students": len(entries)})
             for outcome in result.outcomes:
@@ -262,9 +259,16 @@ def grade_all(root: str | os.PathLike, db: str | os.PathLike, config: BatchConfi
     return result
 
 
-def _local_pool(config: BatchConfig, graded: int):
+def _pool(config: BatchConfig, graded: int) -> Pool:
+    """The batch's pool: the config's (made now, when it is a factory), else one on this machine."""
+    if config.pool is None:
+        return _local_pool(config, graded)
+    return config.pool if isinstance(config.pool, Pool) else config.pool(graded)
+
+
+def _local_pool(config: BatchConfig, graded: int) -> Pool:
+    from grader.batch.local_pool import LocalPool
     from grader.device import visible_devices
-    from grader.gradebook.local_pool import LocalPool
 
     # torch is imported to find the GPUs only when there is something to grade
     devices = config.devices or (visible_devices() if graded else ["cpu"])
@@ -273,8 +277,7 @@ def _local_pool(config: BatchConfig, graded: int):
 
 
 def _spec(entry: Entry, seed: int, config: BatchConfig) -> JobSpec:
-    return JobSpec(entry.student, seed, str(entry.file), str(entry.source), config.lesson, quick=config.quick,
-                   epochs=config.epochs, data_dir=config.data_dir, timeout=config.timeout)
+    return JobSpec(entry.student, str(entry.file), str(entry.source), config.lesson, replace(config.options, seed=seed))
 
 
 def _identical(entries: list[Entry]) -> list[list[str]]:
@@ -290,7 +293,8 @@ def _plan(conn, entries: list[Entry], config: BatchConfig, result: BatchResult) 
     for entry in entries:
         sha = entry.sha256
         for seed in range(config.seeds):
-            key = store.RunKey(entry.student, sha or "", config.lesson, seed, config.quick, config.epochs)
+            key = store.RunKey(entry.student, sha or "", config.lesson, seed, config.options.quick,
+                               config.options.epochs)
             if sha and not config.regrade and store.find_run(conn, key) is not None:
                 result.outcomes.append(Outcome(entry.student, seed, str(entry.source), SKIPPED,
                                                message="already graded (--regrade grades it again)"))
@@ -304,8 +308,8 @@ def _record_problem(conn, entry: Entry, seed: int, config: BatchConfig) -> Outco
     run_id = None
     if entry.sha256:  # a folder with no model.py has nothing to hash, so nothing to attach a run to
         run_id = store.record_error(conn, file=entry.source, lesson=config.lesson, seed=seed, message=entry.problem,
-                                    kind="submission", student=entry.student, quick=config.quick,
-                                    epochs_limit=config.epochs, sha256=entry.sha256)
+                                    kind="submission", student=entry.student, quick=config.options.quick,
+                                    epochs_limit=config.options.epochs, sha256=entry.sha256)
     return Outcome(entry.student, seed, str(entry.source), ERROR, message=entry.problem, run_id=run_id)
 
 
@@ -316,7 +320,7 @@ def _record_result(conn, entry: Entry, spec: JobSpec, job: dict, config: BatchCo
     if "record" in job:
         record = RunRecord.from_dict(job["record"])
         outcome.run_id = store.record_run(conn, record, student=spec.student, source=str(entry.source),
-                                          epochs_limit=config.epochs)
+                                          epochs_limit=config.options.epochs)
         outcome.status, outcome.params, outcome.best_acc = record.status, record.params, record.best_acc
         outcome.message, outcome.device, outcome.duration = record.verdict.message, record.device, record.duration
     elif "error" in job:
@@ -325,8 +329,9 @@ def _record_result(conn, entry: Entry, spec: JobSpec, job: dict, config: BatchCo
         if error.get("record"):
             outcome.run_id = store.record_error(
                 conn, file=entry.file or entry.source, lesson=config.lesson, seed=spec.seed, message=error["message"],
-                kind=error["kind"], student=spec.student, source=str(entry.source), quick=config.quick,
-                epochs_limit=config.epochs, device=spec.device, duration=job.get("seconds"), sha256=entry.sha256)
+                kind=error["kind"], student=spec.student, source=str(entry.source), quick=config.options.quick,
+                epochs_limit=config.options.epochs, device=spec.device, duration=job.get("seconds"),
+                sha256=entry.sha256)
         else:
             outcome.message += "; not recorded"
     else:

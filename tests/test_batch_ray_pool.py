@@ -21,10 +21,12 @@ from click.testing import CliRunner
 
 import course
 from grader import api
+from grader.batch import head as batch
+from grader.batch.head import BatchConfig
+from grader.batch.job import JobSpec
+from grader.course.options import GradeOptions
 from grader.errors import UsageError
-from grader.gradebook import batch, store
-from grader.gradebook.batch import BatchConfig
-from grader.gradebook.job import JobSpec
+from grader.gradebook import store
 from tests.conftest import ROOT, SUBMISSIONS
 
 pytestmark = pytest.mark.slow  # the slow tier (pyproject.toml): an end-to-end run of another tool
@@ -41,7 +43,7 @@ try:
     import ray
     from ray.cluster_utils import Cluster
 
-    from grader.gradebook.ray_pool import RayPool
+    from grader.batch.ray_pool import RayPool
 except ImportError:  # the ray extra is not installed: only the install hint is tested
     ray = None
 
@@ -114,7 +116,7 @@ def test_devices_that_ray_cannot_honour_are_refused(tmp_path, devices, address, 
 
 @needs_ray
 def test_devices_choose_the_gpus_of_a_cluster_started_here():
-    from grader.gradebook.ray_pool import ray_devices
+    from grader.batch.ray_pool import ray_devices
 
     # CUDA_VISIBLE_DEVICES for the cluster's one node, and its GPU count (Ray then assigns ids "1" and "3")
     assert ray_devices(["cuda:1", "cuda:3"], None) == ("1,3", 2)
@@ -207,7 +209,7 @@ def test_a_cpu_cluster_grades_into_the_gradebook_and_resumes(cluster, tmp_path):
     events: list[dict] = []
     pool = RayPool(cluster.address)
     assert pool.describe() == (["Ray, 1 node: 2 CPU(s)"], 2)
-    first = batch.grade_all(root, db, BatchConfig(quick=True, pool=pool), events.append)
+    first = batch.grade_all(root, db, BatchConfig(options=GradeOptions(quick=True), pool=pool), events.append)
     assert first.counts() == {"passed": 0, "failed": 0, "smoke": 1, "error": 3, "skipped": 0, "not run": 0}
     by_student = {o.student: o for o in first.outcomes}
     alice = by_student["alice"]
@@ -225,14 +227,14 @@ def test_a_cpu_cluster_grades_into_the_gradebook_and_resumes(cluster, tmp_path):
     assert runs["alice"]["id"] == alice.run_id and runs["alice"]["quick"] and runs["alice"]["status"] == "smoke"
     assert str(root / "bob.py") in runs["bob"]["message"]
 
-    second = batch.grade_all(root, db, BatchConfig(quick=True, pool=api_pool(cluster.address)))
+    second = batch.grade_all(root, db, BatchConfig(options=GradeOptions(quick=True), pool=api_pool(cluster.address)))
     assert second.counts()["skipped"] == 4 and second.devices == ["Ray (not started: nothing to grade)"]
     assert len(_runs(db)) == 4
     assert ray.is_initialized()  # a pool that joined a cluster its caller connected to leaves it connected
 
 
 def api_pool(address):
-    from grader.gradebook.ray_pool import pool_factory
+    from grader.batch.ray_pool import pool_factory
 
     return pool_factory(address)
 
@@ -245,7 +247,7 @@ def test_k_gradings_share_one_gpu(cluster):
     assert RayPool(cluster.address, per_gpu=2).capacity().jobs == 2  # 1 GPU x 2; the head has no GPU
     assert RayPool(cluster.address, per_gpu=1).capacity().jobs == 1
     tiny = str(SUBMISSIONS / "tiny.py")
-    specs = [JobSpec(f"s{i}", 0, tiny, tiny, quick=True) for i in range(2)]
+    specs = [JobSpec(f"s{i}", tiny, tiny, options=GradeOptions(quick=True)) for i in range(2)]
     results = {}
     interrupted = RayPool(cluster.address, per_gpu=2).run(
         specs, lambda event: None, lambda spec, result: results.__setitem__(spec.student, (spec, result)))
@@ -281,7 +283,8 @@ def test_a_node_lost_mid_batch_is_graded_once_elsewhere(cluster, tmp_path):
             removed.set()  # a grading has started on the doomed node: take the node away while it trains
             threading.Thread(target=cluster.remove_node, args=(doomed, False), daemon=True).start()
 
-    result = batch.grade_all(root, db, BatchConfig(quick=True, pool=RayPool(cluster.address, per_gpu=1)), on_event)
+    config = BatchConfig(options=GradeOptions(quick=True), pool=RayPool(cluster.address, per_gpu=1))
+    result = batch.grade_all(root, db, config, on_event)
     assert removed.is_set(), "no grading ever started on the node to remove"
     assert not result.interrupted
     assert {o.student: o.status for o in result.outcomes} == {"ann": "smoke", "ben": "smoke", "cat": "error"}

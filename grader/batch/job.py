@@ -1,4 +1,4 @@
-"""One grading of a batch, wherever it runs: a local job process (`python -m grader.gradebook.job`) or a Ray task.
+"""One grading of a batch, wherever it runs: a local job process (`python -m grader.batch.job`) or a Ray task.
 
 A job grades one (submission, seed) through grader.host.grading, as `course grade` does (worker, evaluator, walls),
 and returns what came of it as plain data; it never writes the gradebook. The batch's head process records every
@@ -11,8 +11,10 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+
+from grader.course.options import GradeOptions
 
 
 @dataclass(frozen=True)
@@ -20,18 +22,31 @@ class JobSpec:
     """What one grading of a batch needs; plain data, so it can cross a process or a network."""
 
     student: str
-    seed: int
     file: str  # the model.py to grade, on the machine that grades it
     source: str  # what the student handed in (a folder's model.py, a .py or a .zip)
     lesson: str | None = None
-    device: str = "auto"  # the local pool assigns a device per slot; a Ray task takes what its node has
-    quick: bool = False
-    epochs: int | None = None
-    data_dir: str | None = None
-    timeout: float | None = None
+    # the batch's, with this job's seed; its device is "auto" until the local pool assigns a slot's (a Ray task
+    # takes what its node has)
+    options: GradeOptions = GradeOptions()
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> JobSpec:
+        return cls(**{**raw, "options": GradeOptions.from_dict(raw.get("options"))})
+
+    @property
+    def seed(self) -> int:
+        return self.options.seed
+
+    @property
+    def device(self) -> str:
+        return self.options.device
+
+    def on(self, device: str) -> JobSpec:
+        """This job, to run on `device`."""
+        return replace(self, options=replace(self.options, device=device))
 
 
 def grade_job(spec: JobSpec, emit: Callable[[dict], None] | None = None, launch=None) -> dict:
@@ -54,8 +69,7 @@ def grade_job(spec: JobSpec, emit: Callable[[dict], None] | None = None, launch=
 
     started = time.perf_counter()
     try:
-        request = GradeRequest(Path(spec.file), spec.lesson, spec.device, spec.seed, spec.epochs, spec.quick,
-                               spec.data_dir, spec.timeout)
+        request = GradeRequest(Path(spec.file), spec.lesson, spec.options)
         result = grading.grade(request, get_lesson(spec.lesson) if spec.lesson else None, forward,
                                **({"launch": launch} if launch is not None else {}))
     except CourseError as exc:
@@ -85,7 +99,7 @@ def main() -> int:
         raw = link.receive()
         if raw is None:
             return 0
-        spec = JobSpec(**raw)
+        spec = JobSpec.from_dict(raw)
         result = grade_job(spec, link.emit)
         link.emit({"event": "done", **result})
         return 0

@@ -17,19 +17,22 @@ import sys
 import tempfile
 import time
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from grader import atomic, paths
+from grader.course.options import GradeOptions
 from grader.errors import CourseError, UsageError
-from grader.gradebook import gradescope
+from grader.gradescope import results as gradescope
+from grader.record import GradeRequest
 
 CONFIG = "autograder.json"
 CONSTRAINTS = "constraints.txt"  # the torch/torchvision pair, as in the checkout
 SUBMISSION_NAME = "model.py"
 # Gradescope stops an autograder at 40 minutes at most; the grading gets less so results.json is always written.
 GRADESCOPE_LIMIT_S = 40 * 60
-DEFAULT_TIMEOUT_S = 35 * 60
+GRADESCOPE_BUDGET_S = 35 * 60  # a grading's timeout on Gradescope when --timeout names none
+MIN_TIMEOUT_S = 60  # less cannot even start the three processes of a grading on half a CPU
 # What a checkout must have for its wheel to carry the whole course (setup.py maps the assets into the wheel).
 _TREE = ("course.py", "setup.py", "pyproject.toml", "README.md", "grader", "lessons", "solutions", "data")
 _CHECKOUT = (*_TREE, CONSTRAINTS)
@@ -40,10 +43,9 @@ class AutograderConfig:
     """What the autograder does with each submission; written into the zip as autograder.json."""
 
     lesson: str
-    quick: bool = False  # a smoke run: for trying the setup out, never for marks (it proves no accuracy)
-    epochs: int | None = None  # a cap below the lesson's, for lessons too slow for half a CPU
-    timeout: int = DEFAULT_TIMEOUT_S  # seconds for the grading; under Gradescope's 40 minutes
-    seed: int = 0
+    # Gradescope has no GPU, and its budget is under its 40 minutes: build() settles both (on_gradescope). --quick
+    # there is for trying the setup out, never for marks; --epochs for lessons too slow for half a CPU.
+    options: GradeOptions = GradeOptions(device="cpu", timeout=GRADESCOPE_BUDGET_S)
     visibility: str = "visible"  # of the tests (Gradescope's words: visible, hidden, after_due_date, after_published)
     stdout_visibility: str = "hidden"
 
@@ -54,11 +56,13 @@ class AutograderConfig:
     def read(cls, path: Path) -> AutograderConfig:
         try:
             raw = json.loads(Path(path).read_text(encoding="utf-8"))
-            return cls(**raw)
+            return cls(**{**raw, "options": GradeOptions.from_dict(raw.get("options"))})
         except FileNotFoundError as exc:
-            raise UsageError(f"{path} is missing: the autograder zip was not built by `course autograder`") from exc
+            raise UsageError(f"{path} is missing: the autograder zip was not built by "
+                             "`course teach autograder`") from exc
         except (json.JSONDecodeError, TypeError) as exc:
-            raise UsageError(f"{path} is damaged ({exc}); build the zip again with `course autograder`") from exc
+            raise UsageError(f"{path} is damaged ({exc}); build the zip again with "
+                             "`course teach autograder`") from exc
 
     def shown(self) -> gradescope.Visibility:
         """The visibilities as Gradescope takes them (raises UsageError on a word it does not know)."""
@@ -74,7 +78,7 @@ class Built:
 
 
 SETUP_SH = r"""#!/usr/bin/env bash
-# Gradescope runs this once, as root, when it builds the autograder's image (written by `course autograder`).
+# Gradescope runs this once, as root, when it builds the autograder's image (written by `course teach autograder`).
 set -euo pipefail
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 PY="${COURSE_SETUP_PYTHON:-python3}"
@@ -109,7 +113,7 @@ COURSE="$ROOT/venv/bin/course"
 export OMP_NUM_THREADS=1  # half a CPU: a second thread only contends
 mkdir -p "$ROOT/results"
 cd "$ROOT"
-"$COURSE" run-autograder --root "$ROOT"
+"$COURSE" teach run-autograder --root "$ROOT"
 if [ ! -s "$ROOT/results/results.json" ]; then
     # the course itself failed to start: say so to the student instead of leaving Gradescope without results
     printf '%s\n' '{"score": 0, "tests": [], "output": "The autograder could not start; its log says why."}' \
@@ -118,13 +122,18 @@ fi
 """
 
 
+def on_gradescope(options: GradeOptions) -> GradeOptions:
+    """The options as Gradescope grades with them: on its CPU, within GRADESCOPE_BUDGET_S unless --timeout says."""
+    return replace(options, device="cpu", timeout=options.timeout or GRADESCOPE_BUDGET_S)
+
+
 def checkout_root() -> Path:
     """The source checkout this course runs from; a wheel can only be built from one."""
     root = paths.lessons_dir().parent
     missing = [name for name in _CHECKOUT if not (root / name).exists()]
     if missing:
-        raise UsageError(f"`course autograder` builds the course's wheel from its source checkout, and {root} lacks "
-                         f"{', '.join(missing)}; run it from a clone installed with `pip install -e .`")
+        raise UsageError(f"`course teach autograder` builds the course's wheel from its source checkout, and {root} "
+                         f"lacks {', '.join(missing)}; run it from a clone installed with `pip install -e .`")
     return root
 
 
@@ -170,11 +179,15 @@ def build(config: AutograderConfig, out: Path) -> Built:
     from grader.course.lesson import get_lesson
 
     lesson = get_lesson(config.lesson)  # an unknown lesson fails here, before the wheel is built
-    config = AutograderConfig(**{**asdict(config), "lesson": lesson.id})
+    config = replace(config, lesson=lesson.id, options=on_gradescope(config.options))
     config.shown()
-    if config.timeout >= GRADESCOPE_LIMIT_S:
-        raise UsageError(f"--timeout {config.timeout} s reaches Gradescope's limit of {GRADESCOPE_LIMIT_S} s; leave "
+    timeout = config.options.timeout
+    if timeout >= GRADESCOPE_LIMIT_S:
+        raise UsageError(f"--timeout {timeout:g} s reaches Gradescope's limit of {GRADESCOPE_LIMIT_S} s; leave "
                          "time to write the results")
+    if timeout < MIN_TIMEOUT_S:
+        raise UsageError(f"--timeout {timeout:g} s is too short for a grading on Gradescope; give it at least "
+                         f"{MIN_TIMEOUT_S} s")
     out = Path(out)
     if out.is_dir():
         raise UsageError(f"{out} is a folder; name the zip to write, e.g. -o autograder.zip")
@@ -238,9 +251,9 @@ def run(root: Path, check, grade, on_event=None) -> AutograderRun:
     file = None
     try:
         file = find_submission(root / "submission")
-        checked = check(file, config.lesson, seed=config.seed)
-        graded = grade(file, config.lesson, device="cpu", seed=config.seed, epochs=config.epochs,
-                           quick=config.quick, timeout=config.timeout, on_event=on_event, plot=False)
+        request = GradeRequest(file, config.lesson, config.options)
+        checked = check(request)
+        graded = grade(request, on_event)
     except CourseError as exc:
         doc = gradescope.from_error(config.lesson, str(exc), checked, visibility, time.monotonic() - started)
         status = "error"
@@ -271,7 +284,7 @@ class Fit:
 
     @property
     def fits(self) -> bool:
-        return self.on_half_cpu <= DEFAULT_TIMEOUT_S
+        return self.on_half_cpu <= GRADESCOPE_BUDGET_S
 
 
 def fits(rows) -> list[Fit]:
@@ -290,7 +303,7 @@ def fits(rows) -> list[Fit]:
 def fit_table(rows) -> str:
     """Markdown: each lesson's measured CPU time, scaled to Gradescope's half a CPU, against its time limit."""
     lines = ["| lesson | epochs | per run on 1 CPU thread (each seed) | slowest, on half a CPU | "
-             f"fits {DEFAULT_TIMEOUT_S // 60} min? |", "|---|---:|---|---:|---|"]
+             f"fits {GRADESCOPE_BUDGET_S // 60} min? |", "|---|---:|---|---:|---|"]
     for fit in fits(rows):
         per_seed = ", ".join(_minutes(s) for s in fit.seconds)
         lines.append(f"| {fit.lesson} | {fit.epochs} | {per_seed} | {_minutes(fit.on_half_cpu)} | "

@@ -8,15 +8,18 @@ import subprocess
 import sys
 import time
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 import course
-from grader.gradebook import batch, store
-from grader.gradebook.batch import BatchConfig, discover
-from grader.gradebook.local_pool import cpu_threads
+from grader.batch import head as batch
+from grader.batch.head import BatchConfig, discover
+from grader.batch.local_pool import cpu_threads
+from grader.course.options import GradeOptions
+from grader.gradebook import store
 from tests.conftest import ROOT, SUBMISSIONS
 
 
@@ -122,7 +125,7 @@ def graded(tmp_path_factory):
     make_zip(root / "carol.zip", {"carol/model.py": (SUBMISSIONS / "no_net.py").read_text()})
     (root / "dave").mkdir()
     db = tmp / "class.sqlite"
-    config = BatchConfig(quick=True, jobs=2, devices=["cpu"])
+    config = BatchConfig(options=GradeOptions(quick=True), jobs=2, devices=["cpu"])
     first = batch.grade_all(root, db, config)
     second = batch.grade_all(root, db, config)
     return root, db, first, second
@@ -184,13 +187,52 @@ def test_seeds_and_regrade(tmp_path):
     root.mkdir()
     shutil.copy(SUBMISSIONS / "syntax_error.py", root / "bob.py")
     db = tmp_path / "g.sqlite"
-    config = BatchConfig(quick=True, jobs=2, devices=["cpu"], seeds=2)
+    config = BatchConfig(options=GradeOptions(quick=True), jobs=2, devices=["cpu"], seeds=2)
     assert [o.seed for o in batch.grade_all(root, db, config).outcomes] == [0, 1]
     assert batch.grade_all(root, db, config).counts()["skipped"] == 2
     config.regrade = True
     assert batch.grade_all(root, db, config).counts()["error"] == 2
     with store.opened(db) as c:
         assert sorted(r["seed"] for r in store.runs(c)) == [0, 0, 1, 1]
+
+
+class RecordingPool:
+    """A Pool (grader.batch.pool) that grades nothing: each job ends in a recorded error that names its options."""
+
+    def __init__(self):
+        self.specs = []
+
+    def describe(self):
+        return ["nowhere"], 3
+
+    def run(self, specs, emit, on_result):
+        for spec in specs:
+            self.specs.append(spec)
+            on_result(spec, {"error": {"kind": "submission", "message": f"seed {spec.seed}", "record": True},
+                             "seconds": 0.0})
+        return False
+
+
+def test_any_pool_or_pool_factory_runs_the_jobs_with_the_batch_s_options(tmp_path):
+    from grader.batch.pool import Pool
+
+    root = tmp_path / "subs"
+    root.mkdir()
+    (root / "ann.py").write_text(tiny_text())
+    pool, asked = RecordingPool(), []
+    assert isinstance(pool, Pool)
+    options = GradeOptions.of(epochs=2, channels_last=True, train_anyway=True)
+
+    def factory(gradings):
+        asked.append(gradings)
+        return pool
+
+    result = batch.grade_all(root, tmp_path / "g.sqlite", BatchConfig(options=options, seeds=2, pool=factory))
+    assert asked == [2] and (result.devices, result.jobs) == (["nowhere"], 3)
+    assert [s.options for s in pool.specs] == [replace(options, seed=0), replace(options, seed=1)]
+    assert [o.message for o in result.outcomes] == ["seed 0", "seed 1"] and result.counts()["error"] == 2
+    again = batch.grade_all(root, tmp_path / "g.sqlite", BatchConfig(options=options, seeds=2, pool=RecordingPool()))
+    assert again.counts()["skipped"] == 2  # the same options, already in the gradebook
 
 
 def test_usage_errors(tmp_path):

@@ -1,5 +1,5 @@
-"""Gradescope: criterion weights in lesson.toml, results.json against Gradescope's specification, and the
-autograder zip run the way Gradescope runs it (a temporary /autograder with source/, submission/, results/)."""
+"""grader.gradescope.autograder: the zip run the way Gradescope runs it (a temporary /autograder with source/,
+submission/, results/), and which lessons fit Gradescope's time limit."""
 
 import json
 import os
@@ -12,111 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.course.lesson import Criteria, get_lesson, lesson_ids, parse_criteria
-from grader.course.verdict import expected_rows, judge
-from grader.errors import ManifestError
-from grader.gradebook import gradescope
 from tests.conftest import ROOT, SUBMISSIONS
-from tests.gradebook_records import report
-
-# Gradescope's autograder specification, "Output format": the fields it reads, and their allowed words.
-TOP_LEVEL = {"score", "execution_time", "output", "output_format", "test_output_format", "test_name_format",
-             "visibility", "stdout_visibility", "extra_data", "tests", "leaderboard"}
-TEST_FIELDS = {"score", "max_score", "status", "name", "name_format", "number", "output", "output_format", "tags",
-               "visibility", "extra_data"}
-VISIBILITY = {"hidden", "after_due_date", "after_published", "visible"}
-FORMATS = {"text", "html", "simple_format", "md", "ansi"}
-
-
-def assert_gradescope_results(doc: dict) -> None:
-    """results.json as Gradescope's specification has it: known fields, the right types and words."""
-    assert set(doc) <= TOP_LEVEL, set(doc) - TOP_LEVEL
-    assert isinstance(doc["score"], (int, float)) and not isinstance(doc["score"], bool)
-    assert isinstance(doc.get("execution_time", 0), int)
-    assert doc.get("visibility", "visible") in VISIBILITY and doc.get("stdout_visibility", "visible") in VISIBILITY
-    assert doc.get("output_format", "text") in FORMATS
-    assert isinstance(doc["tests"], list) and doc["tests"]
-    for test in doc["tests"]:
-        assert set(test) <= TEST_FIELDS, set(test) - TEST_FIELDS
-        assert isinstance(test["name"], str) and isinstance(test["output"], str)
-        assert 0 <= test["score"] <= test["max_score"]
-        assert test["status"] in {"passed", "failed"} and test.get("visibility", "visible") in VISIBILITY
-        assert (test["status"] == "passed") == (test["score"] == test["max_score"] > 0)
-    assert doc["score"] == pytest.approx(sum(t["score"] for t in doc["tests"]))
-    for entry in doc.get("leaderboard", []):
-        assert set(entry) <= {"name", "value", "order"} and entry.get("order", "desc") in {"asc", "desc"}
-
-
-# ------------------------------------------------------------------------------------------------ weights
-
-
-def test_weights_default_to_one_so_old_manifests_load_as_before():
-    criteria = parse_criteria({"max_params": 20000, "accuracy": {"target": 99.4}}, "old")
-    assert criteria.weights == () and criteria.weight("max_params") == criteria.weight("accuracy") == 1.0
-    verdict = judge(criteria, report(9_000), [99.5])
-    assert [c.weight for c in verdict.criteria] == [1.0, 1.0]
-
-
-def test_weights_are_validated_and_carried_by_the_verdict():
-    criteria = parse_criteria({"max_params": 20000, "accuracy": {"target": 99.4},
-                               "weights": {"accuracy": 4, "max_params": 0.5}}, "new")
-    verdict = judge(criteria, report(9_000), [99.5])
-    assert [(c.name, c.weight) for c in verdict.criteria] == [("max_params", 0.5), ("accuracy", 4.0)]
-    assert verdict.to_dict()["criteria"][1]["weight"] == 4.0
-    for bad, words in (({"acuracy": 1}, "not a criterion"), ({"accuracy": -1}, ">= 0"),
-                       ({"accuracy": True}, "must be int or float"), ({"accuracy": "4"}, "must be int or float")):
-        with pytest.raises(ManifestError, match=words):
-            parse_criteria({"weights": bad}, "lesson.toml: criteria")
-
-
-def test_verdicts_written_before_weights_read_back_with_weight_one():
-    from grader.course.verdict import Verdict
-
-    old = {"status": "passed", "criteria": [{"name": "max_params", "label": "Parameters", "measured": "9,000",
-                                             "threshold": "< 20,000", "passed": True}]}
-    assert Verdict.from_dict(old).criteria[0].weight == 1.0
-
-
-def full_report(params: int = 9_000) -> dict:
-    """A check report that passes every lesson's static criteria."""
-    full = report(params)
-    full["structure"].update(layer_types=["Conv2d", "MaxPool2d", "BatchNorm2d", "Dropout", "GlobalPool"],
-                             bn_after_3x3=[True], max_dropout=0.05)
-    return full
-
-
-def test_expected_rows_match_the_rows_judge_produces_for_every_lesson():
-    full = full_report()
-    for lesson_id in lesson_ids():
-        criteria = get_lesson(lesson_id).criteria
-        assert [c.name for c in judge(criteria, full, [99.0]).criteria] == expected_rows(criteria), lesson_id
-        assert criteria.weight("accuracy") >= 1  # every lesson weighs the trained result
-
-
-# ----------------------------------------------------------------------------------------- results.json
-
-
-def test_a_failed_grading_keeps_the_static_points():
-    criteria = get_lesson("lesson6").criteria
-
-    class Checked:  # what api.check returns, as far as scoring reads it
-        verdict = judge(criteria, full_report())
-
-    doc = gradescope.from_error("lesson6", "training diverged at epoch 3", Checked)
-    assert_gradescope_results(doc)
-    static = [t for t in doc["tests"] if t["name"] != "Grading"]
-    assert [t["status"] for t in static] == ["passed"] * len(static) and doc["score"] == len(static)
-    grading = doc["tests"][-1]
-    assert grading["max_score"] == criteria.weight("accuracy") and "diverged" in grading["output"]
-    assert sum(t["max_score"] for t in doc["tests"]) == doc["extra_data"]["max_score"]
-
-
-def test_visibility_must_be_one_of_gradescopes_words():
-    from grader.errors import UsageError
-
-    with pytest.raises(UsageError, match="after_due_date"):
-        gradescope.Visibility("students-only")
-
+from tests.test_gradescope_results import TOP_LEVEL, assert_gradescope_results
 
 # ------------------------------------------------------------------------------------------- autograder
 
@@ -129,7 +26,8 @@ def autograder_zip(tmp_path_factory):
     from course import cli
 
     out = tmp_path_factory.mktemp("zip") / "autograder.zip"
-    result = CliRunner().invoke(cli, ["autograder", "lesson1", "--quick", "-o", str(out)], catch_exceptions=False)
+    result = CliRunner().invoke(cli, ["teach", "autograder", "lesson1", "--quick", "-o", str(out)],
+                                catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "Wrote" in result.output
     return out
@@ -143,18 +41,20 @@ def test_the_zip_has_the_scripts_at_its_root_and_the_course_as_a_wheel(autograde
         mode = zf.getinfo("run_autograder").external_attr >> 16
         assert mode & 0o111, "run_autograder must be executable"
         config = json.loads(zf.read("autograder.json"))
-        assert config["lesson"] == "lesson1" and config["quick"] is True and config["timeout"] < 40 * 60
+        options = config["options"]
+        assert config["lesson"] == "lesson1" and options["quick"] is True and options["timeout"] < 40 * 60
+        assert options["device"] == "cpu"  # Gradescope has no GPU
         with zf.open(wheel) as fh, zipfile.ZipFile(fh) as whl:
             inside = set(whl.namelist())
     # the wheel carries the whole course: lessons, the bundled MNIST and the command
     assert "grader/_assets/lessons/lesson1/lesson.toml" in inside
     assert any(n.startswith("grader/_assets/data/MNIST/raw/") and n.endswith(".gz") for n in inside)
-    assert "course.py" in inside and "grader/gradebook/autograder.py" in inside
+    assert "course.py" in inside and "grader/gradescope/autograder.py" in inside
 
 
 def test_setup_updates_apt_first_pins_torch_and_installs_the_dependencies(autograder_zip):
     """What the offline run below cannot show: the image's package lists, the pinned pair, no bare --no-deps."""
-    from grader.gradebook.autograder import SETUP_SH
+    from grader.gradescope.autograder import SETUP_SH
 
     with zipfile.ZipFile(autograder_zip) as zf:
         assert zf.read("constraints.txt").decode() == (ROOT / "constraints.txt").read_text()
@@ -278,22 +178,18 @@ def test_unknown_lesson_fails_before_building(tmp_path):
     assert not (tmp_path / "a.zip").exists()
 
 
-def test_criteria_class_default_has_no_weights():
-    assert Criteria().weights == ()
-
-
 def test_which_lessons_fit_is_computed_from_one_thread_cpu_rows():
     from dataclasses import replace
 
     from grader.authoring.results import ResultRow
-    from grader.gradebook.autograder import DEFAULT_TIMEOUT_S, fit_table, fits
+    from grader.gradescope.autograder import GRADESCOPE_BUDGET_S, fit_table, fits
 
     def row(lesson, seconds, device="CPU (x86_64, 1 threads)", quick=False):
         n = len(seconds)
         return ResultRow(lesson, f"solutions/{lesson}/model.py", "0" * 64, device, 1, 1, list(range(n)), [99.0] * n,
                          [99.0] * n, [1] * n, [3] * n, [True] * n, list(seconds), "now", "cmd", quick=quick)
 
-    edge = DEFAULT_TIMEOUT_S / 2  # twice this is exactly the grading budget: still fits
+    edge = GRADESCOPE_BUDGET_S / 2  # twice this is exactly the grading budget: still fits
     rows = [row("lesson1", [60, edge]), row("lesson2", [edge + 1]), row("lesson3", [10], device="NVIDIA H100"),
             row("lesson4", [10], quick=True), row("lesson5", [10], device="CPU (x86_64, 2 threads)")]
     rows.append(replace(row("lesson1", [9999]), file="solutions/lesson1/hint_path.py"))  # not the solution
@@ -302,10 +198,12 @@ def test_which_lessons_fit_is_computed_from_one_thread_cpu_rows():
     assert "| lesson1 | 3 | 1m 00s, 17m 30s | 35m 00s | yes |" in table and "**no**: GPU box" in table
 
 
-def test_a_criterion_not_judged_says_so_once():
-    """A --quick run's accuracy row: the threshold as the lesson sets it, then one note, not the verdict's as well."""
-    row = {"name": "accuracy", "label": "Best test accuracy", "measured": "12.00 %",
-           "threshold": ">= 97 % (not judged: --quick)", "passed": None}
-    (test,) = gradescope.criterion_tests([row], None, gradescope.Visibility())
-    assert test["output"] == "measured 12.00 % (needs >= 97 %); not judged: a --quick smoke run proves no accuracy"
-    assert test["output"].count("not judged") == 1 and test["score"] == 0
+@pytest.mark.parametrize("timeout, words", [(30, "at least 60"), (40 * 60, "reaches Gradescope's limit")])
+def test_a_timeout_gradescope_cannot_keep_is_refused_before_building(tmp_path, timeout, words):
+    from grader.course.options import GradeOptions
+    from grader.errors import UsageError
+    from grader.gradescope.autograder import AutograderConfig, build
+
+    with pytest.raises(UsageError, match=words):
+        build(AutograderConfig("lesson1", GradeOptions(timeout=timeout)), tmp_path / "a.zip")
+    assert not (tmp_path / "a.zip").exists()

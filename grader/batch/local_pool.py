@@ -14,10 +14,9 @@ import queue
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import replace
 
+from grader.batch.job import JobSpec, grade_job
 from grader.channel import ChildProcess, cold_start, poll_get
-from grader.gradebook.job import JobSpec, grade_job
 
 JOIN_S = 30  # after Ctrl-C, how long a grading's thread may take to notice its children are gone
 
@@ -82,7 +81,7 @@ class LocalPool:
             while pending or running:
                 while pending and free:
                     device = free.pop(0)
-                    spec = replace(pending.pop(0), device=device)
+                    spec = pending.pop(0).on(device)
                     launches = Launches(start, cpu_threads(device, self.slot_devices), live, lock)
                     thread = threading.Thread(target=_grade, args=(spec, launches, inbox), daemon=True,
                                               name=f"grading-{spec.student}-{spec.seed}")

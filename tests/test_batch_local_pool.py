@@ -1,4 +1,4 @@
-"""grader.gradebook.local_pool: a batch on this machine stops on Ctrl-C even while a grading hangs."""
+"""grader.batch.local_pool: a batch on this machine stops on Ctrl-C even while a grading hangs."""
 
 import signal
 import threading
@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from grader.gradebook import local_pool
-from grader.gradebook.job import JobSpec
-from grader.gradebook.local_pool import LocalPool
+from grader.batch import local_pool
+from grader.batch.job import JobSpec
+from grader.batch.local_pool import LocalPool
 
 
 @pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs pthread_kill (POSIX)")
@@ -26,7 +26,7 @@ def test_ctrl_c_that_lands_on_a_grading_thread_still_stops_the_batch(monkeypatch
     monkeypatch.setattr(local_pool, "JOIN_S", 0.5)
     results = []
     started = time.monotonic()
-    stopped = LocalPool(["cpu"], warm=False).run([JobSpec("zed", 0, "model.py", "zed.py")], lambda event: None,
+    stopped = LocalPool(["cpu"], warm=False).run([JobSpec("zed", "model.py", "zed.py")], lambda event: None,
                                                  lambda spec, result: results.append(result))
     assert hung.is_set() and stopped is True and results == []
     assert time.monotonic() - started < 10  # not the 60 s the grading would have hung

@@ -1,0 +1,1 @@
+"""Gradescope: the autograder zip and its run on one submission, and results.json in Gradescope's format."""
