@@ -62,15 +62,14 @@ def fake_grade(monkeypatch, accs_by_seed, device_name="CPU (test)"):
 
     calls = []
 
-    def grade(path, lesson_id=None, device="auto", seed=0, epochs=None, quick=False, data_dir=None, timeout=None,
-              on_event=None, plot=True, db=None, compile=False, channels_last=False, launch=None):
+    def grade(request, on_event=None, launch=None):
         from grader.course.lesson import get_lesson
-        from grader.record import EpochRecord, GradeRequest, RunRecord
+        from grader.record import EpochRecord, RunRecord
 
-        if isinstance(path, GradeRequest):  # how verify asks: a request that trains even a static failure
-            assert path.train_anyway
-            path, lesson_id, seed, device, quick = path.file, path.lesson, path.seed, path.device, path.quick
-        calls.append((lesson_id, seed, device, plot))
+        options = request.options
+        assert options.train_anyway  # how verify asks: a request that trains even a static failure
+        path, lesson_id, seed, device, quick = request.file, request.lesson, options.seed, options.device, options.quick
+        calls.append((lesson_id, seed, device))
         accs = accs_by_seed[seed]
         lesson = get_lesson(lesson_id)
         report = trusted.report_course_file(path)
@@ -98,8 +97,7 @@ def test_training_writes_results_and_a_rerun_of_one_lesson_keeps_the_others(cour
     report = verify(None, train=True, seeds=2, options=GradeOptions(device="cpu"), results_path=path,
                     on_event=events.append)
     assert report.ok, report.to_dict()
-    assert calls == [("lesson1", 0, "cpu", False), ("lesson1", 1, "cpu", False),
-                     ("lesson2", 0, "cpu", False), ("lesson2", 1, "cpu", False)]
+    assert calls == [("lesson1", 0, "cpu"), ("lesson1", 1, "cpu"), ("lesson2", 0, "cpu"), ("lesson2", 1, "cpu")]
     runs = [e for e in events if isinstance(e, VerifyRun)]
     assert [(e.lesson, e.seed, e.index, e.total) for e in runs][:2] == [
         ("lesson1", 0, 1, 4), ("lesson1", 1, 2, 4)]
