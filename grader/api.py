@@ -12,6 +12,7 @@ from grader.course.lesson import DEFAULT_CRITERIA, Lesson, get_lesson
 from grader.course.options import GradeOptions
 from grader.course.verdict import Verdict, judge
 from grader.errors import UsageError
+from grader.events import Shown
 from grader.record import GradeRequest, RunRecord
 
 
@@ -65,7 +66,7 @@ def check(request: GradeRequest, launch=None) -> CheckResult:
     return CheckResult(checked.report, verdict, lesson.id if lesson else None, checked.log)
 
 
-def grade(request: GradeRequest, on_event: Callable[[dict], None] | None = None, launch=None) -> GradeResult:
+def grade(request: GradeRequest, on_event: Callable[[Shown], None] | None = None, launch=None) -> GradeResult:
     """Train one submission and judge it. Writes nothing: grader.workflow records a student's run, `with_plot`
     saves the curves.
 

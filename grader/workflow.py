@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from grader import atomic, digest, paths
+from grader import atomic, digest, events, paths
 from grader.course import exercises
 from grader.course.exercises import Attempt, Exercise
 from grader.course.lesson import MODEL_FILE, Lesson, get_lesson, lesson_ids
@@ -462,7 +462,7 @@ class Workflow:
                 outcomes.append(Outcome(Path(file), error=exc))
         return outcomes
 
-    def grade(self, request: GradeRequest | None = None, on_event: Callable[[dict], None] | None = None,
+    def grade(self, request: GradeRequest | None = None, on_event: Callable[[events.Shown], None] | None = None,
               plot: bool = True, launch=None) -> Judged:
         """`course grade`: grader.api.grade on the resolved target (no file: the current lesson's), its curves saved
         when `plot`; for a workspace file the run (or the error that stopped it) and the progress land in the
