@@ -215,13 +215,16 @@ def check(files, lesson, data_dir, workspace, as_json, fmt, brief):
                    "anything else trains eagerly).")
 @click.option("--train-anyway", is_flag=True,
               help="Train even when a static criterion already fails (the verdict stays failed).")
+@click.option("--validate", is_flag=True,
+              help="Choose a design: train on the first 55,000 training images and measure on the last 5,000 "
+                   "instead of the test set. Never a pass.")
 @data_option
 @workspace_option
 @json_option
 @format_option
 @reports_errors
 def grade(file, lesson, device, seed, epochs, quick, timeout, no_plot, compile_, compile_mode, channels_last,
-          fast_dropout, cuda_graph, train_anyway, data_dir, workspace, as_json, fmt):
+          fast_dropout, cuda_graph, train_anyway, validate, data_dir, workspace, as_json, fmt):
     """Train FILE with the grader's own loop and judge it.
 
     With no FILE: the current lesson's workspace file (or --lesson's), judged by that lesson's criteria; the
@@ -233,7 +236,8 @@ def grade(file, lesson, device, seed, epochs, quick, timeout, no_plot, compile_,
     if compile_mode:  # the loop takes True for torch.compile's default mode, else the mode's name
         compile_ = True if compile_mode == "default" else compile_mode
     request = GradeRequest(Path(file) if file else None, lesson, device, seed, epochs, quick, data_dir, timeout,
-                           LoopOptions(compile_, channels_last, fast_dropout, cuda_graph), train_anyway)
+                           LoopOptions(compile_, channels_last, fast_dropout, cuda_graph), train_anyway,
+                           validate=validate)
     fmt = "json" if as_json else fmt
     if fmt == "json":
         judged = flow.grade(request, plot=not no_plot)

@@ -62,6 +62,9 @@ class GradeRequest:
     # A model that already fails a static criterion (too many parameters, a missing BatchNorm) is failed without
     # training: minutes of CPU cannot change that verdict. True trains it anyway, to watch it learn.
     train_anyway: bool = False
+    # --validate: train on the first 55,000 training images and measure on the last 5,000 (grader.mnist's
+    # validation split) instead of the test set, to choose a design; never a pass of the assignment's rule.
+    validate: bool = False
 
 
 @dataclass(frozen=True)
@@ -167,7 +170,9 @@ class RunRecord:
     epochs: list[EpochRecord] = field(default_factory=list)
     train_loss_steps: list[list[float]] = field(default_factory=list)  # [epoch fraction, loss] for the curves
     train_images: int = 0
-    test_images: int = 0
+    test_images: int = 0  # images the evaluator measured on (of the split measured_on names)
+    # "test", or "validation" for a --validate run: its "test" figures are then the held-out training images'
+    measured_on: str = "test"
     target: float | None = None  # the accuracy target the verdict used, percent
     export: dict = field(default_factory=dict)  # how the program was exported: seconds, ops, nodes
     init: dict = field(default_factory=dict)  # how the grader drew each initial tensor (grader.trainer.init), by name
@@ -207,8 +212,8 @@ class RunRecord:
     @property
     def epochs_to_target(self) -> int | None:
         """The first epoch whose test accuracy reaches the target (None on a --quick run, which proves nothing)."""
-        if self.target is None or self.quick:
-            return None
+        if self.target is None or self.quick or self.measured_on != "test":
+            return None  # a validation run measured other images than the target is about
         return epochs_to_target(self.test_accs, self.target)
 
     @property

@@ -260,9 +260,14 @@ def grade(request: GradeRequest, lesson: Lesson | None, on_event: Callable[[dict
 
     try:
         quick = request.quick
-        sample = mnist.write_split(rooms.worker, True, request.data_dir, CHECK_TRAIN)
-        train = mnist.write_split(rooms.trainer, True, request.data_dir, QUICK_TRAIN if quick else None)
-        test = mnist.write_split(rooms.evaluator, False, request.data_dir, QUICK_TEST if quick else None)
+        # --validate: the trainer gets the training split less its last 5,000 images, and the evaluator those
+        # 5,000 in place of the test set; the evaluator measures whatever it is handed, the same way.
+        fit = "fit" if request.validate else "all"
+        sample = mnist.write_split(rooms.worker, True, request.data_dir, CHECK_TRAIN, part=fit)
+        train = mnist.write_split(rooms.trainer, True, request.data_dir, QUICK_TRAIN if quick else None, part=fit)
+        test = (mnist.write_split(rooms.evaluator, True, request.data_dir, QUICK_TEST if quick else None,
+                                  part="validation") if request.validate
+                else mnist.write_split(rooms.evaluator, False, request.data_dir, QUICK_TEST if quick else None))
         run.test_images = _count_items(test[1])
         criteria = run.criteria
         task = WorkerTask(
@@ -365,7 +370,8 @@ def _from_trainer(run: _Run, event: dict, kids: _Children) -> None:
     kind = event["event"]
     rooms = kids.rooms
     if kind == "start":
-        run.start = {**event, "test_images": run.test_images}
+        run.start = {**event, "test_images": run.test_images,
+                     "measured_on": "validation" if run.request.validate else "test"}
         run.emit(run.start)
     elif kind == "progress":
         steps = max(int(event.get("steps") or 1), 1)
@@ -450,13 +456,14 @@ def _described(run: _Run) -> dict:
         lesson=run.lesson.id if run.lesson else None, params=run.count.total if run.count else None,
         params_detail=run.count.to_dict() if run.count else {}, rf=rf.get("rf_before_global_pool"),
         rf_final=rf.get("rf_final"), report=report, export=run.export,
-        target=run.criteria.accuracy.target if run.criteria.accuracy else None)
+        target=run.criteria.accuracy.target if run.criteria.accuracy else None,
+        measured_on="validation" if run.request.validate else "test")
 
 
 def _judged(run: _Run, record: RunRecord) -> RunRecord:
     """The record with its verdict, which carries the record's warnings (a fixed recipe, a skipped import ...)."""
     record.verdict = judge(run.criteria, record.report, record.test_accs if record.trained else None,
-                           quick=run.request.quick)
+                           quick=run.request.quick, validate=run.request.validate)
     record.verdict.warnings = list(record.warnings)
     return record
 
