@@ -17,7 +17,9 @@ form, markers on their own lines. SOURCE is, by key:
 - torch: default:CLASS.ARG, a torch.optim.lr_scheduler class's default argument (default:OneCycleLR.pct_start).
 - a JSON file a script wrote (benchmarks/results/*.json): json:DOTTED.PATH, or json:DOTTED.PATH:FORMAT with a
   Python format spec (json:candidates.dw20.min_last_k_min:.2f);
-- solutions/RESULTS.md itself: gradescope_fit (which lessons fit Gradescope's time on half a CPU).
+- solutions/RESULTS.md itself: gradescope_fit (which lessons fit Gradescope's time on half a CPU);
+- a lesson folder: noise:FIELD:FILE, the solution against one [verify] extra with mean ± spread and what the
+  noise allows ("within noise", "ahead by N standard errors"; grader.authoring.noise), FIELD best or last.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from grader import atomic, paths
-from grader.authoring import results, trusted
+from grader.authoring import noise, results, trusted
 from grader.errors import CourseError
 
 MARKER = re.compile(r"<!--\s*value:\s*(?P<key>\S+)\s+(?P<source>\S+)\s*-->(?P<text>.*?)<!--\s*/value\s*-->", re.S)
@@ -42,7 +44,7 @@ BLOCK_KEYS = ("param_table", "rf_table", "lr_levers", "compare_table", "gradesco
 RESULTS_KEYS = ("gradescope_fit",)  # SOURCE is solutions/RESULTS.md itself
 CRITERION_PREFIX = "criterion:"
 PREFIXES = ("criterion:NAME", "rf_row:FIELD:LAYER", "schedule:FIELD", "onecycle:ARG", "testset:FIELD",
-            "default:CLASS.ARG", "json:DOTTED.PATH[:FORMAT]")
+            "default:CLASS.ARG", "json:DOTTED.PATH[:FORMAT]", "noise:FIELD:FILE")
 OTHER_KEYS = ("translate_px", "lr_levers", "binomial_se", "binomial_se_images", "compare_table")
 SCHEDULE_FIELDS = ("steps_per_epoch", "total_steps", "built_steps", "start_lr", "peak_lr", "peak_epoch", "final_lr",
                    "start_momentum", "peak_momentum", "tail_lr")
@@ -173,6 +175,8 @@ class Values:
             return self._lesson_stat(key, path, source)
         if key == "compare_table":
             return compare_table(self.comparison(path, source))
+        if key.startswith("noise:"):
+            return self._noise(key[len("noise:"):], path, source)
         known_prefix = key.startswith(("rf_row:", "schedule:", "onecycle:"))
         if key not in MODEL_KEYS + RESULT_KEYS + OTHER_KEYS and not known_prefix:
             known = ", ".join(MODEL_KEYS + RESULT_KEYS + OTHER_KEYS + RESULTS_KEYS + PREFIXES)
@@ -219,7 +223,7 @@ class Values:
         from grader.course.lesson import load_lesson
 
         for part in Path(source).parts:
-            if re.fullmatch(r"lesson\d+", part) and (self.root / "lessons" / part / "lesson.toml").is_file():
+            if re.fullmatch(r"lesson\d+[a-z]?", part) and (self.root / "lessons" / part / "lesson.toml").is_file():
                 return load_lesson(self.root / "lessons" / part)
         raise DocsError(f"{source} is not inside a lesson's folder (lessons/lessonN or solutions/lessonN), so its "
                         "recipe defaults are unknown")
@@ -371,6 +375,12 @@ class Values:
                                      [row.last[i] for i in pos], train, [row.passed[i] for i in pos]))
         return compared
 
+    def _noise(self, spec: str, path: Path, source: str) -> str:
+        try:
+            return noise.marker(self.comparison(path, source), spec, self._test_counts(source)["images"])
+        except ValueError as exc:
+            raise DocsError(str(exc)) from exc
+
     def _extra_of(self, source: str) -> str | None:
         """The lesson whose `[verify]` table lists this file, if one does."""
         from grader.course.lesson import lesson_ids, load_lesson
@@ -427,13 +437,14 @@ def compare_table(compared: list[Compared]) -> str:
     for c in compared:
         name = ("solution" if c.file.endswith("/model.py") and c.file.startswith("solutions/")
                 else f"`{c.file.rsplit('/', 1)[-1]}`")
-        train = "-" if c.mean_train is None else f"{c.mean_train:.2f}"
-        lines.append(f"| {name} | {c.change if name != 'solution' else '-'} | {c.mean_best:.2f} | {c.mean_last:.2f} | "
-                     f"{train} | {sum(c.passed)} of {len(c.passed)} |")
+        train = "-" if c.train_last is None else noise.cell(c.train_last)
+        lines.append(f"| {name} | {c.change if name != 'solution' else '-'} | {noise.cell(c.best)} | "
+                     f"{noise.cell(c.last)} | {train} | {sum(c.passed)} of {len(c.passed)} |")
     noun = "seed" if len(compared[0].seeds) == 1 else "seeds"
     lines.append("")
-    lines.append(f"Test accuracy in % at the best and the last epoch, and the last epoch's training accuracy; means "
-                 f"over {noun} {seeds} on {compared[0].device}, from `solutions/RESULTS.md`.")
+    spread = " ± the standard deviation between seeds" if len(compared[0].seeds) > 1 else ""
+    lines.append(f"Test accuracy in % at the best and the last epoch, and the last epoch's training accuracy; means"
+                 f"{spread} over {noun} {seeds} on {compared[0].device}, from `solutions/RESULTS.md`.")
     return "\n".join(lines)
 
 
@@ -833,6 +844,7 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _number(name: str) -> int:
-    m = re.search(r"(\d+)$", name)
-    return int(m.group(1)) if m else 1_000_000
+def _number(name: str) -> tuple:
+    from grader.course.lesson import lesson_sort_key
+
+    return lesson_sort_key(name)

@@ -88,7 +88,9 @@ def show_check(result, out: Console) -> None:
     out.print(rf_table(r["rf"]))
     if r["rf"].get("warning"):
         say(out, r["rf"]["warning"], style="yellow", label="[yellow]warning:[/]", markup=False)
-    say(out, f"Parameters: [bold]{r['params']:,}[/]   receptive field: {escape(rf_text(r['rf']))}")
+    macs = r["structure"].get("multiply_adds")
+    say(out, f"Parameters: [bold]{r['params']:,}[/]   multiply-adds per image: [bold]"
+             f"{'unknown' if macs is None else f'{macs:,}'}[/]   receptive field: {escape(rf_text(r['rf']))}")
     out.print(Panel(structure_lines(r["structure"]), title="Structure", expand=False))
     out.print(criteria_table(result.verdict))
     for warning in result.verdict.warnings:  # code the policy skipped instead of refusing, at file:line:col
