@@ -30,7 +30,7 @@ def test_generated_wording_matches_the_figures(seed):
     b = [round(centre + rng.uniform(-0.3, 0.3) + rng.gauss(0, 0.06), 2) for _ in range(n_b)]
     text = noise.sentence("A", Spread(tuple(a), 10_000), "B", Spread(tuple(b), 10_000))
     z = _independent_z(a, b, 10_000)
-    shown = [float(x) for x in re.findall(r"(\d+\.\d\d) (?:±|\(1 seed\))", text)]
+    shown = [float(x) for x in re.findall(r"(\d+\.\d\d)(?: ± \d+\.\d\d)? % ", text)]
     assert shown == [round(sum(a) / n_a, 2), round(sum(b) / n_b, 2)]  # the means it quotes are the figures'
     errors = float(re.search(r"(\d+\.\d) standard errors", text).group(1))
     assert errors == pytest.approx(abs(z), abs=0.051)

@@ -3,7 +3,8 @@
 A marker is `<!-- value: KEY SOURCE -->TEXT<!-- /value -->`; TEXT is replaced by the value. Tables use the block
 form, markers on their own lines. SOURCE is, by key:
 
-- a repo-relative model file: params, rf, rf_final, param_table, rf_table, rf_row:FIELD:LAYER (one cell of the
+- a repo-relative model file: params, multiply_adds (per image), rf, rf_final, param_table, rf_table,
+  rf_row:FIELD:LAYER (one cell of the
   receptive-field walk), bias_saving (what the bias-free convs would cost with a bias), translate_px (the
   largest whole-pixel shift its AUGMENT's translate can draw on a 28-pixel image), schedule:FIELD,
   onecycle:ARG and lr_levers (its learning-rate schedule, built and stepped as the grader does);
@@ -13,7 +14,8 @@ form, markers on their own lines. SOURCE is, by key:
 - a lesson folder: criterion:NAME, binomial_se and binomial_se_images (the standard error of a test accuracy
   at the lesson's target), translate_px (of the lesson's default recipe), compare_table (the solution beside
   the files its lesson.toml `[verify]` table lists, on the seeds and device they share);
-- data/MNIST/raw: testset:images, testset:image_pct, testset:count_D and testset:pct_D (images of digit D);
+- data/MNIST/raw: testset:images, testset:image_pct, testset:count_D and testset:pct_D (images of digit D),
+  and the training split's testset:train_images, testset:fit_images, testset:validation_images (--validate);
 - torch: default:CLASS.ARG, a torch.optim.lr_scheduler class's default argument (default:OneCycleLR.pct_start).
 - a JSON file a script wrote (benchmarks/results/*.json): json:DOTTED.PATH, or json:DOTTED.PATH:FORMAT with a
   Python format spec (json:candidates.dw20.min_last_k_min:.2f);
@@ -37,7 +39,7 @@ MARKER = re.compile(r"<!--\s*value:\s*(?P<key>\S+)\s+(?P<source>\S+)\s*-->(?P<te
 OPENING = re.compile(r"<!--\s*value:")
 # Markdown code shows the marker syntax instead of using it: fenced blocks and `inline code` are skipped.
 CODE = re.compile(r"^(`{3,}|~{3,}).*?^\1[ \t]*$|`[^`\n]+`", re.M | re.S)
-MODEL_KEYS = ("params", "rf", "rf_final", "param_table", "rf_table", "bias_saving")
+MODEL_KEYS = ("params", "rf", "rf_final", "param_table", "rf_table", "bias_saving", "multiply_adds")
 RESULT_KEYS = ("best_acc", "last_acc", "epochs_to_target", "passed", "seeds", "best_range", "last_range",
                "min_last", "best_last_gap", "train_acc", "train_row_last_acc", "margin_images")
 BLOCK_KEYS = ("param_table", "rf_table", "lr_levers", "compare_table", "gradescope_fit")
@@ -198,6 +200,8 @@ class Values:
         report = self._measure(path, source)
         if key == "params":
             return f"{report['params']:,}"
+        if key == "multiply_adds":
+            return f"{report['structure']['multiply_adds']:,}"
         if key == "rf":
             return str(report["rf"]["rf_before_global_pool"])
         if key == "rf_final":
@@ -257,10 +261,17 @@ class Values:
             return f"{n:,}"
         if name == "image_pct":
             return f"{100 / n:g}"
+        if name in ("train_images", "fit_images", "validation_images"):  # `course grade --validate`'s split
+            from grader.mnist import part_range
+
+            total = self._test_counts(source, train=True, data_dir=path)["images"]
+            start, stop = part_range(total, {"train_images": "all", "fit_images": "fit"}.get(name, "validation"))
+            return f"{stop - start:,}"
         if m:
             count = counts["digits"][int(m.group(2))]
             return f"{count:,}" if m.group(1) == "count" else f"{100 * count / n:.2f}"
-        raise DocsError(f"unknown testset field {name!r}; known: images, image_pct, count_D, pct_D (D a digit)")
+        raise DocsError(f"unknown testset field {name!r}; known: images, image_pct, count_D, pct_D (D a digit), "
+                        "train_images, fit_images, validation_images")
 
     def _lesson_stat(self, key: str, path: Path, source: str) -> str:
         from grader.course.lesson import load_lesson

@@ -55,8 +55,8 @@ class Spread:
         return math.sqrt(max(self.sd or 0.0, self.binomial_sd) ** 2 / self.n)
 
     def text(self) -> str:
-        """'99.41 ± 0.05' (mean ± sample sd between seeds), or '99.41 (1 seed)'."""
-        return f"{self.mean:.2f} (1 seed)" if self.sd is None else f"{self.mean:.2f} ± {self.sd:.2f}"
+        """'99.41 ± 0.05' (mean ± sample sd between seeds), or the bare mean of one seed."""
+        return f"{self.mean:.2f}" if self.sd is None else f"{self.mean:.2f} ± {self.sd:.2f}"
 
 
 def standard_errors(a: Spread, b: Spread) -> float:
@@ -85,8 +85,7 @@ def sentence(a_name: str, a: Spread, b_name: str, b: Spread) -> str:
 
 def cell(values) -> str:
     """A table cell: '99.41 ± 0.05' over several seeds, the bare mean over one."""
-    spread = Spread(tuple(values), 1)
-    return f"{spread.mean:.2f}" if spread.sd is None else spread.text()
+    return Spread(tuple(values), 1).text()
 
 
 def marker(compared, spec: str, images: int) -> str:

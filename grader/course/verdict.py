@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from grader.course.lesson import Criteria
+from grader.mnist import VALIDATION_SIZE
 
 PASSED, FAILED, ERROR, SMOKE = "passed", "failed", "error", "smoke"
 EXIT_CODES = {PASSED: 0, FAILED: 1, ERROR: 2, SMOKE: 0}
@@ -127,8 +128,8 @@ def judge_accuracy(criteria: Criteria, test_accs: list[float]) -> CriterionResul
     )
 
 
-VALIDATION_MESSAGE = ("validation run (--validate): measured on the 5,000 held-out training images, not the test set; "
-                      "a figure to choose a design by, never a grade")
+VALIDATION_MESSAGE = (f"validation run (--validate): measured on the {VALIDATION_SIZE:,} held-out training images, "
+                      "not the test set; a figure to choose a design by, never a grade")
 
 
 def judge(criteria: Criteria, report: dict, test_accs: list[float] | None = None, quick: bool = False,
