@@ -171,7 +171,8 @@ class RunRecord:
     train_loss_steps: list[list[float]] = field(default_factory=list)  # [epoch fraction, loss] for the curves
     train_images: int = 0
     test_images: int = 0  # images the evaluator measured on (of the split measured_on names)
-    # "test", or "validation" for a --validate run: its "test" figures are then the held-out training images'
+    # "test", or "validation" for a --validate run: its "test" figures are then the held-out training images'.
+    # Added within schema 2: a record written before it reads as "test", which is what it measured.
     measured_on: str = "test"
     target: float | None = None  # the accuracy target the verdict used, percent
     export: dict = field(default_factory=dict)  # how the program was exported: seconds, ops, nodes

@@ -161,7 +161,8 @@ def test_markers_name_real_sources(lesson_id):
             assert m["source"] == "torch", m.group(0)
         elif key.startswith("testset:"):
             assert (source / "t10k-labels-idx1-ubyte.gz").is_file(), m.group(0)
-        elif key.startswith("criterion:") or key in ("compare_table", "binomial_se", "binomial_se_images") or (
+        elif key.startswith(("criterion:", "noise:")) or key in ("compare_table", "binomial_se",
+                                                                 "binomial_se_images") or (
                 key == "translate_px" and source.is_dir()):
             assert (source / "lesson.toml").is_file(), m.group(0)
         else:

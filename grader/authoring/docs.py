@@ -448,12 +448,14 @@ def compare_table(compared: list[Compared]) -> str:
     for c in compared:
         name = ("solution" if c.file.endswith("/model.py") and c.file.startswith("solutions/")
                 else f"`{c.file.rsplit('/', 1)[-1]}`")
-        train = "-" if c.train_last is None else noise.cell(c.train_last)
-        lines.append(f"| {name} | {c.change if name != 'solution' else '-'} | {noise.cell(c.best)} | "
+        train = "-" if c.mean_train is None else f"{c.mean_train:.2f}"
+        # the spread on the last epoch only, the figure the noise markers compare: one more ± and the table
+        # no longer fits 80 columns
+        lines.append(f"| {name} | {c.change if name != 'solution' else '-'} | {c.mean_best:.2f} | "
                      f"{noise.cell(c.last)} | {train} | {sum(c.passed)} of {len(c.passed)} |")
     noun = "seed" if len(compared[0].seeds) == 1 else "seeds"
     lines.append("")
-    spread = " ± the standard deviation between seeds" if len(compared[0].seeds) > 1 else ""
+    spread = " (the last ± the standard deviation between seeds)" if len(compared[0].seeds) > 1 else ""
     lines.append(f"Test accuracy in % at the best and the last epoch, and the last epoch's training accuracy; means"
                  f"{spread} over {noun} {seeds} on {compared[0].device}, from `solutions/RESULTS.md`.")
     return "\n".join(lines)
