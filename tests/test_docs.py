@@ -365,7 +365,7 @@ def test_multiply_adds_and_the_noise_wording_of_a_comparison(repo):
     expected = noise.sentence("the solution", noise.Spread((99.40, 99.38, 99.45), 10_000),
                               "`extra.py`", noise.Spread((98.90, 98.95, 99.00), 10_000))
     assert text == expected and "the solution ahead by" in text  # 0.46 points, over six standard errors
-    with pytest.raises(docs.DocsError, match="not in the lesson's comparison"):
+    with pytest.raises(docs.DocsError, match="not in lesson1.s comparison"):
         values.value("noise:last:solutions/lesson1/other.py", "lessons/lesson1")
 
 

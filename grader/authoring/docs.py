@@ -344,8 +344,9 @@ class Values:
                                  f"`course verify --train --lesson {row.lesson}`")
         return result_value(key, row, self._target(row.lesson), self._test_counts(source)["images"])
 
-    def comparison(self, path: Path, source: str) -> list[Compared]:
-        """The solution and each extra of a lesson, restricted to one device and the seeds they all have."""
+    def comparison(self, path: Path, source: str, only: str | None = None) -> list[Compared]:
+        """The solution and each extra of a lesson (or only the extra `only`), restricted to one device and the
+        seeds they all have."""
         from grader.course.lesson import load_lesson
 
         if not (path / "lesson.toml").is_file():
@@ -354,7 +355,10 @@ class Values:
             self._results = results.read(self.results_path)
         lesson = load_lesson(path)
         files = [(f"solutions/{lesson.id}/model.py", "the lesson's solution")]
-        files += [(e.file, e.note or e.expect) for e in lesson.verify_extras]
+        files += [(e.file, e.note or e.expect) for e in lesson.verify_extras if only in (None, e.file)]
+        if len(files) == 1 and only is not None:
+            raise DocsError(f"{only} is not in {lesson.id}'s comparison ([verify] extras: "
+                            f"{', '.join(e.file for e in lesson.verify_extras) or 'none'})")
         if len(files) == 1:
             raise DocsError(f"{source} lists no [verify] extra files to compare with its solution")
         current: dict[str, list[results.ResultRow]] = {}
@@ -387,8 +391,10 @@ class Values:
         return compared
 
     def _noise(self, spec: str, path: Path, source: str) -> str:
+        """The solution against one extra, on the seeds those two share (an untrained third file waits alone)."""
+        only = spec.partition(":")[2] or None
         try:
-            return noise.marker(self.comparison(path, source), spec, self._test_counts(source)["images"])
+            return noise.marker(self.comparison(path, source, only), spec, self._test_counts(source)["images"])
         except ValueError as exc:
             raise DocsError(str(exc)) from exc
 
