@@ -580,7 +580,7 @@ def _root_workspace():
               help="Gradebook file (default: $COURSE_GRADEBOOK, then ./gradebook.sqlite in this folder).")
 @click.option("--regrade", is_flag=True,
               help="Grade again what the gradebook already has (same file, lesson, seed, grader).")
-@grading_options(without=("seed", "device"))
+@grading_options(without=("seed", "device", "validate"))  # a class is graded on the test set
 @click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Where the gradings run: processes on this machine, or tasks on a Ray cluster "
                    "(pip install -e \".[ray]\").")
@@ -674,7 +674,7 @@ def history(lesson, student, db, workspace, as_json):
 @click.argument("lesson")
 @click.option("-o", "--output", default="autograder.zip", show_default=True, type=click.Path(dir_okay=False),
               help="The zip to upload on Gradescope.")
-@grading_options(without=("device", "data_dir"))
+@grading_options(without=("device", "data_dir", "validate"))  # Gradescope grades on the test set
 @click.option("--visibility", default="visible", show_default=True,
               type=click.Choice(["visible", "hidden", "after_due_date", "after_published"]),
               help="When students see the per-criterion tests.")

@@ -87,6 +87,7 @@ class TrainStart(Event):
     train_images: int
     quick: bool
     test_images: int = 0  # the parent fills it in for the display: the trainer never sees the test split
+    measured_on: str = "test"  # the parent's too: "validation" when --validate measures held-out training images
 
 
 @dataclass(frozen=True)

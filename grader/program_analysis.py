@@ -90,6 +90,9 @@ class Structure:
     linear_params: int
     pools: int
     layer_types: list[str]
+    # Multiply-adds one image costs in the convs and Linear layers (every call, a shared layer each time it runs):
+    # the compute a design spends, beside the parameters it stores. None when a shape was unknown.
+    multiply_adds: int | None = None
 
 
 def receptive_field(graph: Graph) -> RFReport:
@@ -266,6 +269,7 @@ def summarise(ops: list[Op], weigh: Callable[[Op, set], int]) -> Structure:
     linear_layers: list[dict] = []
     layer_types: set[str] = set()
     pools = 0
+    macs: int | None = 0
     for i, op in enumerate(ops):
         if op.kind in ("input", "output", "plumbing"):
             continue
@@ -281,7 +285,10 @@ def summarise(ops: list[Op], weigh: Callable[[Op, set], int]) -> Structure:
             layer_types.add(FUNCTION_LAYER_TYPES[op.type])
         params = weigh(op, seen_params)
         layers.append(LayerInfo(name=op.name, type=op.type, params=params, detail=detail))
-
+        if op.kind in ("conv", "linear"):
+            cost = multiply_adds(op)
+            detail["multiply_adds"] = cost
+            macs = None if cost is None or macs is None else macs + cost
         if op.kind == "conv":
             convs.append(op)
             bn_after.append(_batchnorm_follows(i, ops, users))
@@ -310,7 +317,21 @@ def summarise(ops: list[Op], weigh: Callable[[Op, set], int]) -> Structure:
         linear_params=sum(layer["params"] for layer in linear_layers),
         pools=pools,
         layer_types=sorted(layer_types),
+        multiply_adds=macs,
     )
+
+
+def multiply_adds(op: Op) -> int | None:
+    """Multiply-adds of one conv or Linear call for one image: each output value costs one per weight it reads
+    (k*k*c_in/groups for a conv, in_features for a Linear); biases, BatchNorm and ReLU are left out, as usual."""
+    d, out = op.detail, op.out_shape
+    if op.kind == "linear":
+        return int(d["in"]) * int(d["out"]) if d.get("in") and d.get("out") else None
+    if not out or len(out) != 4 or not all(isinstance(s, int) for s in out) or not d.get("in_channels"):
+        return None
+    kernel = d["kernel"] if isinstance(d["kernel"], list) else [d["kernel"], d["kernel"]]
+    per_output = kernel[0] * kernel[1] * d["in_channels"] // (d.get("groups") or 1)
+    return out[1] * out[2] * out[3] * per_output
 
 
 # Reductions that, taken over the spatial dimensions, are a global pool (x.mean((2, 3)), torch.amax ...).

@@ -127,7 +127,10 @@ class RunRecord:
     epochs: list[EpochRecord] = field(default_factory=list)
     train_loss_steps: list[list[float]] = field(default_factory=list)  # [epoch fraction, loss] for the curves
     train_images: int = 0
-    test_images: int = 0
+    test_images: int = 0  # images the evaluator measured on (of the split measured_on names)
+    # "test", or "validation" for a --validate run: its "test" figures are then the held-out training images'.
+    # Added within schema 2: a record written before it reads as "test", which is what it measured.
+    measured_on: str = "test"
     target: float | None = None  # the accuracy target the verdict used, percent
     export: dict[str, Any] = field(default_factory=dict)  # how the program was exported: seconds, ops, nodes
     init: dict[str, str] = field(default_factory=dict)  # target -> the rule that drew it (trainer.init)
@@ -167,8 +170,8 @@ class RunRecord:
     @property
     def epochs_to_target(self) -> int | None:
         """The first epoch whose test accuracy reaches the target (None on a --quick run, which proves nothing)."""
-        if self.target is None or self.quick:
-            return None
+        if self.target is None or self.quick or self.measured_on != "test":
+            return None  # a validation run measured other images than the target is about
         return epochs_to_target(self.test_accs, self.target)
 
     @property

@@ -95,3 +95,21 @@ def test_normalize_matches_totensor_then_normalize(test_split):
     x = data.normalize(test_split.images[:4])
     expected = (test_split.images[:4].float().unsqueeze(1) / 255 - 0.1307) / 0.3081
     assert x.shape == (4, 1, 28, 28) and torch.allclose(x, expected)
+
+
+def test_validation_split_is_the_last_training_images_and_the_fit_split_the_rest(tmp_path, train_split):
+    from grader.mnist import VALIDATION_SIZE, split_from_files, write_split
+
+    n = len(train_split)
+    (tmp_path / "fit").mkdir()
+    (tmp_path / "val").mkdir()
+    fit = split_from_files(*write_split(tmp_path / "fit", True, part="fit"))
+    val = split_from_files(*write_split(tmp_path / "val", True, part="validation"))
+    assert len(fit) == n - VALIDATION_SIZE and len(val) == VALIDATION_SIZE
+    assert torch.equal(fit.images, train_split.images[: n - VALIDATION_SIZE])
+    assert torch.equal(val.images, train_split.images[n - VALIDATION_SIZE :])
+    assert torch.equal(val.labels, train_split.labels[n - VALIDATION_SIZE :])
+    head = split_from_files(*write_split(tmp_path / "val", True, limit=7, part="validation"))
+    assert torch.equal(head.images, train_split.images[n - VALIDATION_SIZE : n - VALIDATION_SIZE + 7])
+    with pytest.raises(ValueError, match="only the training split"):
+        write_split(tmp_path, False, part="validation")

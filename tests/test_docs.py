@@ -338,6 +338,35 @@ def test_torch_defaults_and_test_set_figures(repo):
     assert values.value("testset:image_pct", "data/MNIST/raw") == "0.01"
     assert values.value("testset:count_1", "data/MNIST/raw") == "1,135"
     assert values.value("testset:pct_1", "data/MNIST/raw") == "11.35"
+    from grader.mnist import VALIDATION_SIZE
+
+    held = values.value("testset:validation_images", "data/MNIST/raw")
+    assert held == f"{VALIDATION_SIZE:,}" and values.value("testset:train_images", "data/MNIST/raw") == "60,000"
+    assert values.value("testset:fit_images", "data/MNIST/raw") == f"{60_000 - VALIDATION_SIZE:,}"
+
+
+def test_multiply_adds_and_the_noise_wording_of_a_comparison(repo):
+    from grader.authoring import noise
+
+    values = _values(repo)
+    report = report_course_file(repo / "solutions" / "lesson1" / "model.py")
+    assert values.value("multiply_adds", "solutions/lesson1/model.py") == f"{report['structure']['multiply_adds']:,}"
+    (repo / "solutions" / "lesson1" / "extra.py").write_text(TINY_WITH_NOTE)
+    manifest = repo / "lessons" / "lesson1" / "lesson.toml"
+    manifest.write_text(manifest.read_text() + '\n[verify]\nextra = [{ file = "solutions/lesson1/extra.py", '
+                        'expect = "measure" }]\n')
+    extra = repo / "solutions" / "lesson1" / "extra.py"
+    digest = hashlib.sha256(extra.read_bytes()).hexdigest()
+    rows = [_row(repo), _row(repo, file="solutions/lesson1/extra.py", sha256=digest, last=[98.90, 98.95, 99.00],
+                             expect="measure")]
+    results.write(repo / "solutions" / "RESULTS.md", rows, "course verify --train", "2026-01-01")
+    values = docs.Values(repo, repo / "solutions" / "RESULTS.md")
+    text = values.value("noise:last:solutions/lesson1/extra.py", "lessons/lesson1")
+    expected = noise.sentence("the solution", noise.Spread((99.40, 99.38, 99.45), 10_000),
+                              "`extra.py`", noise.Spread((98.90, 98.95, 99.00), 10_000))
+    assert text == expected and "the solution ahead by" in text  # 0.46 points, over six standard errors
+    with pytest.raises(docs.DocsError, match="not in lesson1.s comparison"):
+        values.value("noise:last:solutions/lesson1/other.py", "lessons/lesson1")
 
 
 def test_json_figures_with_and_without_a_format(repo):

@@ -34,8 +34,8 @@ def _tables(text):
     return headers
 
 
-def test_the_seven_lessons_are_found():
-    assert len(READMES) == 7
+def test_the_eight_lessons_are_found():
+    assert len(READMES) == 8
 
 
 @pytest.mark.parametrize("width", WIDTHS)

@@ -235,3 +235,30 @@ def test_a_class_name_is_not_a_layer_the_operations_are(tmp_path):
     assert s.layer_types == ["Conv2d", "GlobalPool", "Linear", "ReLU"] == analysis.structure(_Borrowed()).layer_types
     assert s.batchnorm_after_conv == [False]
     assert s.linear_layers == [{"name": "head", "in": 4, "out": 10, "params": 40}]  # its weight, read by F.linear
+
+
+class _Separable(nn.Module):
+    """A full 3x3, a depthwise 3x3 and its 1x1, a shared conv run twice, and a Linear head: multiply-adds by hand."""
+
+    def __init__(self):
+        super().__init__()
+        self.full = nn.Conv2d(1, 8, 3)                    # 26x26x8 outputs, 9 each
+        self.depthwise = nn.Conv2d(8, 8, 3, groups=8)     # 24x24x8 outputs, 9 each (one channel per filter)
+        self.pointwise = nn.Conv2d(8, 16, 1)              # 24x24x16 outputs, 8 each
+        self.shared = nn.Conv2d(16, 16, 3, padding=1, bias=False)  # 12x12x16 outputs, 144 each, run twice
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(self.pointwise(self.depthwise(self.full(x))), 2)
+        x = self.shared(F.relu(self.shared(x)))  # back to back, the program would read one call of "shared"
+        return self.head(x.mean((2, 3)))
+
+
+def test_multiply_adds_per_image_are_counted_per_call_and_per_group(tmp_path):
+    net = _Separable()
+    by_hand = 26 * 26 * 8 * 9 + 24 * 24 * 8 * 9 + 24 * 24 * 16 * 8 + 2 * 12 * 12 * 16 * 144 + 16 * 10
+    graph = exported(net, tmp_path)
+    assert program_analysis.structure(graph).multiply_adds == by_hand
+    assert analysis.structure(net).multiply_adds == by_hand  # the live model's figure, the same code after the ops
+    costs = {layer.name: layer.detail.get("multiply_adds") for layer in program_analysis.structure(graph).layers}
+    assert costs["depthwise"] == 24 * 24 * 8 * 9 and costs["head"] == 160

@@ -19,6 +19,7 @@ SCHEMA_2_KEYS = {
     "train_images", "test_images", "target", "export", "evaluator", "warnings", "sandbox", "duration", "verdict",
     "best_acc", "last_acc", "epochs_to_target",
     "init",  # added within schema 2 (how the grader drew each initial tensor): readers of any 2 ignore what they lack
+    "measured_on",  # added within schema 2: "test", or "validation" for a --validate run (older records: "test")
 }
 EPOCH_KEYS = {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"}
 
@@ -47,8 +48,11 @@ def test_derived_figures_are_computed_in_one_place():
     assert (record.best_acc, record.last_acc, record.best_epoch) == (99.45, 99.41, 2)
     assert record.epochs_to_target == 2  # the first epoch at or above the 99.4 target
     assert record.epochs_to_target == record.verdict.epochs_to_target or record.verdict.epochs_to_target is None
-    # a smoke run proves nothing
+    # a smoke run proves nothing, and a validation run measured other images than the target is about
     assert RunRecord.from_dict({**record.to_dict(), "quick": True}).epochs_to_target is None
+    assert RunRecord.from_dict({**record.to_dict(), "measured_on": "validation"}).epochs_to_target is None
+    older = {k: v for k, v in record.to_dict().items() if k != "measured_on"}
+    assert RunRecord.from_dict(older).measured_on == "test"  # records written before --validate existed
 
 
 def test_a_schema_1_record_from_course_0_1_still_loads():

@@ -117,3 +117,32 @@ def test_phase_budgets_end_with_the_worker_s_description(monkeypatch):
     events.put((worker, Phase("exfiltrate")))
     with pytest.raises(IntegrityError, match="unknown phase"):
         list(phases.Phases(time.monotonic() + 5).watch(events, worker))
+
+
+def test_validate_measures_the_held_out_training_images_and_never_trains_on_them(submission, train_split):
+    """--validate: the evaluator's room holds the last 5,000 training images (its first 2,000 on --quick), the
+    trainer's only images before them; the record and the verdict say what was measured, and it is no pass."""
+    import torch
+
+    from grader.channel import cold_start
+    from grader.mnist import VALIDATION_SIZE, split_from_files
+
+    rooms = {}
+
+    def launch(module, **kw):  # the data is written before any child starts: read what each room was handed
+        files = sorted(kw["cwd"].glob("*-images-idx3-ubyte"))
+        rooms[kw["name"]] = split_from_files(files[0], files[0].with_name(files[0].name.replace("images-idx3",
+                                                                                                "labels-idx1")))
+        return cold_start(module, **kw)
+
+    request = GradeRequest(submission("tiny"), options=GradeOptions.of(quick=True, device="cpu", validate=True))
+    record = grading.grade(request, None, launch=launch).record
+    start = len(train_split) - VALIDATION_SIZE
+    seen, trained = rooms["evaluator"], rooms["trainer"]
+    assert torch.equal(seen.images, train_split.images[start : start + len(seen)])
+    assert torch.equal(seen.labels, train_split.labels[start : start + len(seen)])
+    assert len(trained) == record.train_images and len(trained) <= start
+    assert torch.equal(trained.images, train_split.images[: len(trained)])  # all of it before the held-out part
+    assert record.measured_on == "validation" and record.test_images == len(seen)
+    assert record.status == "smoke" and record.verdict.criteria[-1].passed is None
+    assert "validation" in record.verdict.message and record.epochs_to_target is None

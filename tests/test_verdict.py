@@ -59,3 +59,12 @@ def test_quick_is_never_a_pass():
 def test_epochs_to_target():
     assert epochs_to_target([90, 99.4, 99.5], 99.4) == 2
     assert epochs_to_target([90], 99.4) is None
+
+
+def test_validation_is_never_a_pass_and_says_what_it_measured():
+    c = Criteria(max_params=20000, accuracy=AccuracyRule(50, "best"))
+    v = judge(c, REPORT, [99.9], validate=True)
+    acc = v.criteria[-1]
+    assert v.status == "smoke" and v.exit_code == 0 and acc.passed is None and v.epochs_to_target is None
+    assert "validation" in acc.label.lower() and "--validate" in acc.threshold and "validation" in v.message
+    assert judge(Criteria(max_params=100, accuracy=AccuracyRule(50)), REPORT, [99.9], validate=True).status == "failed"

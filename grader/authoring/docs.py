@@ -3,7 +3,8 @@
 A marker is `<!-- value: KEY SOURCE -->TEXT<!-- /value -->`; TEXT is replaced by the value. Tables use the block
 form, markers on their own lines. SOURCE is, by key:
 
-- a repo-relative model file: params, rf, rf_final, param_table, rf_table, rf_row:FIELD:LAYER (one cell of the
+- a repo-relative model file: params, multiply_adds (per image), rf, rf_final, param_table, rf_table,
+  rf_row:FIELD:LAYER (one cell of the
   receptive-field walk), bias_saving (what the bias-free convs would cost with a bias), translate_px (the
   largest whole-pixel shift its AUGMENT's translate can draw on a 28-pixel image), schedule:FIELD,
   onecycle:ARG and lr_levers (its learning-rate schedule, built and stepped as the grader does);
@@ -13,11 +14,14 @@ form, markers on their own lines. SOURCE is, by key:
 - a lesson folder: criterion:NAME, binomial_se and binomial_se_images (the standard error of a test accuracy
   at the lesson's target), translate_px (of the lesson's default recipe), compare_table (the solution beside
   the files its lesson.toml `[verify]` table lists, on the seeds and device they share);
-- data/MNIST/raw: testset:images, testset:image_pct, testset:count_D and testset:pct_D (images of digit D);
+- data/MNIST/raw: testset:images, testset:image_pct, testset:count_D and testset:pct_D (images of digit D),
+  and the training split's testset:train_images, testset:fit_images, testset:validation_images (--validate);
 - torch: default:CLASS.ARG, a torch.optim.lr_scheduler class's default argument (default:OneCycleLR.pct_start).
 - a JSON file a script wrote (benchmarks/results/*.json): json:DOTTED.PATH, or json:DOTTED.PATH:FORMAT with a
   Python format spec (json:candidates.dw20.min_last_k_min:.2f);
-- solutions/RESULTS.md itself: gradescope_fit (which lessons fit Gradescope's time on half a CPU).
+- solutions/RESULTS.md itself: gradescope_fit (which lessons fit Gradescope's time on half a CPU);
+- a lesson folder: noise:FIELD:FILE, the solution against one [verify] extra with mean ± spread and what the
+  noise allows ("within noise", "ahead by N standard errors"; grader.authoring.noise), FIELD best or last.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from grader import atomic, paths
-from grader.authoring import results, trusted
+from grader.authoring import noise, results, trusted
 from grader.authoring.schedule import Schedule, lr_levers, lr_schedule, onecycle_arg, plain, schedule_field
 from grader.errors import CourseError, DocsError
 
@@ -171,7 +175,7 @@ class Values:
         from grader.course.lesson import load_lesson
 
         for part in Path(source).parts:
-            if re.fullmatch(r"lesson\d+", part) and (self.root / "lessons" / part / "lesson.toml").is_file():
+            if re.fullmatch(r"lesson\d+[a-z]?", part) and (self.root / "lessons" / part / "lesson.toml").is_file():
                 return load_lesson(self.root / "lessons" / part)
         raise DocsError(f"{source} is not inside a lesson's folder (lessons/lessonN or solutions/lessonN), so its "
                         "recipe defaults are unknown")
@@ -205,10 +209,17 @@ class Values:
             return f"{n:,}"
         if name == "image_pct":
             return f"{100 / n:g}"
+        if name in ("train_images", "fit_images", "validation_images"):  # `course grade --validate`'s split
+            from grader.mnist import part_range
+
+            total = self._test_counts(source, train=True, data_dir=path)["images"]
+            start, stop = part_range(total, {"train_images": "all", "fit_images": "fit"}.get(name, "validation"))
+            return f"{stop - start:,}"
         if m:
             count = counts["digits"][int(m.group(2))]
             return f"{count:,}" if m.group(1) == "count" else f"{100 * count / n:.2f}"
-        raise DocsError(f"unknown testset field {name!r}; known: images, image_pct, count_D, pct_D (D a digit)")
+        raise DocsError(f"unknown testset field {name!r}; known: images, image_pct, count_D, pct_D (D a digit), "
+                        "train_images, fit_images, validation_images")
 
     def _lesson_stat(self, key: str, path: Path, source: str) -> str:
         from grader.course.lesson import load_lesson
@@ -281,8 +292,9 @@ class Values:
                                  f"`course verify --train --lesson {row.lesson}`")
         return result_value(key, row, self._target(row.lesson), self._test_counts(source)["images"])
 
-    def comparison(self, path: Path, source: str) -> list[Compared]:
-        """The solution and each extra of a lesson, restricted to one device and the seeds they all have."""
+    def comparison(self, path: Path, source: str, only: str | None = None) -> list[Compared]:
+        """The solution and each extra of a lesson (or only the extra `only`), restricted to one device and the
+        seeds they all have."""
         from grader.course.lesson import load_lesson
 
         if not (path / "lesson.toml").is_file():
@@ -291,7 +303,10 @@ class Values:
             self._results = results.read(self.results_path)
         lesson = load_lesson(path)
         files = [(f"solutions/{lesson.id}/model.py", "the lesson's solution")]
-        files += [(e.file, e.note or e.expect) for e in lesson.verify_extras]
+        files += [(e.file, e.note or e.expect) for e in lesson.verify_extras if only in (None, e.file)]
+        if len(files) == 1 and only is not None:
+            raise DocsError(f"{only} is not in {lesson.id}'s comparison ([verify] extras: "
+                            f"{', '.join(e.file for e in lesson.verify_extras) or 'none'})")
         if len(files) == 1:
             raise DocsError(f"{source} lists no [verify] extra files to compare with its solution")
         current: dict[str, list[results.ResultRow]] = {}
@@ -322,6 +337,14 @@ class Values:
             compared.append(Compared(file, change, row.expect, device, seeds, [row.best[i] for i in pos],
                                      [row.last[i] for i in pos], train, [row.passed[i] for i in pos]))
         return compared
+
+    def _noise(self, spec: str, path: Path, source: str) -> str:
+        """The solution against one extra, on the seeds those two share (an untrained third file waits alone)."""
+        only = spec.partition(":")[2] or None
+        try:
+            return noise.marker(self.comparison(path, source, only), spec, self._test_counts(source)["images"])
+        except ValueError as exc:
+            raise DocsError(str(exc)) from exc
 
     def _extra_of(self, source: str) -> str | None:
         """The lesson whose `[verify]` table lists this file, if one does."""
@@ -375,6 +398,7 @@ KEYS: dict[str, Key] = {
     "param_table": _model_key(lambda r: param_table(r), block=True),
     "rf_table": _model_key(lambda r: rf_table(r), block=True),
     "bias_saving": _model_key(lambda r: f"{bias_saving(r):,}"),
+    "multiply_adds": _model_key(lambda r: f"{r['structure']['multiply_adds']:,}"),
     "rf_row:": Key("rf_row:FIELD:LAYER", lambda v, spec, path, source: rf_row(v._measure(path, source), spec, source),
                    takes_file=True),
     **{key: _result_key(key) for key in ("best_acc", "last_acc", "epochs_to_target", "passed", "seeds", "best_range",
@@ -391,6 +415,7 @@ KEYS: dict[str, Key] = {
     "binomial_se_images": _lesson_key("binomial_se_images"),
     "compare_table": Key("compare_table", lambda v, _, path, source: compare_table(v.comparison(path, source)),
                          block=True),
+    "noise:": Key("noise:FIELD:FILE", lambda v, spec, path, source: v._noise(spec, path, source)),
     "criterion:": Key("criterion:NAME", lambda v, name, path, source: v._criterion(name, path, source)),
     "testset:": Key("testset:FIELD", lambda v, name, path, source: v._testset(name, path, source)),
     "default:": Key("default:CLASS.ARG", lambda v, spec, path, source: torch_default(spec, source)),
@@ -448,12 +473,15 @@ def compare_table(compared: list[Compared]) -> str:
         name = ("solution" if c.file.endswith("/model.py") and c.file.startswith("solutions/")
                 else f"`{c.file.rsplit('/', 1)[-1]}`")
         train = "-" if c.mean_train is None else f"{c.mean_train:.2f}"
-        lines.append(f"| {name} | {c.change if name != 'solution' else '-'} | {c.mean_best:.2f} | {c.mean_last:.2f} | "
-                     f"{train} | {sum(c.passed)} of {len(c.passed)} |")
+        # the spread on the last epoch only, the figure the noise markers compare: one more ± and the table
+        # no longer fits 80 columns
+        lines.append(f"| {name} | {c.change if name != 'solution' else '-'} | {c.mean_best:.2f} | "
+                     f"{noise.cell(c.last)} | {train} | {sum(c.passed)} of {len(c.passed)} |")
     noun = "seed" if len(compared[0].seeds) == 1 else "seeds"
     lines.append("")
-    lines.append(f"Test accuracy in % at the best and the last epoch, and the last epoch's training accuracy; means "
-                 f"over {noun} {seeds} on {compared[0].device}, from `solutions/RESULTS.md`.")
+    spread = " (the last ± the standard deviation between seeds)" if len(compared[0].seeds) > 1 else ""
+    lines.append(f"Test accuracy in % at the best and the last epoch, and the last epoch's training accuracy; means"
+                 f"{spread} over {noun} {seeds} on {compared[0].device}, from `solutions/RESULTS.md`.")
     return "\n".join(lines)
 
 
@@ -676,6 +704,7 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _number(name: str) -> int:
-    m = re.search(r"(\d+)$", name)
-    return int(m.group(1)) if m else 1_000_000
+def _number(name: str) -> tuple:
+    from grader.course.lesson import lesson_sort_key
+
+    return lesson_sort_key(name)

@@ -213,9 +213,10 @@ def _duration(seconds: float) -> str:
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
-def _lesson_number(lesson_id: str) -> int:
-    m = re.search(r"(\d+)$", lesson_id)
-    return int(m.group(1)) if m else 1_000_000
+def _lesson_number(lesson_id: str) -> tuple:
+    from grader.course.lesson import lesson_sort_key
+
+    return lesson_sort_key(lesson_id)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -280,9 +280,19 @@ def load_lesson(path: Path) -> Lesson:
     return parse_lesson(raw, path)
 
 
+# A lesson id: "lesson" and its place in the course, a number with an optional letter for a lesson inserted after
+# that number's (lesson6b comes after lesson6 and before lesson7), so that later lessons keep their names.
+LESSON_ID = re.compile(r"lesson(\d+)([a-z]?)")
+
+
+def lesson_sort_key(name: str) -> tuple:
+    """Course order of a lesson id: lesson2 before lesson10, lesson6 before lesson6b before lesson7; others last."""
+    m = LESSON_ID.fullmatch(name)
+    return (int(m.group(1)), m.group(2), name) if m else (1_000_000, "", name)
+
+
 def _lesson_key(p: Path):
-    m = re.search(r"(\d+)$", p.name)
-    return (int(m.group(1)) if m else 1_000_000, p.name)
+    return lesson_sort_key(p.name)
 
 
 def lesson_ids(root: Path | None = None) -> list[str]:
@@ -294,9 +304,9 @@ def lesson_ids(root: Path | None = None) -> list[str]:
 
 
 def get_lesson(lesson_id: str, root: Path | None = None) -> Lesson:
-    """The lesson named `lesson_id`; "6" is accepted for "lesson6"."""
+    """The lesson named `lesson_id`; "6" is accepted for "lesson6" (and "6b" for "lesson6b")."""
     root = root or lessons_dir()
-    if lesson_id.isdigit():
+    if re.fullmatch(r"\d+[a-z]?", lesson_id):  # "6" is lesson6, "6b" lesson6b
         lesson_id = f"lesson{lesson_id}"
     path = root / lesson_id
     if not (path / "lesson.toml").is_file():

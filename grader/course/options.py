@@ -91,6 +91,12 @@ class GradeOptions:
     # training: minutes of CPU cannot change that verdict. True trains it anyway, to watch it learn.
     train_anyway: bool = field(default=False, metadata=_cli(
         "Train even when a static criterion already fails (the verdict stays failed)."))
+    # off: a grading measures the test set, as the assignment's rule does. On, a student choosing between designs
+    # trains on the first 55,000 training images and measures the last 5,000 (grader.mnist's validation split), so
+    # the test set confirms once, at the end; a validation run is never a pass.
+    validate: bool = field(default=False, metadata=_cli(
+        "Choose a design: train on the first 55,000 training images and measure on the last 5,000 instead of the "
+        "test set. Never a pass."))
     # the defaults of LoopOptions: each has its own why there
     loop: LoopOptions = LoopOptions()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from grader.course.lesson import Criteria
+from grader.mnist import VALIDATION_SIZE
 
 PASSED, FAILED, ERROR, SMOKE = "passed", "failed", "error", "smoke"
 EXIT_CODES = {PASSED: 0, FAILED: 1, ERROR: 2, SMOKE: 0}
@@ -127,14 +128,23 @@ def judge_accuracy(criteria: Criteria, test_accs: list[float]) -> CriterionResul
     )
 
 
-def judge(criteria: Criteria, report: dict, test_accs: list[float] | None = None, quick: bool = False) -> Verdict:
-    """The whole verdict: static criteria, then accuracy if the model was trained (never a pass when quick)."""
+VALIDATION_MESSAGE = (f"validation run (--validate): measured on the {VALIDATION_SIZE:,} held-out training images, "
+                      "not the test set; a figure to choose a design by, never a grade")
+
+
+def judge(criteria: Criteria, report: dict, test_accs: list[float] | None = None, quick: bool = False,
+          validate: bool = False) -> Verdict:
+    """The whole verdict: static criteria, then accuracy if the model was trained (never a pass when quick, nor
+    when `validate` measured the validation split instead of the test set the rule is about)."""
     results = judge_static(criteria, report)
     to_target = None
     if criteria.accuracy is not None and test_accs is not None:
         acc = judge_accuracy(criteria, test_accs)
-        if quick:
-            acc.passed, acc.threshold = None, f"{acc.threshold} (not judged: --quick)"
+        if validate:
+            acc.label = acc.label.replace("test accuracy", "validation accuracy").replace("Test accuracy",
+                                                                                          "Validation accuracy")
+        if quick or validate:
+            acc.passed, acc.threshold = None, f"{acc.threshold} (not judged: {'--quick' if quick else '--validate'})"
         else:
             to_target = epochs_to_target(test_accs, criteria.accuracy.target)
         results.append(acc)
@@ -144,6 +154,8 @@ def judge(criteria: Criteria, report: dict, test_accs: list[float] | None = None
     if failed:
         status = FAILED
         message = "failed: " + "; ".join(f"{c.label} {c.measured} (needs {c.threshold})" for c in failed)
+    elif validate:  # SMOKE's meaning, "trained, not graded": exit 0, never marks the lesson passed
+        status, message = SMOKE, VALIDATION_MESSAGE + (" (--quick: one epoch on a subset)" if quick else "")
     elif quick:
         status, message = SMOKE, "smoke run (--quick): the model trains; grade without --quick for a verdict"
     else:

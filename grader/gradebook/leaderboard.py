@@ -72,8 +72,9 @@ def lesson_order(lesson: str | None) -> tuple:
     """lesson2 before lesson10; the course target (no lesson) last."""
     if lesson is None:
         return (1, 0, "")
-    m = re.search(r"(\d+)$", lesson)
-    return (0, int(m.group(1)) if m else math.inf, lesson)
+    from grader.course.lesson import lesson_sort_key
+
+    return (0, *lesson_sort_key(lesson))
 
 
 def _target(lesson: str | None) -> float | None:

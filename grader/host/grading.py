@@ -279,9 +279,14 @@ def grade(request: GradeRequest, lesson: Lesson | None, on_event: Callable[[Show
 
     try:
         quick = options.quick
-        sample = mnist.write_split(rooms.worker, True, options.data_dir, CHECK_TRAIN)
-        train = mnist.write_split(rooms.trainer, True, options.data_dir, QUICK_TRAIN if quick else None)
-        test = mnist.write_split(rooms.evaluator, False, options.data_dir, QUICK_TEST if quick else None)
+        # --validate: the trainer gets the training split less its last 5,000 images, and the evaluator those
+        # 5,000 in place of the test set; the evaluator measures whatever it is handed, the same way.
+        fit = "fit" if options.validate else "all"
+        sample = mnist.write_split(rooms.worker, True, options.data_dir, CHECK_TRAIN, part=fit)
+        train = mnist.write_split(rooms.trainer, True, options.data_dir, QUICK_TRAIN if quick else None, part=fit)
+        test = (mnist.write_split(rooms.evaluator, True, options.data_dir, QUICK_TEST if quick else None,
+                                  part="validation") if options.validate
+                else mnist.write_split(rooms.evaluator, False, options.data_dir, QUICK_TEST if quick else None))
         run.test_images = _count_items(test[1])
         criteria = run.criteria
         task = WorkerTask(
@@ -380,7 +385,8 @@ def _from_worker(run: _Run, event: Event, kids: _Children) -> None:
 def _from_trainer(run: _Run, event: Event, kids: _Children) -> None:
     rooms = kids.rooms
     if isinstance(event, TrainStart):
-        run.emit(replace(event, test_images=run.test_images))
+        run.emit(replace(event, test_images=run.test_images,
+                         measured_on="validation" if run.request.options.validate else "test"))
     elif isinstance(event, Progress):
         if event.loss is not None:
             run.steps.append([round(event.epoch - 1 + event.step / max(event.steps, 1), 4), event.loss])
@@ -468,13 +474,14 @@ def _described(run: _Run) -> dict[str, Any]:
         lesson=run.lesson.id if run.lesson else None, params=run.count.total if run.count else None,
         params_detail=run.count.to_dict() if run.count else {}, rf=rf.get("rf_before_global_pool"),
         rf_final=rf.get("rf_final"), report=report, export=run.export,
-        target=run.criteria.accuracy.target if run.criteria.accuracy else None)
+        target=run.criteria.accuracy.target if run.criteria.accuracy else None,
+        measured_on="validation" if run.request.options.validate else "test")
 
 
 def _judged(run: _Run, record: RunRecord) -> RunRecord:
     """The record with its verdict, which carries the record's warnings (a fixed recipe, a skipped import ...)."""
     record.verdict = judge(run.criteria, record.report, record.test_accs if record.trained else None,
-                           quick=run.request.options.quick)
+                           quick=run.request.options.quick, validate=run.request.options.validate)
     record.verdict.warnings = list(record.warnings)
     return record
 

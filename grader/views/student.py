@@ -89,7 +89,9 @@ def show_check(result, out: Console) -> None:
     out.print(rf_table(r["rf"]))
     if r["rf"].get("warning"):
         say(out, r["rf"]["warning"], style="yellow", label="[yellow]warning:[/]", markup=False)
-    say(out, f"Parameters: [bold]{r['params']:,}[/]   receptive field: {escape(rf_text(r['rf']))}")
+    macs = r["structure"].get("multiply_adds")
+    say(out, f"Parameters: [bold]{r['params']:,}[/]   multiply-adds per image: [bold]"
+             f"{'unknown' if macs is None else f'{macs:,}'}[/]   receptive field: {escape(rf_text(r['rf']))}")
     out.print(Panel(structure_lines(r["structure"]), title="Structure", expand=False))
     out.print(criteria_table(result.verdict))
     for warning in result.verdict.warnings:  # code the policy skipped instead of refusing, at file:line:col
@@ -175,8 +177,9 @@ class GradeProgress:
         elif isinstance(event, TrainStart):
             self.epochs = event.epochs
             label = " [yellow](--quick smoke run: 1 epoch on a subset, never a pass)[/]" if event.quick else ""
+            held = " held-out training (validation) images" if event.measured_on == "validation" else ""
             say(self.out, f"Training on {escape(device_text(event.device))}: {plural(event.epochs, 'epoch')} of "
-                          f"{event.train_images:,} images, testing on {event.test_images:,}{label}")
+                          f"{event.train_images:,} images, testing on {event.test_images:,}{held}{label}")
             for note in epoch_notes({}, event.epochs, self.asked_epochs, event.quick):
                 say(self.out, note, label="[yellow]note:[/]", markup=False)
             self.steps = event.steps_per_epoch
@@ -241,7 +244,7 @@ def show_grade(result, out: Console, asked_epochs: int | None = None) -> None:
         out.print(metrics_table(rec))
     out.print(criteria_table(verdict))
     lines = [
-        f"untrained model: {fmt_num(rec.baseline_test_acc, '.2f')}% test accuracy (chance is about 10%)",
+        f"untrained model: {fmt_num(rec.baseline_test_acc, '.2f')}% {rec.measured_on} accuracy (chance is about 10%)",
         f"epochs to target: {verdict.epochs_to_target if verdict.epochs_to_target else '-'}",
         f"seed {rec.seed} on {device_text(rec.device_name)}, torch {rec.versions.get('torch')}, "
         f"{fmt_num(rec.duration, '.1f')}s",
@@ -249,6 +252,8 @@ def show_grade(result, out: Console, asked_epochs: int | None = None) -> None:
     ] if rec.trained else [f"judged in {fmt_num(rec.duration, '.1f')}s without training; "
                            f"{rec.params:,} parameters counted on the exported program"]
     title = {PASSED: "PASSED", FAILED: "FAILED", SMOKE: "SMOKE RUN (not graded)"}[verdict.status]
+    if rec.measured_on == "validation" and verdict.status == SMOKE:
+        title = "VALIDATION RUN (not graded)"
     warnings = [Text(f"warning: {w}", style="yellow") for w in verdict.warnings or rec.warnings]
     if rec.trained:  # a run judged without training has no epochs to compare --epochs with
         warnings += [Text(f"note: {n}", style="yellow") for n in

@@ -12,7 +12,7 @@ def lesson_name(lesson: str | None) -> str:
     """'lesson1' -> 'lesson 1', as a sentence says it; no lesson is the course target."""
     if not lesson:
         return "the course target"
-    m = re.fullmatch(r"lesson(\d+)", lesson)
+    m = re.fullmatch(r"lesson(\d+[a-z]?)", lesson)
     return f"lesson {m.group(1)}" if m else lesson
 
 
