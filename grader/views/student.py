@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 from rich import box
@@ -378,15 +379,21 @@ def progress_bar(progress, width: int = 30) -> Text:
     return text
 
 
+def _two_line_width(title: str) -> int:
+    """The narrowest column that wraps `title` at spaces into at most two lines."""
+    return next(w for w in range(1, len(title) + 1) if len(textwrap.wrap(title, w, break_long_words=False)) <= 2)
+
+
 def show_list(progress, out: Console) -> None:
     cells = [(("→ " if row.current else "  ") + row.id, row.title, row.status, _best(row), _last(row))
              for row in progress.rows]
     heads = ("lesson", "title", "status", "best / goal", "last run")
     fixed = sum(max(len(c[i]) for c in [heads, *cells]) for i in (0, 2, 3))
     # Title and last run share what the fixed cells leave (padding, separators and edges take 14): the title gets
-    # up to 60 % (two lines at most for every title of the course at 80 columns), the last run wraps in the rest.
+    # the narrowest width that keeps every title to two lines, and at least 60 %; the last run wraps in the rest.
     room = max(out.width - fixed - 14, 24)
-    title_width = min(max(len(c[1]) for c in cells), max(room * 3 // 5, 14)) if cells else 5
+    two_lines = max((_two_line_width(c[1]) for c in cells), default=5)
+    title_width = min(max(len(c[1]) for c in cells), max(room * 3 // 5, two_lines, 14), room - 8) if cells else 5
     table = Table(box=box.SIMPLE_HEAVY, pad_edge=False)
     table.add_column("lesson", no_wrap=True)
     table.add_column("title", max_width=title_width)
