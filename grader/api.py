@@ -12,7 +12,7 @@ from grader.course.lesson import DEFAULT_CRITERIA, Lesson, get_lesson
 from grader.course.options import GradeOptions
 from grader.course.verdict import Verdict, judge
 from grader.errors import UsageError
-from grader.events import Shown
+from grader.events import BatchEvent, Shown
 from grader.record import GradeRequest, RunRecord
 
 
@@ -39,7 +39,9 @@ class GradeResult:
 
     @property
     def verdict(self) -> Verdict:
-        return self.record.verdict
+        verdict = self.record.verdict
+        assert verdict is not None  # api.grade judges every record it returns
+        return verdict
 
     def _repr_html_(self) -> str:  # Jupyter: criteria, every epoch, and the curves
         from grader.views.html import grade_html
@@ -113,7 +115,7 @@ def _gradebook(db, must_exist: bool = False, workspace=None) -> Path:
 
 def grade_all(folder, lesson_id: str | None = None, options: GradeOptions = GradeOptions(), jobs: int | None = None,
               devices: list[str] | None = None, seeds: int = 1, db=None, regrade: bool = False,
-              on_event: Callable[[dict], None] | None = None, backend: str = "local", address: str | None = None,
+              on_event: Callable[[BatchEvent], None] | None = None, backend: str = "local", address: str | None = None,
               per_gpu: int | None = None):
     """Grade every submission in `folder` into the gradebook `db` (default: ./gradebook.sqlite); a BatchResult.
 
@@ -190,7 +192,7 @@ def build_autograder(lesson_id: str, out, options: GradeOptions = GradeOptions()
     return autograder.build(autograder.AutograderConfig(lesson_id, options, visibility), Path(out))
 
 
-def run_autograder(root, on_event: Callable[[dict], None] | None = None):
+def run_autograder(root, on_event: Callable[[Shown], None] | None = None):
     """Grade ROOT/submission as ROOT/source/autograder.json says and write ROOT/results/results.json."""
     from grader.gradescope import autograder
 

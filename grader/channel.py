@@ -290,8 +290,8 @@ class ParentLink:
         sys.stdout = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
         return cls(reader, writer)
 
-    def emit(self, event: Event | dict[str, Any]) -> None:
-        """Send one event (a batch job's events are still plain dicts, read by its own parent)."""
+    def emit(self, event: Event) -> None:
+        """Send one event."""
         self._writer.write(json_line(event))
 
     def receive(self) -> dict[str, Any] | None:

@@ -8,7 +8,12 @@ the wrong type, is an EventError there: the run cannot be trusted, and the messa
 
 The parent hands the second kind (Shown: CheckReport, TrainStart, Progress, EpochDone) to its `on_event` callback,
 the progress views; `course verify` adds its own (VerifyStatic, VerifyRun, VerifyDone). Those never cross a
-channel from a child. No torch and no other grader module: every process imports this first.
+channel from a child.
+
+A batch (grader.batch) hands its `on_event` a third kind (BatchEvent): the batch's start, each grading's start (or
+its retry on another Ray node), what each grading shows, and how each ended. Only a Ray task's (TASK_KINDS) cross
+a process, as plain data its head parses back. No torch and no other grader module: every process imports this
+first.
 """
 
 from __future__ import annotations
@@ -246,23 +251,109 @@ class VerifyDone(Event):
     run: Any
 
 
+# ------------------------------------------------------------------------------------------------------ a batch
+
+
+@dataclass(frozen=True)
+class BatchStart(Event):
+    """A batch found its submissions and is about to run its gradings (grader.batch.head)."""
+
+    EVENT: ClassVar[str] = "batch"
+    total: int  # gradings to run, those of submissions that cannot be graded (error rows) included
+    skipped: int  # (submission, seed) pairs the gradebook has already
+    jobs: int  # gradings at a time
+    devices: list[str]
+    students: int
+
+
+@dataclass(frozen=True)
+class _JobPlaced(Event):
+    """One grading of a batch, (student, seed), begins on `device`."""
+
+    student: str
+    seed: int
+    device: str  # a device on this machine, or a Ray task's "host GPU 0" / "host CPU"
+    node: str = ""  # the Ray node's id; "" on this machine
+    gpu_ids: list[str] = field(default_factory=list)  # the GPUs Ray gave the task; none on this machine
+
+
+@dataclass(frozen=True)
+class JobStarted(_JobPlaced):
+    """A pool started one grading of the batch."""
+
+    EVENT: ClassVar[str] = "job"
+
+
+@dataclass(frozen=True)
+class JobRetried(_JobPlaced):
+    """Ray runs a grading again (its node or its Ray worker died): the head saw a second start of it."""
+
+    EVENT: ClassVar[str] = "job-retry"
+
+
+@dataclass(frozen=True)
+class JobShown(Event):
+    """What one grading of the batch shows while it trains (its check report is left out: the batch shows none)."""
+
+    EVENT: ClassVar[str] = "job-shown"
+    student: str
+    seed: int
+    shown: TrainStart | Progress | EpochDone
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"event": self.EVENT, "student": self.student, "seed": self.seed, "shown": self.shown.to_dict()}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one (submission, seed) of a batch ended: a row of its report and of `course teach grade-all --json`."""
+
+    student: str
+    seed: int
+    source: str
+    status: str  # passed | failed | smoke | error | skipped
+    device: str | None = None  # None: it never ran (a skipped one, a submission that cannot be graded)
+    params: int | None = None  # None: no program was counted
+    best_acc: float | None = None
+    duration: float | None = None  # None: it never ran
+    message: str = ""
+    run_id: int | None = None  # None: nothing was recorded in the gradebook
+
+
+@dataclass(frozen=True)
+class BatchDone(Event):
+    """One (submission, seed) of the batch ended and is recorded, or cannot be graded: a line of the report."""
+
+    EVENT: ClassVar[str] = "done"
+    outcome: Outcome
+
+
+BatchEvent = BatchStart | JobStarted | JobRetried | JobShown | BatchDone  # what a batch hands its on_event
+
+
 # ---------------------------------------------------------------------------------------------------- parsing
 
 
 KINDS: dict[str, type[Event]] = {cls.EVENT: cls for cls in (Failed, Phase, Described, TrainStart, StateSaved,
                                                             Progress, EpochTrained, TrainResult, EvaluatorReady,
                                                             Loaded, Measured, ZygoteReady)}
+TASK_KINDS: dict[str, type[Event]] = {cls.EVENT: cls for cls in (JobStarted, JobShown)}  # a Ray task's, to its head
 _NON_FINITE = {"nan", "inf", "-inf"}  # how grader.record.json_safe writes a float JSON has no word for
 
 
-def parse(raw: object) -> Event:
-    """The event a decoded channel line describes; EventError naming what is wrong when it is not one."""
+def parse(raw: object, kinds: dict[str, type[Event]] = KINDS) -> Event:
+    """The event a decoded channel line describes, one of `kinds`; EventError naming what is wrong when it is not."""
     if not isinstance(raw, dict) or not isinstance(raw.get("event"), str):
         raise EventError("not an event (a JSON object with an \"event\" name)")
     name = raw["event"]
-    cls = KINDS.get(name)
+    cls = kinds.get(name)
     if cls is None:
         raise EventError(f"unknown event {name[:40]!r}")
+    return _parse_as(cls, raw)
+
+
+def _parse_as(cls: type[Event], raw: dict[str, Any]) -> Event:
+    name = cls.EVENT
     hints = typing.get_type_hints(cls)
     values = {}
     for f in fields(cls):
@@ -277,6 +368,10 @@ def _typed(value: object, hint: object, where: str) -> object:
     """`value` as `hint` says (a float may travel as "nan"); EventError when it cannot be."""
     if hint is object or hint is Any:
         return value
+    if isinstance(hint, type) and issubclass(hint, Event):  # an event inside an event (JobShown's)
+        if isinstance(value, dict) and value.get("event") == hint.EVENT:
+            return _parse_as(hint, value)
+        raise EventError(f"{where} is not a {hint.EVENT!r} event")
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         options = typing.get_args(hint)
         if value is None and type(None) in options:

@@ -22,10 +22,12 @@ from click.testing import CliRunner
 import course
 from grader import api
 from grader.batch import head as batch
+from grader.batch import ray_pool
 from grader.batch.head import BatchConfig
 from grader.batch.job import JobSpec
 from grader.course.options import GradeOptions
 from grader.errors import UsageError
+from grader.events import BatchEvent, EpochDone, JobRetried, JobShown, JobStarted
 from grader.gradebook import store
 from tests.conftest import ROOT, SUBMISSIONS
 
@@ -95,6 +97,37 @@ def test_backend_ray_without_ray_says_how_to_install_it(tmp_path, monkeypatch):
                                           "--db", str(tmp_path / "g.sqlite")])
     assert out.exit_code == 2 and 'pip install -e ".[ray]"' in out.output, out.output
     assert not (tmp_path / "g.sqlite").exists()  # refused before anything ran
+
+
+class _Mailbox:
+    """A stand-in for the head's _Events actor and for the `ray` module the relay calls: what tasks put, as data."""
+
+    def __init__(self, *taken: list):
+        self.batches = list(taken)
+        self.take = self  # the relay calls events.take.remote(), then ray.get(...)
+
+    def remote(self):
+        return self.batches.pop(0) if self.batches else []
+
+    def get(self, taken, timeout=None):
+        return taken
+
+
+def test_the_relay_types_what_tasks_send_and_names_a_second_start_a_retry():
+    """A task's events arrive as plain data: the head parses them, drops a malformed one and a finished grading's."""
+    started = JobStarted("ann", 0, "node-a CPU", "a")
+    epoch = JobShown("ann", 0, EpochDone(1, 0.5, 90.0, 0.4, 91.0, 0.01, 2.0))
+    again = JobStarted("ann", 0, "node-b CPU", "b")
+    mailbox = _Mailbox([started.to_dict(), {"event": "job", "student": "ann"}, epoch.to_dict()],
+                       [again.to_dict(), {"event": "job-shown", "student": "ann", "seed": 0, "shown": {}}],
+                       [epoch.to_dict()], [epoch.to_dict()])
+    shown: list[BatchEvent] = []
+    relay = ray_pool._Relay(mailbox, mailbox, shown.append)
+    relay.pump()
+    relay.pump()
+    relay.finish(JobSpec("ann", "model.py", "ann.py"))  # its last events land first, then none after
+    relay.pump()
+    assert shown == [started, epoch, JobRetried("ann", 0, "node-b CPU", "b"), epoch]
 
 
 def test_ray_options_need_the_ray_backend(tmp_path):
@@ -206,7 +239,7 @@ def test_ctrl_c_on_a_local_cluster_keeps_what_finished(tmp_path):
 def test_a_cpu_cluster_grades_into_the_gradebook_and_resumes(cluster, tmp_path):
     root = _students(tmp_path / "subs", alice="tiny", bob="syntax_error", carol="no_net", dora="forward_raises")
     db = tmp_path / "class.sqlite"
-    events: list[dict] = []
+    events: list[BatchEvent] = []
     pool = RayPool(cluster.address)
     assert pool.describe() == (["Ray, 1 node: 2 CPU(s)"], 2)
     first = batch.grade_all(root, db, BatchConfig(options=GradeOptions(quick=True), pool=pool), events.append)
@@ -217,9 +250,9 @@ def test_a_cpu_cluster_grades_into_the_gradebook_and_resumes(cluster, tmp_path):
     assert "syntax error" in by_student["bob"].message and "defines no Net" in by_student["carol"].message
     assert by_student["dora"].status == "error" and "not recorded" not in by_student["dora"].message
     # every grading ran as a task on the CPU (no GPU in the cluster) and told the head where it started
-    started = {e["student"]: e for e in events if e["event"] == "job"}
-    assert sorted(started) == ["alice", "bob", "carol", "dora"] and all("CPU" in e["device"] for e in started.values())
-    assert any(e["event"] == "job-epoch" and e["student"] == "alice" for e in events)
+    started = {e.student: e for e in events if isinstance(e, JobStarted)}
+    assert sorted(started) == ["alice", "bob", "carol", "dora"] and all("CPU" in e.device for e in started.values())
+    assert any(isinstance(e, JobShown) and isinstance(e.shown, EpochDone) and e.student == "alice" for e in events)
 
     runs = {r["student"]: r for r in _runs(db)}
     assert sorted(runs) == ["alice", "bob", "carol", "dora"]
@@ -273,12 +306,12 @@ def test_a_node_lost_mid_batch_is_graded_once_elsewhere(cluster, tmp_path):
     cluster.wait_for_nodes()
     root = _students(tmp_path / "subs", ann="tiny", ben="tiny", cat="syntax_error")
     db = tmp_path / "class.sqlite"
-    events: list[dict] = []
+    events: list[BatchEvent] = []
     removed = threading.Event()
 
-    def on_event(event: dict) -> None:
+    def on_event(event: BatchEvent) -> None:
         events.append(event)
-        if (event["event"] == "job" and event["node"] == doomed.node_id and event["student"] in ("ann", "ben")
+        if (isinstance(event, JobStarted) and event.node == doomed.node_id and event.student in ("ann", "ben")
                 and not removed.is_set()):
             removed.set()  # a grading has started on the doomed node: take the node away while it trains
             threading.Thread(target=cluster.remove_node, args=(doomed, False), daemon=True).start()
@@ -290,5 +323,5 @@ def test_a_node_lost_mid_batch_is_graded_once_elsewhere(cluster, tmp_path):
     assert {o.student: o.status for o in result.outcomes} == {"ann": "smoke", "ben": "smoke", "cat": "error"}
     runs = _runs(db)
     assert sorted(r["student"] for r in runs) == ["ann", "ben", "cat"]  # each exactly once
-    retried = [e for e in events if e["event"] == "job-retry"]
-    assert retried and retried[0]["node"] == survivor.node_id, events
+    retried = [e for e in events if isinstance(e, JobRetried)]
+    assert retried and retried[0].node == survivor.node_id, events

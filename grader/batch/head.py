@@ -13,8 +13,9 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from grader.batch.job import JobSpec
 from grader.batch.pool import Pool, PoolSource
@@ -23,6 +24,7 @@ from grader.course.options import GradeOptions
 from grader.course.verdict import ERROR
 from grader.digest import file_sha256
 from grader.errors import UsageError
+from grader.events import BatchDone, BatchEvent, BatchStart, Outcome
 from grader.gradebook import store
 from grader.record import RunRecord
 
@@ -65,22 +67,6 @@ def _digest(entry: Entry) -> Entry:
 
 
 @dataclass
-class Outcome:
-    """How one (submission, seed) of the batch ended."""
-
-    student: str
-    seed: int
-    source: str
-    status: str  # passed | failed | smoke | error | skipped
-    device: str | None = None
-    params: int | None = None
-    best_acc: float | None = None
-    duration: float | None = None
-    message: str = ""
-    run_id: int | None = None
-
-
-@dataclass
 class BatchResult:
     db: Path
     outcomes: list[Outcome] = field(default_factory=list)
@@ -99,7 +85,7 @@ class BatchResult:
 
     def slowest(self, n: int = 3) -> list[Outcome]:
         timed = [o for o in self.outcomes if o.duration is not None and o.status != "skipped"]
-        return sorted(timed, key=lambda o: -o.duration)[:n]
+        return sorted(timed, key=lambda o: -(o.duration or 0.0))[:n]
 
     @property
     def gradings_per_minute(self) -> float | None:
@@ -142,7 +128,7 @@ def _from_folder(student: str, folder: Path) -> Entry:
 
 def _unsafe(name: str) -> bool:
     parts = PurePosixPath(name.replace("\\", "/")).parts
-    return name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0])
+    return name.startswith(("/", "\\")) or ".." in parts or bool(parts and ":" in parts[0])
 
 
 def _is_symlink(info: zipfile.ZipInfo) -> bool:
@@ -215,7 +201,7 @@ def slots(devices: list[str], jobs: int) -> list[str]:
 
 
 def grade_all(root: str | os.PathLike, db: str | os.PathLike, config: BatchConfig,
-              on_event: Callable[[dict], None] | None = None) -> BatchResult:
+              on_event: Callable[[BatchEvent], None] | None = None) -> BatchResult:
     """Grade every submission under `root` into the gradebook `db`; returns what happened to each."""
     root = Path(root)
     if not root.is_dir():
@@ -226,7 +212,7 @@ def grade_all(root: str | os.PathLike, db: str | os.PathLike, config: BatchConfi
         get_lesson(config.lesson)  # an unknown lesson is a usage error before anything runs
     if config.seeds < 1 or (config.jobs is not None and config.jobs < 1):
         raise UsageError("--seeds and --jobs must be at least 1")
-    emit = on_event or (lambda event: None)
+    emit: Callable[[BatchEvent], None] = on_event or (lambda event: None)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="course-batch-") as scratch:
         entries = discover(root, Path(scratch))
@@ -241,17 +227,17 @@ def grade_all(root: str | os.PathLike, db: str | os.PathLike, config: BatchConfi
             graded = [t for t in todo if not t[0].problem]
             pool = _pool(config, len(graded))
             result.devices, result.jobs = pool.describe()
-            emit({"event": "batch", "total": len(todo), "skipped": sum(o.status == SKIPPED for o in result.outcomes),
-                  "jobs": result.jobs, "devices": result.devices, "students": len(entries)})
+            emit(BatchStart(len(todo), sum(o.status == SKIPPED for o in result.outcomes), result.jobs,
+                            result.devices, len(entries)))
             for outcome in result.outcomes:
                 if outcome.status == ERROR:
-                    emit({"event": "done", "outcome": asdict(outcome)})
+                    emit(BatchDone(outcome))
             sources = {(e.student, seed): e for e, seed in graded}
 
-            def on_result(spec: JobSpec, job_result: dict) -> None:
+            def on_result(spec: JobSpec, job_result: dict[str, Any]) -> None:
                 outcome = _record_result(conn, sources[(spec.student, spec.seed)], spec, job_result, config)
                 result.outcomes.append(outcome)
-                emit({"event": "done", "outcome": asdict(outcome)})
+                emit(BatchDone(outcome))
 
             result.interrupted = pool.run([_spec(e, seed, config) for e, seed in graded], emit, on_result)
     result.seconds = time.perf_counter() - started
@@ -305,35 +291,34 @@ def _plan(conn, entries: list[Entry], config: BatchConfig, result: BatchResult) 
 
 
 def _record_problem(conn, entry: Entry, seed: int, config: BatchConfig) -> Outcome:
+    problem = entry.problem or ""  # the caller passes only entries with a problem
     run_id = None
     if entry.sha256:  # a folder with no model.py has nothing to hash, so nothing to attach a run to
-        run_id = store.record_error(conn, file=entry.source, lesson=config.lesson, seed=seed, message=entry.problem,
+        run_id = store.record_error(conn, file=entry.source, lesson=config.lesson, seed=seed, message=problem,
                                     kind="submission", student=entry.student, quick=config.options.quick,
                                     epochs_limit=config.options.epochs, sha256=entry.sha256)
-    return Outcome(entry.student, seed, str(entry.source), ERROR, message=entry.problem, run_id=run_id)
+    return Outcome(entry.student, seed, str(entry.source), ERROR, message=problem, run_id=run_id)
 
 
-def _record_result(conn, entry: Entry, spec: JobSpec, job: dict, config: BatchConfig) -> Outcome:
+def _record_result(conn, entry: Entry, spec: JobSpec, job: dict[str, Any], config: BatchConfig) -> Outcome:
     """Record what one job ended with (the head is the gradebook's only writer) and say how it went."""
-    outcome = Outcome(spec.student, spec.seed, str(entry.source), ERROR, spec.device,
-                      duration=job.get("seconds"))
+    outcome = Outcome(spec.student, spec.seed, str(entry.source), ERROR, spec.device, duration=job.get("seconds"))
     if "record" in job:
         record = RunRecord.from_dict(job["record"])
-        outcome.run_id = store.record_run(conn, record, student=spec.student, source=str(entry.source),
-                                          epochs_limit=config.options.epochs)
-        outcome.status, outcome.params, outcome.best_acc = record.status, record.params, record.best_acc
-        outcome.message, outcome.device, outcome.duration = record.verdict.message, record.device, record.duration
-    elif "error" in job:
+        recorded = store.record_run(conn, record, student=spec.student, source=str(entry.source),
+                                    epochs_limit=config.options.epochs)
+        verdict = record.verdict
+        if verdict is None:  # a grading always judges its record; one without a verdict is a grader bug
+            return replace(outcome, message="the job's record has no verdict", run_id=recorded)
+        return replace(outcome, status=verdict.status, params=record.params, best_acc=record.best_acc,
+                       message=verdict.message, device=record.device, duration=record.duration, run_id=recorded)
+    if "error" in job:
         error = job["error"]
-        outcome.message = error["message"]
-        if error.get("record"):
-            outcome.run_id = store.record_error(
-                conn, file=entry.file or entry.source, lesson=config.lesson, seed=spec.seed, message=error["message"],
-                kind=error["kind"], student=spec.student, source=str(entry.source), quick=config.options.quick,
-                epochs_limit=config.options.epochs, device=spec.device, duration=job.get("seconds"),
-                sha256=entry.sha256)
-        else:
-            outcome.message += "; not recorded"
-    else:
-        outcome.message = job.get("died", "the job ended without a result; not recorded")
-    return outcome
+        if not error.get("record"):
+            return replace(outcome, message=error["message"] + "; not recorded")
+        run_id = store.record_error(
+            conn, file=entry.file or entry.source, lesson=config.lesson, seed=spec.seed, message=error["message"],
+            kind=error["kind"], student=spec.student, source=str(entry.source), quick=config.options.quick,
+            epochs_limit=config.options.epochs, device=spec.device, duration=job.get("seconds"), sha256=entry.sha256)
+        return replace(outcome, message=error["message"], run_id=run_id)
+    return replace(outcome, message=job.get("died", "the job ended without a result; not recorded"))

@@ -1,4 +1,4 @@
-"""One grading of a batch, wherever it runs: a local job process (`python -m grader.batch.job`) or a Ray task.
+"""One grading of a batch, wherever it runs: a thread of the local pool or a Ray task.
 
 A job grades one (submission, seed) through grader.host.grading, as `course grade` does (worker, evaluator, walls),
 and returns what came of it as plain data; it never writes the gradebook. The batch's head process records every
@@ -7,14 +7,14 @@ result, so one SQLite file has one writer whichever machine graded.
 
 from __future__ import annotations
 
-import signal
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from grader.course.options import GradeOptions
+from grader.events import CheckReport, JobShown, Shown
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,11 @@ class JobSpec:
     # takes what its node has)
     options: GradeOptions = GradeOptions()
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, raw: dict) -> JobSpec:
+    def from_dict(cls, raw: dict[str, Any]) -> JobSpec:
         return cls(**{**raw, "options": GradeOptions.from_dict(raw.get("options"))})
 
     @property
@@ -49,23 +49,20 @@ class JobSpec:
         return replace(self, options=replace(self.options, device=device))
 
 
-def grade_job(spec: JobSpec, emit: Callable[[dict], None] | None = None, launch=None) -> dict:
+def grade_job(spec: JobSpec, emit: Callable[[JobShown], None] | None = None, launch=None) -> dict[str, Any]:
     """Grade one job: {"record": RunRecord dict} or {"error": {"kind", "message", "record"}}, with its seconds.
 
-    `emit` gets the grading's progress events, tagged with the job's student and seed ("job-start", ...);
+    `emit` gets the grading's progress events, tagged with the job's student and seed (JobShown);
     `launch` starts its worker and evaluator (default: cold, a fresh interpreter each).
     """
     from grader.course.lesson import get_lesson
     from grader.errors import CourseError, UsageError
-    from grader.events import CheckReport, Shown
     from grader.host import grading
     from grader.record import GradeRequest
 
-    who = {"student": spec.student, "seed": spec.seed}
-
     def forward(event: Shown) -> None:
         if emit is not None and not isinstance(event, CheckReport):  # the check report is large; the batch shows none
-            emit({**event.to_dict(), **who, "event": "job-" + event.EVENT})
+            emit(JobShown(spec.student, spec.seed, event))
 
     started = time.perf_counter()
     try:
@@ -82,39 +79,8 @@ def grade_job(spec: JobSpec, emit: Callable[[dict], None] | None = None, launch=
     return {"record": result.record.to_dict(), "seconds": time.perf_counter() - started}
 
 
-class _Stopped(BaseException):
-    """Raised in a job by SIGTERM: not an Exception, so nothing on the way out mistakes it for a result."""
-
-
-def main() -> int:
-    """The job process: its spec arrives on the channel, its events and its result go back on it."""
-    from grader.channel import ParentLink
-
-    def stop(signum, frame):
-        raise _Stopped()
-
-    signal.signal(signal.SIGTERM, stop)  # the batch stops a job with SIGTERM: unwind, kill the worker, record nothing
-    link = ParentLink.open()
-    try:
-        raw = link.receive()
-        if raw is None:
-            return 0
-        spec = JobSpec.from_dict(raw)
-        result = grade_job(spec, link.emit)
-        link.emit({"event": "done", **result})
-        return 0
-    except _Stopped:
-        return 143
-    finally:
-        link.close()
-
-
 def materialize_file(data: bytes, directory: Path) -> str:
     """Write a submission's bytes where a remote job can grade them (Ray moves bytes, not paths)."""
     target = Path(directory) / "model.py"
     target.write_bytes(data)
     return str(target)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,9 +14,11 @@ import queue
 import signal
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from grader.batch.job import JobSpec, grade_job
 from grader.channel import ChildProcess, cold_start, poll_get
+from grader.events import BatchEvent, JobStarted
 
 JOIN_S = 30  # after Ctrl-C, how long a grading's thread may take to notice its children are gone
 
@@ -60,8 +62,8 @@ class LocalPool:
         """(devices, jobs at a time), for the batch's first line."""
         return self.devices, len(self.slot_devices)
 
-    def run(self, specs: list[JobSpec], emit: Callable[[dict], None],
-            on_result: Callable[[JobSpec, dict], None]) -> bool:
+    def run(self, specs: list[JobSpec], emit: Callable[[BatchEvent], None],
+            on_result: Callable[[JobSpec, dict[str, Any]], None]) -> bool:
         """Run every job; `on_result(spec, result)` in this thread as each ends. True when Ctrl-C stopped the batch."""
         if not specs:
             return False
@@ -86,7 +88,7 @@ class LocalPool:
                     thread = threading.Thread(target=_grade, args=(spec, launches, inbox), daemon=True,
                                               name=f"grading-{spec.student}-{spec.seed}")
                     running[thread] = launches
-                    emit({"event": "job", "student": spec.student, "seed": spec.seed, "device": device})
+                    emit(JobStarted(spec.student, spec.seed, device))
                     thread.start()
                 kind, *rest = poll_get(inbox)  # not inbox.get(): Ctrl-C must get in while a job hangs
                 if kind == "event":
@@ -140,4 +142,8 @@ def sigterm_is_ctrl_c() -> Callable[[], None]:
         previous = signal.signal(signal.SIGTERM, interrupt)
     except ValueError:  # not the main thread
         return lambda: None
-    return lambda: signal.signal(signal.SIGTERM, previous)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore

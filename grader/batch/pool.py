@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from grader.batch.job import JobSpec
+from grader.events import BatchEvent
 
 
 @runtime_checkable
@@ -16,8 +17,8 @@ class Pool(Protocol):
         """(devices, jobs at a time), for the batch's first line."""
         ...
 
-    def run(self, specs: list[JobSpec], emit: Callable[[dict], None],
-            on_result: Callable[[JobSpec, dict], None]) -> bool:
+    def run(self, specs: list[JobSpec], emit: Callable[[BatchEvent], None],
+            on_result: Callable[[JobSpec, dict[str, Any]], None]) -> bool:
         """Run every job; `on_result(spec, result)` in the caller's thread as each ends. True when Ctrl-C stopped it."""
         ...
 

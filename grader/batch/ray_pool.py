@@ -13,12 +13,14 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from grader.batch.job import JobSpec
 from grader.batch.pool import Pool
 from grader.errors import UsageError
+from grader.events import TASK_KINDS, BatchEvent, EventError, JobRetried, JobShown, JobStarted, Progress, parse
 
 INSTALL_HINT = 'pip install -e ".[ray]"'
 MAX_RETRIES = 2  # a task whose node or Ray worker dies runs again; a grading itself never kills its Ray worker
@@ -163,7 +165,7 @@ class RayPool:
     def _task(self):
         """The remote grading function with this batch's resource request."""
         cap = self._capacity or self.capacity()
-        request = {"num_cpus": self.cpus_per_job}
+        request: dict[str, float] = {"num_cpus": self.cpus_per_job}
         if cap.gpus:
             request["num_gpus"] = 1 / self.per_gpu
         return self._ray.remote(_grade_on_node).options(max_retries=self.max_retries, retry_exceptions=False,
@@ -171,8 +173,8 @@ class RayPool:
 
     # ---------------------------------------------------------------------------------------------- batch
 
-    def run(self, specs: list[JobSpec], emit: Callable[[dict], None],
-            on_result: Callable[[JobSpec, dict], None]) -> bool:
+    def run(self, specs: list[JobSpec], emit: Callable[[BatchEvent], None],
+            on_result: Callable[[JobSpec, dict[str, Any]], None]) -> bool:
         """Run every job as a task; `on_result(spec, result)` as each ends. True when Ctrl-C stopped the batch."""
         if not specs:
             self._disconnect()
@@ -319,23 +321,29 @@ def _placed(spec: JobSpec, result: dict) -> JobSpec:
 class _Relay:
     """Forwards the tasks' progress to the batch's `emit`, once per grading and never after its result."""
 
-    def __init__(self, ray, events, emit: Callable[[dict], None]):
+    def __init__(self, ray, events, emit: Callable[[BatchEvent], None]):
         self.ray, self.events, self.emit = ray, events, emit
-        self.started: set = set()
-        self.finished: set = set()
+        self.started: set[tuple[str, int]] = set()
+        self.finished: set[tuple[str, int]] = set()
 
     def pump(self) -> None:
         try:
             taken = self.ray.get(self.events.take.remote(), timeout=10)
         except Exception:  # noqa: BLE001 - progress is a nicety; results never depend on it
             return
-        for event in taken:
-            who = (event.get("student"), event.get("seed"))
+        for raw in taken:
+            try:
+                event = parse(raw, TASK_KINDS)  # a node's data: typed here, at the head's edge
+            except EventError:
+                continue  # progress is a nicety: a malformed one (a node of another version) is dropped
+            assert isinstance(event, (JobStarted, JobShown))
+            who = (event.student, event.seed)
             if who in self.finished:
                 continue  # a late event of a finished grading would leave a stale line behind
-            if event["event"] == "job":
-                if who in self.started:
-                    event = {**event, "event": "job-retry"}  # Ray runs it again: its node or worker died
+            if isinstance(event, JobStarted):
+                if who in self.started:  # Ray runs it again: its node or worker died
+                    self.emit(JobRetried(**asdict(event)))
+                    continue
                 self.started.add(who)
             self.emit(event)
 
@@ -348,13 +356,13 @@ class _Events:
     """A mailbox on the head's node: tasks put their progress events, the head takes them in batches."""
 
     def __init__(self):
-        self.events: list[dict] = []
+        self.events: list[dict[str, Any]] = []
 
-    def put(self, event: dict) -> None:
+    def put(self, event: dict[str, Any]) -> None:
         if len(self.events) < 10_000:  # a head that stopped taking must not grow this without bound
             self.events.append(event)
 
-    def take(self) -> list[dict]:
+    def take(self) -> list[dict[str, Any]]:
         taken, self.events = self.events, []
         return taken
 
@@ -371,7 +379,7 @@ def _events_actor(ray):
 # ----------------------------------------------------------------------------------------------- node side
 
 
-def _grade_on_node(spec: dict, data: bytes, events, head_version: str, threads: int) -> dict:
+def _grade_on_node(spec: dict[str, Any], data: bytes, events, head_version: str, threads: int) -> dict[str, Any]:
     """One grading as a Ray task: on the GPU Ray assigned (else the CPU), in a temporary folder of this node."""
     import ray
 
@@ -385,28 +393,27 @@ def _grade_on_node(spec: dict, data: bytes, events, head_version: str, threads: 
     if not gpu_ids:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
     os.environ["OMP_NUM_THREADS"] = str(threads)  # read by torch in the worker; this Ray worker may be reused
-    where = {"node": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(), "pid": os.getpid(),
-             "gpu_ids": gpu_ids, "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-             "started": time.time()}
+    where: dict[str, Any] = {
+        "node": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(), "pid": os.getpid(),
+        "gpu_ids": gpu_ids, "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "started": time.time()}
     # the assigned GPU when torch can use it, else the CPU (a node that declares GPUs it has not got)
     device = where["device"] = "cuda" if gpu_ids and _cuda_usable() else "cpu"
-    who = {"student": job.student, "seed": job.seed}
     last_progress = [0.0]
 
-    def forward(event: dict) -> None:
-        if event["event"] == "job-progress":
+    def forward(event: JobStarted | JobShown) -> None:
+        if isinstance(event, JobShown) and isinstance(event.shown, Progress):
             now = time.monotonic()
             if now - last_progress[0] < PROGRESS_EVERY_S:
                 return
             last_progress[0] = now
         try:
-            events.put.remote(event)  # fire and forget: progress must never slow or stop a grading
+            events.put.remote(event.to_dict())  # fire and forget: progress must never slow or stop a grading
         except Exception:  # noqa: BLE001
             pass
 
-    forward({"event": "job", **who, "device": f"{where['host']} {'GPU ' + ','.join(gpu_ids) if gpu_ids else 'CPU'}",
-             "node": where["node"], "gpu_ids": gpu_ids})
+    forward(JobStarted(job.student, job.seed, f"{where['host']} {'GPU ' + ','.join(gpu_ids) if gpu_ids else 'CPU'}",
+                       where["node"], gpu_ids))
     started = time.perf_counter()
     try:
         if grader.__version__ != head_version:

@@ -17,12 +17,14 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from grader import atomic, paths
 from grader.course.options import GradeOptions
 from grader.errors import CourseError, UsageError
+from grader.events import Shown
 from grader.gradescope import results as gradescope
 from grader.record import GradeRequest
 
@@ -124,7 +126,12 @@ fi
 
 def on_gradescope(options: GradeOptions) -> GradeOptions:
     """The options as Gradescope grades with them: on its CPU, within GRADESCOPE_BUDGET_S unless --timeout says."""
-    return replace(options, device="cpu", timeout=options.timeout or GRADESCOPE_BUDGET_S)
+    return replace(options, device="cpu", timeout=gradescope_timeout(options))
+
+
+def gradescope_timeout(options: GradeOptions) -> float:
+    """A grading's wall-clock budget on Gradescope: --timeout, else GRADESCOPE_BUDGET_S."""
+    return options.timeout or GRADESCOPE_BUDGET_S
 
 
 def checkout_root() -> Path:
@@ -181,7 +188,7 @@ def build(config: AutograderConfig, out: Path) -> Built:
     lesson = get_lesson(config.lesson)  # an unknown lesson fails here, before the wheel is built
     config = replace(config, lesson=lesson.id, options=on_gradescope(config.options))
     config.shown()
-    timeout = config.options.timeout
+    timeout = gradescope_timeout(config.options)
     if timeout >= GRADESCOPE_LIMIT_S:
         raise UsageError(f"--timeout {timeout:g} s reaches Gradescope's limit of {GRADESCOPE_LIMIT_S} s; leave "
                          "time to write the results")
@@ -237,7 +244,7 @@ def find_submission(folder: Path) -> Path:
     raise UsageError(f"upload one file called {SUBMISSION_NAME} (your submission had {named})")
 
 
-def run(root: Path, check, grade, on_event=None) -> AutograderRun:
+def run(root: Path, check, grade, on_event: Callable[[Shown], None] | None = None) -> AutograderRun:
     """Grade ROOT/submission's model.py by ROOT/source/autograder.json; always write ROOT/results/results.json.
 
     `check` and `grade` are grader.api's (passed in: the facade calls this module, never the other way round).
@@ -289,7 +296,7 @@ class Fit:
 
 def fits(rows) -> list[Fit]:
     """One Fit per lesson with a one-thread CPU row in RESULTS.md (grader.authoring.results rows)."""
-    found = {}
+    found: dict[str, Fit] = {}
     for row in rows:
         if row.quick or not row.device.startswith("CPU") or "(x86_64, 1 threads)" not in row.device:
             continue

@@ -8,8 +8,9 @@ sees the same tests either way. The fields follow Gradescope's autograder specif
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from grader.course.lesson import DEFAULT_CRITERIA, Criteria
 from grader.course.verdict import expected_rows
@@ -47,7 +48,7 @@ def lesson_criteria(lesson_id: str | None) -> Criteria | None:
         return None
 
 
-def max_score(criteria: Criteria | None, judged: list[dict] = ()) -> float:
+def max_score(criteria: Criteria | None, judged: Sequence[dict[str, Any]] = ()) -> float:
     """The points a submission can earn: every row the lesson's criteria table will have, weighted."""
     if criteria is None:
         return sum(float(c.get("weight", 1.0)) for c in judged) or 1.0
@@ -91,7 +92,7 @@ def results(tests: list[dict], *, output: str, execution_time: float | None, lea
     """A results.json document; `leaderboard` maps a LEADERBOARD key to its value (None: left out)."""
     board = [{"name": name, "value": leaderboard[key], "order": order}
              for name, key, order in LEADERBOARD if leaderboard and leaderboard.get(key) is not None]
-    doc = {
+    doc: dict[str, Any] = {
         "score": _points(sum(t["score"] for t in tests)),
         "execution_time": round(execution_time or 0),
         "output": output,

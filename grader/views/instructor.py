@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from grader.course.verdict import ERROR, FAILED, PASSED, SMOKE
+from grader.events import (
+    BatchDone,
+    BatchEvent,
+    BatchStart,
+    EpochDone,
+    JobShown,
+    JobStarted,
+    Outcome,
+    Progress,
+    TrainStart,
+)
 from grader.views.console import STYLE, acc_text, int_text, local_time, next_command, say
 from grader.views.words import plural
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID  # rich.progress is a slow import; `course list` never needs it
 
 BATCH_MARK = {PASSED: "[green]pass[/]", FAILED: "[red]FAIL[/]", SMOKE: "[yellow]smoke[/]",
               "error": "[red]ERROR[/]", "skipped": "[dim]skip[/]"}
@@ -33,8 +49,8 @@ class BatchProgress:
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[note]}"),
             TimeElapsedColumn(), TimeRemainingColumn(), console=out, transient=True,
         )
-        self.total = None
-        self.running: dict[tuple, int] = {}
+        self.total: TaskID | None = None
+        self.running: dict[tuple[str, int], TaskID] = {}
 
     def __enter__(self):
         self.progress.__enter__()
@@ -43,36 +59,38 @@ class BatchProgress:
     def __exit__(self, *exc):
         self.progress.__exit__(*exc)
 
-    def __call__(self, event: dict) -> None:
-        kind = event["event"]
-        who = (event.get("student"), event.get("seed"))
-        if kind == "batch":
-            say(self.out, f"{plural(event['students'], 'submission')}; {plural(event['total'], 'grading')} to run, "
-                          f"{event['skipped']} already in the gradebook; {event['jobs']} at a time on "
-                          f"{', '.join(event['devices'])}", markup=False)
-            self.total = self.progress.add_task("[bold]batch", total=event["total"], note="")
-        elif kind == "job":
-            self.running[who] = self.progress.add_task(f"  {who[0]} seed {who[1]}", total=None,
-                                                       note=f"starting on {event['device']}")
-        elif kind == "job-start" and who in self.running:
-            self.progress.update(self.running[who], total=event["steps_per_epoch"], completed=0,
-                                 note=f"epoch 1/{event['epochs']}")
-        elif kind == "job-progress" and who in self.running:
-            self.progress.update(self.running[who], completed=event["step"])
-        elif kind == "job-epoch" and who in self.running:
-            self.progress.update(self.running[who], note=f"epoch {event['epoch']} test {event['test_acc']:.2f}%")
-        elif kind == "done":
-            o = event["outcome"]
-            task = self.running.pop((o["student"], o["seed"]), None)
-            if task is not None:
-                self.progress.remove_task(task)
-            if self.total is not None:
-                self.progress.advance(self.total)
-            detail = o["message"].splitlines()[0] if o["status"] == ERROR and o["message"] else (
-                f"{int_text(o['params'])} params, best {acc_text(o['best_acc'])}")
-            took = f"  {o['duration']:.0f}s" if o.get("duration") else ""
-            say(self.out, f"{escape(detail)}{took}",
-                label=f"{BATCH_MARK[o['status']]} {escape(o['student'])} (seed {o['seed']}):")
+    def __call__(self, event: BatchEvent) -> None:
+        if isinstance(event, BatchStart):
+            say(self.out, f"{plural(event.students, 'submission')}; {plural(event.total, 'grading')} to run, "
+                          f"{event.skipped} already in the gradebook; {event.jobs} at a time on "
+                          f"{', '.join(event.devices)}", markup=False)
+            self.total = self.progress.add_task("[bold]batch", total=event.total, note="")
+        elif isinstance(event, JobStarted):
+            self.running[(event.student, event.seed)] = self.progress.add_task(
+                f"  {event.student} seed {event.seed}", total=None, note=f"starting on {event.device}")
+        elif isinstance(event, JobShown) and (event.student, event.seed) in self.running:
+            self._shown(self.running[(event.student, event.seed)], event.shown)
+        elif isinstance(event, BatchDone):
+            self._done(event.outcome)
+
+    def _shown(self, task: TaskID, shown: TrainStart | Progress | EpochDone) -> None:
+        if isinstance(shown, TrainStart):
+            self.progress.update(task, total=shown.steps_per_epoch, completed=0, note=f"epoch 1/{shown.epochs}")
+        elif isinstance(shown, Progress):
+            self.progress.update(task, completed=shown.step)
+        else:
+            self.progress.update(task, note=f"epoch {shown.epoch} test {shown.test_acc:.2f}%")
+
+    def _done(self, o: Outcome) -> None:
+        task = self.running.pop((o.student, o.seed), None)
+        if task is not None:
+            self.progress.remove_task(task)
+        if self.total is not None:
+            self.progress.advance(self.total)
+        detail = o.message.splitlines()[0] if o.status == ERROR and o.message else (
+            f"{int_text(o.params)} params, best {acc_text(o.best_acc)}")
+        took = f"  {o.duration:.0f}s" if o.duration else ""
+        say(self.out, f"{escape(detail)}{took}", label=f"{BATCH_MARK[o.status]} {escape(o.student)} (seed {o.seed}):")
 
 
 def show_batch(result, out: Console) -> None:
