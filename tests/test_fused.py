@@ -56,7 +56,7 @@ def test_masks_drawn_outside_are_the_ones_the_program_applies(tmp_path):
     assert [s.node for s in sites] == [n.name for n in dropouts]  # every dropout of the solution: constant p
     assert {s.p for s in sites} == {0.05, 0.07}
     x = torch.randn(16, 1, 28, 28)
-    forward = module.fused(None, CPU)
+    forward = fused.FusedForward(module, None, CPU)
     torch.manual_seed(5)
     masks = [speed.keep_mask(shape, s.p, x.dtype, x.device)
              for s, shape in zip(sites, forward._mask_shapes(module.inputs_for_step(), x))]
@@ -81,7 +81,7 @@ def test_a_dropout_keep_mask_cannot_draw_stays_in_the_graph():
 def test_compiled_it_trains_as_the_program_does(tmp_path):
     eager = _module("lesson6", tmp_path / "a", fast_dropout=True)
     compiled = _module("lesson6", tmp_path / "b", fast_dropout=True)
-    forward = compiled.fused(None, CPU)
+    forward = fused.FusedForward(compiled, None, CPU)
     x, y = torch.randn(32, 1, 28, 28), torch.randint(0, 10, (32,))
     for fn in (eager, forward):
         torch.manual_seed(7)

@@ -51,13 +51,6 @@ class ProgramModule(torch.nn.Module):
         self.keep_statistics([env[m.value["node"]] for m in self.graph.mutations])
         return out
 
-    def fused(self, mode: str | None, device: torch.device):
-        """This forward through torch.compile of the program's fx graph (grader.trainer.fused): what
-        `--compile` trains with."""
-        from grader.trainer.fused import FusedForward  # torch.compile's imports are paid only when asked for
-
-        return FusedForward(self, mode, device)
-
     def inputs_for_step(self) -> dict[str, torch.Tensor]:
         """The program's parameters, buffers and constants by graph name, for one step."""
         held = {spec.name: getattr(self, spec.name) for spec in self.graph.inputs if spec.kind != "input"}

@@ -22,6 +22,7 @@ from grader.course.options import LoopOptions
 from grader.errors import SubmissionError, TrainingError
 from grader.mnist import Split, normalize
 from grader.trainer.augment import Augmenter
+from grader.trainer.fused import FusedForward
 from grader.trainer.graphed import Replay, unsupported
 from grader.trainer.program_module import ProgramModule
 from grader.trainer.recipe import PER_BATCH_SCHEDULERS, Recipe, build_optimizer, describe_optimizer, step_scheduler
@@ -61,7 +62,7 @@ class _Forward:
             mode = None if compile is True else compile
             try:
                 # a program the grader trains is compiled from the fx graph it writes itself (masks drawn outside)
-                self.fn = (model.fused(mode, _device_of(model)) if isinstance(model, ProgramModule)
+                self.fn = (FusedForward(model, mode, _device_of(model)) if isinstance(model, ProgramModule)
                            else torch.compile(model, mode=mode))
             except Exception as exc:  # torch.compile raises many kinds; any of them means "run eagerly"
                 self.fall_back(exc)
