@@ -272,6 +272,7 @@ def _workers_grading(source: str) -> list[int]:
     return found
 
 
+@pytest.mark.slow  # the slow tier (pyproject.toml): `course grade-all` in a process of its own, then signalled
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds leftover workers through /proc")
 @pytest.mark.parametrize("stop", ["ctrl-c", "kill"])
 def test_ctrl_c_stops_cleanly_and_keeps_finished_runs(tmp_path, stop):

@@ -148,6 +148,7 @@ def test_docs_performance_md_is_what_the_results_files_generate():
     assert report.OUT.read_text() == report.render(), "stale: run python benchmarks/report.py"
 
 
+@pytest.mark.slow  # the slow tier (pyproject.toml): profiles real training steps
 def test_the_step_profile_names_the_phases():
     from profile_step import profile
 

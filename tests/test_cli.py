@@ -137,6 +137,7 @@ def test_an_old_spelling_and_its_group_spelling_do_the_same(tmp_path):
     assert old.exit_code == new.exit_code == 2 and "no gradebook" in old.output and old.output == new.output
 
 
+@pytest.mark.slow  # the slow tier (pyproject.toml): the installed script in a process of its own, started cold
 @pytest.mark.skipif(shutil.which("course") is None, reason="the console script is installed by pip install -e .")
 def test_installed_script():
     proc = subprocess.run(["course", "check", str(SOLUTION6), "--json"], capture_output=True, text=True, timeout=120)
@@ -176,6 +177,7 @@ def test_compile_flags_become_the_request_s_loop_options(monkeypatch, flags, exp
     assert loop.fast_dropout  # on unless --torch-dropout: it only acts on a CPU, in training
 
 
+@pytest.mark.slow  # the slow tier (pyproject.toml): trains in torch's dropout, the slowest quick grading
 def test_loop_flags_reach_the_training_loop(tmp_path):
     """A real grading: the worker reports the loop options it trained with (torch.compile's own path is tested
     in tests/test_train.py, where compiling a model costs no worker start)."""

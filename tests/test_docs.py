@@ -163,6 +163,7 @@ def test_remeasure_refreshes_params_and_the_rf_before_global_pooling_and_keeps_t
     assert "| 3,818 | 18 |" in text and "receptive field before global pooling" in text
 
 
+@pytest.mark.slow  # the slow tier (pyproject.toml): exports every trained file in RESULTS.md
 def test_results_md_rf_column_is_the_rf_before_global_pooling():
     """solutions/RESULTS.md's RF is what `course check` and the lessons' criteria call the RF."""
     for row in results.read(ROOT / "solutions" / "RESULTS.md"):

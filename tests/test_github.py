@@ -163,6 +163,7 @@ def run_action(tmp_path, **given) -> tuple[list[tuple[str, subprocess.CompletedP
     return ran, summary.read_text() if summary.exists() else ""
 
 
+@pytest.mark.slow  # the slow tier (pyproject.toml): the action's steps in bash, graded cold
 def test_the_action_checks_and_smoke_grades_a_passing_file(tmp_path):
     (tmp_path / "model.py").write_text((SUBMISSIONS / "tiny.py").read_text())
     ran, summary = run_action(tmp_path, lesson="lesson1", **{"quick-grade": "true"})
@@ -177,6 +178,7 @@ def test_the_action_checks_and_smoke_grades_a_passing_file(tmp_path):
     assert "### course grade: `model.py` (lesson 1): smoke" in summary and "| 1 | " in summary
 
 
+@pytest.mark.slow  # the slow tier (pyproject.toml): the action's steps in bash, checked cold
 def test_the_action_fails_the_job_on_a_failed_criterion_and_skips_the_grade(tmp_path):
     (tmp_path / "model.py").write_text(BIG)
     ran, summary = run_action(tmp_path, **{"quick-grade": "true"})

@@ -88,6 +88,7 @@ def test_the_replayed_epoch_trains_as_the_eager_one(submission, train_split):
     assert a.train_loss == pytest.approx(b.train_loss, rel=1e-5) and a.lr == b.lr and a.train_acc == b.train_acc
 
 
+@pytest.mark.slow  # the slow tier (pyproject.toml): real training of many batches
 @pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")  # fit quiets it (below)
 def test_the_replayed_epoch_augments_each_image_and_learns_as_much(submission, train_split, test_split):
     """With augmentation the replayed epoch draws its images up front: another draw from the same distribution,

@@ -34,6 +34,7 @@ def test_runs_are_planned_seed_major_or_file_major():
     assert [(s.file, s.seed) for s in specs] == [("a.py", 0), ("a.py", 1), ("b.py", 0), ("b.py", 1)]
 
 
+@pytest.mark.slow  # the slow tier (pyproject.toml): real training of many batches
 def test_two_candidates_train_for_real_and_a_broken_one_is_recorded(tmp_path, capsys):
     out = tmp_path / "runs.jsonl"
     code = lesson7_search.main([str(REFERENCE), str(TINY), str(BROKEN), "--seeds", "0", "--jobs", "2",

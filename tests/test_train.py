@@ -38,6 +38,7 @@ def _run(submission, train_split, test_split, n_train=10_000, n_test=2_000, seed
     return model, result, baseline, _measure(model, test_split.subset(n_test))
 
 
+@pytest.mark.slow  # the slow tier (pyproject.toml): real training of many batches
 def test_one_epoch_on_10k_images_learns(submission, train_split, test_split):
     model, result, baseline, (test_loss, test_acc) = _run(submission("tiny"), train_split, test_split)
     assert 2 <= baseline <= 25  # untrained: about chance
@@ -48,6 +49,7 @@ def test_one_epoch_on_10k_images_learns(submission, train_split, test_split):
     assert epoch.lr < 0.01  # OneCycle stepped per batch ends far below its peak
 
 
+@pytest.mark.slow  # the slow tier (pyproject.toml): real training of many batches
 def test_same_seed_same_metrics_on_cpu(submission, train_split, test_split):
     aug = {"degrees": 10, "translate": (0.1, 0.1), "brightness": 0.2, "contrast": 0.2}
     runs = [_run(submission("tiny"), train_split, test_split, n_train=3000, n_test=1000, augment=aug, seed=s)
@@ -109,6 +111,7 @@ def _train_tiny(submission, train_split, test_split, options, name="tiny"):
     return result, 100.0 * (out.argmax(1) == split.labels).float().mean().item()
 
 
+@pytest.mark.slow  # the slow tier (pyproject.toml): real training of many batches
 def test_dropout_the_cheaper_draw_cannot_take_is_left_to_torch_and_the_run_says_so(submission, train_split,
                                                                                     test_split):
     result, accuracy = _train_tiny(submission, train_split, test_split, {}, name="dropconnect")
@@ -122,6 +125,7 @@ def test_dropout_the_cheaper_draw_cannot_take_is_left_to_torch_and_the_run_says_
     assert not any(w.startswith("fast dropout:") for w in torch_masks.warnings)  # --torch-dropout: nothing to say
 
 
+@pytest.mark.slow  # the slow tier (pyproject.toml): real training of many batches
 def test_compile_failure_falls_back_to_eager_with_a_warning(submission, train_split, test_split, monkeypatch):
     def broken_compile(model, **kwargs):
         def compiled(*inputs):
@@ -138,6 +142,7 @@ def test_compile_failure_falls_back_to_eager_with_a_warning(submission, train_sp
     assert fell_back_acc == eager_acc
 
 
+@pytest.mark.slow  # the slow tier (pyproject.toml): real training of many batches
 def test_a_compile_mode_reaches_torch_compile(submission, train_split, test_split, monkeypatch):
     modes = []
 
@@ -151,6 +156,7 @@ def test_a_compile_mode_reaches_torch_compile(submission, train_split, test_spli
     assert modes == [None, "reduce-overhead"]  # True means torch.compile's default mode
 
 
+@pytest.mark.slow  # the slow tier (pyproject.toml): real training of many batches
 def test_channels_last_computes_the_same_thing(submission, train_split, test_split):
     sub = load(submission("tiny"))
     torch.manual_seed(0)
@@ -163,6 +169,7 @@ def test_channels_last_computes_the_same_thing(submission, train_split, test_spl
     assert acc > 70
 
 
+@pytest.mark.slow  # the slow tier (pyproject.toml): real training of many batches
 def test_channels_last_is_opt_in_and_the_result_says_which_format_trained(submission, train_split, test_split):
     default, _ = _train_tiny(submission, train_split, test_split, {})
     asked, _ = _train_tiny(submission, train_split, test_split, {"channels_last": True})

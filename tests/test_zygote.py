@@ -24,6 +24,8 @@ def zygote():
         yield z
 
 
+@pytest.mark.slow  # the slow tier (pyproject.toml): a cold grading, the reference the warm ones are held to
+@pytest.mark.cold
 def test_a_warm_grading_is_the_cold_one(zygote):
     cold = run_unscreened(SUBMISSIONS / "tiny.py", mode="grade", device="cpu", quick=True).result["record"]
     warm = run_unscreened(SUBMISSIONS / "tiny.py", mode="grade", device="cpu", quick=True,
@@ -139,6 +141,7 @@ def test_the_zygote_refuses_anything_but_the_grader_s_programs(zygote, tmp_path)
         zygote.launch("os", name="x", cwd=tmp_path, env={}, events=queue.Queue())
 
 
+@pytest.mark.slow  # the slow tier (pyproject.toml): a zygote started cold in a process of its own
 def test_a_started_zygote_dies_with_its_parent(tmp_path):
     """No zygote (nor its children) outlives the grader process that started it."""
     import subprocess
@@ -157,6 +160,7 @@ def test_a_started_zygote_dies_with_its_parent(tmp_path):
     assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
 
 
+@pytest.mark.slow  # the slow tier (pyproject.toml): the warm-up in a fresh interpreter
 def test_the_zygote_warms_up_without_touching_cuda():
     """torch.export asks CUDA whether it exists, which poisons every later fork for CUDA; the zygote only imports,
     and its own check catches anything that would poison it (run in a fresh process, not in pytest's)."""
