@@ -84,6 +84,7 @@ def test_seed000_structure():
     assert first.detail == {
         "in_channels": 1, "out_channels": 16, "kernel": 3, "stride": 1,
         "padding": 0, "dilation": 1, "bias": False, "groups": 1,
+        "multiply_adds": 16 * 9 * 26 * 26,  # 16 filters of 3x3 over one channel, at each of the 26x26 outputs
     }
 
 

@@ -28,6 +28,8 @@ from grader.walls import policy, sandbox
 from tests.conftest import ROOT
 from tests.unscreened import run_unscreened
 
+pytestmark = pytest.mark.slow  # the slow tier (.ci/run runs it): gradings end to end, seconds each
+
 ATTACKS = ROOT / "tests" / "attacks"
 CANARY = Path("/tmp/course-attack-canary")  # where the attacks that write try to write
 LANDLOCK = sys.platform == "linux" and sandbox.landlock_abi() >= 1

@@ -136,6 +136,7 @@ def outcome(result, student):
     return o
 
 
+@pytest.mark.slow  # the slow tier: the whole repository, or gradings end to end
 def test_one_bad_submission_never_stops_the_batch(graded):
     root, db, first, _ = graded
     assert first.counts() == {"passed": 0, "failed": 0, "smoke": 1, "error": 4, "skipped": 0, "not run": 0}

@@ -13,6 +13,7 @@ from tests.conftest import ROOT
 from tests.minicourse import make_course, use_course
 
 
+@pytest.mark.slow  # the slow tier: the whole repository, or gradings end to end
 def test_every_marker_in_the_repository_is_up_to_date():
     """What keeps every number in the lessons true: run `course docs` after changing a model or a criterion."""
     report = docs.run(ROOT, check=True)

@@ -12,6 +12,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import gpu_check  # noqa: E402
 
+pytestmark = pytest.mark.slow  # the slow tier (.ci/run runs it): gradings end to end, seconds each
+
 # Run for real in the dry run: the steps of a device session, and fixed_cost (bench_fixed_cost.py has no other test).
 # throughput and verify only wrap `course grade-all` and `course verify --train`, whose real runs and --json output
 # tests/test_batch_head.py and tests/test_verify.py cover: here their command lines are parsed by the CLI itself and

@@ -14,6 +14,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import lesson7_search  # noqa: E402 - importable only once benchmarks/ is on sys.path (just above)
 
+pytestmark = pytest.mark.slow  # the slow tier (.ci/run runs it): gradings end to end, seconds each
+
 REFERENCE = ROOT / "solutions" / "lesson7" / "hint_path.py"  # the plain design the hints describe: 7,746 params
 TINY = ROOT / "tests" / "submissions" / "tiny.py"
 BROKEN = ROOT / "tests" / "submissions" / "forward_raises.py"

@@ -169,6 +169,7 @@ def test_markers_name_real_sources(lesson_id):
             assert source.is_file(), m.group(0)
 
 
+@pytest.mark.slow  # the slow tier: the whole repository, or gradings end to end
 def test_no_measured_total_is_typed_by_hand():
     """A model's parameter total may appear in a README only inside a marker, where the tool writes it."""
     models = sorted({ROOT / m["source"] for lesson_id in LESSONS for m in MARKER.finditer(_readme(lesson_id))

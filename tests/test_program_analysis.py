@@ -18,6 +18,8 @@ from grader.worker import analysis
 from grader.worker.export import export_program
 from tests import test_analysis as zoo
 
+pytestmark = pytest.mark.slow  # the slow tier (.ci/run runs it): gradings end to end, seconds each
+
 ROOT = Path(__file__).resolve().parent.parent
 # Every lesson stub that builds: one whose forward is still a TODO (raise NotImplementedError) has nothing to measure.
 STUBS = [p for p in ROOT.glob("lessons/lesson*/model.py") if "NotImplementedError" not in p.read_text()]
@@ -140,7 +142,8 @@ def test_geometry_structure_by_hand(geometry):
     dw = next(layer for layer in s.layers if layer.name == "dw")
     assert dw.params == 8 * 9  # one 3x3 filter per channel, no bias
     assert dw.detail == {"in_channels": 8, "out_channels": 8, "kernel": 3, "stride": 1, "padding": 2,
-                         "dilation": 2, "bias": False, "groups": 8}
+                         "dilation": 2, "bias": False, "groups": 8,
+                         "multiply_adds": 8 * 9 * 7 * 7}  # one 3x3 filter a channel, at each of its 7x7 outputs
     assert sum(layer.params for layer in s.layers) == 80 + 584 + 72 + 90
 
 

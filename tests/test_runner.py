@@ -14,6 +14,8 @@ from grader.host import grading, phases
 from grader.record import GradeRequest
 from tests.unscreened import WorkerError, run_unscreened
 
+pytestmark = pytest.mark.slow  # the slow tier (.ci/run runs it): gradings end to end, seconds each
+
 
 def _check(path, **kw):
     return run_unscreened(path, **kw)

@@ -23,7 +23,8 @@ from tests.unscreened import WorkerError, run_unscreened
 from tests.unscreened import exit_reason as _exit_reason
 from tests.unscreened import parse_event as _parse_event
 
-pytestmark = pytest.mark.cold  # the walls as a fresh interpreter puts them up (the warm ones: tests/test_zygote.py)
+# cold: the walls as a fresh interpreter puts them up (the warm ones: tests/test_zygote.py); slow: the slow tier
+pytestmark = [pytest.mark.cold, pytest.mark.slow]
 LINUX = sys.platform == "linux"
 
 NET = """

@@ -16,6 +16,8 @@ from grader.trainer.program_module import ProgramModule
 from grader.walls.policy import MEMBERS
 from grader.worker.export import export_program
 
+pytestmark = pytest.mark.slow  # the slow tier (.ci/run runs it): gradings end to end, seconds each
+
 
 class Pair(nn.Module):
     """Two maps from the image into a layer that takes two inputs (CosineSimilarity, PairwiseDistance, Bilinear)."""

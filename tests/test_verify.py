@@ -15,6 +15,7 @@ from grader.events import EpochDone, VerifyRun
 from tests.minicourse import TINY, make_course, use_course
 
 
+@pytest.mark.slow  # the slow tier: the whole repository, or gradings end to end
 def test_every_stub_fails_and_every_solution_passes_in_the_repository():
     report = verify()
     problems = [f"{r.lesson} {r.kind}: {r.status}: {r.message}" for r in report.static if not r.ok]

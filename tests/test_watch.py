@@ -9,6 +9,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from grader.course.options import GradeOptions
@@ -18,6 +19,8 @@ from grader.views.watch import WatchScreen
 from grader.watch import CHANGED, CLOSED, KEY, Event, Events, FileWatcher, WatchLoop, watch
 from grader.workflow import Workflow
 from tests.conftest import SUBMISSIONS
+
+pytestmark = pytest.mark.slow  # the slow tier (.ci/run runs it): gradings end to end, seconds each
 
 TINY = (SUBMISSIONS / "tiny.py").read_text()
 # lesson1 allows 100,000 parameters: a 784x200 Linear layer alone is 157,000

@@ -14,7 +14,8 @@ from grader.walls import sandbox
 from tests.conftest import SUBMISSIONS
 from tests.unscreened import WorkerError, run_unscreened
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the zygote forks (POSIX only)")
+pytestmark = [pytest.mark.skipif(not hasattr(os, "fork"), reason="the zygote forks (POSIX only)"),
+              pytest.mark.slow]  # the full tier: each test starts zygotes and children of its own
 LANDLOCK = sys.platform == "linux" and sandbox.landlock_abi() >= 1
 
 
