@@ -22,6 +22,8 @@ from grader.course.options import GradeOptions
 from grader.gradebook import store
 from tests.conftest import ROOT, SUBMISSIONS
 
+pytestmark = pytest.mark.slow  # the slow tier (.ci/run runs it): gradings end to end, seconds each
+
 
 def tiny_text() -> str:
     return (SUBMISSIONS / "tiny.py").read_text()

@@ -13,6 +13,8 @@ from course import EXAMPLES, cli
 from grader.gradebook.progress import State
 from tests.minicourse import BIG_STUB, make_course, use_course
 
+pytestmark = pytest.mark.slow  # the slow tier (.ci/run runs it): gradings end to end, seconds each
+
 
 @pytest.fixture
 def ws(tmp_path, monkeypatch):

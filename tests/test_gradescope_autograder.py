@@ -15,6 +15,8 @@ import pytest
 from tests.conftest import ROOT, SUBMISSIONS
 from tests.test_gradescope_results import TOP_LEVEL, assert_gradescope_results
 
+pytestmark = pytest.mark.slow  # the slow tier (.ci/run runs it): gradings end to end, seconds each
+
 # ------------------------------------------------------------------------------------------- autograder
 
 

@@ -9,6 +9,8 @@ import pytest
 
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.slow  # the slow tier (.ci/run runs it): gradings end to end, seconds each
+
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):

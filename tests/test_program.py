@@ -200,6 +200,7 @@ def test_the_structural_argument_table_matches_torch_s_core_schemas():
     assert found == program.STRUCTURAL_INT_ARGS
 
 
+@pytest.mark.slow  # the slow tier: every lesson's solution exported twice
 @pytest.mark.parametrize("lesson", [3, 6, 7])
 def test_honest_programs_carry_few_embedded_numbers_in_either_mode(lesson, tmp_path):
     """The figures docs/security.md quotes: eval mode 10-20, training mode 15-30 (lessons 3, 6, 7 here)."""
