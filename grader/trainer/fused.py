@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class MaskSite:
-    """A native_dropout the step draws its mask for: the node, its drop probability, and where its input is."""
+    """A native_dropout the step draws its mask for: the node and its drop probability."""
 
     node: str
     p: float
@@ -39,9 +39,10 @@ def _drawn_outside(node: program.GraphNode) -> float | None:
     """The drop probability of a dropout whose mask keep_mask can draw (a constant p strictly between 0 and 1,
     in training), else None: such a call stays in the graph as torch's own op."""
     p, train = (node.args + [None, None])[1:3]
-    if isinstance(p, dict) and "float" in p:
-        p = float(p["float"])
-    if isinstance(p, (int, float)) and 0.0 < p < 1.0 - 2.0**-31 and train is not False:
+    if isinstance(p, dict) and "node" in p:  # computed while the program runs: not known to the caller
+        return None
+    p = value_of(p, {}, None)
+    if isinstance(p, (int, float)) and speed.random_rate(p) and train is not False:
         return float(p)
     return None
 

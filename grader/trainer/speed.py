@@ -73,9 +73,14 @@ def dense_stride(input: torch.Tensor) -> tuple[int, ...] | None:
     return None
 
 
+def random_rate(p: float) -> bool:
+    """Whether a drop rate makes a random mask at all: strictly between 0 and 1, to within the threshold's bits."""
+    return 0.0 < p < 1.0 - 2.0**-31
+
+
 def not_drawn_because(input: torch.Tensor, p: float, train: bool, feature: bool) -> str | None:
     """Why this call goes to torch's own kernel ("" when no mask is drawn now), or None when keep_mask draws it."""
-    if not train or not 0.0 < p < 1.0 - 2.0**-31 or torch.compiler.is_compiling():
+    if not train or not random_rate(p) or torch.compiler.is_compiling():
         # eval mode, p at its ends (no random mask at all), or tracing by torch.compile/export, which must see the
         # op it knows: the compiled program draws its own masks when it runs
         return ""
