@@ -128,8 +128,8 @@ def judge_accuracy(criteria: Criteria, test_accs: list[float]) -> CriterionResul
     )
 
 
-VALIDATION_MESSAGE = (f"validation run (--validate): measured on the {VALIDATION_SIZE:,} held-out training images, "
-                      "not the test set; a figure to choose a design by, never a grade")
+VALIDATION_MESSAGE = (f"validation run (--validate): measured on held-out training images (the last "
+                      f"{VALIDATION_SIZE:,}), not the test set; a figure to choose a design by, never a grade")
 
 
 def judge(criteria: Criteria, report: dict, test_accs: list[float] | None = None, quick: bool = False,
