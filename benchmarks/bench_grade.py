@@ -210,25 +210,24 @@ def train_with_grader_loop(model, recipe, train_split, test_split, device, seed:
     """
     import time
 
-    import torch
-
     from grader.course.options import LoopOptions
+    from grader.evaluator.main import evaluate as evaluator_measures
     from grader.mnist import normalize
     from grader.trainer.speed import fast_dropout
     from grader.trainer.train import fit
 
     images, labels = normalize(test_split.images).to(device), test_split.labels.to(device)
     history = []
-    measured = _measured_program(model, device) if side.program else model
+    measured = _MeasuredProgram(model, device) if side.program else _AsProgram(model)
 
-    def evaluate(stats):  # what the clean evaluator measures after every epoch (in its own process, in a grading)
+    def evaluate(stats):
+        # What the clean evaluator measures after every epoch (in its own process, in a grading), with its own code
+        # and batch size (cache-sized on a CPU)
         started = time.perf_counter()
         model.eval()
-        with torch.no_grad():
-            correct = sum(int((measured(images[i:i + 1000]).argmax(1) == labels[i:i + 1000]).sum())
-                          for i in range(0, len(labels), 1000))
+        acc = evaluator_measures(measured, {}, images, labels).acc
         history.append({"epoch": stats.epoch, "seconds": stats.seconds + time.perf_counter() - started,
-                        "train_acc": stats.train_acc, "test_acc": 100.0 * correct / len(labels)})
+                        "train_acc": stats.train_acc, "test_acc": acc})
 
     # every flag explicit: a side's label names what it ran, whatever LoopOptions' defaults are
     options = LoopOptions(compile=side.compile or False, channels_last=side.channels_last,
@@ -240,18 +239,29 @@ def train_with_grader_loop(model, recipe, train_split, test_split, device, seed:
     return history, result
 
 
-def _measured_program(model, device):
+class _AsProgram:
+    """A module in eval mode as the evaluator calls a program: run(state, x), the state being the module's own."""
+
+    def __init__(self, module):
+        self.module = module
+
+    def run(self, state, x):
+        return self.module(x)
+
+
+class _MeasuredProgram:
     """What the evaluator runs for a trained ProgramModule: the program derived from it, on its current state."""
-    from grader import program
-    from grader.interpret import Program
 
-    derived = Program(program.derive_eval(model.graph), {}, device, held_kinds=())
+    def __init__(self, model, device):
+        from grader import program
+        from grader.interpret import Program
 
-    def measure(x):
-        held = {spec.name: getattr(model, spec.name) for spec in model.graph.inputs if spec.kind != "input"}
-        return derived.run(held, x)
+        self.model = model
+        self.derived = Program(program.derive_eval(model.graph), {}, device, held_kinds=())
 
-    return measure
+    def run(self, state, x):
+        held = {spec.name: getattr(self.model, spec.name) for spec in self.model.graph.inputs if spec.kind != "input"}
+        return self.derived.run(held, x)
 
 
 def _program_of(net, seed: int, fast: bool, device):

@@ -53,7 +53,7 @@ def test_nn_dropout_uses_the_fast_mask_in_training_only_and_the_patch_is_undone_
         with torch.profiler.profile() as prof:
             y = layer(x)
         names = {e.key for e in prof.key_averages()}
-        assert "aten::bernoulli_" not in names and "aten::geometric_" in names
+        assert "aten::bernoulli_" not in names and "aten::uniform_" in names
         assert _within(int((y == 0).sum()), y.numel(), 0.2)
         assert torch.equal(y[y != 0], x[y != 0] * torch.ones(1).div_(0.8))
         layer.eval()
@@ -157,3 +157,16 @@ def test_a_channels_last_input_gets_a_channels_last_mask():
         assert keep_mask(tuple(x.shape), p, x.dtype, x.device, x.stride()).stride() == x.stride()
     assert _within(int((y == 0).sum()), y.numel(), 0.1)
     assert torch.equal(y[y != 0], x[y != 0] * torch.ones(1).div_(0.9))
+
+
+@pytest.mark.parametrize("q", [0.03, 0.2])
+def test_the_gaps_between_successes_follow_the_geometric_law(q):
+    # P(gap = k) = (1-q)^(k-1) q: a gap law that was off (a log of the wrong sign, a floor one off) moves these
+    # counts by far more than 5 standard deviations.
+    torch.manual_seed(7)
+    n = 400_000
+    gaps = torch.diff(_successes(n, q, torch.device("cpu")), prepend=torch.tensor([-1]))
+    assert int(gaps.min()) >= 1
+    for k in (1, 2, 3, 5, 10):
+        assert _within(int((gaps == k).sum()), len(gaps), (1 - q) ** (k - 1) * q)
+    assert _within(int((gaps > 20).sum()), len(gaps), (1 - q) ** 20)

@@ -20,7 +20,8 @@ import torch
 
 # Masks whose drops (or keeps) are rare are drawn as gaps: the distance from one drop to the next in a sequence of
 # Bernoulli(p) trials is Geometric(p), so drawing those gaps gives exactly the same drops with p*n draws instead of
-# n. Measured at p = 0.07 on a 2.4M-element tensor (CPU time, 1 thread): bernoulli_ + div_ 16.6 ms, gaps 6.0 ms.
+# n. Measured at p = 0.07 on a 2.4M-element tensor (CPU time, 1 thread): bernoulli_ + div_ 16.6 ms, gaps 6.0 ms
+# (with torch's geometric_; _successes now draws them from uniforms, cheaper still).
 # Between these bounds each element compares 32 random bits with a threshold instead (about 25 % under torch).
 _GAPS_BELOW = 0.25
 # P(drop) = p to within 2**-33 there. torch's own CPU draw compares a 53-bit uniform double with p: both are finer
@@ -32,10 +33,16 @@ def _successes(n: int, q: float, device, chunk: int | None = None) -> torch.Tens
     """Sorted positions of the successes in n Bernoulli(q) trials, drawn as Geometric(q) gaps between them."""
     if chunk is None:  # enough gaps nearly always (6 standard deviations over the mean); more are drawn if not
         chunk = int(n * q + 6 * math.sqrt(n * q * (1 - q)) + 16)
+    log_miss = math.log1p(-q)
     parts, last = [], -1.0
     while last < n:
-        # float64: gaps and their running sum stay exact integers far past any tensor size
-        positions = torch.empty(chunk, dtype=torch.float64, device=device).geometric_(q).cumsum_(0).add_(last)
+        # A gap is floor(log(1 - U) / log(1 - q)) + 1 for U uniform on [0, 1): P(gap > k) = P(1 - U <= (1-q)^k)
+        # = (1-q)^k, the Geometric(q) law. torch's geometric_ computes the same from one uniform a draw, but in a
+        # serial loop; here only the uniform draw is serial and the log is one vectorised pass (1.4 ms against
+        # 2.3 ms for 2.4M trials at q = 0.07, 1 thread). float64: gaps and their running sum stay exact integers
+        # far past any tensor size, and the uniform's 53 bits resolve the law's tail far past any tensor size too.
+        gaps = torch.empty(chunk, dtype=torch.float64, device=device).uniform_().neg_().log1p_()
+        positions = gaps.div_(log_miss).floor_().add_(1).cumsum_(0).add_(last)
         parts.append(positions)
         last = float(positions[-1])
     positions = torch.cat(parts) if len(parts) > 1 else parts[0]
