@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from grader.trainer.speed import DropoutTally, _successes, fast_dropout, keep_mask
+from grader.trainer.speed import DropoutTally, _successes, drop, fast_dropout, keep_mask
 
 
 def _within(count: int, n: int, p: float, sigmas: float = 5.0) -> bool:
@@ -170,3 +170,29 @@ def test_the_gaps_between_successes_follow_the_geometric_law(q):
     for k in (1, 2, 3, 5, 10):
         assert _within(int((gaps == k).sum()), len(gaps), (1 - q) ** (k - 1) * q)
     assert _within(int((gaps > 20).sum()), len(gaps), (1 - q) ** 20)
+
+
+@pytest.mark.parametrize("p", [0.05, 0.2, 0.5])
+def test_drop_is_the_mask_multiplication_bit_for_bit_forward_and_backward(p):
+    # 0.05 and 0.2 take the maskless path (the output scaled, drops zeroed in place), 0.5 the mask's
+    x = torch.randn(32, 8, 10, 10)
+    torch.manual_seed(8)
+    expected = x * keep_mask(tuple(x.shape), p, x.dtype, x.device)
+    torch.manual_seed(8)
+    leaf = x.clone().requires_grad_()
+    y = drop(leaf, p)
+    assert torch.equal(y, expected)
+    g = torch.randn_like(x)
+    y.backward(g)
+    assert torch.equal(leaf.grad, g * (expected != 0) * torch.ones(1).div_(1 - p))
+
+
+def test_drop_keeps_a_channels_last_layout_and_maps_a_gradient_of_another_layout_to_the_same_elements():
+    torch.manual_seed(9)
+    x = torch.randn(16, 8, 6, 6).contiguous(memory_format=torch.channels_last).requires_grad_()
+    y = drop(x, 0.1)
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    g = torch.randn(16, 8, 6, 6)  # contiguous, unlike y: a position must still name the same element
+    y.backward(g)
+    assert torch.equal(x.grad, g * (y != 0) * torch.ones(1).div_(0.9))
+    assert _within(int((y == 0).sum()), y.numel(), 0.1)

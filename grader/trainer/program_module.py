@@ -72,8 +72,10 @@ class ProgramModule(torch.nn.Module):
             self.tally.count(why)
         if why is not None:
             return torch.ops.aten.native_dropout.default(input, p, train)
+        if not self._mask_used:  # nothing reads the mask: the maskless draw
+            return speed.drop(input, p), None
         mask = speed.keep_mask(tuple(input.shape), p, input.dtype, input.device, speed.dense_stride(input))
-        return input * mask, (mask != 0 if self._mask_used else None)
+        return input * mask, mask != 0
 
 
 def _dropout_masks_used(graph: program.Graph) -> bool:
