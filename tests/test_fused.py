@@ -101,3 +101,21 @@ def test_compiled_it_trains_as_the_program_does(tmp_path):
             assert float((ours[name].grad - p.grad).abs().max()) <= 2e-2 * scale, (seed, name)
     for m in eager.graph.mutations:  # BatchNorm's running statistics moved the same way
         torch.testing.assert_close(getattr(compiled, m.buffer), getattr(eager, m.buffer))
+
+
+@pytest.mark.slow
+def test_only_the_first_batch_shape_is_compiled_and_a_smaller_last_batch_runs_eagerly(tmp_path):
+    module = _module("lesson1", tmp_path, fast_dropout=True)
+    forward = fused.FusedForward(module, None, CPU)
+    compiled = forward.fn
+    seen = []
+    forward.fn = lambda *args: seen.append(len(args)) or compiled(*args)
+    x = torch.randn(16, 1, 28, 28)
+    forward(x)
+    forward(x[:5])  # an epoch's last, smaller batch
+    forward(x)
+    assert forward.compiled_shape == (16, 1, 28, 28) and len(seen) == 2  # the small batch never reached the compiler
+    torch.manual_seed(3)
+    small = forward(x[:5])
+    torch.manual_seed(3)
+    assert torch.equal(small, module(x[:5]))  # it ran the program's own forward, with the same draws

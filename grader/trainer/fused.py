@@ -80,9 +80,11 @@ class FusedForward:
     def __init__(self, module: ProgramModule, mode: str | None, device: torch.device):
         self.module = module
         gm, self.sites = build(module.graph, device, masks_outside=device.type == "cpu")
-        # static shapes: kernels for the fixed batch size ran a fifth faster than symbolic ones; an epoch's smaller last
-        # batch costs one more compile
+        # Static shapes: kernels for the fixed batch size ran a fifth faster than symbolic ones. Only the first batch
+        # shape is compiled; an epoch's smaller last batch (one step of hundreds) runs eagerly, where compiling it
+        # cost 13.5 s cold (benchmarks/bench_fused_step.py)
         self.fn = torch.compile(gm, mode=mode, dynamic=False)
+        self.compiled_shape: tuple[int, ...] | None = None
         self._sizer = Program(module.graph, {}, torch.device("meta"), held_kinds=(), size=False,
                               overrides={program.DROPOUT_OP: self._record_shape})
         self._shapes: dict[tuple[int, ...], list[tuple[int, ...]]] = {}  # image shape -> each site's mask shape
@@ -91,6 +93,10 @@ class FusedForward:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         module = self.module
+        if self.compiled_shape is None:
+            self.compiled_shape = tuple(x.shape)
+        elif tuple(x.shape) != self.compiled_shape:
+            return module(x)  # the program's own eager forward: the same draws, the same statistics update
         inputs = module.inputs_for_step()
         rng = torch.get_rng_state()  # put back if the compiled step fails: the eager retry draws the same masks
         masks = []
