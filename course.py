@@ -493,6 +493,9 @@ def dev():
 @dev.command(epilog=EXAMPLES["verify"])
 @click.option("--train", is_flag=True, help="Also train every solution and write solutions/RESULTS.md.")
 @click.option("--seeds", default=3, show_default=True, type=click.IntRange(min=1), help="With --train: seeds 0..K-1.")
+@click.option("--first-seed", default=0, show_default=True, type=click.IntRange(min=0), metavar="N",
+              help="With --train: seeds N..N+K-1 instead, to confirm a design on seeds it was not chosen on (its "
+                   "rows sit beside the seed-0 rows).")
 @click.option("--lesson", "-l", metavar="LESSON", help="Only this lesson (its rows in RESULTS.md are replaced).")
 @click.option("--only", type=click.Choice(["solutions", "extras"]),
               help="With --train: train only the solutions, or only the extra files lessons list in [verify].")
@@ -501,7 +504,7 @@ def dev():
 @grading_options("device", "quick", "data_dir")
 @json_option
 @reports_errors
-def verify(train, seeds, lesson, only, jobs, options, as_json):
+def verify(train, seeds, first_seed, lesson, only, jobs, options, as_json):
     """Prove the course: every stub fails its lesson's static checks and every solution passes them.
 
     With --train, every solution, and every extra file a lesson.toml lists under [verify] (hint paths,
@@ -513,7 +516,7 @@ def verify(train, seeds, lesson, only, jobs, options, as_json):
     from grader.authoring.verify import verify as run_verify
 
     if as_json:
-        report = run_verify(lesson, train, seeds, options, only=only, jobs=jobs)
+        report = run_verify(lesson, train, seeds, options, only=only, jobs=jobs, first_seed=first_seed)
         _json_out(report.to_dict())
     else:
         from grader.views.author import VerifyProgress, show_verify
@@ -521,7 +524,8 @@ def verify(train, seeds, lesson, only, jobs, options, as_json):
 
         out = console()
         with VerifyProgress(out) as progress:
-            report = run_verify(lesson, train, seeds, options, on_event=progress, only=only, jobs=jobs)
+            report = run_verify(lesson, train, seeds, options, on_event=progress, only=only, jobs=jobs,
+                                first_seed=first_seed)
         show_verify(report, out)
     sys.exit(report.exit_code)
 

@@ -9,6 +9,7 @@ from course import cli
 from grader.authoring import docs, results
 from grader.authoring.trusted import report_course_file
 from grader.digest import code_sha256
+from grader.errors import DocsError
 from tests.conftest import ROOT
 from tests.minicourse import make_course, use_course
 
@@ -430,3 +431,32 @@ def test_more_result_figures_and_markers_that_await_training(repo):
 
 
 TINY_WITH_NOTE = (ROOT / "tests" / "submissions" / "tiny.py").read_text() + "\n# a comparison\n"
+
+
+def test_fresh_keys_quote_the_confirmation_row_and_plain_keys_the_seed_0_row(repo):
+    path = repo / "solutions" / "RESULTS.md"
+    accs = [99.5, 99.3, 99.45, 99.6, 99.42]
+    fresh = _row(repo, seeds=[5, 6, 7, 8, 9], best=accs, last=accs,
+                 epochs_to_target=[7, None, 8, 6, 9], epochs=[20] * 5, passed=[True, False, True, True, True],
+                 seconds=[10.0] * 5, when="2026-02-01T00:00:00+00:00")
+    results.write(path, [_row(repo), fresh], "course verify --train", "2026-01-01")
+    _readme(repo).write_text(
+        "passed <!-- value: passed solutions/lesson1/model.py -->?<!-- /value --> on seeds "
+        "<!-- value: seed_list solutions/lesson1/model.py -->?<!-- /value -->; fresh "
+        "<!-- value: fresh:passed solutions/lesson1/model.py -->?<!-- /value --> on seeds "
+        "<!-- value: fresh:seed_list solutions/lesson1/model.py -->?<!-- /value -->\n")
+    docs.run(repo)
+    text = _readme(repo).read_text()
+    assert "-->3 of 3<!--" in text and "-->0, 1, 2<!--" not in text and "-->0 to 2<!--" in text
+    assert "-->4 of 5<!--" in text and "-->5 to 9<!--" in text
+
+
+def test_a_fresh_key_without_a_confirmation_row_waits_for_one_and_a_bad_key_is_an_error(repo):
+    path = repo / "solutions" / "RESULTS.md"
+    results.write(path, [_row(repo)], "course verify --train", "2026-01-01")
+    _readme(repo).write_text("<!-- value: fresh:passed solutions/lesson1/model.py -->?<!-- /value -->\n")
+    report = docs.run(repo)
+    assert report.awaiting and "--first-seed N" in report.awaiting[0] and not report.missing
+    _readme(repo).write_text("<!-- value: fresh:params solutions/lesson1/model.py -->?<!-- /value -->\n")
+    with pytest.raises(DocsError, match="fresh:params is not a result figure"):
+        docs.run(repo)

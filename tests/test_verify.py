@@ -310,3 +310,45 @@ def test_the_trained_table_fits_80_columns_with_every_figure_whole(devices):
             assert figure in row
     for device in set(devices):
         assert device in text  # each device in full: in the title, or below the table when they differ
+
+
+def test_fresh_seeds_confirm_beside_the_seed_0_row_and_never_replace_it(course, tmp_path, monkeypatch):
+    lessons, solutions = course
+    use_course(monkeypatch, lessons, solutions)
+    path = tmp_path / "RESULTS.md"
+    fake_grade(monkeypatch, {0: [96.0], 1: [97.0]})
+    verify("lesson1", train=True, seeds=2, options=GradeOptions(device="cpu"), results_path=path)
+    calls = fake_grade(monkeypatch, {5: [96.5], 6: [50.0], 7: [97.5]})
+    report = verify("lesson1", train=True, seeds=3, first_seed=5, options=GradeOptions(device="cpu"),
+                    results_path=path)
+    assert calls == [("lesson1", 5, "cpu"), ("lesson1", 6, "cpu"), ("lesson1", 7, "cpu")]
+    assert report.exit_code == 1  # seed 6 missed: a confirmation that fails says so
+    rows = results.read(path)
+    assert [(r.seeds, r.fresh) for r in rows] == [([0, 1], False), ([5, 6, 7], True)]
+    assert "--seeds 3 --first-seed 5 --device cpu" in rows[1].command
+    file = "solutions/lesson1/model.py"
+    assert results.pick(rows, file).seeds == [0, 1] and results.pick(rows, file, fresh=True).seeds == [5, 6, 7]
+    # the seed-0 run again replaces only its own row
+    fake_grade(monkeypatch, {0: [96.0], 1: [97.0]})
+    verify("lesson1", train=True, seeds=2, options=GradeOptions(device="cpu"), results_path=path)
+    assert [r.seeds for r in results.read(path)] == [[0, 1], [5, 6, 7]]
+
+
+def test_the_cli_passes_first_seed_on_and_refuses_a_negative_one(monkeypatch):
+    from click.testing import CliRunner
+
+    from course import cli
+
+    seen = {}
+
+    def fake_verify(lesson, train, seeds, options, **kw):
+        seen.update(kw, seeds=seeds)
+        from grader.authoring.verify import VerifyReport
+        return VerifyReport()
+
+    monkeypatch.setattr("grader.authoring.verify.verify", fake_verify)
+    result = CliRunner().invoke(cli, ["dev", "verify", "--train", "--seeds", "5", "--first-seed", "5", "--json"])
+    assert result.exit_code == 0, result.output
+    assert seen["seeds"] == 5 and seen["first_seed"] == 5
+    bad = CliRunner().invoke(cli, ["dev", "verify", "--train", "--first-seed", "-1"])
+    assert bad.exit_code == 2 and "--first-seed" in bad.output

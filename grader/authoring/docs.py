@@ -10,7 +10,9 @@ form, markers on their own lines. SOURCE is, by key:
   onecycle:ARG and lr_levers (its learning-rate schedule, built and stepped as the grader does);
 - a model file with trained rows in solutions/RESULTS.md: best_acc, last_acc, epochs_to_target, passed, seeds,
   best_range, last_range, min_last, best_last_gap, train_acc, margin_images, and train_row_last_acc (the
-  mean last test accuracy of the row train_acc quotes, so that the two figures come from the same runs);
+  mean last test accuracy of the row train_acc quotes, so that the two figures come from the same runs),
+  seed_list ("0 to 4"); each also as fresh:KEY, read off the file's confirmation row (seeds from
+  `--first-seed N` > 0) instead of its seeds-from-0 row;
 - a lesson folder: criterion:NAME, binomial_se and binomial_se_images (the standard error of a test accuracy
   at the lesson's target), translate_px (of the lesson's default recipe), compare_table (the solution beside
   the files its lesson.toml `[verify]` table lists, on the seeds and device they share);
@@ -273,17 +275,17 @@ class Values:
             return ", ".join(value)
         return str(value)
 
-    def _result(self, key: str, path: Path, source: str) -> str:
+    def _result(self, key: str, path: Path, source: str, fresh: bool = False) -> str:
         if self._results is None:
             self._results = results.read(self.results_path)
         need = (lambda r: bool(r.train_last)) if key in ("train_acc", "train_row_last_acc") else None
-        row = results.pick(self._results, source, need)
+        row = results.pick(self._results, source, need, fresh)
         rel = _relative(self.results_path, self.root)
         extra_of = self._extra_of(source)
         lesson_id = extra_of or path.parent.name
-        run = f"`course verify --train --lesson {lesson_id}`"
+        run = f"`course verify --train --lesson {lesson_id}{' --first-seed N' if fresh else ''}`"
         if row is None:
-            if extra_of or (need and results.pick(self._results, source)):
+            if extra_of or fresh or (need and results.pick(self._results, source)):
                 raise ResultsAwaiting(f"{rel} has no {'training-accuracy ' if need else ''}results for {source} yet; "
                                       f"{run} trains it")
             raise ResultsMissing(f"{rel} has no results for {source}; run {run}")
@@ -291,6 +293,11 @@ class Values:
             raise ResultsMissing(f"{source} changed since {rel} was written ({row.when}); its numbers are stale: run "
                                  f"`course verify --train --lesson {row.lesson}`")
         return result_value(key, row, self._target(row.lesson), self._test_counts(source)["images"])
+
+    def _fresh(self, key: str, path: Path, source: str) -> str:
+        if key not in RESULT_KEYS:
+            raise DocsError(f"fresh:{key} is not a result figure (one of {', '.join(RESULT_KEYS)})")
+        return self._result(key, path, source, fresh=True)
 
     def comparison(self, path: Path, source: str, only: str | None = None) -> list[Compared]:
         """The solution and each extra of a lesson (or only the extra `only`), restricted to one device and the
@@ -312,7 +319,9 @@ class Values:
         current: dict[str, list[results.ResultRow]] = {}
         for file, _ in files:
             target = self.root / file
-            current[file] = [r for r in self._results if r.file == file and not r.quick and r.describes(target)]
+            # comparisons are on the calibration seeds (from 0); fresh-seed confirmations are quoted on their own
+            current[file] = [r for r in self._results
+                             if r.file == file and not r.quick and not r.fresh and r.describes(target)]
         devices = set.intersection(*({r.device for r in rows} for rows in current.values()))
         run = f"`course verify --train --lesson {lesson.id}`"
         if not devices:
@@ -381,6 +390,10 @@ def _model_key(figure: Callable[[dict], str], block: bool = False) -> Key:
     return Key("", lambda v, _, path, source: figure(v._measure(path, source)), takes_file=True, block=block)
 
 
+RESULT_KEYS = ("best_acc", "last_acc", "epochs_to_target", "passed", "seeds", "best_range", "last_range", "min_last",
+               "best_last_gap", "train_acc", "train_row_last_acc", "margin_images", "seed_list")
+
+
 def _result_key(key: str) -> Key:
     """A key read off the model file's rows in solutions/RESULTS.md."""
     return Key(key, lambda v, _, path, source: v._result(key, path, source), takes_file=True)
@@ -401,9 +414,7 @@ KEYS: dict[str, Key] = {
     "multiply_adds": _model_key(lambda r: f"{r['structure']['multiply_adds']:,}"),
     "rf_row:": Key("rf_row:FIELD:LAYER", lambda v, spec, path, source: rf_row(v._measure(path, source), spec, source),
                    takes_file=True),
-    **{key: _result_key(key) for key in ("best_acc", "last_acc", "epochs_to_target", "passed", "seeds", "best_range",
-                                         "last_range", "min_last", "best_last_gap", "train_acc", "train_row_last_acc",
-                                         "margin_images")},
+    **{key: _result_key(key) for key in RESULT_KEYS},
     "schedule:": Key("schedule:FIELD", lambda v, name, path, source: schedule_field(v._schedule(path, source), name),
                      takes_file=True),
     "onecycle:": Key("onecycle:ARG", lambda v, name, path, source: onecycle_arg(v._schedule(path, source), name),
@@ -416,6 +427,8 @@ KEYS: dict[str, Key] = {
     "compare_table": Key("compare_table", lambda v, _, path, source: compare_table(v.comparison(path, source)),
                          block=True),
     "noise:": Key("noise:FIELD:FILE", lambda v, spec, path, source: v._noise(spec, path, source)),
+    # a figure of the confirmation row (seeds from --first-seed N > 0): `fresh:passed`, `fresh:seeds`, ...
+    "fresh:": Key("fresh:KEY", lambda v, key, path, source: v._fresh(key, path, source), takes_file=True),
     "criterion:": Key("criterion:NAME", lambda v, name, path, source: v._criterion(name, path, source)),
     "testset:": Key("testset:FIELD", lambda v, name, path, source: v._testset(name, path, source)),
     "default:": Key("default:CLASS.ARG", lambda v, spec, path, source: torch_default(spec, source)),
@@ -495,6 +508,10 @@ def result_value(key: str, row: results.ResultRow, target: float | None, test_im
         return f"{sum(row.passed)} of {len(row.passed)}"
     if key == "seeds":
         return str(len(row.seeds))
+    if key == "seed_list":  # "5 to 9", or "0, 2" when not consecutive
+        consecutive = row.seeds == list(range(row.seeds[0], row.seeds[0] + len(row.seeds)))
+        return f"{row.seeds[0]} to {row.seeds[-1]}" if consecutive and len(row.seeds) > 2 else ", ".join(
+            map(str, row.seeds))
     if key == "best_range":
         return f"{min(row.best):.2f} to {max(row.best):.2f}"
     if key == "last_range":

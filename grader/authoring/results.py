@@ -57,6 +57,12 @@ class ResultRow:
     # digest.code_sha256 of the solution when it was trained. None: rows from before, only the bytes vouch for them
     code_sha256: str | None = None
 
+    @property
+    def fresh(self) -> bool:
+        """A confirmation row: trained on seeds from N > 0 (`--first-seed`), seeds the design was not chosen on. It
+        sits beside the row from seed 0, which calibrates the lessons' figures and comparisons."""
+        return bool(self.seeds) and self.seeds[0] > 0
+
     def describes(self, path: Path) -> bool:
         """Whether these numbers still describe the file at `path`: the same bytes, or the same code."""
         if not path.is_file():
@@ -118,16 +124,22 @@ def read(path: Path) -> list[ResultRow]:
 
 
 def merge(old: list[ResultRow], new: list[ResultRow]) -> list[ResultRow]:
-    """Old rows with every (lesson, file, device) that `new` has replaced; sorted by lesson, solution first, device."""
-    keys = {(r.lesson, r.file, r.device) for r in new}
-    rows = [r for r in old if (r.lesson, r.file, r.device) not in keys] + list(new)
-    return sorted(rows, key=lambda r: (_lesson_number(r.lesson), r.lesson, r.label != r.lesson, r.file, r.device))
+    """Old rows with every (lesson, file, device, fresh) that `new` has replaced; sorted by lesson, solution first,
+    device, seeds from 0 before fresh ones."""
+    keys = {_key(r) for r in new}
+    rows = [r for r in old if _key(r) not in keys] + list(new)
+    return sorted(rows, key=lambda r: (_lesson_number(r.lesson), r.lesson, r.label != r.lesson, r.file, r.device,
+                                       r.fresh))
 
 
-def pick(rows: list[ResultRow], file: str, need=None) -> ResultRow | None:
+def _key(row: ResultRow) -> tuple:
+    return row.lesson, row.file, row.device, row.fresh
+
+
+def pick(rows: list[ResultRow], file: str, need=None, fresh: bool = False) -> ResultRow | None:
     """The row that speaks for a course file: most seeds, then the latest run; `need(row)` filters first
-    (a figure only newer rows record, such as the training accuracy)."""
-    mine = [r for r in rows if r.file == file and not r.quick and (need is None or need(r))]
+    (a figure only newer rows record, such as the training accuracy). fresh picks among confirmation rows."""
+    mine = [r for r in rows if r.file == file and not r.quick and r.fresh == fresh and (need is None or need(r))]
     return max(mine, key=lambda r: (len(r.seeds), r.when), default=None)
 
 
@@ -166,6 +178,7 @@ def render(rows: list[ResultRow], command: str, when: str) -> str:
         f"Written by `course verify --train`: do not edit by hand. Last written by `{command}` on {when}.",
         "",
         "Each row is one solution trained from scratch on seeds 0..K-1 through the normal grading path",
+        "(a row whose seeds start above 0 is a confirmation on fresh seeds, `--first-seed N`, kept beside it)",
         "(`course grade`'s loop and verdict), on one device. Re-running one lesson replaces only its row for",
         "that device. Accuracies are test accuracies in percent; \"epochs to target\" is the first epoch that",
         "reached the lesson's target, per seed. Rows named `lessonN: FILE` are the other models a lesson's text",

@@ -87,11 +87,14 @@ ONLY = ("solutions", "extras")
 
 
 def command_line(lesson: str | None, train: bool, seeds: int, device: str, only: str | None = None,
-                 jobs: int = 1) -> str:
+                 jobs: int = 1, first_seed: int = 0) -> str:
     """The command that reproduces a verify run, as RESULTS.md quotes it (with --jobs, its seconds are shared)."""
     words = ["course", "verify"]
     if train:
-        words += ["--train", "--seeds", str(seeds), "--device", device]
+        words += ["--train", "--seeds", str(seeds)]
+        if first_seed:
+            words += ["--first-seed", str(first_seed)]
+        words += ["--device", device]
         if jobs > 1:
             words += ["--jobs", str(jobs)]
     if lesson:
@@ -137,9 +140,11 @@ def verify(
     results_path: Path | None = None,
     only: str | None = None,
     jobs: int = 1,
+    first_seed: int = 0,
 ) -> VerifyReport:
     """Verify every lesson (or one); with train, grade each solution and each extra file its lesson.toml lists
-    (`[verify] extra`) on seeds 0..seeds-1 and update RESULTS.md, one row per file and device.
+    (`[verify] extra`) on seeds first_seed..first_seed+seeds-1 and update RESULTS.md, one row per file, device and
+    kind of seeds (from 0, or fresh: a first_seed above 0 confirms a design on seeds it was not chosen on).
 
     `options` grade every file (its seed aside) and judge the static checks (data_dir). only="solutions" or
     "extras" trains just those (the static checks always cover everything); options.quick trains --quick smoke
@@ -175,7 +180,10 @@ def verify(
         results_path = solutions_root / RESULTS_NAME
     report.results_path = results_path
     root = lessons_root.parent  # the repository: RESULTS.md names files as lesson markers do
-    command = command_line(lesson, train, seeds, options.device, only, jobs)
+    if first_seed < 0:
+        raise CourseError(f"first_seed must be 0 or more, got {first_seed}")
+    command = command_line(lesson, train, seeds, options.device, only, jobs, first_seed)
+    seed_list = list(range(first_seed, first_seed + seeds))
     ok_static = {(r.lesson, r.file) for r in report.static if r.ok}
     todo: list[tuple[Lesson, Path, str]] = []  # (lesson, file, expect) in the order they train
     for les in lessons:
@@ -191,11 +199,11 @@ def verify(
                 report.runs.append(SeedRun(les.id, -1, "error",
                                            f"{_rel(path, root)} fails its static checks; not trained",
                                            file=_rel(path, root), expect=expect))
-    outcomes = _train_all(todo, seeds, options, emit, jobs, root)
+    outcomes = _train_all(todo, seed_list, options, emit, jobs, root)
     for les, path, expect in todo:
         rel = _rel(path, root)
-        runs = [outcomes[(rel, seed)][0] for seed in range(seeds)]
-        records = [outcomes[(rel, seed)][1] for seed in range(seeds) if outcomes[(rel, seed)][1] is not None]
+        runs = [outcomes[(rel, seed)][0] for seed in seed_list]
+        records = [outcomes[(rel, seed)][1] for seed in seed_list if outcomes[(rel, seed)][1] is not None]
         report.runs.extend(runs)
         if records and results_path is not None and len(records) == len(runs):
             row = _result_row(les, path, rel, records, runs, command, quick, expect)
@@ -205,9 +213,9 @@ def verify(
     return report
 
 
-def _train_all(todo, seeds: int, options: GradeOptions, emit, jobs: int, root: Path) -> dict:
+def _train_all(todo, seeds: list[int], options: GradeOptions, emit, jobs: int, root: Path) -> dict:
     """Every (file, seed) trained: one at a time with live progress, or `jobs` at a time with warm workers."""
-    plan = [(les, path, expect, seed) for les, path, expect in todo for seed in range(seeds)]
+    plan = [(les, path, expect, seed) for les, path, expect in todo for seed in seeds]
     outcomes = {}
 
     def announce(n, les, rel, seed):
