@@ -4,8 +4,8 @@ The trainer's ProgramModule runs the exported program op by op (the default); wi
 the fx graph the grader writes from the same program through torch.compile, each dropout a multiplication by a mask
 drawn outside. Both train the same module from the same state on the same batch of 128 images; the rounds go
 eager, compiled, compiled, eager, and the figure is the median of the per-round ratios with their spread. Compile
-times are reported apart, cold (inductor's cache in a fresh folder): the first step (the full batch) and the first
-step of an epoch's smaller last batch.
+times are reported apart, cold (inductor's cache in a fresh folder): the first step (the full batch), and the first
+step of an epoch's smaller last batch, which runs eagerly since only the first batch shape is compiled.
 
     python benchmarks/bench_fused_step.py --rounds 4
 """

@@ -194,6 +194,33 @@ def _parity_row(path: Path, d: dict) -> str:
             f"{d['candidate_mean_final']:.3f} | {d['difference']:+.3f} | {'yes' if d['within'] else 'no'} |")
 
 
+FUSED_HEADER = """## The fused step on a CPU (`--compile`)
+
+`python benchmarks/bench_fused_step.py` times one lesson-6 training step (batch 128) of the trainer's program run op
+by op (the default) against the fx graph the grader writes from it, compiled by torch.compile (inductor), in rounds
+of eager, compiled, compiled, eager on the same machine. The ratio is compiled over eager (below 1: compiled is
+faster): the median of the per-round ratios, with their spread. Compile times are cold (a fresh inductor cache): the
+first step of the full batch, and an epoch's last, smaller batch, which a second compile served until 2026-12-07
+and the eager program since ("eager" in the column). `--compile` stays opt-in until its accuracy parity is run.
+"""
+
+FUSED_COLUMNS = ["device", "date", "ms / step eager", "ms / step compiled", "compiled / eager", "rounds",
+                 "cold compile s, full batch", "last batch's first step s", "command"]
+
+
+def _fused_row(d: dict) -> str:
+    r = d["compiled_over_eager"]
+    compile_s = d["compile_seconds"]
+    if "last_smaller_batch" in compile_s:  # a second compile, before the last batch ran eagerly
+        last = f"{compile_s['last_smaller_batch']:.1f} (compile)"
+    else:
+        last = f"{d['last_smaller_batch_first_step_seconds']:.2f} (eager)"
+    cells = [f"CPU ({d['threads']} threads), {d['cpu_model']}", d["date"], f"{d['ms_per_step']['eager']:.1f}",
+             f"{d['ms_per_step']['compiled']:.1f}", f"**{r['median']:.3f}** ({r['min']:.3f}–{r['max']:.3f})",
+             str(r["n"] // 2), f"{compile_s['first_batch']:.1f}", last, f"`{d['command']}`"]
+    return "| " + " | ".join(cells) + " |"
+
+
 def render() -> str:
     """docs/performance.md's text from every results file, newest first; files from before the paired method last."""
     # bench_grade.py's files (other scripts keep their own results beside them: fixed cost, GPU gradings ...)
@@ -211,6 +238,9 @@ def render() -> str:
            if isinstance(d, dict) and {"machine", "grading", "grader"} <= set(d)]
     if gpu:
         lines += ["", GPU_HEADER, *_table(GPU_COLUMNS, [_gpu_row(d) for d in gpu])]
+    fused = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("fused-step-*.json"), reverse=True)]
+    if fused:
+        lines += ["", FUSED_HEADER, *_table(FUSED_COLUMNS, [_fused_row(d) for d in fused])]
     parity = {p: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*parity*/parity*.json"))}
     if parity:
         lines += ["", PARITY_HEADER + _seed_noise(list(parity.values())),
