@@ -499,12 +499,14 @@ def dev():
 @click.option("--lesson", "-l", metavar="LESSON", help="Only this lesson (its rows in RESULTS.md are replaced).")
 @click.option("--only", type=click.Choice(["solutions", "extras"]),
               help="With --train: train only the solutions, or only the extra files lessons list in [verify].")
+@click.option("--file", "only_file", metavar="PATH",
+              help="With --train: only this solution or [verify] extra (its repo-relative path).")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(min=1),
               help="With --train: trainings at a time, started warm (a GPU trains many tiny models side by side).")
 @grading_options("device", "quick", "data_dir")
 @json_option
 @reports_errors
-def verify(train, seeds, first_seed, lesson, only, jobs, options, as_json):
+def verify(train, seeds, first_seed, lesson, only, only_file, jobs, options, as_json):
     """Prove the course: every stub fails its lesson's static checks and every solution passes them.
 
     With --train, every solution, and every extra file a lesson.toml lists under [verify] (hint paths,
@@ -516,7 +518,8 @@ def verify(train, seeds, first_seed, lesson, only, jobs, options, as_json):
     from grader.authoring.verify import verify as run_verify
 
     if as_json:
-        report = run_verify(lesson, train, seeds, options, only=only, jobs=jobs, first_seed=first_seed)
+        report = run_verify(lesson, train, seeds, options, only=only, jobs=jobs, first_seed=first_seed,
+                            file=only_file)
         _json_out(report.to_dict())
     else:
         from grader.views.author import VerifyProgress, show_verify
@@ -525,7 +528,7 @@ def verify(train, seeds, first_seed, lesson, only, jobs, options, as_json):
         out = console()
         with VerifyProgress(out) as progress:
             report = run_verify(lesson, train, seeds, options, on_event=progress, only=only, jobs=jobs,
-                                first_seed=first_seed)
+                                first_seed=first_seed, file=only_file)
         show_verify(report, out)
     sys.exit(report.exit_code)
 

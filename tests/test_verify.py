@@ -11,6 +11,7 @@ from grader.authoring import results, trusted
 from grader.authoring.verify import verify
 from grader.course.options import GradeOptions
 from grader.digest import code_sha256
+from grader.errors import CourseError
 from grader.events import EpochDone, VerifyRun
 from tests.minicourse import TINY, make_course, use_course
 
@@ -352,3 +353,19 @@ def test_the_cli_passes_first_seed_on_and_refuses_a_negative_one(monkeypatch):
     assert seen["seeds"] == 5 and seen["first_seed"] == 5
     bad = CliRunner().invoke(cli, ["dev", "verify", "--train", "--first-seed", "-1"])
     assert bad.exit_code == 2 and "--first-seed" in bad.output
+
+
+def test_one_file_trains_alone_and_a_file_no_lesson_lists_is_a_clear_error(course, tmp_path, monkeypatch):
+    lessons, solutions = course
+    _with_extras(lessons, solutions)
+    use_course(monkeypatch, lessons, solutions)
+    path = tmp_path / "RESULTS.md"
+    calls = fake_grade(monkeypatch, {0: [85.0, 96.0], 1: [85.0, 95.0]})
+    report = verify("lesson1", train=True, seeds=2, options=GradeOptions(device="cpu"), results_path=path,
+                    file="solutions/lesson1/compare.py")
+    assert [r.file for r in report.runs] == ["solutions/lesson1/compare.py"] * 2 and len(calls) == 2
+    (row,) = results.read(path)
+    assert row.file == "solutions/lesson1/compare.py" and "--file solutions/lesson1/compare.py" in row.command
+    with pytest.raises(CourseError, match="solutions/lesson1/nope.py is not a solution or .verify. extra of lesson1"):
+        verify("lesson1", train=True, seeds=1, options=GradeOptions(device="cpu"), results_path=path,
+               file="solutions/lesson1/nope.py")

@@ -87,7 +87,7 @@ ONLY = ("solutions", "extras")
 
 
 def command_line(lesson: str | None, train: bool, seeds: int, device: str, only: str | None = None,
-                 jobs: int = 1, first_seed: int = 0) -> str:
+                 jobs: int = 1, first_seed: int = 0, file: str | None = None) -> str:
     """The command that reproduces a verify run, as RESULTS.md quotes it (with --jobs, its seconds are shared)."""
     words = ["course", "verify"]
     if train:
@@ -101,6 +101,8 @@ def command_line(lesson: str | None, train: bool, seeds: int, device: str, only:
         words += ["--lesson", lesson]
     if only:
         words += ["--only", only]
+    if file:
+        words += ["--file", file]
     return " ".join(words)
 
 
@@ -141,13 +143,15 @@ def verify(
     only: str | None = None,
     jobs: int = 1,
     first_seed: int = 0,
+    file: str | None = None,
 ) -> VerifyReport:
     """Verify every lesson (or one); with train, grade each solution and each extra file its lesson.toml lists
     (`[verify] extra`) on seeds first_seed..first_seed+seeds-1 and update RESULTS.md, one row per file, device and
     kind of seeds (from 0, or fresh: a first_seed above 0 confirms a design on seeds it was not chosen on).
 
     `options` grade every file (its seed aside) and judge the static checks (data_dir). only="solutions" or
-    "extras" trains just those (the static checks always cover everything); options.quick trains --quick smoke
+    "extras" trains just those, and file (repo-relative) just that one (the static checks always cover
+    everything); options.quick trains --quick smoke
     runs (for tests), written only to an explicit results_path. jobs > 1 runs that many trainings
     at a time, their workers forked warm by one zygote (a GPU runs many tiny trainings side by side).
     """
@@ -182,7 +186,7 @@ def verify(
     root = lessons_root.parent  # the repository: RESULTS.md names files as lesson markers do
     if first_seed < 0:
         raise CourseError(f"first_seed must be 0 or more, got {first_seed}")
-    command = command_line(lesson, train, seeds, options.device, only, jobs, first_seed)
+    command = command_line(lesson, train, seeds, options.device, only, jobs, first_seed, file)
     seed_list = list(range(first_seed, first_seed + seeds))
     ok_static = {(r.lesson, r.file) for r in report.static if r.ok}
     todo: list[tuple[Lesson, Path, str]] = []  # (lesson, file, expect) in the order they train
@@ -193,12 +197,18 @@ def verify(
         if only != "solutions":
             files += [(root / e.file, e.expect) for e in les.verify_extras]
         for path, expect in files:
+            if file is not None and _rel(path, root) != file:
+                continue
             if (les.id, path) in ok_static:
                 todo.append((les, path, expect))
             else:  # a file that fails its static checks cannot be calibrated
                 report.runs.append(SeedRun(les.id, -1, "error",
                                            f"{_rel(path, root)} fails its static checks; not trained",
                                            file=_rel(path, root), expect=expect))
+    if file is not None and not todo and not report.runs:
+        listed = [_rel(r.file, root) for r in report.static if r.kind != "stub"]
+        raise CourseError(f"{file} is not a solution or [verify] extra of {lesson or 'any lesson'} "
+                          f"(these are: {', '.join(listed)})")
     outcomes = _train_all(todo, seed_list, options, emit, jobs, root)
     for les, path, expect in todo:
         rel = _rel(path, root)
