@@ -58,3 +58,16 @@ def test_cell_and_marker_errors():
     assert noise.cell([99.4]) == "99.40" and noise.cell([99.4, 99.6]) == "99.50 ± 0.14"
     with pytest.raises(ValueError, match="noise:FIELD:FILE"):
         noise.marker([], "middle:x.py", 10_000)
+
+
+def test_a_run_that_never_learned_is_named_and_left_out_instead_of_widening_the_spread():
+    solution = Spread((98.74, 98.56, 98.90), 10_000)
+    diverged = Spread((97.73, 11.35, 97.12), 10_000)
+    text = noise.sentence("the solution", solution, "`no_bn.py`", diverged)
+    # with the 11.35 % run averaged in, the gap (30 points) hid inside a 50-point spread: "within noise"
+    assert text.startswith("`no_bn.py` never learned on 1 of 3 seeds (11.35 %, chance level); on the others, ")
+    assert "`no_bn.py` 97.43 ± 0.43 % (3 and 2 seeds)" in text and "the solution ahead by" in text
+    assert "within noise" not in text
+    assert noise.cell([97.73, 11.35, 97.12]) == "97.43 ± 0.43" and noise.cell([10.0, 9.8]) == "-"
+    nothing = noise.sentence("a", Spread((11.35,), 10_000), "b", Spread((99.0,), 10_000))
+    assert nothing.endswith("nothing left to compare")

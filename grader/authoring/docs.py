@@ -482,19 +482,27 @@ def compare_table(compared: list[Compared]) -> str:
     # short headers: at 80 columns the file names must fit whole (the caption says what the figures are)
     lines = ["| model | change | best | last | train | passed |",
              "|---|---|---:|---:|---:|---|"]
+    failed = []
     for c in compared:
         name = ("solution" if c.file.endswith("/model.py") and c.file.startswith("solutions/")
                 else f"`{c.file.rsplit('/', 1)[-1]}`")
-        train = "-" if c.mean_train is None else f"{c.mean_train:.2f}"
+        keep = noise.learned(c.last)  # a run that never learned is counted apart (noise.NEVER_LEARNED)
+        if len(keep) < len(c.last):
+            failed.append(f"{name} never learned on {len(c.last) - len(keep)} of {len(c.last)}")
+        best = f"{sum(c.best[i] for i in keep) / len(keep):.2f}" if keep else "-"
+        train = ("-" if not c.train_last or not keep
+                 else f"{sum(c.train_last[i] for i in keep) / len(keep):.2f}")
         # the spread on the last epoch only, the figure the noise markers compare: one more ± and the table
         # no longer fits 80 columns
-        lines.append(f"| {name} | {c.change if name != 'solution' else '-'} | {c.mean_best:.2f} | "
+        lines.append(f"| {name} | {c.change if name != 'solution' else '-'} | {best} | "
                      f"{noise.cell(c.last)} | {train} | {sum(c.passed)} of {len(c.passed)} |")
     noun = "seed" if len(compared[0].seeds) == 1 else "seeds"
     lines.append("")
     spread = " (the last ± the standard deviation between seeds)" if len(compared[0].seeds) > 1 else ""
+    apart = (f" Runs that never learned (ending at {noise.NEVER_LEARNED:g} % or less) are left out of the means: "
+             f"{'; '.join(failed)} seeds." if failed else "")
     lines.append(f"Test accuracy in % at the best and the last epoch, and the last epoch's training accuracy; means"
-                 f"{spread} over {noun} {seeds} on {compared[0].device}, from `solutions/RESULTS.md`.")
+                 f"{spread} over {noun} {seeds} on {compared[0].device}, from `solutions/RESULTS.md`.{apart}")
     return "\n".join(lines)
 
 
