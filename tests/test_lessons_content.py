@@ -553,3 +553,13 @@ def test_lesson3s_words_on_its_comparison_hold_for_every_seed_trained():
     assert "on one it never learned" in readme and sum(v <= noise.NEVER_LEARNED for v in no_bn.last) == 1
     assert "every seed passed" in readme and all(bn_first.passed) and all(solution.passed)
     assert len(no_bn.seeds) >= 3 and len(bn_first.seeds) >= 3 and len(solution.seeds) >= 3
+
+
+def test_lesson6_says_the_schedule_shape_made_no_measurable_difference_only_while_its_noise_line_says_so():
+    from grader.authoring.docs import Values
+
+    values = Values(ROOT, ROOT / "solutions" / "RESULTS.md")
+    line = values._noise("last:solutions/lesson6/compare_step_lr.py", ROOT / "lessons" / "lesson6", "lessons/lesson6")
+    readme = " ".join(_readme("lesson6").split())
+    assert "(3 seeds each)" in line and "within noise" in line
+    assert "there it is within noise of OneCycle" in readme
