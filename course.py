@@ -27,7 +27,8 @@ EXAMPLES = {
     "solution": "Example:\n\n    course solution lesson3 --force",
     "answer": "Example:\n\n    course answer lesson2 rf-row8 22",
     "progress": "Example:\n\n    course progress --json",
-    "verify": "Example:\n\n    course dev verify --train --seeds 3 --lesson lesson6",
+    "verify": "Examples:\n\n    course dev verify --train --seeds 3 --lesson lesson6\n\n"
+              "    course dev verify --train -l lesson7 --seeds 5 --first-seed 5",
     "docs": "Example:\n\n    course dev docs --check",
     "watch": "Example:\n\n\b\n    course watch lesson3\n"
              "    course watch --manual        # WSL, network drives: Enter re-checks",

@@ -87,7 +87,7 @@ class _DropAt(torch.autograd.Function):
     differs: here it becomes 0, where x * 0 would be NaN."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, p: float) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, p: float) -> torch.Tensor:
         # the drops index memory slots: the output gets x's dense layout, or a contiguous one
         stride = dense_stride(x) or torch.empty(x.shape, device="meta").stride()
         scale = float(torch.ones((), dtype=x.dtype).div_(1 - p))  # as torch computes it, so kept values round the same
@@ -97,7 +97,7 @@ class _DropAt(torch.autograd.Function):
         return _scaled_with_zeros(x, scale, positions, stride)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor):
         (positions,) = ctx.saved_tensors
         return _scaled_with_zeros(grad, ctx.scale, positions, ctx.stride), None
 
