@@ -26,6 +26,7 @@ from typing import Protocol
 
 from grader.channel import poll_get
 from grader.errors import CourseError, UsageError
+from grader.host.zygote import KeptZygote
 from grader.record import GradeRequest
 
 CHANGED, KEY, CLOSED = "changed", "key", "closed"
@@ -322,28 +323,11 @@ class WarmWorkers:
     already has torch imported; where there is no fork (Windows) or it fails, they start cold as usual."""
 
     def __init__(self):
-        self._zygote = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._closing = threading.Event()
+        self._kept: KeptZygote | None = None
 
     def __call__(self, file: Path) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._keep, daemon=True, name="zygote")
-            self._thread.start()
-
-    def _keep(self) -> None:
-        """Start the zygote and stay until close: the kernel kills it when the thread that started it ends
-        (PR_SET_PDEATHSIG belongs to a thread, not to the process)."""
-        from grader.host.zygote import warm_launcher
-
-        try:
-            self._zygote = warm_launcher()
-        finally:
-            self._ready.set()
-        self._closing.wait()
-        if self._zygote is not None:
-            self._zygote.close()
+        if self._kept is None:
+            self._kept = KeptZygote()
 
     def launch(self, wait: bool = False):
         """The zygote's launcher, or None where there is none (cold start).
@@ -351,14 +335,14 @@ class WarmWorkers:
         A grade never waits for a zygote still starting; a check does (`wait`): a cold worker would import torch
         beside the zygote doing the same, and on two cores both would take twice as long.
         """
-        if wait and self._thread is not None:
-            self._ready.wait()
-        return self._zygote.launch if self._zygote is not None else None
+        if self._kept is None:
+            return None
+        zygote = self._kept.wait() if wait else self._kept.zygote
+        return zygote.launch if zygote is not None else None
 
     def close(self) -> None:
-        self._closing.set()
-        if self._thread is not None:
-            self._thread.join(60)
+        if self._kept is not None:
+            self._kept.close()
 
 
 def watch(flow, lesson_id: str | None, view: WatchView, *, file=None, manual: bool = False,

@@ -2,7 +2,6 @@
 that every grading in the session starts its children from, except in tests marked `cold`; the tier timings
 (tests/tier_timing.py)."""
 
-import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -42,41 +41,26 @@ class SessionZygote:
     """
 
     def __init__(self):
-        self._zygote = None
-        self._ready = threading.Event()
-        self._closing = threading.Event()
-        # The zygote dies with the thread that started it (PR_SET_PDEATHSIG belongs to a thread): this one stays.
-        self._thread = threading.Thread(target=self._keep, daemon=True, name="session-zygote")
-        self._thread.start()
+        from grader.host.zygote import KeptZygote
 
-    def _keep(self) -> None:
-        from grader.host.zygote import warm_launcher
-
-        try:
-            self._zygote = warm_launcher()
-        finally:
-            self._ready.set()
-        self._closing.wait()
-        if self._zygote is not None:
-            self._zygote.close()
+        self._kept = KeptZygote(name="session-zygote")
 
     def launch(self, module: str, **kwargs):
         """grader.channel.cold_start's shape: the child, forked from the session's zygote once it is up (started
         cold where it could not start)."""
-        self._ready.wait()
-        if self._zygote is None:
+        zygote = self._kept.wait()
+        if zygote is None:
             from grader.channel import cold_start
 
             return cold_start(module, **kwargs)
-        return self._zygote.launch(module, **kwargs)
+        return zygote.launch(module, **kwargs)
 
     def borrowed(self):
         """What grader.host.zygote.warm_launcher returns in a test: this zygote, left up by the borrower's close()."""
         return SimpleNamespace(launch=self.launch, close=lambda: None)
 
     def close(self) -> None:
-        self._closing.set()
-        self._thread.join(60)
+        self._kept.close()
 
 
 _ZYGOTE = pytest.StashKey[SessionZygote]()

@@ -181,3 +181,34 @@ def warm_launcher():
         return Zygote()
     except ZygoteError:
         return None
+
+
+class KeptZygote:
+    """warm_launcher() run on a thread of its own that holds the zygote until close(): the kernel kills a zygote when
+    the thread that started it ends (PR_SET_PDEATHSIG belongs to a thread, not to the process), so it cannot belong
+    to a short-lived caller's thread. It warms up in the background from construction."""
+
+    def __init__(self, name: str = "zygote"):
+        self.zygote: Zygote | None = None  # None until it is up, and for good where none could start
+        self._ready = threading.Event()
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._keep, daemon=True, name=name)
+        self._thread.start()
+
+    def _keep(self) -> None:
+        try:
+            self.zygote = warm_launcher()
+        finally:
+            self._ready.set()
+        self._closing.wait()
+        if self.zygote is not None:
+            self.zygote.close()
+
+    def wait(self) -> Zygote | None:
+        """The zygote once it has started, or None where it could not."""
+        self._ready.wait()
+        return self.zygote
+
+    def close(self) -> None:
+        self._closing.set()
+        self._thread.join(60)
