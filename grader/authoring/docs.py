@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from grader import atomic, paths
@@ -475,6 +475,13 @@ class Compared:
     def mean_train(self) -> float | None:
         return sum(self.train_last) / len(self.train_last) if self.train_last else None
 
+    def learned(self) -> Compared:
+        """Only the seeds whose runs learned (noise.NEVER_LEARNED): what the table's means are taken over."""
+        keep = noise.learned(self.last)
+        train = [self.train_last[i] for i in keep] if self.train_last else None
+        return replace(self, seeds=[self.seeds[i] for i in keep], best=[self.best[i] for i in keep],
+                       last=[self.last[i] for i in keep], train_last=train, passed=[self.passed[i] for i in keep])
+
 
 def compare_table(compared: list[Compared]) -> str:
     """Markdown: the solution and its one-change variants, the same seeds on the same device."""
@@ -486,12 +493,11 @@ def compare_table(compared: list[Compared]) -> str:
     for c in compared:
         name = ("solution" if c.file.endswith("/model.py") and c.file.startswith("solutions/")
                 else f"`{c.file.rsplit('/', 1)[-1]}`")
-        keep = noise.learned(c.last)  # a run that never learned is counted apart (noise.NEVER_LEARNED)
-        if len(keep) < len(c.last):
-            failed.append(f"{name} never learned on {len(c.last) - len(keep)} of {len(c.last)}")
-        best = f"{sum(c.best[i] for i in keep) / len(keep):.2f}" if keep else "-"
-        train = ("-" if not c.train_last or not keep
-                 else f"{sum(c.train_last[i] for i in keep) / len(keep):.2f}")
+        ok = c.learned()  # a run that never learned is counted apart (noise.NEVER_LEARNED)
+        if len(ok.seeds) < len(c.seeds):
+            failed.append(f"{name} never learned on {len(c.seeds) - len(ok.seeds)} of {len(c.seeds)}")
+        best = f"{ok.mean_best:.2f}" if ok.seeds else "-"
+        train = "-" if not ok.seeds or ok.mean_train is None else f"{ok.mean_train:.2f}"
         # the spread on the last epoch only, the figure the noise markers compare: one more ± and the table
         # no longer fits 80 columns
         lines.append(f"| {name} | {c.change if name != 'solution' else '-'} | {best} | "

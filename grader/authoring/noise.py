@@ -92,8 +92,8 @@ def _failures(name: str, spread: Spread) -> str:
 def sentence(a_name: str, a: Spread, b_name: str, b: Spread) -> str:
     """The whole comparison: both means with their spread and seeds, then the conclusion they allow. Runs that never
     learned are named first and left out of the means."""
-    notes = [_failures(name, s) for name, s in ((a_name, a), (b_name, b)) if len(learned(s.values)) < s.n]
     a_ok, b_ok = (Spread(tuple(s.values[i] for i in learned(s.values)), s.images) for s in (a, b))
+    notes = [_failures(name, s) for name, s, ok in ((a_name, a, a_ok), (b_name, b, b_ok)) if ok.n < s.n]
     if not a_ok.n or not b_ok.n:
         return "; ".join(notes) + ": nothing left to compare"
     seeds = f"{a_ok.n} seeds each" if a_ok.n == b_ok.n else f"{a_ok.n} and {b_ok.n} seeds"
