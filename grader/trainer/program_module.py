@@ -74,7 +74,7 @@ class ProgramModule(torch.nn.Module):
             return torch.ops.aten.native_dropout.default(input, p, train)
         if not self._mask_used:  # nothing reads the mask: the maskless draw
             return speed.drop(input, p), None
-        mask = speed.keep_mask(tuple(input.shape), p, input.dtype, input.device, speed.dense_stride(input))
+        mask = speed.mask_like(input, p)
         return input * mask, mask != 0
 
 

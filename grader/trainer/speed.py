@@ -57,7 +57,7 @@ def keep_mask(shape: tuple[int, ...], p: float, dtype: torch.dtype, device,
     way, so that multiplying it with a tensor of that layout stays one pass over memory, as torch's own mask does.
     """
     n = math.prod(shape)
-    scale = float(torch.ones((), dtype=dtype).div_(1 - p))  # as torch computes it, so kept values round the same
+    scale = _scale(p, dtype)
     if p <= _GAPS_BELOW or p >= 1 - _GAPS_BELOW:
         drops_rare = p <= 0.5
         flat = torch.full((n,), scale if drops_rare else 0.0, dtype=dtype, device=device)
@@ -72,11 +72,21 @@ def keep_mask(shape: tuple[int, ...], p: float, dtype: torch.dtype, device,
     return flat.as_strided(shape, stride) if stride is not None else flat.view(shape)
 
 
+def _scale(p: float, dtype: torch.dtype) -> float:
+    """1/(1-p) as torch computes it in `dtype`, so that kept values round as torch's dropout rounds them."""
+    return float(torch.ones((), dtype=dtype).div_(1 - p))
+
+
+def mask_like(input: torch.Tensor, p: float) -> torch.Tensor:
+    """keep_mask for `input`: its shape, dtype and device, and its dense layout (so input * mask stays one pass)."""
+    return keep_mask(tuple(input.shape), p, input.dtype, input.device, dense_stride(input))
+
+
 def drop(input: torch.Tensor, p: float) -> torch.Tensor:
     """Dropout in training, with keep_mask's draw: where drops are rare, the output is the input scaled with the drops
     zeroed in place, so no mask the size of the input is ever written, read, or kept for the backward pass."""
     if p > _GAPS_BELOW:  # drops common (or keeps rare): the mask's own path
-        return input * keep_mask(tuple(input.shape), p, input.dtype, input.device, dense_stride(input))
+        return input * mask_like(input, p)
     return _DropAt.apply(input, p)
 
 
@@ -90,7 +100,7 @@ class _DropAt(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, p: float) -> torch.Tensor:
         # the drops index memory slots: the output gets x's dense layout, or a contiguous one
         stride = dense_stride(x) or torch.empty(x.shape, device="meta").stride()
-        scale = float(torch.ones((), dtype=x.dtype).div_(1 - p))  # as torch computes it, so kept values round the same
+        scale = _scale(p, x.dtype)
         positions = _successes(x.numel(), p, x.device)
         ctx.save_for_backward(positions)
         ctx.scale, ctx.stride = scale, stride
@@ -185,7 +195,7 @@ class _Patch:
             if feature:  # one draw per (sample, channel): small, and broadcast over the rest
                 mask = keep_mask(_feature_shape(input), p, input.dtype, input.device)
             else:
-                mask = keep_mask(tuple(input.shape), p, input.dtype, input.device, dense_stride(input))
+                mask = mask_like(input, p)
             return input.mul_(mask) if inplace else input * mask
 
         dropout.__name__ = f"fast_{name}"
