@@ -218,7 +218,8 @@ def _show_check(judged, fmt: str, out) -> None:
     else:
         from grader.views.student import show_check, show_recorded
 
-        show_check(result, out)
+        # a file judged by a lesson that is not its own must name it again to be graded by it
+        show_check(result, out, name_lesson=judged.target.record_as != judged.target.lesson)
         show_recorded(judged, out)
 
 

@@ -24,6 +24,8 @@ def test_check_prints_the_summary_rf_and_verdict():
     assert "Total params: 13,960" in result.output  # torchsummary's table
     assert "22 before global pooling, 32 at the output" in result.output
     assert "Static checks pass for lesson 6" in result.output
+    # not lesson 6's work file: the next command names the lesson, or `course grade` would judge it by another
+    assert "--lesson lesson6" in " ".join(result.output.split()[-4:])
 
 
 def test_check_warns_about_code_it_skips_and_passes(tmp_path):

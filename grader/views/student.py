@@ -79,7 +79,8 @@ def _shown(path: str) -> str:
         return path
 
 
-def show_check(result, out: Console) -> None:
+def show_check(result, out: Console, name_lesson: bool = False) -> None:
+    """The check's report; name_lesson: the file is not the lesson's own work file, so the next command names it."""
     r = result.report
     out.print(Text(r["torchsummary"]["text"].rstrip()))
     if not r["torchsummary"]["agrees"] and r["torchsummary"]["total"] is not None:
@@ -100,7 +101,8 @@ def show_check(result, out: Console) -> None:
     scope = lesson_name(result.lesson) + ("" if result.lesson else " (no --lesson given)")
     if result.verdict.status == PASSED:
         say(out, f"[green]Static checks pass for {escape(scope)}.[/]")
-        next_command(out, f"course grade {_shown(r['file'])}", "Next, to train it")
+        lesson = f" --lesson {result.lesson}" if name_lesson and result.lesson else ""
+        next_command(out, f"course grade {_shown(r['file'])}{lesson}", "Next, to train it")
     else:
         say(out, f"[red]Static checks fail for {escape(scope)}:[/] {escape(result.verdict.message)}")
 
