@@ -27,8 +27,10 @@ EXAMPLES = {
     "solution": "Example:\n\n    course solution lesson3 --force",
     "answer": "Example:\n\n    course answer lesson2 rf-row8 22",
     "progress": "Example:\n\n    course progress --json",
-    "verify": "Examples:\n\n    course dev verify --train --seeds 3 --lesson lesson6\n\n"
-              "    course dev verify --train -l lesson7 --seeds 5 --first-seed 5",
+    "verify": "Examples:\n\n\b\n    course dev verify --train --seeds 3 --lesson lesson6\n"
+              "    course dev verify --train -l lesson7 --seeds 5 --first-seed 5\n"
+              "    course dev verify --train -l lesson6 --seeds 2 --first-seed 1 --extend \\\n"
+              "        --file solutions/lesson6/hint_path.py",
     "docs": "Example:\n\n    course dev docs --check",
     "watch": "Example:\n\n\b\n    course watch lesson3\n"
              "    course watch --manual        # WSL, network drives: Enter re-checks",
@@ -498,6 +500,9 @@ def dev():
 @click.option("--first-seed", default=0, show_default=True, type=click.IntRange(min=0), metavar="N",
               help="With --train: seeds N..N+K-1 instead, to confirm a design on seeds it was not chosen on (its "
                    "rows sit beside the seed-0 rows).")
+@click.option("--extend", is_flag=True,
+              help="With --first-seed N: add the new seeds to each file's row of seeds 0..N-1 (it must still "
+                   "describe the file) instead of a row of their own, so a comparison gains seeds.")
 @click.option("--lesson", "-l", metavar="LESSON", help="Only this lesson (its rows in RESULTS.md are replaced).")
 @click.option("--only", type=click.Choice(["solutions", "extras"]),
               help="With --train: train only the solutions, or only the extra files lessons list in [verify].")
@@ -508,7 +513,7 @@ def dev():
 @grading_options("device", "quick", "data_dir")
 @json_option
 @reports_errors
-def verify(train, seeds, first_seed, lesson, only, only_file, jobs, options, as_json):
+def verify(train, seeds, first_seed, extend, lesson, only, only_file, jobs, options, as_json):
     """Prove the course: every stub fails its lesson's static checks and every solution passes them.
 
     With --train, every solution, and every extra file a lesson.toml lists under [verify] (hint paths,
@@ -521,7 +526,7 @@ def verify(train, seeds, first_seed, lesson, only, only_file, jobs, options, as_
 
     if as_json:
         report = run_verify(lesson, train, seeds, options, only=only, jobs=jobs, first_seed=first_seed,
-                            file=only_file)
+                            file=only_file, extend=extend)
         _json_out(report.to_dict())
     else:
         from grader.views.author import VerifyProgress, show_verify
@@ -530,7 +535,7 @@ def verify(train, seeds, first_seed, lesson, only, only_file, jobs, options, as_
         out = console()
         with VerifyProgress(out) as progress:
             report = run_verify(lesson, train, seeds, options, on_event=progress, only=only, jobs=jobs,
-                                first_seed=first_seed, file=only_file)
+                                first_seed=first_seed, file=only_file, extend=extend)
         show_verify(report, out)
     sys.exit(report.exit_code)
 

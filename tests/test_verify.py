@@ -335,6 +335,79 @@ def test_fresh_seeds_confirm_beside_the_seed_0_row_and_never_replace_it(course, 
     assert [r.seeds for r in results.read(path)] == [[0, 1], [5, 6, 7]]
 
 
+def test_extend_adds_seeds_to_the_seed_0_row_and_keeps_each_parts_command(course, tmp_path, monkeypatch):
+    lessons, solutions = course
+    use_course(monkeypatch, lessons, solutions)
+    path = tmp_path / "RESULTS.md"
+    fake_grade(monkeypatch, {0: [96.0]})
+    verify("lesson1", train=True, seeds=1, options=GradeOptions(device="cpu"), results_path=path)
+    calls = fake_grade(monkeypatch, {1: [97.0], 2: [85.0, 96.5]})
+    report = verify("lesson1", train=True, seeds=2, first_seed=1, extend=True, options=GradeOptions(device="cpu"),
+                    results_path=path)
+    assert calls == [("lesson1", 1, "cpu"), ("lesson1", 2, "cpu")] and report.ok and not report.notes
+    [row] = results.read(path)
+    assert not row.fresh and row.seeds == [0, 1, 2] and row.best == [96.0, 97.0, 96.5]
+    assert row.epochs_to_target == [1, 1, 2] and row.epochs == [1, 1, 2] and len(row.seconds) == 3
+    assert row.mean_best == pytest.approx((96.0 + 97.0 + 96.5) / 3)
+    assert [part.split(":")[0] for part in row.history] == ["seeds 0", "seeds 1, 2"]
+    assert "--first-seed 1 --extend" in row.history[1] and "--first-seed" not in row.history[0]
+    text = path.read_text()
+    assert "in 2 parts:" in text and "  - seeds 1, 2: `course verify --train --seeds 2 --first-seed 1" in text
+    # a third part keeps the first two lines as they were
+    fake_grade(monkeypatch, {3: [96.2]})
+    verify("lesson1", train=True, seeds=1, first_seed=3, extend=True, options=GradeOptions(device="cpu"),
+           results_path=path)
+    [row] = results.read(path)
+    assert row.seeds == [0, 1, 2, 3] and [p.split(":")[0] for p in row.history] == ["seeds 0", "seeds 1, 2",
+                                                                                    "seeds 3"]
+
+
+def test_extend_refuses_before_training_when_no_row_continues(course, tmp_path, monkeypatch):
+    lessons, solutions = course
+    use_course(monkeypatch, lessons, solutions)
+    path = tmp_path / "RESULTS.md"
+    calls = fake_grade(monkeypatch, {0: [96.0], 1: [97.0], 5: [96.0]})
+    options = GradeOptions(device="cpu")
+    with pytest.raises(CourseError, match="no row of seeds 0..1"):  # nothing trained yet
+        verify("lesson1", train=True, seeds=1, first_seed=2, extend=True, options=options, results_path=path)
+    verify("lesson1", train=True, seeds=1, options=options, results_path=path)
+    with pytest.raises(CourseError, match="no row of seeds 0..4"):  # a gap would break seeds 0..K-1
+        verify("lesson1", train=True, seeds=1, first_seed=5, extend=True, options=options, results_path=path)
+    with pytest.raises(CourseError, match="--first-seed N"):
+        verify("lesson1", train=True, seeds=1, extend=True, options=options, results_path=path)
+    solution = solutions / "lesson1" / "model.py"
+    solution.write_text(solution.read_text().replace("nn.Conv2d(1, 8, 3)", "nn.Conv2d(1, 8, 3, padding=0)"))
+    with pytest.raises(CourseError, match="describes the file as it is now"):  # the code changed since seed 0
+        verify("lesson1", train=True, seeds=1, first_seed=1, extend=True, options=options, results_path=path)
+    assert calls == [("lesson1", 0, "cpu")]
+
+
+def test_extend_on_another_device_keeps_the_new_seeds_as_their_own_row(course, tmp_path, monkeypatch):
+    lessons, solutions = course
+    use_course(monkeypatch, lessons, solutions)
+    path = tmp_path / "RESULTS.md"
+    fake_grade(monkeypatch, {0: [96.0]})
+    verify("lesson1", train=True, seeds=1, options=GradeOptions(device="cpu"), results_path=path)
+    fake_grade(monkeypatch, {1: [97.0]}, device_name="cuda: H100")
+    report = verify("lesson1", train=True, seeds=1, first_seed=1, extend=True, options=GradeOptions(device="cpu"),
+                    results_path=path)
+    assert [(r.seeds, r.device) for r in results.read(path)] == [([0], "CPU (test)"), ([1], "cuda: H100")]
+    assert len(report.notes) == 1 and "row of their own" in report.notes[0]
+
+
+def test_results_extend_joins_only_continuing_seeds_of_one_file_and_device():
+    base = results.ResultRow("lesson1", "f.py", "s", "cpu", 10, 5, [0], [96.0], [96.0], [1], [1], [True], [3.0],
+                             "t0", "c0", train_last=[95.0])
+    more = results.ResultRow("lesson1", "f.py", "s", "cpu", 10, 5, [1, 2], [97.0, 98.0], [97.0, 98.0], [1, 1],
+                             [1, 1], [True, True], [3.0, 4.0], "t1", "c1", train_last=None)
+    row = results.extend(base, more)
+    assert row.seeds == [0, 1, 2] and row.train_last is None and row.when == "t1" and row.command == "c1"
+    with pytest.raises(results.ResultsError, match="same file and device"):
+        results.extend(base, results.ResultRow(**{**more.__dict__, "device": "gpu"}))
+    with pytest.raises(results.ResultsError, match="do not continue"):
+        results.extend(base, results.ResultRow(**{**more.__dict__, "seeds": [2, 3]}))
+
+
 def test_the_cli_passes_first_seed_on_and_refuses_a_negative_one(monkeypatch):
     from click.testing import CliRunner
 
@@ -350,7 +423,9 @@ def test_the_cli_passes_first_seed_on_and_refuses_a_negative_one(monkeypatch):
     monkeypatch.setattr("grader.authoring.verify.verify", fake_verify)
     result = CliRunner().invoke(cli, ["dev", "verify", "--train", "--seeds", "5", "--first-seed", "5", "--json"])
     assert result.exit_code == 0, result.output
-    assert seen["seeds"] == 5 and seen["first_seed"] == 5
+    assert seen["seeds"] == 5 and seen["first_seed"] == 5 and seen["extend"] is False
+    result = CliRunner().invoke(cli, ["dev", "verify", "--train", "--first-seed", "1", "--extend", "--json"])
+    assert result.exit_code == 0 and seen["extend"] is True, result.output
     bad = CliRunner().invoke(cli, ["dev", "verify", "--train", "--first-seed", "-1"])
     assert bad.exit_code == 2 and "--first-seed" in bad.output
 

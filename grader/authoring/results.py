@@ -56,6 +56,9 @@ class ResultRow:
     train_last: list[float] | None = None  # last epoch's training accuracy per seed (None: rows from before)
     # digest.code_sha256 of the solution when it was trained. None: rows from before, only the bytes vouch for them
     code_sha256: str | None = None
+    # how a row trained in parts came to be (`course verify --extend` added seeds to it): one line per training,
+    # "seeds 1, 2: `command` (when, torch X)"; [] for a row trained in one go, whose command and when say it all
+    history: list[str] = field(default_factory=list)
 
     @property
     def fresh(self) -> bool:
@@ -132,6 +135,30 @@ def merge(old: list[ResultRow], new: list[ResultRow]) -> list[ResultRow]:
                                        r.fresh))
 
 
+def extend(base: ResultRow, more: ResultRow) -> ResultRow:
+    """`base` (seeds 0..N-1) with `more`'s seeds N.. appended: one row, each part's training kept in its history."""
+    if (base.lesson, base.file, base.device) != (more.lesson, more.file, more.device):
+        raise ResultsError(f"cannot add {more.label} on {more.device} to {base.label} on {base.device}: "
+                           "seeds join only the row of the same file and device")
+    if base.seeds != list(range(len(base.seeds))) or more.seeds != list(range(len(base.seeds),
+                                                                               len(base.seeds) + len(more.seeds))):
+        raise ResultsError(f"{base.label}: seeds {_seed_words(more.seeds)} do not continue seeds "
+                           f"{_seed_words(base.seeds)} (the row must stay seeds 0..K-1)")
+    joined = {name: getattr(base, name) + getattr(more, name)
+              for name in ("seeds", "best", "last", "epochs_to_target", "epochs", "passed", "seconds")}
+    train_last = None if base.train_last is None or more.train_last is None else base.train_last + more.train_last
+    history = (base.history or [_part(base)]) + (more.history or [_part(more)])
+    return ResultRow(**{**asdict(more), **joined, "train_last": train_last, "history": history})
+
+
+def _part(row: ResultRow) -> str:
+    return f"seeds {_seed_words(row.seeds)}: `{row.command}` ({row.when}, torch {row.torch or '?'})"
+
+
+def _seed_words(seeds: list[int]) -> str:
+    return ", ".join(map(str, seeds))
+
+
 def _key(row: ResultRow) -> tuple:
     return row.lesson, row.file, row.device, row.fresh
 
@@ -187,7 +214,8 @@ def render(rows: list[ResultRow], command: str, when: str) -> str:
         "written before drew them with torch's kernel, so re-running one whose model has dropout gives figures of",
         "the same spread, not the same digits (`course grade --torch-dropout` draws them as those rows did).",
         "A row whose seeds start above 0 confirms a design on fresh seeds (`course verify --first-seed N`) and",
-        "is kept beside the seed-0 row.",
+        "is kept beside the seed-0 row; seeds added to a row later (`--first-seed N --extend`) join it, and",
+        "\"Produced by\" lists each part's command.",
         "\"RF\" is the receptive field before global pooling (or before a head whose window covers the whole map),",
         "the figure the lessons' criteria and `course check` use; params and RF are measured from the file as it",
         "is, by the current analysis (`python -m grader.authoring.results --remeasure` refreshes them).",
@@ -205,7 +233,12 @@ def render(rows: list[ResultRow], command: str, when: str) -> str:
             f"{_passed(r)} | {_duration(mean(r.seconds))} | {r.when} |"
         )
     lines += ["", "Produced by:", ""]
-    lines += [f"- {r.label} on {r.device}: `{r.command}` ({r.when}, torch {r.torch or '?'})" for r in rows]
+    for r in rows:
+        if r.history:  # trained in parts: each part's command, one per line
+            lines.append(f"- {r.label} on {r.device}, in {len(r.history)} parts:")
+            lines += [f"  - {part}" for part in r.history]
+        else:
+            lines.append(f"- {r.label} on {r.device}: `{r.command}` ({r.when}, torch {r.torch or '?'})")
     data = "[\n" + ",\n".join(json.dumps(asdict(r)) for r in rows) + "\n]"  # a row per line: readable diffs
     # "--" may not appear inside an HTML comment; \u002d is the same "-" to a JSON parser.
     data = data.replace("--", "-\\u002d")

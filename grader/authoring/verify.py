@@ -62,6 +62,7 @@ class VerifyReport:
     static: list[StaticRow] = field(default_factory=list)
     runs: list[SeedRun] = field(default_factory=list)
     written: list[results.ResultRow] = field(default_factory=list)  # rows this run put into RESULTS.md
+    notes: list[str] = field(default_factory=list)  # what went otherwise than asked, nothing lost (--extend)
     results_path: Path | None = None
 
     @property
@@ -80,6 +81,7 @@ class VerifyReport:
             "static": [{**asdict(r), "file": str(r.file)} for r in self.static],
             "runs": [asdict(r) for r in self.runs],
             "results_path": str(self.results_path) if self.results_path else None,
+            "notes": self.notes,
         }
 
 
@@ -87,13 +89,15 @@ ONLY = ("solutions", "extras")
 
 
 def command_line(lesson: str | None, train: bool, seeds: int, device: str, only: str | None = None,
-                 jobs: int = 1, first_seed: int = 0, file: str | None = None) -> str:
+                 jobs: int = 1, first_seed: int = 0, file: str | None = None, extend: bool = False) -> str:
     """The command that reproduces a verify run, as RESULTS.md quotes it (with --jobs, its seconds are shared)."""
     words = ["course", "verify"]
     if train:
         words += ["--train", "--seeds", str(seeds)]
         if first_seed:
             words += ["--first-seed", str(first_seed)]
+        if extend:
+            words += ["--extend"]
         words += ["--device", device]
         if jobs > 1:
             words += ["--jobs", str(jobs)]
@@ -144,10 +148,13 @@ def verify(
     jobs: int = 1,
     first_seed: int = 0,
     file: str | None = None,
+    extend: bool = False,
 ) -> VerifyReport:
     """Verify every lesson (or one); with train, grade each solution and each extra file its lesson.toml lists
     (`[verify] extra`) on seeds first_seed..first_seed+seeds-1 and update RESULTS.md, one row per file, device and
     kind of seeds (from 0, or fresh: a first_seed above 0 confirms a design on seeds it was not chosen on).
+    extend adds seeds first_seed.. to each file's row of seeds 0..first_seed-1 instead (a comparison gains seeds
+    without its old ones trained again); such a row must exist and still describe the file, checked before training.
 
     `options` grade every file (its seed aside) and judge the static checks (data_dir). only="solutions" or
     "extras" trains just those, and file (repo-relative) just that one (the static checks always cover
@@ -186,7 +193,9 @@ def verify(
     root = lessons_root.parent  # the repository: RESULTS.md names files as lesson markers do
     if first_seed < 0:
         raise CourseError(f"first_seed must be 0 or more, got {first_seed}")
-    command = command_line(lesson, train, seeds, options.device, only, jobs, first_seed, file)
+    if extend and not first_seed:
+        raise CourseError("--extend adds seeds after a row's seeds 0..N-1: say where with --first-seed N")
+    command = command_line(lesson, train, seeds, options.device, only, jobs, first_seed, file, extend)
     seed_list = list(range(first_seed, first_seed + seeds))
     ok_static = {(r.lesson, r.file) for r in report.static if r.ok}
     todo: list[tuple[Lesson, Path, str]] = []  # (lesson, file, expect) in the order they train
@@ -209,6 +218,7 @@ def verify(
         listed = [_rel(r.file, root) for r in report.static if r.kind != "stub"]
         raise CourseError(f"{file} is not a solution or [verify] extra of {lesson or 'any lesson'} "
                           f"(these are: {', '.join(listed)})")
+    bases = _extendable(todo, first_seed, results_path, root) if extend else {}
     outcomes = _train_all(todo, seed_list, options, emit, jobs, root)
     for les, path, expect in todo:
         rel = _rel(path, root)
@@ -217,10 +227,29 @@ def verify(
         report.runs.extend(runs)
         if records and results_path is not None and len(records) == len(runs):
             row = _result_row(les, path, rel, records, runs, command, quick, expect)
+            base = next((b for b in bases.get(rel, []) if b.device == row.device), None)
+            if extend and base is None:  # kept as a row of its own: nothing trained is lost
+                report.notes.append(f"{rel}: no row of seeds 0..{first_seed - 1} on {row.device}; seeds "
+                                    f"{', '.join(map(str, seed_list))} were written as a row of their own")
+            row = results.extend(base, row) if base is not None else row
             merged = results.merge(results.read(results_path), [row])
             results.write(results_path, merged, command, now())
             report.written.append(row)
     return report
+
+
+def _extendable(todo, first_seed: int, results_path: Path | None, root: Path) -> dict[str, list]:
+    """Per file to train, the rows of seeds 0..first_seed-1 that still describe it; a clear error if one has none."""
+    rows = results.read(results_path) if results_path is not None else []
+    bases = {}
+    for _les, path, _expect in todo:
+        rel = _rel(path, root)
+        bases[rel] = [r for r in rows if r.file == rel and not r.quick and r.seeds == list(range(first_seed))
+                      and r.describes(path)]
+        if not bases[rel]:
+            raise CourseError(f"--extend: {rel} has no row of seeds 0..{first_seed - 1} in RESULTS.md that "
+                              "describes the file as it is now; train it from seed 0 instead (without --extend)")
+    return bases
 
 
 def _train_all(todo, seeds: list[int], options: GradeOptions, emit, jobs: int, root: Path) -> dict:

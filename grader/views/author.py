@@ -98,6 +98,8 @@ def show_verify(report, out: Console) -> None:
                 want = "" if r.expect == "pass" else f" (the lesson expects: {r.expect})"
                 out.print(f"[red]{_verify_name(r.lesson, r.file)} seed {r.seed}[/]: {r.status}{want}: {r.message}",
                           soft_wrap=True)
+    for note in report.notes:
+        out.print(f"[yellow]Note:[/] {note}", soft_wrap=True)
     if report.written:
         out.print(f"Wrote {', '.join(r.label for r in report.written)} to [bold]{report.results_path}[/].")
     if report.ok:
