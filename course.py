@@ -510,7 +510,7 @@ def dev():
               help="With --train: only this solution or [verify] extra (its repo-relative path).")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(min=1),
               help="With --train: trainings at a time, started warm (a GPU trains many tiny models side by side).")
-@grading_options("device", "quick", "data_dir")
+@grading_options("device", "quick", "data_dir", "validate")
 @json_option
 @reports_errors
 def verify(train, seeds, first_seed, extend, lesson, only, only_file, jobs, options, as_json):

@@ -372,6 +372,41 @@ def test_multiply_adds_and_the_noise_wording_of_a_comparison(repo):
         values.value("noise:last:solutions/lesson1/other.py", "lessons/lesson1")
 
 
+def test_the_validation_comparison_reads_only_the_validate_rows(repo):
+    from grader.authoring import noise
+    from grader.mnist import VALIDATION_SIZE
+
+    (repo / "solutions" / "lesson1" / "extra.py").write_text(TINY_WITH_NOTE)
+    manifest = repo / "lessons" / "lesson1" / "lesson.toml"
+    manifest.write_text(manifest.read_text() + '\n[verify]\nextra = [{ file = "solutions/lesson1/extra.py", '
+                        'expect = "measure" }]\n')
+    digest = hashlib.sha256((repo / "solutions" / "lesson1" / "extra.py").read_bytes()).hexdigest()
+    extra = dict(file="solutions/lesson1/extra.py", sha256=digest, expect="measure")
+    path = repo / "solutions" / "RESULTS.md"
+    test_rows = [_row(repo), _row(repo, last=[98.90, 98.95, 99.00], **extra)]
+    results.write(path, test_rows, "course verify --train", "2026-01-01")
+    values = docs.Values(repo, path)
+    with pytest.raises(docs.ResultsAwaiting, match="--validate"):  # test rows never stand in for validation ones
+        values.value("validation:compare_table", "lessons/lesson1")
+    held = [_row(repo, last=[99.10, 99.30, 99.20], split="validation", passed=[False] * 3),
+            _row(repo, last=[99.15, 99.25, 99.30], split="validation", passed=[False] * 3, **extra)]
+    results.write(path, results.merge(test_rows, held), "course verify --train --validate", "2026-01-02")
+    assert [r.split for r in results.read(path)] == ["test", "validation", "test", "validation"]
+    values = docs.Values(repo, path)
+    table = values.value("validation:compare_table", "lessons/lesson1")
+    assert "Validation accuracy" in table and f"{VALIDATION_SIZE:,}" in table and "passed" not in table
+    assert "99.20 ± 0.10" in table and "99.23 ± 0.08" in table  # the validation rows' last epochs
+    assert "Test accuracy" in values.value("compare_table", "lessons/lesson1")  # the test table is unchanged
+    text = values.value("validation:noise:last:solutions/lesson1/extra.py", "lessons/lesson1")
+    assert text == noise.sentence("the solution", noise.Spread((99.10, 99.30, 99.20), VALIDATION_SIZE),
+                                  "`extra.py`", noise.Spread((99.15, 99.25, 99.30), VALIDATION_SIZE))
+    assert "within noise" in text
+    with pytest.raises(docs.DocsError, match="not a comparison key"):
+        values.value("validation:best_acc", "lessons/lesson1")
+    rendered = path.read_text()
+    assert "| lesson1 (validation) |" in rendered and "- (not judged)" in rendered
+
+
 def test_json_figures_with_and_without_a_format(repo):
     (repo / "bench.json").write_text('{"run": {"wall_s": 65.4, "n": 1200, "acc": 99.398, "ok": true, "dev": "H100"}}')
     values = _values(repo)

@@ -84,7 +84,8 @@ def fake_grade(monkeypatch, accs_by_seed, device_name="CPU (test)"):
             params=report["params"], rf=report["rf"]["rf_before_global_pool"], device_name=device_name,
             duration=12.0, versions={"torch": "2.x"}, report=report,
             epochs=[EpochRecord(i, 0.1, 97.0, 0.1, a, 0.01, 1.0) for i, a in enumerate(accs, start=1)],
-            verdict=judge(lesson.criteria, report, accs))
+            measured_on="validation" if options.validate else "test",
+            verdict=judge(lesson.criteria, report, accs, validate=options.validate))
         return GradeResult(record, lesson_id)
 
     monkeypatch.setattr(grader.api, "grade", grade)
@@ -395,6 +396,30 @@ def test_extend_on_another_device_keeps_the_new_seeds_as_their_own_row(course, t
     assert len(report.notes) == 1 and "row of their own" in report.notes[0]
 
 
+def test_validate_rows_sit_beside_the_test_rows_and_are_never_judged(course, tmp_path, monkeypatch):
+    lessons, solutions = course
+    use_course(monkeypatch, lessons, solutions)
+    path = tmp_path / "RESULTS.md"
+    fake_grade(monkeypatch, {0: [96.0], 1: [97.0]})
+    verify("lesson1", train=True, seeds=2, options=GradeOptions(device="cpu"), results_path=path)
+    fake_grade(monkeypatch, {0: [40.0], 1: [97.5], 2: [96.5]})  # 40 %: below the target, and still not a failure
+    report = verify("lesson1", train=True, seeds=2, options=GradeOptions(device="cpu", validate=True),
+                    results_path=path)
+    assert report.ok and [r.status for r in report.runs] == ["smoke", "smoke"]
+    rows = results.read(path)
+    assert [(r.split, r.seeds, r.best) for r in rows] == [("test", [0, 1], [96.0, 97.0]),
+                                                        ("validation", [0, 1], [40.0, 97.5])]
+    held = rows[1]
+    assert held.passed == [False, False] and held.as_expected and held.epochs_to_target == [None, None]
+    assert "--device cpu --validate" in held.command and held.label == "lesson1 (validation)"
+    assert results.pick(rows, held.file).split == "test"
+    assert results.pick(rows, held.file, split="validation").best == held.best
+    # --extend on the validation split joins the validation row, not the test one
+    verify("lesson1", train=True, seeds=1, first_seed=2, extend=True,
+           options=GradeOptions(device="cpu", validate=True), results_path=path)
+    assert [(r.split, r.seeds) for r in results.read(path)] == [("test", [0, 1]), ("validation", [0, 1, 2])]
+
+
 def test_results_extend_joins_only_continuing_seeds_of_one_file_and_device():
     base = results.ResultRow("lesson1", "f.py", "s", "cpu", 10, 5, [0], [96.0], [96.0], [1], [1], [True], [3.0],
                              "t0", "c0", train_last=[95.0])
@@ -402,7 +427,7 @@ def test_results_extend_joins_only_continuing_seeds_of_one_file_and_device():
                              [1, 1], [True, True], [3.0, 4.0], "t1", "c1", train_last=None)
     row = results.extend(base, more)
     assert row.seeds == [0, 1, 2] and row.train_last is None and row.when == "t1" and row.command == "c1"
-    with pytest.raises(results.ResultsError, match="same file and device"):
+    with pytest.raises(results.ResultsError, match="same file, device and split"):
         results.extend(base, results.ResultRow(**{**more.__dict__, "device": "gpu"}))
     with pytest.raises(results.ResultsError, match="do not continue"):
         results.extend(base, results.ResultRow(**{**more.__dict__, "seeds": [2, 3]}))

@@ -23,7 +23,9 @@ form, markers on their own lines. SOURCE is, by key:
   Python format spec (json:candidates.dw20.min_last_k_min:.2f);
 - solutions/RESULTS.md itself: gradescope_fit (which lessons fit Gradescope's time on half a CPU);
 - a lesson folder: noise:FIELD:FILE, the solution against one [verify] extra with mean ± spread and what the
-  noise allows ("within noise", "ahead by N standard errors"; grader.authoring.noise), FIELD best or last.
+  noise allows ("within noise", "ahead by N standard errors"; grader.authoring.noise), FIELD best or last;
+- validation:compare_table and validation:noise:FIELD:FILE: the same from the rows `course verify --validate`
+  wrote (accuracies on the held-out validation split, the split the lessons choose designs on).
 """
 
 from __future__ import annotations
@@ -299,9 +301,9 @@ class Values:
             raise DocsError(f"fresh:{key} is not a result figure (one of {', '.join(RESULT_KEYS)})")
         return self._result(key, path, source, fresh=True)
 
-    def comparison(self, path: Path, source: str, only: str | None = None) -> list[Compared]:
+    def comparison(self, path: Path, source: str, only: str | None = None, split: str = "test") -> list[Compared]:
         """The solution and each extra of a lesson (or only the extra `only`), restricted to one device and the
-        seeds they all have."""
+        seeds they all have, from the rows measured on `split` (test or validation)."""
         from grader.course.lesson import load_lesson
 
         if not (path / "lesson.toml").is_file():
@@ -320,10 +322,10 @@ class Values:
         for file, _ in files:
             target = self.root / file
             # comparisons are on the calibration seeds (from 0); fresh-seed confirmations are quoted on their own
-            current[file] = [r for r in self._results
-                             if r.file == file and not r.quick and not r.fresh and r.describes(target)]
+            current[file] = [r for r in self._results if r.file == file and not r.quick and not r.fresh
+                             and r.split == split and r.describes(target)]
         devices = set.intersection(*({r.device for r in rows} for rows in current.values()))
-        run = f"`course verify --train --lesson {lesson.id}`"
+        run = f"`course verify --train --lesson {lesson.id}{' --validate' if split != 'test' else ''}`"
         if not devices:
             untrained = [f for f, rows in current.items() if not rows]
             raise ResultsAwaiting(f"no device has current results for every file of {lesson.id}'s comparison "
@@ -344,16 +346,33 @@ class Values:
             pos = [row.seeds.index(seed) for seed in seeds]
             train = [row.train_last[i] for i in pos] if row.train_last else None
             compared.append(Compared(file, change, row.expect, device, seeds, [row.best[i] for i in pos],
-                                     [row.last[i] for i in pos], train, [row.passed[i] for i in pos]))
+                                     [row.last[i] for i in pos], train, [row.passed[i] for i in pos], split))
         return compared
 
-    def _noise(self, spec: str, path: Path, source: str) -> str:
+    def _noise(self, spec: str, path: Path, source: str, split: str = "test") -> str:
         """The solution against one extra, on the seeds those two share (an untrained third file waits alone)."""
         only = spec.partition(":")[2] or None
         try:
-            return noise.marker(self.comparison(path, source, only), spec, self._test_counts(source)["images"])
+            return noise.marker(self.comparison(path, source, only, split), spec, self._split_images(source, split))
         except ValueError as exc:
             raise DocsError(str(exc)) from exc
+
+    def _split_images(self, source: str, split: str) -> int:
+        """How many images a row of `split` was measured on: the test set, or the held-out training images."""
+        if split == "test":
+            return self._test_counts(source)["images"]
+        from grader.mnist import VALIDATION_SIZE
+
+        return VALIDATION_SIZE
+
+    def _validation(self, key: str, path: Path, source: str) -> str:
+        """validation:compare_table or validation:noise:FIELD:FILE, read off the --validate rows."""
+        if key == "compare_table":
+            return compare_table(self.comparison(path, source, split="validation"))
+        if key.startswith("noise:"):
+            return self._noise(key.partition(":")[2], path, source, split="validation")
+        raise DocsError(f"validation:{key} is not a comparison key (validation:compare_table or "
+                        "validation:noise:FIELD:FILE)")
 
     def _extra_of(self, source: str) -> str | None:
         """The lesson whose `[verify]` table lists this file, if one does."""
@@ -427,6 +446,8 @@ KEYS: dict[str, Key] = {
     "compare_table": Key("compare_table", lambda v, _, path, source: compare_table(v.comparison(path, source)),
                          block=True),
     "noise:": Key("noise:FIELD:FILE", lambda v, spec, path, source: v._noise(spec, path, source)),
+    # the comparison read off the --validate rows: `validation:compare_table`, `validation:noise:last:FILE`
+    "validation:": Key("validation:KEY", lambda v, key, path, source: v._validation(key, path, source)),
     # a figure of the confirmation row (seeds from --first-seed N > 0): `fresh:passed`, `fresh:seeds`, ...
     "fresh:": Key("fresh:KEY", lambda v, key, path, source: v._fresh(key, path, source), takes_file=True),
     "criterion:": Key("criterion:NAME", lambda v, name, path, source: v._criterion(name, path, source)),
@@ -462,6 +483,7 @@ class Compared:
     last: list[float]
     train_last: list[float] | None
     passed: list[bool]
+    split: str = "test"  # what best and last measured: the test set, or the validation split (--validate rows)
 
     @property
     def mean_best(self) -> float:
@@ -487,8 +509,9 @@ def compare_table(compared: list[Compared]) -> str:
     """Markdown: the solution and its one-change variants, the same seeds on the same device."""
     seeds = ", ".join(map(str, compared[0].seeds))
     # short headers: at 80 columns the file names must fit whole (the caption says what the figures are)
-    lines = ["| model | change | best | last | train | passed |",
-             "|---|---|---:|---:|---:|---|"]
+    judged = compared[0].split == "test"  # a validation run is never judged: no passed column
+    lines = ["| model | change | best | last | train |" + (" passed |" if judged else ""),
+             "|---|---|---:|---:|---:|" + ("---|" if judged else "")]
     failed = []
     for c in compared:
         name = ("solution" if c.file.endswith("/model.py") and c.file.startswith("solutions/")
@@ -501,14 +524,22 @@ def compare_table(compared: list[Compared]) -> str:
         # the spread on the last epoch only, the figure the noise markers compare: one more ± and the table
         # no longer fits 80 columns
         lines.append(f"| {name} | {c.change if name != 'solution' else '-'} | {best} | "
-                     f"{noise.cell(c.last)} | {train} | {sum(c.passed)} of {len(c.passed)} |")
+                     f"{noise.cell(c.last)} | {train} |" + (f" {sum(c.passed)} of {len(c.passed)} |" if judged else ""))
     noun = "seed" if len(compared[0].seeds) == 1 else "seeds"
     lines.append("")
     spread = " (the last ± the standard deviation between seeds)" if len(compared[0].seeds) > 1 else ""
     apart = (f" Runs that never learned (ending at {noise.NEVER_LEARNED:g} % or less) are left out of the means: "
              f"{'; '.join(failed)} seeds." if failed else "")
-    lines.append(f"Test accuracy in % at the best and the last epoch, and the last epoch's training accuracy; means"
-                 f"{spread} over {noun} {seeds} on {compared[0].device}, from `solutions/RESULTS.md`.{apart}")
+    if judged:
+        measured, rows = "Test accuracy", "`solutions/RESULTS.md`"
+    else:
+        from grader.mnist import VALIDATION_SIZE
+
+        measured = (f"Validation accuracy (the last {VALIDATION_SIZE:,} training images, held out: "
+                    "`course grade --validate`)")
+        rows = "the (validation) rows of `solutions/RESULTS.md`"
+    lines.append(f"{measured} in % at the best and the last epoch, and the last epoch's training accuracy; means"
+                 f"{spread} over {noun} {seeds} on {compared[0].device}, from {rows}.{apart}")
     return "\n".join(lines)
 
 

@@ -16,6 +16,7 @@ from statistics import mean
 from grader import atomic
 from grader.digest import code_sha256, file_sha256
 from grader.errors import CourseError
+from grader.mnist import VALIDATION_SIZE
 
 DATA_OPEN = "<!-- course-verify-data"
 _DATA = re.compile(re.escape(DATA_OPEN) + r"\n(.*?)\n-->", re.S)
@@ -59,6 +60,9 @@ class ResultRow:
     # how a row trained in parts came to be (`course verify --extend` added seeds to it): one line per training,
     # "seeds 1, 2: `command` (when, torch X)"; [] for a row trained in one go, whose command and when say it all
     history: list[str] = field(default_factory=list)
+    # what the accuracies measured: "test", or "validation" (`course verify --validate`: the training set's last
+    # images, held out; the run trained on the others). Such a row is never judged, and sits beside the test row.
+    split: str = "test"
 
     @property
     def fresh(self) -> bool:
@@ -77,15 +81,20 @@ class ResultRow:
     @property
     def label(self) -> str:
         """The row's name in the table: the lesson, plus the file for anything but its model.py."""
-        name = self.file.rsplit("/", 1)[-1]
-        return self.lesson if name == "model.py" and self.file.startswith("solutions/") else f"{self.lesson}: {name}"
+        label = self.lesson if self.solution else f"{self.lesson}: {self.file.rsplit('/', 1)[-1]}"
+        return label if self.split == "test" else f"{label} ({self.split})"
+
+    @property
+    def solution(self) -> bool:
+        """Whether the row is its lesson's solution (solutions/lessonN/model.py), not a file its text compares."""
+        return self.file.startswith("solutions/") and self.file.rsplit("/", 1)[-1] == "model.py"
 
     @property
     def as_expected(self) -> bool:
         """Every seed went the way the lesson says (measure-only rows: every seed was graded)."""
         if self.expect == "fail":
             return not any(self.passed)
-        if self.expect == "measure":
+        if self.expect == "measure" or self.split != "test":  # a validation run is never judged
             return True
         return all(self.passed)
 
@@ -127,19 +136,19 @@ def read(path: Path) -> list[ResultRow]:
 
 
 def merge(old: list[ResultRow], new: list[ResultRow]) -> list[ResultRow]:
-    """Old rows with every (lesson, file, device, fresh) that `new` has replaced; sorted by lesson, solution first,
-    device, seeds from 0 before fresh ones."""
+    """Old rows with every (lesson, file, device, fresh, split) that `new` has replaced; sorted by lesson, solution
+    first, device, test before validation, seeds from 0 before fresh ones."""
     keys = {_key(r) for r in new}
     rows = [r for r in old if _key(r) not in keys] + list(new)
-    return sorted(rows, key=lambda r: (_lesson_number(r.lesson), r.lesson, r.label != r.lesson, r.file, r.device,
-                                       r.fresh))
+    return sorted(rows, key=lambda r: (_lesson_number(r.lesson), r.lesson, not r.solution, r.file, r.device,
+                                       r.split != "test", r.fresh))
 
 
 def extend(base: ResultRow, more: ResultRow) -> ResultRow:
     """`base` (seeds 0..N-1) with `more`'s seeds N.. appended: one row, each part's training kept in its history."""
-    if (base.lesson, base.file, base.device) != (more.lesson, more.file, more.device):
+    if (base.lesson, base.file, base.device, base.split) != (more.lesson, more.file, more.device, more.split):
         raise ResultsError(f"cannot add {more.label} on {more.device} to {base.label} on {base.device}: "
-                           "seeds join only the row of the same file and device")
+                           "seeds join only the row of the same file, device and split")
     if base.seeds != list(range(len(base.seeds))) or more.seeds != list(range(len(base.seeds),
                                                                                len(base.seeds) + len(more.seeds))):
         raise ResultsError(f"{base.label}: seeds {_seed_words(more.seeds)} do not continue seeds "
@@ -160,13 +169,15 @@ def _seed_words(seeds: list[int]) -> str:
 
 
 def _key(row: ResultRow) -> tuple:
-    return row.lesson, row.file, row.device, row.fresh
+    return row.lesson, row.file, row.device, row.fresh, row.split
 
 
-def pick(rows: list[ResultRow], file: str, need=None, fresh: bool = False) -> ResultRow | None:
+def pick(rows: list[ResultRow], file: str, need=None, fresh: bool = False, split: str = "test") -> ResultRow | None:
     """The row that speaks for a course file: most seeds, then the latest run; `need(row)` filters first
-    (a figure only newer rows record, such as the training accuracy). fresh picks among confirmation rows."""
-    mine = [r for r in rows if r.file == file and not r.quick and r.fresh == fresh and (need is None or need(r))]
+    (a figure only newer rows record, such as the training accuracy). fresh picks among confirmation rows, split
+    among test or validation rows."""
+    mine = [r for r in rows if r.file == file and not r.quick and r.fresh == fresh and r.split == split
+            and (need is None or need(r))]
     return max(mine, key=lambda r: (len(r.seeds), r.when), default=None)
 
 
@@ -215,7 +226,9 @@ def render(rows: list[ResultRow], command: str, when: str) -> str:
         "the same spread, not the same digits (`course grade --torch-dropout` draws them as those rows did).",
         "A row whose seeds start above 0 confirms a design on fresh seeds (`course verify --first-seed N`) and",
         "is kept beside the seed-0 row; seeds added to a row later (`--first-seed N --extend`) join it, and",
-        "\"Produced by\" lists each part's command.",
+        "\"Produced by\" lists each part's command. Rows marked (validation) come from `--validate`: their",
+        f"accuracies are on the last {VALIDATION_SIZE:,} training images, held out (the runs trained on the others),",
+        "the split the lessons compare designs on; such a run is never judged against the target.",
         "\"RF\" is the receptive field before global pooling (or before a head whose window covers the whole map),",
         "the figure the lessons' criteria and `course check` use; params and RF are measured from the file as it",
         "is, by the current analysis (`python -m grader.authoring.results --remeasure` refreshes them).",
@@ -247,6 +260,8 @@ def render(rows: list[ResultRow], command: str, when: str) -> str:
 
 
 def _passed(r: ResultRow) -> str:
+    if r.split != "test":
+        return "- (not judged)"
     count = f"{sum(r.passed)}/{len(r.passed)}"
     if r.expect == "fail":
         return f"{count} (expected to fail{'' if r.as_expected else ': DID NOT'})"

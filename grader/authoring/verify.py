@@ -89,7 +89,8 @@ ONLY = ("solutions", "extras")
 
 
 def command_line(lesson: str | None, train: bool, seeds: int, device: str, only: str | None = None,
-                 jobs: int = 1, first_seed: int = 0, file: str | None = None, extend: bool = False) -> str:
+                 jobs: int = 1, first_seed: int = 0, file: str | None = None, extend: bool = False,
+                 validate: bool = False) -> str:
     """The command that reproduces a verify run, as RESULTS.md quotes it (with --jobs, its seconds are shared)."""
     words = ["course", "verify"]
     if train:
@@ -99,6 +100,8 @@ def command_line(lesson: str | None, train: bool, seeds: int, device: str, only:
         if extend:
             words += ["--extend"]
         words += ["--device", device]
+        if validate:
+            words += ["--validate"]
         if jobs > 1:
             words += ["--jobs", str(jobs)]
     if lesson:
@@ -110,10 +113,13 @@ def command_line(lesson: str | None, train: bool, seeds: int, device: str, only:
     return " ".join(words)
 
 
-def expected(status: str, expect: str, quick: bool = False) -> bool:
-    """Whether a graded run went the way the lesson says: pass, fail, or (measure) graded at all."""
-    if quick:
+def expected(status: str, expect: str, quick: bool = False, validate: bool = False) -> bool:
+    """Whether a graded run went the way the lesson says: pass, fail, or (measure) graded at all. A validation run
+    is never judged on accuracy: it went well if it trained (and, for a file that must pass, failed no rule)."""
+    if quick or (validate and expect == "pass"):
         return status == SMOKE
+    if validate:
+        return status in (SMOKE, FAILED)
     if expect == "fail":
         return status == FAILED
     if expect == "measure":
@@ -195,7 +201,8 @@ def verify(
         raise CourseError(f"first_seed must be 0 or more, got {first_seed}")
     if extend and not first_seed:
         raise CourseError("--extend adds seeds after a row's seeds 0..N-1: say where with --first-seed N")
-    command = command_line(lesson, train, seeds, options.device, only, jobs, first_seed, file, extend)
+    command = command_line(lesson, train, seeds, options.device, only, jobs, first_seed, file, extend,
+                           options.validate)
     seed_list = list(range(first_seed, first_seed + seeds))
     ok_static = {(r.lesson, r.file) for r in report.static if r.ok}
     todo: list[tuple[Lesson, Path, str]] = []  # (lesson, file, expect) in the order they train
@@ -218,7 +225,8 @@ def verify(
         listed = [_rel(r.file, root) for r in report.static if r.kind != "stub"]
         raise CourseError(f"{file} is not a solution or [verify] extra of {lesson or 'any lesson'} "
                           f"(these are: {', '.join(listed)})")
-    bases = _extendable(todo, first_seed, results_path, root) if extend else {}
+    split = "validation" if options.validate else "test"
+    bases = _extendable(todo, first_seed, results_path, root, split) if extend else {}
     outcomes = _train_all(todo, seed_list, options, emit, jobs, root)
     for les, path, expect in todo:
         rel = _rel(path, root)
@@ -238,17 +246,19 @@ def verify(
     return report
 
 
-def _extendable(todo, first_seed: int, results_path: Path | None, root: Path) -> dict[str, list]:
-    """Per file to train, the rows of seeds 0..first_seed-1 that still describe it; a clear error if one has none."""
+def _extendable(todo, first_seed: int, results_path: Path | None, root: Path, split: str) -> dict[str, list]:
+    """Per file to train, its rows of seeds 0..first_seed-1 (on `split`) that still describe it; a clear error if
+    one has none."""
     rows = results.read(results_path) if results_path is not None else []
     bases = {}
     for _les, path, _expect in todo:
         rel = _rel(path, root)
-        bases[rel] = [r for r in rows if r.file == rel and not r.quick and r.seeds == list(range(first_seed))
-                      and r.describes(path)]
+        bases[rel] = [r for r in rows if r.file == rel and not r.quick and r.split == split
+                      and r.seeds == list(range(first_seed)) and r.describes(path)]
         if not bases[rel]:
-            raise CourseError(f"--extend: {rel} has no row of seeds 0..{first_seed - 1} in RESULTS.md that "
-                              "describes the file as it is now; train it from seed 0 instead (without --extend)")
+            raise CourseError(f"--extend: {rel} has no {'validation ' if split != 'test' else ''}row of seeds "
+                              f"0..{first_seed - 1} in RESULTS.md that describes the file as it is now; train it "
+                              "from seed 0 instead (without --extend)")
     return bases
 
 
@@ -327,7 +337,7 @@ def _train_one(solution: Path, lesson: Lesson, seed: int, options: GradeOptions,
     run = SeedRun(
         lesson.id, seed, verdict.status, verdict.message, rec.params, rec.rf, rec.best_acc, rec.last_acc,
         verdict.epochs_to_target, len(rec.epochs), rec.device_name, rec.duration,
-        expected(verdict.status, expect, options.quick), expect=expect,
+        expected(verdict.status, expect, options.quick, options.validate), expect=expect,
     )
     return run, rec
 
@@ -345,4 +355,5 @@ def _result_row(lesson: Lesson, path: Path, rel: str, records: list, runs: list[
         passed=[r.status == PASSED for r in runs], seconds=[round(r.seconds, 1) for r in runs], when=now(),
         command=command, torch=first.versions.get("torch"), quick=quick, expect=expect,
         train_last=None if None in train_last else [round(a, 2) for a in train_last], code_sha256=code,
+        split=first.measured_on,
     )
