@@ -161,7 +161,7 @@ def test_markers_name_real_sources(lesson_id):
             assert m["source"] == "torch", m.group(0)
         elif key.startswith("testset:"):
             assert (source / "t10k-labels-idx1-ubyte.gz").is_file(), m.group(0)
-        elif key.startswith(("criterion:", "noise:")) or key in ("compare_table", "binomial_se",
+        elif key.startswith(("criterion:", "noise:", "validation:")) or key in ("compare_table", "binomial_se",
                                                                  "binomial_se_images") or (
                 key == "translate_px" and source.is_dir()):
             assert (source / "lesson.toml").is_file(), m.group(0)
@@ -563,3 +563,17 @@ def test_lesson6_says_the_schedule_shape_made_no_measurable_difference_only_whil
     readme = " ".join(_readme("lesson6").split())
     assert "(3 seeds each)" in line and "within noise" in line
     assert "there it is within noise of OneCycle" in readme
+
+
+def test_lesson6_names_exactly_the_lessons_whose_comparisons_are_on_the_validation_split():
+    """Lesson 6 says which lessons compare on the validation split and which on the test set only: the markers
+    of each lesson must say the same."""
+    text = " ".join(_readme("lesson6").split())
+    m = re.search(r"Lessons ([\w, ]+?) and (\w+) show their comparisons on this split", text)
+    assert m, "lesson 6 no longer names the lessons that compare on the validation split"
+    named = {f"lesson{n.strip()}" for n in m[1].split(",")} | {f"lesson{m[2]}"}
+    on_validation = {i for i in LESSONS if "value: validation:compare_table" in _readme(i)}
+    assert named == on_validation
+    assert "This lesson's tables and lesson 7's were measured on the test set only" in text
+    assert not {"lesson6", "lesson7"} & on_validation
+    assert "value: compare_table" in _readme("lesson6")
