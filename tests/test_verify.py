@@ -414,6 +414,14 @@ def test_validate_rows_sit_beside_the_test_rows_and_are_never_judged(course, tmp
     assert "--device cpu --validate" in held.command and held.label == "lesson1 (validation)"
     assert results.pick(rows, held.file).split == "test"
     assert results.pick(rows, held.file, split="validation").best == held.best
+    from rich.console import Console
+
+    from grader.views.author import show_verify
+
+    out = Console(width=80, record=True, force_terminal=False)
+    show_verify(report, out)
+    text = out.export_text()
+    assert "validation split" in text and "smoke" not in text
     # --extend on the validation split joins the validation row, not the test one
     verify("lesson1", train=True, seeds=1, first_seed=2, extend=True,
            options=GradeOptions(device="cpu", validate=True), results_path=path)

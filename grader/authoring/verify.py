@@ -55,6 +55,12 @@ class SeedRun:
     ok: bool = False
     file: str = ""  # repo-relative; an extra's runs name their file, a solution's say model.py
     expect: str = "pass"  # what the lesson says of this file: pass, fail, or measure (figures only)
+    measured_on: str = "test"  # or "validation" (--validate): best and last are then the held-out images'
+
+    @property
+    def outcome(self) -> str:
+        """The status as a person reads it: a validation run is measured, not judged (its status says smoke)."""
+        return "validation" if self.measured_on != "test" and self.status == SMOKE else self.status
 
 
 @dataclass
@@ -338,6 +344,7 @@ def _train_one(solution: Path, lesson: Lesson, seed: int, options: GradeOptions,
         lesson.id, seed, verdict.status, verdict.message, rec.params, rec.rf, rec.best_acc, rec.last_acc,
         verdict.epochs_to_target, len(rec.epochs), rec.device_name, rec.duration,
         expected(verdict.status, expect, options.quick, options.validate), expect=expect,
+        measured_on=rec.measured_on,
     )
     return run, rec
 

@@ -25,9 +25,9 @@ class VerifyProgress(GradeProgress):
             style = "green" if run.ok else "red"
             best = fmt_num(run.best, ".2f") if run.best is not None else "-"
             last = fmt_num(run.last, ".2f") if run.last is not None else "-"
-            self.out.print(f"[{style}]{_verify_name(run.lesson, run.file)} seed {run.seed}: {run.status}[/]  "
-                           f"best {best} %  last {last} %  "
-                           f"epochs to target {run.epochs_to_target or '-'}  {run.seconds:.0f}s")
+            target = f"epochs to target {run.epochs_to_target or '-'}  " if run.measured_on == "test" else ""
+            self.out.print(f"[{style}]{_verify_name(run.lesson, run.file)} seed {run.seed}: {run.outcome}[/]  "
+                           f"best {best} %  last {last} %  {target}{run.seconds:.0f}s")
             if self.task is not None:
                 self.progress.remove_task(self.task)
                 self.task = None
@@ -71,6 +71,8 @@ def show_verify(report, out: Console) -> None:
         # one device (the usual case) is said once in the title, so the table fits 80 columns
         several = len(devices) > 1
         title = "Trained solutions" if several else f"Trained solutions, on {devices[0]}"
+        if all(r.measured_on == "validation" for r in report.runs):
+            title += "; best and last on the validation split"
         runs = Table(box=box.SIMPLE_HEAVY, title=title, title_justify="left", pad_edge=False,
                      collapse_padding=True)
         columns = ["lesson", "seed", "params", "RF", "best", "last", "to target", "time", ""]
@@ -96,7 +98,7 @@ def show_verify(report, out: Console) -> None:
         for r in report.runs:
             if not r.ok:
                 want = "" if r.expect == "pass" else f" (the lesson expects: {r.expect})"
-                out.print(f"[red]{_verify_name(r.lesson, r.file)} seed {r.seed}[/]: {r.status}{want}: {r.message}",
+                out.print(f"[red]{_verify_name(r.lesson, r.file)} seed {r.seed}[/]: {r.outcome}{want}: {r.message}",
                           soft_wrap=True)
     for note in report.notes:
         out.print(f"[yellow]Note:[/] {note}", soft_wrap=True)
