@@ -336,12 +336,18 @@ def test_fresh_seeds_confirm_beside_the_seed_0_row_and_never_replace_it(course, 
     assert [r.seeds for r in results.read(path)] == [[0, 1], [5, 6, 7]]
 
 
-def test_extend_adds_seeds_to_the_seed_0_row_and_keeps_each_parts_command(course, tmp_path, monkeypatch):
+def _seed_0_row(course, tmp_path, monkeypatch):
+    """RESULTS.md with lesson1's solution trained on seed 0 (fake grades): the row --extend adds to."""
     lessons, solutions = course
     use_course(monkeypatch, lessons, solutions)
     path = tmp_path / "RESULTS.md"
     fake_grade(monkeypatch, {0: [96.0]})
     verify("lesson1", train=True, seeds=1, options=GradeOptions(device="cpu"), results_path=path)
+    return path
+
+
+def test_extend_adds_seeds_to_the_seed_0_row_and_keeps_each_parts_command(course, tmp_path, monkeypatch):
+    path = _seed_0_row(course, tmp_path, monkeypatch)
     calls = fake_grade(monkeypatch, {1: [97.0], 2: [85.0, 96.5]})
     report = verify("lesson1", train=True, seeds=2, first_seed=1, extend=True, options=GradeOptions(device="cpu"),
                     results_path=path)
@@ -384,11 +390,7 @@ def test_extend_refuses_before_training_when_no_row_continues(course, tmp_path, 
 
 
 def test_extend_on_another_device_keeps_the_new_seeds_as_their_own_row(course, tmp_path, monkeypatch):
-    lessons, solutions = course
-    use_course(monkeypatch, lessons, solutions)
-    path = tmp_path / "RESULTS.md"
-    fake_grade(monkeypatch, {0: [96.0]})
-    verify("lesson1", train=True, seeds=1, options=GradeOptions(device="cpu"), results_path=path)
+    path = _seed_0_row(course, tmp_path, monkeypatch)
     fake_grade(monkeypatch, {1: [97.0]}, device_name="cuda: H100")
     report = verify("lesson1", train=True, seeds=1, first_seed=1, extend=True, options=GradeOptions(device="cpu"),
                     results_path=path)
