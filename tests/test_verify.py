@@ -291,7 +291,8 @@ def test_parallel_cpu_trainings_share_the_cores_instead_of_each_taking_all(cours
 
 
 @pytest.mark.parametrize("devices", [["CPU (x86_64, 1 threads)"] * 3, ["CPU (x86_64, 1 threads)"] * 2 + ["cuda: H100"]])
-def test_the_trained_table_fits_80_columns_with_every_figure_whole(devices):
+@pytest.mark.parametrize("file", ["solutions/lesson7/hint_path.py", "solutions/lesson6/compare_default_onecycle.py"])
+def test_the_trained_table_fits_80_columns_with_every_figure_whole(devices, file):
     from rich.console import Console
 
     from grader.authoring.verify import SeedRun, VerifyReport
@@ -299,17 +300,31 @@ def test_the_trained_table_fits_80_columns_with_every_figure_whole(devices):
 
     report = VerifyReport(runs=[
         SeedRun("lesson7", seed, "passed", "", params=3712, rf=44, best=99.53, last=99.45, epochs_to_target=9,
-                epochs=15, device=device, seconds=11843, ok=True, file="solutions/lesson7/hint_path.py",
+                epochs=15, device=device, seconds=11843, ok=True, file=file,
                 expect="pass") for seed, device in enumerate(devices)])
     out = Console(width=80, record=True, force_terminal=False)
     show_verify(report, out)
     text = out.export_text()
     rows = [line for line in text.splitlines() if line.lstrip().startswith("lesson7")]
     assert len(rows) == 3
+    assert all(len(line.rstrip()) <= 80 for line in text.splitlines())
     for row in rows:
-        assert len(row.rstrip()) <= 80
-        for figure in ("hint_path.py", "3,712", "99.53", "99.45", "11843s", "pass"):
+        for figure in ("3,712", "99.53", "99.45", "11843s", "pass"):
             assert figure in row
+    # the name, whole or folded over lines of its own, for each run
+    lines = text.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.lstrip().startswith("lesson") and "seed" in line)
+    width = lines[header].index("seed")
+    names, name = [], ""
+    for line in lines[header + 2:]:
+        if line.lstrip().startswith("lesson7") and name:
+            names.append(name)
+            name = ""
+        if not line.strip() or line.startswith(("Devices", "Verified")):
+            break
+        name += line[:width].replace(" ", "")
+    names.append(name)
+    assert names == [f"lesson7:{file.rsplit('/', 1)[-1]}"] * 3
     for device in set(devices):
         assert device in text  # each device in full: in the title, or below the table when they differ
 

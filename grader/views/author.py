@@ -78,9 +78,12 @@ def show_verify(report, out: Console) -> None:
         columns = ["lesson", "seed", "params", "RF", "best", "last", "to target", "time", ""]
         if several:
             columns.insert(-2, "device")
-        for col in columns:  # only the device may shrink (cut with an ellipsis) when the line is too narrow
-            runs.add_column(col, justify="left" if col in ("lesson", "device") else "right", no_wrap=col != "device",
-                            min_width=len(col) if col else 4)
+        # only the names give way when the line is too narrow: a long file name wraps onto a second line, the
+        # device is cut with an ellipsis (in full below); every figure stays whole
+        for col in columns:
+            runs.add_column(col, justify="left" if col in ("lesson", "device") else "right",
+                            no_wrap=col not in ("lesson", "device"), min_width=len(col) if col else 4,
+                            overflow="fold" if col == "lesson" else "ellipsis")
         for r in report.runs:
             cells = [
                 _verify_name(r.lesson, r.file), str(r.seed) if r.seed >= 0 else "-",
