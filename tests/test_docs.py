@@ -397,6 +397,7 @@ def test_the_validation_comparison_reads_only_the_validate_rows(repo):
     assert "Validation accuracy" in table and f"{VALIDATION_SIZE:,}" in table and "passed" not in table
     assert "99.20 ± 0.10" in table and "99.23 ± 0.08" in table  # the validation rows' last epochs
     assert "Test accuracy" in values.value("compare_table", "lessons/lesson1")  # the test table is unchanged
+    assert docs.render("validation:compare_table", table) == f"\n\n{table}\n\n"  # a table, on lines of its own
     text = values.value("validation:noise:last:solutions/lesson1/extra.py", "lessons/lesson1")
     assert text == noise.sentence("the solution", noise.Spread((99.10, 99.30, 99.20), VALIDATION_SIZE),
                                   "`extra.py`", noise.Spread((99.15, 99.25, 99.30), VALIDATION_SIZE))
