@@ -27,6 +27,10 @@ class GradeRequest:
     file: Path | None  # None: the workspace's file for the lesson (grader.workflow resolves it)
     lesson: str | None = None  # None: judged against the course target
     options: GradeOptions = GradeOptions()  # each default's why is in grader.course.options
+    # False: the lesson's fixed recipe (what its may_change leaves out) overrides the file's own, as for any student.
+    # True only for a course file a lesson compares (a [verify] extra): the recipe it sets is the one change it
+    # measures (lesson 2's SGD against the lesson's Adam), which the lesson's rule would otherwise silently undo.
+    own_recipe: bool = False
 
 
 @dataclass(frozen=True)

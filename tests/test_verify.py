@@ -190,6 +190,40 @@ extra = [
 """)
 
 
+def test_a_compared_file_trains_with_its_own_recipe_and_the_solution_with_the_lessons(course, tmp_path, monkeypatch):
+    """Lesson 2 fixes the optimizer, and its SGD comparison exists to change it: an extra's request asks for its own
+    recipe (the lesson's fixed names aside); the solution's does not."""
+    import grader.api
+
+    lessons, solutions = course
+    _with_extras(lessons, solutions)
+    use_course(monkeypatch, lessons, solutions)
+    fake_grade(monkeypatch, {0: [85.0, 96.0]})
+    graded, asked = grader.api.grade, {}
+
+    def grade(request, on_event=None, launch=None):
+        asked[request.file.name] = request.own_recipe
+        return graded(request, on_event, launch)
+
+    monkeypatch.setattr(grader.api, "grade", grade)
+    verify("lesson1", train=True, seeds=1, options=GradeOptions(device="cpu"), results_path=tmp_path / "R.md")
+    assert asked == {"model.py": False, "hint_path.py": True, "narrow.py": True, "compare.py": True}
+
+
+@pytest.mark.slow  # two real (--quick) gradings
+def test_own_recipe_lets_a_compared_file_change_what_its_lesson_fixes():
+    from grader import api
+    from grader.record import GradeRequest
+    from tests.conftest import ROOT
+
+    sgd = ROOT / "solutions" / "lesson2" / "compare_sgd.py"
+    options = GradeOptions(device="cpu", quick=True)
+    as_student = api.grade(GradeRequest(sgd, "lesson2", options)).record.recipe  # the recipe as the record keeps it
+    assert as_student["ignored"] == ["make_optimizer"] and as_student["sources"]["optimizer"] == "lesson"
+    as_compared = api.grade(GradeRequest(sgd, "lesson2", options, own_recipe=True)).record.recipe
+    assert as_compared["ignored"] == [] and as_compared["sources"]["optimizer"] == "submission"
+
+
 def test_extras_are_checked_trained_and_written_as_rows_of_their_own(course, tmp_path, monkeypatch):
     lessons, solutions = course
     _with_extras(lessons, solutions)

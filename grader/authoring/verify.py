@@ -329,8 +329,12 @@ def _train_one(solution: Path, lesson: Lesson, seed: int, options: GradeOptions,
     from grader.record import GradeRequest
 
     started = time.perf_counter()
-    # train_anyway: a model the lesson expects to fail a static rule is still measured (its row quotes accuracy)
-    request = GradeRequest(solution, lesson.id, replace(options, seed=seed, train_anyway=True))
+    # train_anyway: a model the lesson expects to fail a static rule is still measured (its row quotes accuracy);
+    # own_recipe: a file the lesson compares with its solution is trained with the recipe it sets, the lesson's
+    # fixed names aside (the solution itself is held to them, as a student is)
+    is_solution = solution.name == MODEL_FILE and solution.parent.name == lesson.id
+    request = GradeRequest(solution, lesson.id, replace(options, seed=seed, train_anyway=True),
+                           own_recipe=not is_solution)
     try:
         result = api.grade(request, emit, launch)
     except (SubmissionError, TrainingError) as exc:

@@ -293,7 +293,7 @@ def grade(request: GradeRequest, lesson: Lesson | None, on_event: Callable[[Show
             "grade", str(_place_submission(file, run.sha256, rooms.worker)), run.sha256, str(sample[0]),
             str(sample[1]), train_size=_count_items(train[1]), options=told, max_epochs=criteria.max_epochs,
             max_params=criteria.max_params, lesson_recipe=lesson.recipe if lesson else None,
-            fixed_recipe=lesson.fixed_recipe if lesson else (), limits=limits or {})
+            fixed_recipe=lesson.fixed_recipe if lesson and not request.own_recipe else (), limits=limits or {})
         worker = start("grader.worker", "worker", rooms.worker)
         worker.send(task.to_dict())
         # Started now, so that their interpreters come up while the worker exports; each waits for its request.
