@@ -53,6 +53,20 @@ def test_verify_progress_renders_every_epoch():
     assert "lesson6 seed 0: passed  best 99.51 %  last 99.42 %  epochs to target 15  93s" in text
 
 
+def test_verify_progress_in_a_log_follows_every_epoch():
+    """Piped to a file, a long training must still show where it is: each epoch's step lines, not only the first's."""
+    buffer = io.StringIO()
+    out = Console(file=buffer, force_terminal=False, width=100)
+    with VerifyProgress(out) as view:
+        view(VerifyRun("lesson6", "", 0, 1, 1))
+        for event in _events(3):
+            view(event)
+    text = buffer.getvalue()
+    for epoch in (1, 2, 3):
+        assert f"epoch {epoch}/3: step" in text
+    assert "train loss" not in text
+
+
 def test_lesson_text_keeps_marker_values_when_rendered():
     from grader.views.console import markdown
 

@@ -32,7 +32,10 @@ class VerifyProgress(GradeProgress):
                 self.progress.remove_task(self.task)
                 self.task = None
         elif isinstance(event, EpochDone):
-            # one line per epoch of every seed of every lesson would bury the summary lines: keep the bar only
+            # one line per epoch of every seed of every lesson would bury the summary lines: keep the bar only (in a
+            # log, the next epoch's step lines)
+            if self.plain:
+                self.epoch, self.shown = event.epoch + 1, 0
             if event.epoch < self.epochs and self.task is not None:
                 self._next_epoch(event.epoch + 1)
         elif isinstance(event, CheckReport):
