@@ -334,19 +334,28 @@ def test_the_lesson6_hint_path_reaches_the_target():
 
 
 def test_lesson6_comparison_reads_as_its_text_says():
-    """The list under lesson 6's table: the constant lr is the one row short of the target, about one standard
-    error behind, and no row is much further than that from the solution (the intro says so too); the narrower
-    network and OneCycle's defaults reach the target, augmentation did not raise the test accuracy, and only
-    the unaugmented run ends with its training accuracy above its test accuracy."""
-    from grader.authoring.docs import binomial_se
+    """The list under lesson 6's table: on at least 3 shared seeds, no row's line finds a gap beyond the noise (the
+    table ranks nothing); the constant lr is the one row that missed the target on a seed, every other row reached
+    it on all; the runs without augmentation ended higher than the solution on every seed and did as well as any
+    row (the intro says so too); only the unaugmented run ends with its training accuracy above its test
+    accuracy."""
+    from grader.authoring.docs import Values, binomial_se
 
     compared = _compared("lesson6")
+    solution = compared["model.py"]
+    assert len(solution.seeds) >= 3
+    values = Values(ROOT, ROOT / "solutions" / "RESULTS.md")
+    for c in list(compared.values())[1:]:
+        line = values._noise(f"last:{c.file}", ROOT / "lessons" / "lesson6", "lessons/lesson6")
+        assert "within noise" in line, line
     se = binomial_se(get_lesson("lesson6").criteria.accuracy.target, 10_000)
-    assert all(abs(c.mean_best - compared["model.py"].mean_best) < 2 * se for c in compared.values())
-    assert not any(compared["compare_constant_lr.py"].passed)
+    assert all(abs(c.mean_best - solution.mean_best) < 2 * se for c in compared.values())
+    assert not all(compared["compare_constant_lr.py"].passed)
     others = [c for name, c in compared.items() if name != "compare_constant_lr.py"]
     assert all(all(c.passed) for c in others)
-    assert compared["compare_no_augment.py"].mean_best >= compared["model.py"].mean_best
+    no_augment = compared["compare_no_augment.py"]
+    assert all(a > b for a, b in zip(no_augment.last, solution.last))
+    assert no_augment.mean_last >= max(c.mean_last for c in compared.values())
     for name, c in compared.items():
         if c.mean_train is not None:
             assert (c.mean_train > c.mean_last) == (name == "compare_no_augment.py"), name
@@ -562,7 +571,7 @@ def test_lesson6_says_the_schedule_shape_made_no_measurable_difference_only_whil
     line = values._noise("last:solutions/lesson6/compare_step_lr.py", ROOT / "lessons" / "lesson6", "lessons/lesson6")
     readme = " ".join(_readme("lesson6").split())
     assert "(3 seeds each)" in line and "within noise" in line
-    assert "there it is within noise of OneCycle" in readme
+    assert "seeds it is within noise of OneCycle" in readme
 
 
 def test_lesson6_names_exactly_the_lessons_whose_comparisons_are_on_the_validation_split():
