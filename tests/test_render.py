@@ -36,17 +36,23 @@ def test_grade_progress_renders_every_epoch():
     assert "epoch 3/3" in text
 
 
-def test_verify_progress_renders_every_epoch():
+def _verify_view(terminal: bool) -> str:
+    """What VerifyProgress shows of one 3-epoch run: on a terminal (the bar redrawn after every event) or in a log."""
     buffer = io.StringIO()
-    out = Console(file=buffer, force_terminal=True, width=100)
+    out = Console(file=buffer, force_terminal=terminal, width=100)
     with VerifyProgress(out) as view:
         view(VerifyRun("lesson6", "", 0, 1, 1))
         for event in _events(3):
             view(event)
-            view.progress.refresh()
+            if terminal:
+                view.progress.refresh()
         view(VerifyDone(SeedRun("lesson6", 0, "passed", "passed every criterion", 13960, 22, 99.51, 99.42, 15, 3,
                                 "CPU", 93.0, True)))
-    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", buffer.getvalue())
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", buffer.getvalue())
+
+
+def test_verify_progress_renders_every_epoch():
+    text = _verify_view(terminal=True)
     assert "[1/1] lesson6 seed 0" in text
     assert "epoch 3/3" in text and "4/4" in text  # the bar followed the run to its last epoch ...
     assert "train loss" not in text  # ... without a line per epoch, which would bury the per-run lines
@@ -55,13 +61,7 @@ def test_verify_progress_renders_every_epoch():
 
 def test_verify_progress_in_a_log_follows_every_epoch():
     """Piped to a file, a long training must still show where it is: each epoch's step lines, not only the first's."""
-    buffer = io.StringIO()
-    out = Console(file=buffer, force_terminal=False, width=100)
-    with VerifyProgress(out) as view:
-        view(VerifyRun("lesson6", "", 0, 1, 1))
-        for event in _events(3):
-            view(event)
-    text = buffer.getvalue()
+    text = _verify_view(terminal=False)
     for epoch in (1, 2, 3):
         assert f"epoch {epoch}/3: step" in text
     assert "train loss" not in text

@@ -363,12 +363,20 @@ def test_the_trained_table_fits_80_columns_with_every_figure_whole(devices, file
         assert device in text  # each device in full: in the title, or below the table when they differ
 
 
-def test_fresh_seeds_confirm_beside_the_seed_0_row_and_never_replace_it(course, tmp_path, monkeypatch):
+def _seed_0_row(course, tmp_path, monkeypatch, accs_by_seed=None):
+    """RESULTS.md with lesson1's solution trained on seeds 0.. (fake grades; seed 0 alone by default): the test-set
+    row that --extend, --first-seed and --validate rows sit beside or join."""
     lessons, solutions = course
     use_course(monkeypatch, lessons, solutions)
     path = tmp_path / "RESULTS.md"
-    fake_grade(monkeypatch, {0: [96.0], 1: [97.0]})
-    verify("lesson1", train=True, seeds=2, options=GradeOptions(device="cpu"), results_path=path)
+    accs_by_seed = accs_by_seed or {0: [96.0]}
+    fake_grade(monkeypatch, accs_by_seed)
+    verify("lesson1", train=True, seeds=len(accs_by_seed), options=GradeOptions(device="cpu"), results_path=path)
+    return path
+
+
+def test_fresh_seeds_confirm_beside_the_seed_0_row_and_never_replace_it(course, tmp_path, monkeypatch):
+    path = _seed_0_row(course, tmp_path, monkeypatch, {0: [96.0], 1: [97.0]})
     calls = fake_grade(monkeypatch, {5: [96.5], 6: [50.0], 7: [97.5]})
     report = verify("lesson1", train=True, seeds=3, first_seed=5, options=GradeOptions(device="cpu"),
                     results_path=path)
@@ -383,16 +391,6 @@ def test_fresh_seeds_confirm_beside_the_seed_0_row_and_never_replace_it(course, 
     fake_grade(monkeypatch, {0: [96.0], 1: [97.0]})
     verify("lesson1", train=True, seeds=2, options=GradeOptions(device="cpu"), results_path=path)
     assert [r.seeds for r in results.read(path)] == [[0, 1], [5, 6, 7]]
-
-
-def _seed_0_row(course, tmp_path, monkeypatch):
-    """RESULTS.md with lesson1's solution trained on seed 0 (fake grades): the row --extend adds to."""
-    lessons, solutions = course
-    use_course(monkeypatch, lessons, solutions)
-    path = tmp_path / "RESULTS.md"
-    fake_grade(monkeypatch, {0: [96.0]})
-    verify("lesson1", train=True, seeds=1, options=GradeOptions(device="cpu"), results_path=path)
-    return path
 
 
 def test_extend_adds_seeds_to_the_seed_0_row_and_keeps_each_parts_command(course, tmp_path, monkeypatch):
@@ -448,11 +446,7 @@ def test_extend_on_another_device_keeps_the_new_seeds_as_their_own_row(course, t
 
 
 def test_validate_rows_sit_beside_the_test_rows_and_are_never_judged(course, tmp_path, monkeypatch):
-    lessons, solutions = course
-    use_course(monkeypatch, lessons, solutions)
-    path = tmp_path / "RESULTS.md"
-    fake_grade(monkeypatch, {0: [96.0], 1: [97.0]})
-    verify("lesson1", train=True, seeds=2, options=GradeOptions(device="cpu"), results_path=path)
+    path = _seed_0_row(course, tmp_path, monkeypatch, {0: [96.0], 1: [97.0]})
     fake_grade(monkeypatch, {0: [40.0], 1: [97.5], 2: [96.5]})  # 40 %: below the target, and still not a failure
     report = verify("lesson1", train=True, seeds=2, options=GradeOptions(device="cpu", validate=True),
                     results_path=path)
