@@ -39,6 +39,9 @@ class _FullHeaderTable(TableElement):
                 header = column.header
                 width = header.cell_len if isinstance(header, Text) else len(str(header))
                 column.min_width = max(column.min_width or 0, width)
+                # a cell too wide folds onto a second line: a file name has no space to wrap at, and rich's default
+                # would cut it to "compare_default_onecy…", a name the student cannot read
+                column.overflow = "fold"
             yield table
 
 
