@@ -522,3 +522,16 @@ def test_one_file_trains_alone_and_a_file_no_lesson_lists_is_a_clear_error(cours
     with pytest.raises(CourseError, match="solutions/lesson1/nope.py is not a solution or .verify. extra of lesson1"):
         verify("lesson1", train=True, seeds=1, options=GradeOptions(device="cpu"), results_path=path,
                file="solutions/lesson1/nope.py")
+
+
+@pytest.mark.parametrize("quick, validate", [(True, False), (False, True), (True, True)])
+def test_an_unjudged_run_of_a_file_that_breaks_a_rule_on_purpose_still_went_as_expected(quick, validate):
+    """--quick and --validate never judge accuracy (smoke); a comparison that breaks a rule (lesson 4's model without
+    dropout) fails that rule whichever way it trains, and that is what its lesson expects of it."""
+    from grader.authoring.verify import expected
+
+    assert expected("smoke", "pass", quick, validate) and not expected("failed", "pass", quick, validate)
+    for expect in ("measure", "fail"):
+        assert expected("smoke", expect, quick, validate) and expected("failed", expect, quick, validate)
+        assert not expected("error", expect, quick, validate)
+    assert expected("failed", "measure") and not expected("smoke", "measure")  # a full run is judged
