@@ -514,8 +514,7 @@ def compare_table(compared: list[Compared]) -> str:
              "|---|---|---:|---:|---:|" + ("---|" if judged else "")]
     failed = []
     for c in compared:
-        name = ("solution" if c.file.endswith("/model.py") and c.file.startswith("solutions/")
-                else f"`{c.file.rsplit('/', 1)[-1]}`")
+        name = "solution" if results.is_solution_file(c.file) else f"`{c.file.rsplit('/', 1)[-1]}`"
         ok = c.learned()  # a run that never learned is counted apart (noise.NEVER_LEARNED)
         if len(ok.seeds) < len(c.seeds):
             failed.append(f"{name} never learned on {len(c.seeds) - len(ok.seeds)} of {len(c.seeds)}")

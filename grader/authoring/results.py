@@ -87,7 +87,7 @@ class ResultRow:
     @property
     def solution(self) -> bool:
         """Whether the row is its lesson's solution (solutions/lessonN/model.py), not a file its text compares."""
-        return self.file.startswith("solutions/") and self.file.rsplit("/", 1)[-1] == "model.py"
+        return is_solution_file(self.file)
 
     @property
     def as_expected(self) -> bool:
@@ -116,6 +116,12 @@ class ResultRow:
         if not self.epochs_to_target or any(e is None for e in self.epochs_to_target):
             return None
         return max(self.epochs_to_target)
+
+
+def is_solution_file(file: str) -> bool:
+    """Whether a repo-relative course file is a lesson's solution (solutions/lessonN/model.py): tables name it
+    "solution" or by its lesson, and any other file (a hint path, a comparison) by its own name."""
+    return file.startswith("solutions/") and file.rsplit("/", 1)[-1] == "model.py"
 
 
 def read(path: Path) -> list[ResultRow]:
@@ -241,7 +247,7 @@ def render(rows: list[ResultRow], command: str, when: str) -> str:
         to_target = ", ".join("-" if e is None else str(e) for e in r.epochs_to_target)
         lines.append(
             f"| {r.label}{' (quick)' if r.quick else ''} | {r.params:,} | {r.rf} | {r.device} | "
-            f"{', '.join(map(str, r.seeds))} | {', '.join(f'{a:.2f}' for a in r.best)} | {r.mean_best:.2f} | "
+            f"{_seed_words(r.seeds)} | {', '.join(f'{a:.2f}' for a in r.best)} | {r.mean_best:.2f} | "
             f"{', '.join(f'{a:.2f}' for a in r.last)} | {r.mean_last:.2f} | {to_target} | "
             f"{_passed(r)} | {_duration(mean(r.seconds))} | {r.when} |"
         )

@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from grader.authoring.results import is_solution_file
 from grader.events import CheckReport, EpochDone, Event, VerifyDone, VerifyRun, VerifyStatic
 from grader.views.console import MARK, fmt_num
 from grader.views.student import GradeProgress
@@ -46,8 +47,7 @@ class VerifyProgress(GradeProgress):
 
 def _verify_name(lesson: str, file: str) -> str:
     """A solution's runs are named by the lesson; an extra file's (a hint path, a comparison) by lesson and file."""
-    name = file.rsplit("/", 1)[-1]
-    return lesson if not file or (name == "model.py" and file.startswith("solutions/")) else f"{lesson}: {name}"
+    return lesson if not file or is_solution_file(file) else f"{lesson}: {file.rsplit('/', 1)[-1]}"
 
 
 def show_verify(report, out: Console) -> None:
